@@ -1,0 +1,134 @@
+package apicmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/httpapi"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/telemetry"
+)
+
+// ErrUsage is returned for bad flags; main exits 2.
+var ErrUsage = errors.New("usage")
+
+// Run is the api program: parse flags, read the environment, serve until ctx ends.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("api", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned as one line; usage goes to stdout on -h
+	usage := func() {
+		fmt.Fprintln(stdout, "Usage: api\n\nThe CareerOps HTTP API. Configured by the environment:")
+		_ = envconfig.Usagef("", &Config{}, stdout, envconfig.DefaultTableFormat)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+			return nil
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	var cfg Config
+	if err := envconfig.Process("", &cfg); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log, err := telemetry.NewLogger(stderr, cfg.LogLevel, "careerops-api")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return Serve(ctx, cfg, log, nil)
+}
+
+// Serve runs the api with cfg until ctx ends. If ready is not nil it receives the listen
+// address once the server accepts connections.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string) error {
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	conn, err := broker.Dial(ctx, broker.ConnectionConfig{URL: cfg.RabbitMQURL, Name: "careerops-api", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer conn.Wait()
+	defer conn.Close()
+	publisher := broker.NewPublisher(conn)
+	defer publisher.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	app := httpapi.New(httpapi.Deps{
+		Store:    jobstore.New(pool),
+		Verifier: auth.NewVerifier([]byte(cfg.JWTSecret)),
+		Ready: map[string]httpapi.Checker{
+			"database": httpapi.CheckFunc(pool.Ping),
+			"broker": httpapi.CheckFunc(func(context.Context) error {
+				if !conn.Connected() {
+					return errors.New("not connected")
+				}
+				return nil
+			}),
+		},
+		Registry: reg,
+		Logger:   log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log})
+		_ = relay.Run(runCtx)
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- app.Listener(ln) }()
+	log.InfoContext(ctx, "api: listening", slog.String("addr", ln.Addr().String()))
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	select {
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		log.InfoContext(ctx, "api: shutting down")
+		if shutdownErr := app.ShutdownWithTimeout(cfg.ShutdownTimeout); shutdownErr != nil {
+			log.WarnContext(ctx, "api: shutdown", slog.String("error", shutdownErr.Error()))
+		}
+		err = nil
+	}
+	stop()
+	wg.Wait()
+	log.InfoContext(context.WithoutCancel(ctx), "api: stopped")
+	return err
+}

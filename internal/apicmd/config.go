@@ -1,0 +1,43 @@
+// Package apicmd is the api program: configuration, wiring and lifecycle around httpapi.
+package apicmd
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/careerops/jobs/internal/auth"
+)
+
+// Config is the api's configuration, read from the environment by envconfig.
+type Config struct {
+	// DatabaseURL is the PostgreSQL URL (pgx syntax).
+	DatabaseURL string `envconfig:"DATABASE_URL" required:"true" desc:"The PostgreSQL URL (pgx syntax)."`
+	// RabbitMQURL is the AMQP URL.
+	RabbitMQURL string `envconfig:"RABBITMQ_URL" required:"true" desc:"The AMQP URL."`
+	// JWTSecret is the HS256 secret of user tokens; at least 32 bytes.
+	JWTSecret string `envconfig:"JWT_SECRET" required:"true" desc:"The HS256 secret of user tokens; at least 32 bytes."`
+	// HTTPAddr is the listen address. Defaults to :8080.
+	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080" desc:"The listen address. Defaults to :8080."`
+	// DatabaseMaxConns bounds the pool. Defaults to 16.
+	DatabaseMaxConns int32 `envconfig:"DATABASE_MAX_CONNS" default:"16" desc:"Bounds the pool. Defaults to 16."`
+	// ShutdownTimeout bounds the graceful stop. Defaults to 15s.
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"Bounds the graceful stop. Defaults to 15s."`
+	// LogLevel is debug, info, warn or error. Defaults to info.
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"One of debug, info, warn or error. Defaults to info."`
+}
+
+// Validate reports the first problem with c as one line.
+func (c Config) Validate() error {
+	switch {
+	case len(c.JWTSecret) < auth.MinSecretBytes:
+		return fmt.Errorf("JWT_SECRET must be at least %d bytes", auth.MinSecretBytes)
+	case c.HTTPAddr == "":
+		return errors.New("HTTP_ADDR must not be empty")
+	case c.DatabaseMaxConns < 2:
+		return errors.New("DATABASE_MAX_CONNS must be at least 2")
+	case c.ShutdownTimeout <= 0:
+		return errors.New("SHUTDOWN_TIMEOUT must be positive")
+	}
+	return nil
+}

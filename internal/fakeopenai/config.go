@@ -1,0 +1,90 @@
+package fakeopenai
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config configures a Server. The zero value is a valid, fault-free server.
+type Config struct {
+	// Latency is how long every chat completion takes: the delay before a
+	// response, or the total duration of a stream. Defaults to 0.
+	Latency time.Duration
+	// FailRate is the probability, in [0, 1], that a chat completion fails
+	// with 500. Defaults to 0.
+	FailRate float64
+	// RateLimitRate is the probability, in [0, 1], that a chat completion is
+	// rejected with 429. It is rolled before FailRate. Defaults to 0.
+	RateLimitRate float64
+	// RetryAfter is advertised by 429 responses in the Retry-After (whole
+	// seconds, at least 1) and retry-after-ms headers. Defaults to 1s.
+	RetryAfter time.Duration
+	// Model is listed by GET /v1/models. Completions echo the requested
+	// model whatever it is. Defaults to "fake-gpt".
+	Model string
+	// Seed seeds the random faults, making them reproducible. Defaults to 0,
+	// which picks a random seed.
+	Seed int64
+}
+
+// Validate reports whether the rates are within [0, 1] and the durations
+// non-negative.
+func (c Config) Validate() error {
+	problems := c.faults().problems()
+	if c.RetryAfter < 0 {
+		problems = append(problems, fmt.Sprintf("retry-after must not be negative, got %v", c.RetryAfter))
+	}
+	return asError(problems)
+}
+
+func (c Config) faults() Faults {
+	return Faults{Latency: c.Latency, FailRate: c.FailRate, RateLimitRate: c.RateLimitRate}
+}
+
+// Faults are the fault knobs that can be changed while a Server runs; see
+// the Config fields of the same names.
+type Faults struct {
+	Latency       time.Duration
+	FailRate      float64
+	RateLimitRate float64
+}
+
+// Validate reports whether the rates are within [0, 1] and the latency
+// non-negative.
+func (f Faults) Validate() error { return asError(f.problems()) }
+
+func (f Faults) problems() []string {
+	var problems []string
+	if f.Latency < 0 {
+		problems = append(problems, fmt.Sprintf("latency must not be negative, got %v", f.Latency))
+	}
+	if !isRate(f.FailRate) {
+		problems = append(problems, fmt.Sprintf("fail rate must be within [0, 1], got %v", f.FailRate))
+	}
+	if !isRate(f.RateLimitRate) {
+		problems = append(problems, fmt.Sprintf("rate-limit rate must be within [0, 1], got %v", f.RateLimitRate))
+	}
+	return problems
+}
+
+// asError joins problems into a one-line error, or returns nil for none.
+func asError(problems []string) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
+}
+
+// isRate is false for NaN too.
+func isRate(p float64) bool { return p >= 0 && p <= 1 }
+
+// Stats counts chat-completion requests since the Server was created.
+type Stats struct {
+	Requests    int64 `json:"requests"`    // received
+	Completed   int64 `json:"completed"`   // answered with a full completion
+	Failed      int64 `json:"failed"`      // answered with an error other than 429
+	RateLimited int64 `json:"rateLimited"` // answered with 429
+	Canceled    int64 `json:"canceled"`    // abandoned because the client went away
+}

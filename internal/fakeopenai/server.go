@@ -1,0 +1,222 @@
+package fakeopenai
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultModel is the model listed when Config.Model is empty.
+const DefaultModel = "fake-gpt"
+
+// maxTrackedPrompts bounds the memory of fail markers: past it, the counts
+// start over.
+const maxTrackedPrompts = 100_000
+
+// Server is the fake OpenAI API, an http.Handler. Create it with New. It is
+// safe for concurrent use.
+type Server struct {
+	model        string
+	retryAfter   string // Retry-After header value, in seconds
+	retryAfterMS string // retry-after-ms header value
+	mux          *http.ServeMux
+
+	mu       sync.Mutex // guards the fields below
+	faults   Faults
+	rng      *rand.Rand
+	failures map[uint64]int // failures answered, by prompt hash, for fail markers
+
+	requests, completed, failed, rateLimited, canceled atomic.Int64
+}
+
+// New returns a Server configured by cfg, or an error if cfg is invalid.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = time.Second
+	}
+	if cfg.Model == "" {
+		cfg.Model = DefaultModel
+	}
+	seed := uint64(cfg.Seed)
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	s := &Server{
+		model:        cfg.Model,
+		retryAfter:   strconv.FormatInt(max(1, int64((cfg.RetryAfter+time.Second-1)/time.Second)), 10),
+		retryAfterMS: strconv.FormatInt(cfg.RetryAfter.Milliseconds(), 10),
+		mux:          http.NewServeMux(),
+		faults:       cfg.faults(),
+		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		failures:     make(map[uint64]int),
+	}
+	s.mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
+	s.mux.HandleFunc("/v1/chat/completions", methodNotAllowed(http.MethodPost))
+	s.mux.HandleFunc("GET /v1/models", s.models)
+	s.mux.HandleFunc("/v1/models", methodNotAllowed(http.MethodGet))
+	s.mux.HandleFunc("/v1/", notFound)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	})
+	s.mux.HandleFunc("GET /_fake/faults", s.getFaults)
+	s.mux.HandleFunc("PUT /_fake/faults", s.putFaults)
+	s.mux.HandleFunc("GET /_fake/stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats())
+	})
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Faults returns the current fault knobs.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// SetFaults replaces the fault knobs, unless they are invalid.
+func (s *Server) SetFaults(f Faults) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+	return nil
+}
+
+// Stats returns the request counts so far.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Requests:    s.requests.Load(),
+		Completed:   s.completed.Load(),
+		Failed:      s.failed.Load(),
+		RateLimited: s.rateLimited.Load(),
+		Canceled:    s.canceled.Load(),
+	}
+}
+
+// fault returns the error status a chat completion is to be answered with,
+// or 0 for none: the status the markers ask for, else a random fault.
+func (s *Server) fault(d directives, prompt uint64) int {
+	if d.status != 0 {
+		return d.status
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.failTimes > 0 {
+		n, seen := s.failures[prompt]
+		if n >= d.failTimes {
+			return 0
+		}
+		if !seen && len(s.failures) >= maxTrackedPrompts {
+			clear(s.failures)
+		}
+		s.failures[prompt] = n + 1
+		return d.failStatus
+	}
+	switch {
+	case s.rng.Float64() < s.faults.RateLimitRate:
+		return http.StatusTooManyRequests
+	case s.rng.Float64() < s.faults.FailRate:
+		return http.StatusInternalServerError
+	}
+	return 0
+}
+
+// reject answers a chat completion with an error.
+func (s *Server) reject(w http.ResponseWriter, e *apiError) {
+	if e.status == http.StatusTooManyRequests {
+		s.rateLimited.Add(1)
+		w.Header().Set("Retry-After", s.retryAfter)
+		w.Header().Set("Retry-After-Ms", s.retryAfterMS)
+	} else {
+		s.failed.Add(1)
+	}
+	writeError(w, e)
+}
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+	if e := authorize(r); e != nil {
+		writeError(w, e)
+		return
+	}
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{"list", []model{{ID: s.model, Object: "model", Created: 1700000000, OwnedBy: "fakeopenai"}}})
+}
+
+// faultsJSON is the wire form of Faults.
+type faultsJSON struct {
+	Latency       string  `json:"latency"` // a Go duration such as "1.5s"
+	FailRate      float64 `json:"failRate"`
+	RateLimitRate float64 `json:"rateLimitRate"`
+}
+
+func (s *Server) getFaults(w http.ResponseWriter, _ *http.Request) {
+	f := s.Faults()
+	writeJSON(w, http.StatusOK, faultsJSON{f.Latency.String(), f.FailRate, f.RateLimitRate})
+}
+
+// putFaults replaces the faults; omitted knobs are zero.
+func (s *Server) putFaults(w http.ResponseWriter, r *http.Request) {
+	var in faultsJSON
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&in)
+	f := Faults{FailRate: in.FailRate, RateLimitRate: in.RateLimitRate}
+	if err == nil && in.Latency != "" {
+		f.Latency, err = time.ParseDuration(in.Latency)
+	}
+	if err == nil {
+		err = s.SetFaults(f)
+	}
+	if err != nil {
+		writeError(w, invalidRequest(http.StatusBadRequest, "invalid faults: "+err.Error()))
+		return
+	}
+	s.getFaults(w, r)
+}
+
+// authorize requires a bearer token, any token.
+func authorize(r *http.Request) *apiError {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) || strings.TrimSpace(h[len(prefix):]) == "" {
+		return &apiError{
+			status: http.StatusUnauthorized, Type: "invalid_request_error", Code: ptr("invalid_api_key"),
+			Message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+		}
+	}
+	return nil
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, invalidRequest(http.StatusMethodNotAllowed,
+			"Method "+r.Method+" is not allowed for "+r.URL.Path+", use "+allow+"."))
+	}
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, invalidRequest(http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")"))
+}

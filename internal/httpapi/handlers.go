@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+)
+
+// jobView is a job as the API shows it.
+type jobView struct {
+	JobID       string     `json:"jobId"`
+	Status      job.Status `json:"status"`
+	Tone        job.Tone   `json:"tone"`
+	Attempts    int        `json:"attempts"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	CoverLetter string     `json:"coverLetter,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+func viewOf(j jobstore.Job) jobView {
+	v := jobView{JobID: j.ID, Status: j.Status, Tone: j.Tone, Attempts: j.Attempts,
+		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.CompletedAt}
+	switch j.Status {
+	case job.StatusCompleted:
+		v.CoverLetter = j.CoverLetter
+	case job.StatusFailed:
+		v.Error = j.Error
+	}
+	return v
+}
+
+func statusURL(id string) string { return "/api/cover-letter/status/" + id }
+
+func handleCreate(store JobStore, m *metrics) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !c.Is("json") {
+			return newError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+		}
+		req, err := decodeCreateRequest(c.Body())
+		if err != nil {
+			return err
+		}
+		key := c.Get("Idempotency-Key")
+		if key != "" && !validIdempotencyKey(key) {
+			return newError(fiber.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		headers := map[string]string{}
+		otel.GetTextMapPropagator().Inject(c.UserContext(), propagation.MapCarrier(headers))
+		j, created, err := store.Create(c.UserContext(), jobstore.NewJob{
+			ID: id.String(), UserID: userID(c), JobDescription: req.JobDescription, CVText: req.CVText, Tone: req.Tone,
+			IdempotencyKey: key, RequestHash: req.hash(), Headers: headers,
+		})
+		switch {
+		case errors.Is(err, jobstore.ErrUnknownUser):
+			return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
+		case errors.Is(err, jobstore.ErrIdempotencyConflict):
+			return newError(fiber.StatusConflict, "idempotency_conflict", "this Idempotency-Key was used with a different request")
+		case err != nil:
+			return unavailable(err)
+		}
+		m.accepted.WithLabelValues(map[bool]string{true: "false", false: "true"}[created]).Inc()
+		c.Location(statusURL(j.ID))
+		status := fiber.StatusAccepted
+		if !created {
+			status = fiber.StatusOK
+			c.Set("Idempotent-Replayed", "true")
+		}
+		return c.Status(status).JSON(fiber.Map{"jobId": j.ID, "status": j.Status})
+	}
+}
+
+func handleStatus(store JobStore) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id := c.Params("jobId")
+		if !job.ValidID(id) {
+			return newError(fiber.StatusBadRequest, "invalid_job_id", "jobId must be 1-64 characters of [A-Za-z0-9._:-]")
+		}
+		j, err := store.Get(c.UserContext(), userID(c), id)
+		switch {
+		case errors.Is(err, jobstore.ErrNotFound):
+			return newError(fiber.StatusNotFound, "not_found", "no job %s", id)
+		case err != nil:
+			return unavailable(err)
+		}
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(viewOf(j))
+	}
+}
+
+func handleList(store JobStore) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		q, err := parseListQuery(c.Query("limit"), c.Query("status"), c.Query("cursor"))
+		if err != nil {
+			return err
+		}
+		jobs, next, err := store.List(c.UserContext(), jobstore.ListParams{UserID: userID(c), Status: q.Status, Limit: q.Limit, After: q.After})
+		if err != nil {
+			return unavailable(err)
+		}
+		out := struct {
+			Jobs       []jobView `json:"jobs"`
+			NextCursor string    `json:"nextCursor,omitempty"`
+		}{Jobs: make([]jobView, 0, len(jobs))}
+		for _, j := range jobs {
+			out.Jobs = append(out.Jobs, viewOf(j))
+		}
+		if next != nil {
+			out.NextCursor = encodeCursor(*next)
+		}
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(out)
+	}
+}
+
+// unavailable reports a failure of the database as a 503 the client may retry.
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &unavailableError{err}
+}
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+func handleHealthz() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok"})
+	}
+}
+
+func handleReadyz(checks map[string]Checker) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		results, ready := map[string]string{}, true
+		for name, check := range checks {
+			if err := check.Check(ctx); err != nil {
+				results[name], ready = "unavailable", false
+				continue
+			}
+			results[name] = "ok"
+		}
+		status := fiber.StatusOK
+		if !ready {
+			status = fiber.StatusServiceUnavailable
+		}
+		return c.Status(status).JSON(fiber.Map{"ready": ready, "checks": results})
+	}
+}
+
+func handleMetrics(reg *prometheus.Registry) fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}

@@ -1,0 +1,19 @@
+package httpapi
+
+import "github.com/gofiber/fiber/v2"
+
+// addRoutes lists every route of the API.
+func addRoutes(app *fiber.App, d Deps, m *metrics) {
+	app.Get("/healthz", handleHealthz())
+	app.Get("/readyz", handleReadyz(d.Ready))
+	app.Get("/metrics", handleMetrics(d.Registry))
+
+	api := app.Group("/api/cover-letter", requireUser(d.Verifier))
+	api.Post("/", handleCreate(d.Store, m))
+	api.Get("/status/:jobId", handleStatus(d.Store))
+	api.Get("/jobs", handleList(d.Store))
+
+	app.Use(func(c *fiber.Ctx) error {
+		return newError(fiber.StatusNotFound, "not_found", "no route for %s %s", c.Method(), c.Path())
+	})
+}

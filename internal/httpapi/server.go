@@ -1,0 +1,70 @@
+// Package httpapi is the public HTTP API: Fiber routes to submit cover-letter jobs, read their
+// status and list them, plus health and metrics endpoints.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/jobstore"
+)
+
+// JobStore is what the handlers need from the job store.
+type JobStore interface {
+	Create(ctx context.Context, n jobstore.NewJob) (jobstore.Job, bool, error)
+	Get(ctx context.Context, userID int64, jobID string) (jobstore.Job, error)
+	List(ctx context.Context, p jobstore.ListParams) ([]jobstore.Job, *jobstore.Cursor, error)
+}
+
+// Checker reports whether a dependency is usable; readiness fails while one is not.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// CheckFunc adapts a function to Checker.
+type CheckFunc func(ctx context.Context) error
+
+// Check calls f.
+func (f CheckFunc) Check(ctx context.Context) error { return f(ctx) }
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Store    JobStore
+	Verifier *auth.Verifier
+	// Ready names the checks /readyz runs (e.g. "database", "broker").
+	Ready    map[string]Checker
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+}
+
+// New builds the Fiber app with its middleware and routes.
+func New(d Deps) *fiber.App {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "careerops-api",
+		DisableStartupMessage: true,
+		BodyLimit:             maxBodyBytes,
+		ReadBufferSize:        16 << 10, // the largest request head: URL and headers
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		ErrorHandler:          errorHandler(d.Logger),
+	})
+	m := newMetrics(d.Registry)
+	app.Use(
+		requestid.New(),
+		accessLog(d.Logger, m),
+		recover.New(), // inside accessLog, so a panic is logged and counted as the 500 it becomes
+	)
+	addRoutes(app, d, m)
+	return app
+}

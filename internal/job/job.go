@@ -1,0 +1,136 @@
+// Package job holds the shared vocabulary of the system: job statuses, tones, the queue names
+// and the message bodies that travel between the api, the worker and other services. It
+// imports nothing of this module so every other package may depend on it.
+package job
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Status is where a job is in its life.
+type Status string
+
+// The statuses of a job: pending → processing → completed | failed, or cancelled.
+const (
+	StatusPending    Status = "pending"
+	StatusProcessing Status = "processing"
+	StatusCompleted  Status = "completed"
+	StatusFailed     Status = "failed"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusProcessing, StatusCompleted, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Final reports whether a job in status s will never change again on its own.
+func (s Status) Final() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
+}
+
+// Tone is the voice of the letter.
+type Tone string
+
+// The tones a client may ask for. ToneProfessional is the default.
+const (
+	ToneProfessional Tone = "professional"
+	ToneFriendly     Tone = "friendly"
+	ToneConcise      Tone = "concise"
+)
+
+// Valid reports whether t is a known tone.
+func (t Tone) Valid() bool {
+	return t == ToneProfessional || t == ToneFriendly || t == ToneConcise
+}
+
+// Limits on what a job may carry, in bytes.
+const (
+	MaxJobDescriptionBytes = 20 << 10
+	MaxCVTextBytes         = 50 << 10
+)
+
+// Queue names: the contract with other services.
+const (
+	QueueGenerate  = "cover-letter.generate"
+	QueueCompleted = "cover-letter.completed"
+	QueueDLQ       = "cover-letter.generate.dlq"
+)
+
+// Headers the system sets on messages it dead-letters.
+const (
+	HeaderDeathReason = "x-careerops-death-reason"
+	HeaderDeathError  = "x-careerops-death-error"
+)
+
+// Reasons a message is dead-lettered.
+const (
+	ReasonInvalidMessage    = "invalid_message"
+	ReasonLLMRejected       = "llm_rejected"
+	ReasonAttemptsExhausted = "attempts_exhausted"
+)
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+
+// ValidID reports whether id can name a job: 1 to 64 letters, digits, '.', '_', ':' or '-',
+// starting with a letter or digit. The api issues UUIDs; other services may use their own.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// GenerateMessage is the body of a message on QueueGenerate.
+type GenerateMessage struct {
+	JobID          string    `json:"jobId"`
+	UserID         int64     `json:"userId"`
+	JobDescription string    `json:"jobDescription"`
+	CVText         string    `json:"cvText"`
+	Tone           Tone      `json:"tone,omitempty"`
+	CreatedAt      time.Time `json:"createdAt"`
+	RetryCount     int       `json:"retryCount,omitempty"`
+}
+
+// ErrInvalidMessage marks a message that can never be processed as it is.
+var ErrInvalidMessage = errors.New("invalid message")
+
+// Validate checks a message decoded from the queue, filling the default tone.
+func (m *GenerateMessage) Validate() error {
+	var problem string
+	switch {
+	case !ValidID(m.JobID):
+		problem = "jobId must be 1-64 characters of [A-Za-z0-9._:-]"
+	case m.UserID <= 0:
+		problem = "userId must be a positive integer"
+	case m.JobDescription == "":
+		problem = "jobDescription is required"
+	case len(m.JobDescription) > MaxJobDescriptionBytes:
+		problem = "jobDescription is too long"
+	case m.CVText == "":
+		problem = "cvText is required"
+	case len(m.CVText) > MaxCVTextBytes:
+		problem = "cvText is too long"
+	case m.Tone != "" && !m.Tone.Valid():
+		problem = fmt.Sprintf("unknown tone %q", m.Tone)
+	}
+	if problem != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidMessage, problem)
+	}
+	if m.Tone == "" {
+		m.Tone = ToneProfessional
+	}
+	return nil
+}
+
+// CompletedMessage is the body of a message on QueueCompleted, sent once per final result.
+type CompletedMessage struct {
+	JobID       string    `json:"jobId"`
+	UserID      int64     `json:"userId"`
+	Status      Status    `json:"status"`
+	CompletedAt time.Time `json:"completedAt"`
+	CoverLetter string    `json:"coverLetter,omitempty"`
+	Error       string    `json:"error,omitempty"`
+}

@@ -1,0 +1,307 @@
+package jobstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/outbox"
+)
+
+// NewJob is a job as a client submits it.
+type NewJob struct {
+	ID             string
+	UserID         int64
+	JobDescription string
+	CVText         string
+	Tone           job.Tone
+	// IdempotencyKey, when set, makes a replay of the same request return the first job.
+	IdempotencyKey string
+	// RequestHash identifies the request body, to tell a replay from a reuse of the key.
+	RequestHash string
+	// Headers travel with the message (trace context).
+	Headers map[string]string
+}
+
+// Create stores a new pending job and, in the same transaction, its message for the generate
+// queue. With an idempotency key already used by the user it returns the existing job and
+// created=false, or ErrIdempotencyConflict if the request differs.
+func (s *Store) Create(ctx context.Context, n NewJob) (j Job, created bool, err error) {
+	var key any
+	if n.IdempotencyKey != "" {
+		key = n.IdempotencyKey
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		j, err = scanJob(tx.QueryRow(ctx, `
+			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, idempotency_key, request_hash, traceparent)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING `+jobColumns,
+			n.ID, n.UserID, n.JobDescription, n.CVText, n.Tone, key, n.RequestHash, n.Headers["traceparent"]))
+		if errors.Is(err, ErrNotFound) { // the key was used before
+			var hash string
+			j, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE user_id = $1 AND idempotency_key = $2`,
+				n.UserID, n.IdempotencyKey))
+			if err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, `SELECT coalesce(request_hash, '') FROM cover_letter_jobs WHERE job_id = $1`, j.ID).Scan(&hash); err != nil {
+				return err
+			}
+			if hash != n.RequestHash {
+				return ErrIdempotencyConflict
+			}
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign key: no such user
+			return ErrUnknownUser
+		}
+		if err != nil {
+			return err
+		}
+		created = true
+		return enqueueGenerate(ctx, tx, j, n.Headers, time.Time{})
+	})
+	if err != nil && !errors.Is(err, ErrIdempotencyConflict) && !errors.Is(err, ErrUnknownUser) {
+		err = fmt.Errorf("jobstore: create job: %w", err)
+	}
+	return j, created, err
+}
+
+// enqueueGenerate writes the job's message for the generate queue to the outbox.
+func enqueueGenerate(ctx context.Context, tx pgx.Tx, j Job, headers map[string]string, at time.Time) error {
+	body, err := json.Marshal(job.GenerateMessage{
+		JobID:          j.ID,
+		UserID:         j.UserID,
+		JobDescription: j.JobDescription,
+		CVText:         j.CVText,
+		Tone:           j.Tone,
+		CreatedAt:      j.CreatedAt,
+		RetryCount:     j.Attempts,
+	})
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	return outbox.Insert(ctx, tx, broker.Message{
+		RoutingKey: job.QueueGenerate,
+		MessageID:  j.ID + "/" + strconv.Itoa(j.Attempts),
+		Headers:    headers,
+		Body:       body,
+	}, at)
+}
+
+// enqueueCompleted writes the job's final-result message to the outbox.
+func enqueueCompleted(ctx context.Context, tx pgx.Tx, j Job, headers map[string]string) error {
+	msg := job.CompletedMessage{JobID: j.ID, UserID: j.UserID, Status: j.Status, CoverLetter: j.CoverLetter, Error: j.Error}
+	if j.CompletedAt != nil {
+		msg.CompletedAt = *j.CompletedAt
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	return outbox.Insert(ctx, tx, broker.Message{
+		RoutingKey: job.QueueCompleted,
+		MessageID:  j.ID + "/" + string(j.Status),
+		Headers:    headers,
+		Body:       body,
+	}, time.Time{})
+}
+
+// Lease is a worker's hold on a job, proven by its token.
+type Lease struct {
+	JobID string
+	Token uuid.UUID
+}
+
+// Claim moves a job to processing for the holder of the returned lease, until leaseFor has
+// passed. A job that does not exist yet (a message published by another service) is created
+// from the message first. A job may be claimed when it is pending and due, or when it is
+// processing under an expired lease or the message is a redelivery (its previous holder lost
+// its connection). Anything else is ErrNotClaimable: a duplicate message, to be dropped.
+func (s *Store) Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration) (Job, Lease, error) {
+	lease := Lease{JobID: m.JobID, Token: uuid.New()}
+	var j Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		j, err = claim(ctx, tx, lease, redelivered, leaseFor)
+		if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cover_letter_jobs WHERE job_id = $1)`, m.JobID).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return ErrNotClaimable
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING`, m.UserID); err != nil {
+			return fmt.Errorf("create user %d: %w", m.UserID, err)
+		}
+		createdAt := m.CreatedAt
+		if createdAt.IsZero() {
+			createdAt = time.Now()
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id) DO NOTHING`,
+			m.JobID, m.UserID, m.JobDescription, m.CVText, m.Tone, createdAt); err != nil {
+			return fmt.Errorf("create job from message: %w", err)
+		}
+		j, err = claim(ctx, tx, lease, redelivered, leaseFor)
+		if errors.Is(err, ErrNotFound) {
+			return ErrNotClaimable
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNotClaimable):
+		return Job{}, Lease{}, err
+	case err != nil:
+		return Job{}, Lease{}, fmt.Errorf("jobstore: claim %s: %w", m.JobID, err)
+	}
+	return j, lease, nil
+}
+
+func claim(ctx context.Context, tx pgx.Tx, lease Lease, redelivered bool, leaseFor time.Duration) (Job, error) {
+	return scanJob(tx.QueryRow(ctx, `
+		UPDATE cover_letter_jobs
+		SET status = 'processing', attempts = attempts + 1, lease_token = $2,
+		    lease_expires_at = now() + make_interval(secs => $3), run_after = NULL,
+		    started_at = now(), updated_at = now()
+		WHERE job_id = $1 AND (
+		    (status = 'pending' AND (run_after IS NULL OR run_after <= now()))
+		    OR (status = 'processing' AND (lease_expires_at < now() OR $4)))
+		RETURNING `+jobColumns, lease.JobID, lease.Token, leaseFor.Seconds(), redelivered))
+}
+
+// Result is what the LLM produced.
+type Result struct {
+	CoverLetter      string
+	PromptTokens     int
+	CompletionTokens int
+	Model            string
+}
+
+// Complete stores the letter and announces it, if the lease still holds (else ErrLeaseLost).
+func (s *Store) Complete(ctx context.Context, l Lease, r Result, headers map[string]string) (Job, error) {
+	var j Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `
+			UPDATE cover_letter_jobs
+			SET status = 'completed', cover_letter = $3, prompt_tokens = $4, completion_tokens = $5, model = $6,
+			    error_message = NULL, lease_token = NULL, lease_expires_at = NULL, completed_at = now(), updated_at = now()
+			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
+			RETURNING `+jobColumns, l.JobID, l.Token, r.CoverLetter, r.PromptTokens, r.CompletionTokens, r.Model))
+		if err != nil {
+			return err
+		}
+		return enqueueCompleted(ctx, tx, j, headers)
+	})
+	return j, leaseErr("complete", l, err)
+}
+
+// Retry puts the job back to pending with its last error and schedules its message for
+// runAfter, if the lease still holds.
+func (s *Store) Retry(ctx context.Context, l Lease, errMsg string, runAfter time.Time, headers map[string]string) (Job, error) {
+	var j Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `
+			UPDATE cover_letter_jobs
+			SET status = 'pending', error_message = $3, run_after = $4, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
+			RETURNING `+jobColumns, l.JobID, l.Token, errMsg, runAfter))
+		if err != nil {
+			return err
+		}
+		return enqueueGenerate(ctx, tx, j, headers, runAfter)
+	})
+	return j, leaseErr("retry", l, err)
+}
+
+// DeadLetter is a message to put on the DLQ as it was, with the reason in its headers.
+type DeadLetter struct {
+	Body    []byte
+	Headers map[string]string
+	Reason  string
+	Error   string
+}
+
+func (d DeadLetter) message(id string) broker.Message {
+	headers := make(map[string]string, len(d.Headers)+2)
+	for k, v := range d.Headers {
+		headers[k] = v
+	}
+	headers[job.HeaderDeathReason] = d.Reason
+	headers[job.HeaderDeathError] = d.Error
+	return broker.Message{RoutingKey: job.QueueDLQ, MessageID: id, Headers: headers, Body: d.Body}
+}
+
+// Fail marks the job failed for good with errMsg, announces it, and dead-letters its message,
+// if the lease still holds.
+func (s *Store) Fail(ctx context.Context, l Lease, errMsg string, dl DeadLetter) (Job, error) {
+	var j Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `
+			UPDATE cover_letter_jobs
+			SET status = 'failed', error_message = $3, lease_token = NULL, lease_expires_at = NULL,
+			    completed_at = now(), updated_at = now()
+			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
+			RETURNING `+jobColumns, l.JobID, l.Token, errMsg))
+		if err != nil {
+			return err
+		}
+		if err := enqueueCompleted(ctx, tx, j, dl.Headers); err != nil {
+			return err
+		}
+		return outbox.Insert(ctx, tx, dl.message(j.ID+"/dead"), time.Time{})
+	})
+	return j, leaseErr("fail", l, err)
+}
+
+// Release gives a job back (pending, due now) when its worker stops before finishing it.
+func (s *Store) Release(ctx context.Context, l Lease) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE cover_letter_jobs
+		SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+		WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'`, l.JobID, l.Token)
+	if err != nil {
+		return fmt.Errorf("jobstore: release %s: %w", l.JobID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// DeadLetterMessage puts a message that names no job it could process on the DLQ.
+func (s *Store) DeadLetterMessage(ctx context.Context, id string, dl DeadLetter) error {
+	if err := outbox.Insert(ctx, s.pool, dl.message(id), time.Time{}); err != nil {
+		return fmt.Errorf("jobstore: dead-letter: %w", err)
+	}
+	return nil
+}
+
+func leaseErr(op string, l Lease, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return ErrLeaseLost
+	default:
+		return fmt.Errorf("jobstore: %s %s: %w", op, l.JobID, err)
+	}
+}

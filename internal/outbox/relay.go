@@ -1,0 +1,247 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
+)
+
+// Publisher publishes a batch and reports, per message, nil once RabbitMQ confirmed it.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []broker.Message) []error
+}
+
+// RelayConfig configures a Relay.
+type RelayConfig struct {
+	// BatchSize is the most rows published per transaction. Defaults to 100.
+	BatchSize int
+	// PollInterval is the longest the relay sleeps without a notification. Defaults to 1s.
+	PollInterval time.Duration
+	// RetryDelay is how long a message that RabbitMQ did not confirm waits before the next
+	// try, and how long the relay backs off when the broker or database is down. Defaults to 1s.
+	RetryDelay time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Relay moves outbox rows to RabbitMQ. Several relays (one per api and worker process) may run
+// against one database: each batch is claimed with FOR UPDATE SKIP LOCKED.
+type Relay struct {
+	pool *pgxpool.Pool
+	pub  Publisher
+	cfg  RelayConfig
+}
+
+// NewRelay returns a relay publishing pool's outbox through pub.
+func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) *Relay {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Relay{pool: pool, pub: pub, cfg: cfg}
+}
+
+// Run relays until ctx ends. It wakes on the outbox's NOTIFY, on the due time of the next
+// delayed row, and at least every PollInterval.
+func (r *Relay) Run(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	listenDone := make(chan struct{})
+	go func() {
+		defer close(listenDone)
+		r.listen(ctx, wake)
+	}()
+	defer func() { <-listenDone }()
+
+	for {
+		wait, err := r.drain(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.cfg.Logger.WarnContext(ctx, "outbox: relay failed, backing off",
+				slog.String("error", err.Error()), slog.Duration("retry_in", r.cfg.RetryDelay))
+			wait = r.cfg.RetryDelay
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// Flush publishes every row due now, once: for a clean stop after Run.
+func (r *Relay) Flush(ctx context.Context) error {
+	_, err := r.drain(ctx)
+	return err
+}
+
+// drain publishes due rows until none are left and returns how long to sleep before the next
+// delayed row is due (at most PollInterval).
+func (r *Relay) drain(ctx context.Context) (time.Duration, error) {
+	for {
+		n, err := r.publishBatch(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if n < r.cfg.BatchSize {
+			break
+		}
+	}
+	var untilNext *float64
+	err := r.pool.QueryRow(ctx, `SELECT extract(epoch FROM min(available_at) - now())::float8 FROM outbox_messages`).Scan(&untilNext)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: next due row: %w", err)
+	}
+	if untilNext == nil {
+		return r.cfg.PollInterval, nil
+	}
+	return min(max(time.Duration(*untilNext*float64(time.Second)), time.Millisecond), r.cfg.PollInterval), nil
+}
+
+// publishBatch publishes one batch of due rows in one transaction and returns its size.
+func (r *Relay) publishBatch(ctx context.Context) (int, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	rows, err := tx.Query(ctx, `
+		SELECT id, exchange, routing_key, message_id, headers, body
+		FROM outbox_messages
+		WHERE available_at <= now()
+		ORDER BY id
+		LIMIT $1
+		FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: select batch: %w", err)
+	}
+	var (
+		ids  []int64
+		msgs []broker.Message
+	)
+	for rows.Next() {
+		var (
+			id      int64
+			m       broker.Message
+			headers []byte
+		)
+		if err := rows.Scan(&id, &m.Exchange, &m.RoutingKey, &m.MessageID, &headers, &m.Body); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("outbox: scan: %w", err)
+		}
+		if err := json.Unmarshal(headers, &m.Headers); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("outbox: row %d headers: %w", id, err)
+		}
+		ids = append(ids, id)
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("outbox: select batch: %w", err)
+	}
+	if len(msgs) == 0 {
+		return 0, tx.Commit(ctx)
+	}
+
+	errs := r.pub.Publish(ctx, msgs)
+	var done, failed []int64
+	var firstErr error
+	for i, err := range errs {
+		if err == nil {
+			done = append(done, ids[i])
+			continue
+		}
+		failed = append(failed, ids[i])
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	// Even if ctx is ending, record what RabbitMQ confirmed so it is not published again.
+	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	batch := &pgx.Batch{}
+	if len(done) > 0 {
+		batch.Queue(`DELETE FROM outbox_messages WHERE id = ANY($1)`, done)
+	}
+	if len(failed) > 0 {
+		batch.Queue(`
+			UPDATE outbox_messages
+			SET publish_attempts = publish_attempts + 1, last_error = $2, available_at = now() + make_interval(secs => $3)
+			WHERE id = ANY($1)`, failed, firstErr.Error(), r.cfg.RetryDelay.Seconds())
+	}
+	if err := tx.SendBatch(finishCtx, batch).Close(); err != nil {
+		return 0, fmt.Errorf("outbox: record published rows: %w", err)
+	}
+	if err := tx.Commit(finishCtx); err != nil {
+		return 0, fmt.Errorf("outbox: commit: %w", err)
+	}
+	if firstErr != nil {
+		return 0, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", len(failed), len(msgs), firstErr)
+	}
+	return len(msgs), nil
+}
+
+// listen signals wake on every outbox NOTIFY, reconnecting while ctx lasts.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := r.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		r.cfg.Logger.WarnContext(ctx, "outbox: LISTEN connection lost", slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.cfg.RetryDelay):
+		}
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+	pooled, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire: %w", err)
+	}
+	// A connection that was LISTENing must not go back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background()) //nolint:errcheck // closing
+	if _, err := conn.Exec(ctx, "LISTEN "+database.NotifyChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	signal(wake) // rows may have arrived while we were not listening
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		signal(wake)
+	}
+}
+
+func signal(wake chan<- struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}

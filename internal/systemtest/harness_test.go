@@ -1,0 +1,310 @@
+// Package systemtest runs the api and the worker together, in process, against the real
+// PostgreSQL and RabbitMQ (a fresh database and vhost per test) and fakeopenai, and checks the
+// job path from the outside: HTTP in, letters and messages out.
+package systemtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careerops/jobs/internal/apicmd"
+	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/fakeopenai"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/workercmd"
+)
+
+const jwtSecret = "test-secret-test-secret-test-secret-0123"
+
+// bundle is a running system and what a test needs to drive and inspect it.
+type bundle struct {
+	t        *testing.T
+	dbURL    string
+	amqpURL  string
+	pool     *pgxpool.Pool
+	store    *jobstore.Store
+	llm      *fakeopenai.Server
+	llmURL   string
+	apiURL   string
+	stopAPI  func()
+	workers  []*runningWorker
+	workerCf workercmd.Config
+}
+
+type runningWorker struct {
+	addr string
+	stop func() // SIGTERM: cancels and waits for the drain
+}
+
+type options struct {
+	workers     int
+	concurrency int
+	noAPI       bool
+	worker      func(*workercmd.Config)
+}
+
+func setup(t *testing.T, opts options) *bundle {
+	t.Helper()
+	b := &bundle{t: t}
+	b.pool, b.dbURL = dbtest.NewPool(t)
+	b.store = jobstore.New(b.pool)
+	b.amqpURL = brokertest.NewVhostURL(t)
+
+	var err error
+	b.llm, err = fakeopenai.New(fakeopenai.Config{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(b.llm)
+	t.Cleanup(srv.Close)
+	b.llmURL = srv.URL + "/v1"
+
+	if !opts.noAPI {
+		b.startAPI(b.amqpURL)
+	}
+	b.workerCf = workercmd.Config{
+		DatabaseURL: b.dbURL, RabbitMQURL: b.amqpURL,
+		OpenAIAPIKey: "sk-test-key", OpenAIBaseURL: b.llmURL, OpenAIModel: "fake-gpt",
+		LLMTimeout: 10 * time.Second, AdminAddr: "127.0.0.1:0",
+		Concurrency: max(opts.concurrency, 4), MaxAttempts: 3,
+		RetryBaseDelay: 50 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
+		DrainTimeout: 10 * time.Second, ReapInterval: time.Second, LogLevel: "info",
+	}
+	if opts.worker != nil {
+		opts.worker(&b.workerCf)
+	}
+	for range max(opts.workers, 1) {
+		b.startWorker()
+	}
+	return b
+}
+
+func (b *bundle) logger(name string) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(testWriter{b.t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", name)
+}
+
+// startAPI runs an api on amqpURL (which may be unreachable) and returns when it listens.
+func (b *bundle) startAPI(amqpURL string) {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- apicmd.Serve(ctx, apicmd.Config{
+			DatabaseURL: b.dbURL, RabbitMQURL: amqpURL, JWTSecret: jwtSecret, HTTPAddr: "127.0.0.1:0",
+			DatabaseMaxConns: 8, ShutdownTimeout: 5 * time.Second, LogLevel: "info",
+		}, b.logger("api"), ready)
+	}()
+	select {
+	case addr := <-ready:
+		b.apiURL = "http://" + addr
+	case err := <-done:
+		b.t.Fatalf("api did not start: %v", err)
+	}
+	var stopped bool
+	b.stopAPI = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			b.t.Errorf("api stopped with %v", err)
+		}
+	}
+	b.t.Cleanup(b.stopAPI)
+}
+
+func (b *bundle) startWorker() *runningWorker {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	cfg := b.workerCf
+	go func() { done <- workercmd.Serve(ctx, cfg, b.logger("worker"), ready) }()
+	w := &runningWorker{}
+	select {
+	case w.addr = <-ready:
+	case err := <-done:
+		b.t.Fatalf("worker did not start: %v", err)
+	}
+	var stopped bool
+	w.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			b.t.Errorf("worker stopped with %v", err)
+		}
+	}
+	b.t.Cleanup(w.stop)
+	b.workers = append(b.workers, w)
+	return w
+}
+
+// user creates a user and returns a token for it.
+func (b *bundle) user(email string) string {
+	b.t.Helper()
+	id, err := b.store.AddUser(context.Background(), email)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	token, err := auth.Issue([]byte(jwtSecret), id, time.Hour, time.Now())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return token
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response %d is not JSON: %v: %s", r.Status, err, r.Body)
+	}
+}
+
+// do sends a request to the api; headers alternate names and values.
+func (b *bundle) do(method, path, token string, body []byte, headers ...string) response {
+	b.t.Helper()
+	req, err := http.NewRequest(method, b.apiURL+path, bytes.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+func jobBody(desc, cv, tone string) []byte {
+	m := map[string]string{"jobDescription": desc, "cvText": cv}
+	if tone != "" {
+		m["tone"] = tone
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+type statusView struct {
+	JobID       string     `json:"jobId"`
+	Status      string     `json:"status"`
+	Tone        string     `json:"tone"`
+	Attempts    int        `json:"attempts"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
+	CompletedAt *time.Time `json:"completedAt"`
+	CoverLetter string     `json:"coverLetter"`
+	Error       string     `json:"error"`
+}
+
+// submit posts a job and returns its id, failing unless the api answers 202.
+func (b *bundle) submit(token, desc, cv, tone string) string {
+	b.t.Helper()
+	r := b.do("POST", "/api/cover-letter", token, jobBody(desc, cv, tone))
+	if r.Status != http.StatusAccepted {
+		b.t.Fatalf("POST = %d %s, want 202", r.Status, r.Body)
+	}
+	var out struct{ JobID, Status string }
+	r.json(b.t, &out)
+	if out.Status != "pending" || out.JobID == "" || r.Header.Get("Location") != "/api/cover-letter/status/"+out.JobID {
+		b.t.Fatalf("POST answered %s with Location %q", r.Body, r.Header.Get("Location"))
+	}
+	return out.JobID
+}
+
+func (b *bundle) status(token, id string) statusView {
+	b.t.Helper()
+	r := b.do("GET", "/api/cover-letter/status/"+id, token, nil)
+	if r.Status != http.StatusOK {
+		b.t.Fatalf("GET status = %d %s", r.Status, r.Body)
+	}
+	var v statusView
+	r.json(b.t, &v)
+	return v
+}
+
+// waitFinal polls the database until the job is completed, failed or cancelled.
+func (b *bundle) waitFinal(id string, within time.Duration) jobstore.Job {
+	b.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		j, err := b.store.GetAny(context.Background(), id)
+		if err == nil && j.Status.Final() {
+			return j
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("job %s not final after %s: %+v (err %v)", id, within, j.Status, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// count runs a counting query on the test database.
+func (b *bundle) count(sql string, args ...any) int {
+	b.t.Helper()
+	var n int
+	if err := b.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		b.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// waitCount waits until a counting query returns want.
+func (b *bundle) waitCount(want int, within time.Duration, sql string, args ...any) {
+	b.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		n := b.count(sql, args...)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s = %d after %s, want %d", sql, n, within, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// testWriter sends logs to t.Log, so they show only for failing tests.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+

@@ -1,0 +1,436 @@
+// Package worker consumes cover-letter.generate, asks the LLM for each letter and records the
+// outcome. Contract per message: the job's state change and the messages announcing it are
+// committed in one transaction (through the outbox) before the delivery is acked; a transient
+// failure schedules a delayed retry the same way; a permanent one fails the job and
+// dead-letters the message; a message that cannot be a job goes to the DLQ as it came.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/prompt"
+)
+
+// LLM writes text.
+type LLM interface {
+	Complete(ctx context.Context, system, user string) (llm.Completion, error)
+}
+
+// JobStore records job state.
+type JobStore interface {
+	Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration) (jobstore.Job, jobstore.Lease, error)
+	Complete(ctx context.Context, l jobstore.Lease, r jobstore.Result, headers map[string]string) (jobstore.Job, error)
+	Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Job, error)
+	Fail(ctx context.Context, l jobstore.Lease, errMsg string, dl jobstore.DeadLetter) (jobstore.Job, error)
+	Release(ctx context.Context, l jobstore.Lease) error
+	DeadLetterMessage(ctx context.Context, id string, dl jobstore.DeadLetter) error
+	ReapExpired(ctx context.Context, grace time.Duration, maxAttempts int) (requeued, failed int, err error)
+}
+
+// Config configures a Worker.
+type Config struct {
+	// Concurrency is how many jobs run at once; also the prefetch. Defaults to 4.
+	Concurrency int
+	// MaxAttempts is how many LLM attempts a job gets before it fails for good. Defaults to 5.
+	MaxAttempts int
+	// RetryBaseDelay is the backoff before the first retry, doubled for each next. Defaults to 2s.
+	RetryBaseDelay time.Duration
+	// RetryMaxDelay caps the backoff. Defaults to 5m.
+	RetryMaxDelay time.Duration
+	// LeaseFor is how long a claimed job stays with this worker before another may take it
+	// over; it must exceed the LLM timeout. Defaults to 2m.
+	LeaseFor time.Duration
+	// DrainTimeout bounds how long shutdown waits for jobs in flight before giving them back.
+	// Defaults to 30s.
+	DrainTimeout time.Duration
+	// ReapInterval is how often the worker looks for jobs whose worker died. Defaults to 30s.
+	ReapInterval time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics records what happens; nil records nothing.
+	Metrics *Metrics
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.RetryBaseDelay <= 0 {
+		c.RetryBaseDelay = 2 * time.Second
+	}
+	if c.RetryMaxDelay <= 0 {
+		c.RetryMaxDelay = 5 * time.Minute
+	}
+	if c.LeaseFor <= 0 {
+		c.LeaseFor = 2 * time.Minute
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.ReapInterval <= 0 {
+		c.ReapInterval = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Worker runs jobs from the generate queue.
+type Worker struct {
+	conn  *broker.Connection
+	store JobStore
+	llm   LLM
+	cfg   Config
+	log   *slog.Logger
+}
+
+// New returns a Worker.
+func New(conn *broker.Connection, store JobStore, model LLM, cfg Config) *Worker {
+	cfg = cfg.withDefaults()
+	return &Worker{conn: conn, store: store, llm: model, cfg: cfg, log: cfg.Logger}
+}
+
+// Run consumes until ctx ends, then drains: it stops taking messages, lets jobs in flight
+// finish for up to DrainTimeout, gives back the rest, and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	// Jobs run under their own context, cancelled only when the drain times out.
+	jobsCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	var inflight sync.WaitGroup
+
+	reaperDone := make(chan struct{})
+	go func() {
+		defer close(reaperDone)
+		w.reap(ctx)
+	}()
+
+	for ctx.Err() == nil {
+		err := w.consume(ctx, jobsCtx, &inflight)
+		if ctx.Err() != nil {
+			break
+		}
+		w.log.WarnContext(ctx, "worker: consumer stopped, reopening", slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+
+	w.log.InfoContext(ctx, "worker: draining", slog.Duration("timeout", w.cfg.DrainTimeout))
+	drained := make(chan struct{})
+	go func() { inflight.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(w.cfg.DrainTimeout):
+		w.log.WarnContext(ctx, "worker: drain timeout, giving jobs back")
+		cancelJobs()
+		<-drained
+	}
+	<-reaperDone
+	w.log.InfoContext(ctx, "worker: stopped")
+	return nil
+}
+
+// consume runs one channel's consumer until ctx ends or the channel dies. On ctx's end it
+// cancels the consumer (no new deliveries) and returns; the channel stays open until the jobs
+// in flight have acked.
+func (w *Worker) consume(ctx, jobsCtx context.Context, inflight *sync.WaitGroup) error {
+	ch, err := w.conn.Channel(ctx)
+	if err != nil {
+		return err
+	}
+	channelUsers := &sync.WaitGroup{}
+	defer func() {
+		go func() { channelUsers.Wait(); _ = ch.Close() }()
+	}()
+	if err := broker.Declare(ch); err != nil {
+		return err
+	}
+	if err := ch.Qos(w.cfg.Concurrency, 0, false); err != nil {
+		return fmt.Errorf("worker: set prefetch: %w", err)
+	}
+	const tag = "careerops-worker"
+	deliveries, err := ch.ConsumeWithContext(jobsCtx, job.QueueGenerate, tag, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("worker: consume %s: %w", job.QueueGenerate, err)
+	}
+	w.cfg.Metrics.consumerUp(true)
+	defer w.cfg.Metrics.consumerUp(false)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	for {
+		select {
+		case <-ctx.Done():
+			_ = ch.Cancel(tag, false)
+			return nil
+		case err := <-closed:
+			return fmt.Errorf("worker: channel closed: %v", err)
+		case d, ok := <-deliveries:
+			if !ok {
+				return errors.New("worker: deliveries ended")
+			}
+			inflight.Add(1)
+			channelUsers.Add(1)
+			go func() {
+				defer inflight.Done()
+				defer channelUsers.Done()
+				w.handle(jobsCtx, d)
+			}()
+		}
+	}
+}
+
+// reap periodically requeues jobs whose worker died holding them.
+func (w *Worker) reap(ctx context.Context) {
+	t := time.NewTicker(w.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		requeued, failed, err := w.store.ReapExpired(ctx, w.cfg.LeaseFor/4, w.cfg.MaxAttempts)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.WarnContext(ctx, "worker: reaping expired leases", slog.String("error", err.Error()))
+		case requeued+failed > 0:
+			w.log.InfoContext(ctx, "worker: reaped expired leases", slog.Int("requeued", requeued), slog.Int("failed", failed))
+		}
+	}
+}
+
+// handle processes one delivery and acks or nacks it. A panic is recovered and treated as a
+// transient failure.
+func (w *Worker) handle(ctx context.Context, d amqp.Delivery) {
+	var lease *jobstore.Lease
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.ErrorContext(ctx, "worker: panic while handling a message",
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			if lease != nil {
+				w.retry(ctx, d, *lease, fmt.Sprintf("internal error: %v", p), 0)
+				return
+			}
+			_ = d.Nack(false, true) // counts towards the queue's delivery limit, then the DLQ
+		}
+	}()
+
+	headers := traceHeaders(d.Headers)
+	var msg job.GenerateMessage
+	if err := json.Unmarshal(d.Body, &msg); err != nil {
+		w.deadLetter(ctx, d, fmt.Sprintf("%v: body is not a JSON job: %v", job.ErrInvalidMessage, err))
+		return
+	}
+	if err := msg.Validate(); err != nil {
+		w.deadLetter(ctx, d, err.Error())
+		return
+	}
+	log := w.log.With(slog.String("job_id", msg.JobID))
+
+	var (
+		j jobstore.Job
+		l jobstore.Lease
+	)
+	err := w.persist(ctx, log, "claim", func(ctx context.Context) error {
+		var err error
+		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor)
+		return err
+	})
+	switch {
+	case errors.Is(err, jobstore.ErrNotClaimable):
+		log.InfoContext(ctx, "worker: duplicate or stale message dropped", slog.Bool("redelivered", d.Redelivered))
+		w.ack(ctx, log, d)
+		return
+	case err != nil: // shutting down
+		_ = d.Nack(false, true)
+		return
+	}
+	lease = &l
+	log = log.With(slog.Int("attempt", j.Attempts))
+	log.InfoContext(ctx, "worker: job started", slog.Duration("queued_for", time.Since(j.CreatedAt)))
+	defer w.cfg.Metrics.jobStarted()()
+	start := time.Now()
+
+	p := prompt.Build(j.JobDescription, j.CVText, j.Tone)
+	out, err := w.llm.Complete(ctx, p.System, p.User)
+	w.cfg.Metrics.llmCall(time.Since(start), err)
+	var llmErr *llm.Error
+	switch {
+	case err == nil:
+		err = w.persist(ctx, log, "complete", func(ctx context.Context) error {
+			_, err := w.store.Complete(ctx, l, jobstore.Result{
+				CoverLetter: out.Text, PromptTokens: out.PromptTokens, CompletionTokens: out.CompletionTokens, Model: out.Model,
+			}, headers)
+			return err
+		})
+		if err == nil {
+			log.InfoContext(ctx, "worker: job completed", slog.Duration("took", time.Since(j.CreatedAt)),
+				slog.Int("prompt_tokens", out.PromptTokens), slog.Int("completion_tokens", out.CompletionTokens))
+			w.cfg.Metrics.finished(job.StatusCompleted, "", time.Since(j.CreatedAt), out)
+		}
+		w.settle(ctx, log, d, l, err)
+	case ctx.Err() != nil: // drain timeout: give the job back for another worker
+		w.release(log, d, l)
+	case errors.As(err, &llmErr) && !llmErr.Temporary:
+		w.fail(ctx, log, d, l, headers, job.ReasonLLMRejected, fmt.Sprintf("the LLM rejected the request: %v", err))
+	case j.AttemptsSince >= w.cfg.MaxAttempts:
+		w.fail(ctx, log, d, l, headers, job.ReasonAttemptsExhausted,
+			fmt.Sprintf("gave up after %d attempts; last error: %v", j.AttemptsSince, err))
+	default:
+		var retryAfter time.Duration
+		if llmErr != nil {
+			retryAfter = llmErr.RetryAfter
+		}
+		w.retry(ctx, d, l, err.Error(), RetryDelay(j.AttemptsSince, w.cfg.RetryBaseDelay, w.cfg.RetryMaxDelay, retryAfter))
+	}
+}
+
+func (w *Worker) retry(ctx context.Context, d amqp.Delivery, l jobstore.Lease, errMsg string, delay time.Duration) {
+	log := w.log.With(slog.String("job_id", l.JobID))
+	err := w.persist(ctx, log, "retry", func(ctx context.Context) error {
+		_, err := w.store.Retry(ctx, l, errMsg, time.Now().Add(delay), traceHeaders(d.Headers))
+		return err
+	})
+	if err == nil {
+		log.WarnContext(ctx, "worker: attempt failed, will retry", slog.String("error", errMsg), slog.Duration("retry_in", delay))
+		w.cfg.Metrics.retried()
+	}
+	w.settle(ctx, log, d, l, err)
+}
+
+func (w *Worker) fail(ctx context.Context, log *slog.Logger, d amqp.Delivery, l jobstore.Lease, headers map[string]string, reason, errMsg string) {
+	err := w.persist(ctx, log, "fail", func(ctx context.Context) error {
+		_, err := w.store.Fail(ctx, l, errMsg, jobstore.DeadLetter{Body: d.Body, Headers: headers, Reason: reason, Error: errMsg})
+		return err
+	})
+	if err == nil {
+		log.ErrorContext(ctx, "worker: job failed", slog.String("reason", reason), slog.String("error", errMsg))
+		w.cfg.Metrics.finished(job.StatusFailed, reason, 0, llm.Completion{})
+	}
+	w.settle(ctx, log, d, l, err)
+}
+
+// settle acks once the outcome is stored, drops a message whose lease another worker took,
+// and gives the job back if shutdown interrupted the store.
+func (w *Worker) settle(ctx context.Context, log *slog.Logger, d amqp.Delivery, l jobstore.Lease, err error) {
+	switch {
+	case err == nil:
+		w.ack(ctx, log, d)
+	case errors.Is(err, jobstore.ErrLeaseLost):
+		log.WarnContext(ctx, "worker: lease lost to another worker; result discarded")
+		w.ack(ctx, log, d)
+	default:
+		w.release(log, d, l)
+	}
+}
+
+// release gives the job back and requeues the message: used on shutdown.
+func (w *Worker) release(log *slog.Logger, d amqp.Delivery, l jobstore.Lease) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.store.Release(ctx, l); err != nil && !errors.Is(err, jobstore.ErrLeaseLost) {
+		log.WarnContext(ctx, "worker: release job (its lease will expire instead)", slog.String("error", err.Error()))
+	}
+	if err := d.Nack(false, true); err != nil {
+		log.WarnContext(ctx, "worker: requeue message", slog.String("error", err.Error()))
+	}
+	log.InfoContext(ctx, "worker: job given back")
+}
+
+func (w *Worker) deadLetter(ctx context.Context, d amqp.Delivery, reason string) {
+	id := d.MessageId
+	if id == "" {
+		id = fmt.Sprintf("invalid/%d", time.Now().UnixNano())
+	}
+	log := w.log.With(slog.String("message_id", id))
+	err := w.persist(ctx, log, "dead-letter", func(ctx context.Context) error {
+		return w.store.DeadLetterMessage(ctx, id, jobstore.DeadLetter{
+			Body: d.Body, Headers: stringHeaders(d.Headers), Reason: job.ReasonInvalidMessage, Error: reason,
+		})
+	})
+	if err != nil {
+		_ = d.Nack(false, true)
+		return
+	}
+	log.ErrorContext(ctx, "worker: invalid message dead-lettered", slog.String("error", reason))
+	w.cfg.Metrics.deadLettered(job.ReasonInvalidMessage)
+	w.ack(ctx, log, d)
+}
+
+func (w *Worker) ack(ctx context.Context, log *slog.Logger, d amqp.Delivery) {
+	if err := d.Ack(false); err != nil {
+		// The channel died: RabbitMQ redelivers, and the job's state turns the copy into a no-op.
+		log.WarnContext(ctx, "worker: ack failed", slog.String("error", err.Error()))
+	}
+}
+
+// persist runs a store operation, retrying while the database is unreachable: a blip must not
+// lose the outcome, and holding the message (not nacking it) keeps it off the delivery limit.
+// It gives up only when ctx ends or the store answers with a verdict (lease lost, not
+// claimable).
+func (w *Worker) persist(ctx context.Context, log *slog.Logger, op string, fn func(context.Context) error) error {
+	delay := 100 * time.Millisecond
+	for {
+		opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fn(opCtx)
+		cancel()
+		if err == nil || errors.Is(err, jobstore.ErrLeaseLost) || errors.Is(err, jobstore.ErrNotClaimable) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.WarnContext(ctx, "worker: database unavailable, retrying", slog.String("op", op),
+			slog.String("error", err.Error()), slog.Duration("retry_in", delay))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// traceHeaders keeps the W3C trace context of a message, to publish its successors under it.
+func traceHeaders(h amqp.Table) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{"traceparent", "tracestate"} {
+		if v := broker.HeaderCarrier(h).Get(k); v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// stringHeaders keeps a message's headers for the DLQ, as strings.
+func stringHeaders(h amqp.Table) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case []byte:
+			out[k] = string(v)
+		default:
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out
+}

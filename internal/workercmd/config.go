@@ -1,0 +1,67 @@
+// Package workercmd is the worker program: configuration, wiring and lifecycle around worker.
+package workercmd
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Config is the worker's configuration, read from the environment by envconfig.
+type Config struct {
+	// DatabaseURL is the PostgreSQL URL (pgx syntax).
+	DatabaseURL string `envconfig:"DATABASE_URL" required:"true" desc:"The PostgreSQL URL (pgx syntax)."`
+	// RabbitMQURL is the AMQP URL.
+	RabbitMQURL string `envconfig:"RABBITMQ_URL" required:"true" desc:"The AMQP URL."`
+	// OpenAIAPIKey is the LLM API key. Never logged.
+	OpenAIAPIKey string `envconfig:"OPENAI_API_KEY" required:"true" desc:"The LLM API key. Never logged."`
+	// OpenAIBaseURL is the base URL of an OpenAI-compatible API. Defaults to OpenAI's.
+	OpenAIBaseURL string `envconfig:"OPENAI_BASE_URL" default:"https://api.openai.com/v1" desc:"The base URL of an OpenAI-compatible API. Defaults to OpenAI's."`
+	// OpenAIModel is the model name. Defaults to gpt-4o-mini.
+	OpenAIModel string `envconfig:"OPENAI_MODEL" default:"gpt-4o-mini" desc:"The model name. Defaults to gpt-4o-mini."`
+	// LLMTimeout bounds one LLM call. Defaults to 60s.
+	LLMTimeout time.Duration `envconfig:"LLM_TIMEOUT" default:"60s" desc:"Bounds one LLM call. Defaults to 60s."`
+	// AdminAddr serves /healthz, /readyz and /metrics. Defaults to :9090.
+	AdminAddr string `envconfig:"ADMIN_ADDR" default:":9090" desc:"Serves /healthz, /readyz and /metrics. Defaults to :9090."`
+	// Concurrency is how many jobs run at once (also the prefetch). Defaults to 4.
+	Concurrency int `envconfig:"WORKER_CONCURRENCY" default:"4" desc:"How many jobs run at once (also the prefetch). Defaults to 4."`
+	// MaxAttempts is the LLM attempts a job gets before it fails for good. Defaults to 5.
+	MaxAttempts int `envconfig:"WORKER_MAX_ATTEMPTS" default:"5" desc:"The LLM attempts a job gets before it fails for good. Defaults to 5."`
+	// RetryBaseDelay is the backoff before the first retry. Defaults to 2s.
+	RetryBaseDelay time.Duration `envconfig:"WORKER_RETRY_BASE_DELAY" default:"2s" desc:"The backoff before the first retry. Defaults to 2s."`
+	// RetryMaxDelay caps the backoff. Defaults to 5m.
+	RetryMaxDelay time.Duration `envconfig:"WORKER_RETRY_MAX_DELAY" default:"5m" desc:"Caps the backoff. Defaults to 5m."`
+	// DrainTimeout bounds how long SIGTERM waits for jobs in flight. Defaults to 30s.
+	DrainTimeout time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"30s" desc:"Bounds how long SIGTERM waits for jobs in flight. Defaults to 30s."`
+	// ReapInterval is how often jobs of dead workers are looked for. Defaults to 30s.
+	ReapInterval time.Duration `envconfig:"WORKER_REAP_INTERVAL" default:"30s" desc:"How often jobs of dead workers are looked for. Defaults to 30s."`
+	// DatabaseMaxConns bounds the pool. Defaults to WORKER_CONCURRENCY + 4.
+	DatabaseMaxConns int32 `envconfig:"DATABASE_MAX_CONNS" desc:"Bounds the pool. Defaults to WORKER_CONCURRENCY + 4."`
+	// LogLevel is debug, info, warn or error. Defaults to info.
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"One of debug, info, warn or error. Defaults to info."`
+}
+
+// LeaseFor is how long a job stays with its worker: the LLM timeout plus time to store the
+// result.
+func (c Config) LeaseFor() time.Duration { return c.LLMTimeout + 30*time.Second }
+
+// Validate reports the first problem with c as one line.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.OpenAIBaseURL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return errors.New("OPENAI_BASE_URL must be an http(s) URL")
+	case c.OpenAIModel == "":
+		return errors.New("OPENAI_MODEL must not be empty")
+	case c.Concurrency < 1 || c.Concurrency > 1000:
+		return errors.New("WORKER_CONCURRENCY must be from 1 to 1000")
+	case c.MaxAttempts < 1:
+		return errors.New("WORKER_MAX_ATTEMPTS must be at least 1")
+	case c.LLMTimeout <= 0 || c.RetryBaseDelay <= 0 || c.RetryMaxDelay < c.RetryBaseDelay || c.DrainTimeout <= 0 || c.ReapInterval <= 0:
+		return fmt.Errorf("LLM_TIMEOUT, WORKER_*_DELAY, WORKER_DRAIN_TIMEOUT and WORKER_REAP_INTERVAL must be positive, max delay ≥ base delay")
+	case c.AdminAddr == "":
+		return errors.New("ADMIN_ADDR must not be empty")
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package workercmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/telemetry"
+	"github.com/careerops/jobs/internal/worker"
+)
+
+// ErrUsage is returned for bad flags; main exits 2.
+var ErrUsage = errors.New("usage")
+
+// Run is the worker program: parse flags, read the environment, work until ctx ends.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned as one line; usage goes to stdout on -h
+	usage := func() {
+		fmt.Fprintln(stdout, "Usage: worker\n\nThe CareerOps worker: consumes cover-letter.generate and calls the LLM. Configured by the environment:")
+		_ = envconfig.Usagef("", &Config{}, stdout, envconfig.DefaultTableFormat)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+			return nil
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	var cfg Config
+	if err := envconfig.Process("", &cfg); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log, err := telemetry.NewLogger(stderr, cfg.LogLevel, "careerops-worker")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return Serve(ctx, cfg, log, nil)
+}
+
+// Serve runs the worker with cfg until ctx ends, then drains. If ready is not nil it receives
+// the admin address once it listens.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string) error {
+	maxConns := cfg.DatabaseMaxConns
+	if maxConns <= 0 {
+		maxConns = int32(cfg.Concurrency) + 4
+	}
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, maxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	// The connection outlives ctx: draining jobs still ack after SIGTERM.
+	connCtx, closeConn := context.WithCancel(context.WithoutCancel(ctx))
+	defer closeConn()
+	conn, err := broker.Dial(connCtx, broker.ConnectionConfig{URL: cfg.RabbitMQURL, Name: "careerops-worker", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer conn.Wait()
+	defer conn.Close()
+	publisher := broker.NewPublisher(conn)
+	defer publisher.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store := jobstore.New(pool)
+	w := worker.New(conn, store, llm.New(llm.Config{
+		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
+	}), worker.Config{
+		Concurrency:    cfg.Concurrency,
+		MaxAttempts:    cfg.MaxAttempts,
+		RetryBaseDelay: cfg.RetryBaseDelay,
+		RetryMaxDelay:  cfg.RetryMaxDelay,
+		LeaseFor:       cfg.LeaseFor(),
+		DrainTimeout:   cfg.DrainTimeout,
+		ReapInterval:   cfg.ReapInterval,
+		Logger:         log,
+		Metrics:        worker.NewMetrics(reg),
+	})
+
+	ln, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
+	}
+	admin := &http.Server{Handler: adminMux(reg, pool.Ping, conn.Connected), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = admin.Serve(ln) }()
+	log.InfoContext(ctx, "worker: admin listening", slog.String("addr", ln.Addr().String()),
+		slog.Int("concurrency", cfg.Concurrency), slog.String("model", cfg.OpenAIModel))
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	// The relay publishes what the worker's transactions wrote (results, retries, dead
+	// letters); it runs until the jobs have drained.
+	relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log})
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = relay.Run(relayCtx)
+	}()
+
+	err = w.Run(ctx)
+
+	stopRelay()
+	wg.Wait()
+	// Publish what the last jobs wrote; what cannot go now stays in the outbox for others.
+	flushCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if flushErr := relay.Flush(flushCtx); flushErr != nil {
+		log.WarnContext(flushCtx, "worker: outbox not flushed; another relay will publish it", slog.String("error", flushErr.Error()))
+	}
+	cancel()
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShutdown()
+	_ = admin.Shutdown(shutdownCtx)
+	return err
+}
+
+func adminMux(reg *prometheus.Registry, pingDB func(context.Context) error, brokerUp func() bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		db, mq := "ok", "ok"
+		if pingDB(ctx) != nil {
+			db = "unavailable"
+		}
+		if !brokerUp() {
+			mq = "unavailable"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if db != "ok" || mq != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintf(w, `{"ready":%t,"checks":{"database":%q,"broker":%q}}`, db == "ok" && mq == "ok", db, mq)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
