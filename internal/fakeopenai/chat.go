@@ -20,6 +20,10 @@ const (
 // chatCompletions serves POST /v1/chat/completions.
 func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	id := s.requests.Add(1)
+	if e := authorize(r); e != nil {
+		s.reject(w, e)
+		return
+	}
 	req, e := decodeChatRequest(w, r)
 	if e != nil {
 		s.reject(w, e)
@@ -86,9 +90,6 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 // decodeChatRequest reads and checks a chat-completion request.
 func decodeChatRequest(w http.ResponseWriter, r *http.Request) (chatRequest, *apiError) {
 	var req chatRequest
-	if e := authorize(r); e != nil {
-		return req, e
-	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(&req); err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
 			return req, invalidRequest(http.StatusRequestEntityTooLarge, "The request body is too large.")

@@ -14,9 +14,11 @@
 //	PUT  /_fake/faults         replace them: {"latency":"2s","failRate":0.3,"rateLimitRate":0.2}
 //	GET  /_fake/stats          {"requests":N,"completed":N,"failed":N,"rateLimited":N,"canceled":N}
 //
-// Every chat completion first waits for the latency, then, with probability
-// RateLimitRate, answers 429 (with Retry-After), else, with probability
-// FailRate, answers 500.
+// Every chat completion first waits for the latency (a stream waits a
+// quarter of it and spreads the rest between its chunks), then, with
+// probability RateLimitRate, answers 429 (with Retry-After), else, with
+// probability FailRate, answers 500. Faults are rolled from a math/rand/v2
+// source seeded by Config.Seed.
 //
 // # Markers
 //

@@ -152,3 +152,21 @@ func TestSplitWordsKeepsTextInSmallPieces(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplatesUseKnownPlaceholders(t *testing.T) {
+	for tone, paragraphs := range templates {
+		for i, variants := range paragraphs {
+			for _, tpl := range variants {
+				var b strings.Builder
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							t.Errorf("tone %d, paragraph %d: %v", tone, i+1, r)
+						}
+					}()
+					new(letterVars).expand(&b, tpl)
+				}()
+			}
+		}
+	}
+}

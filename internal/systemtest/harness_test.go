@@ -20,6 +20,7 @@ import (
 	"github.com/careerops/jobs/internal/apicmd"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/ctlcmd"
 	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/fakeopenai"
 	"github.com/careerops/jobs/internal/jobstore"
@@ -308,3 +309,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+
+func faultsFailing() fakeopenai.Faults { return fakeopenai.Faults{FailRate: 1} }
+func faultsHealthy() fakeopenai.Faults { return fakeopenai.Faults{} }
+
+// ctl runs careeropsctl against the test's database and broker and returns its output.
+func ctl(t *testing.T, b *bundle, args ...string) string {
+	t.Helper()
+	env := map[string]string{"DATABASE_URL": b.dbURL, "RABBITMQ_URL": b.amqpURL, "JWT_SECRET": jwtSecret}
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ctlcmd.Run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr); err != nil {
+		t.Fatalf("careeropsctl %v: %v\n%s", args, err, stderr.String())
+	}
+	return stdout.String()
+}

@@ -1,0 +1,106 @@
+package systemtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/fakeopenai"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/workercmd"
+)
+
+// TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice: workers stopped with jobs in flight — one that
+// drains them to the end, one whose drain timeout is shorter than the LLM call and so gives
+// them back — lose nothing, and every job gets exactly one result and one announcement.
+func TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{concurrency: 4})
+	if err := b.llm.SetFaults(fakeopenai.Faults{Latency: 700 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	token := b.user("a@example.com")
+	const n = 24
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = b.submit(token, fmt.Sprintf("Role %d at Wayne Enterprises", i), "Batcomputer operator", "")
+	}
+
+	// The first worker drains its jobs in flight to completion.
+	b.waitCount(4, 10*time.Second, `SELECT count(*) FROM cover_letter_jobs WHERE status = 'processing'`)
+	b.workers[0].stop()
+
+	// The next gives its jobs back: its drain timeout is shorter than one LLM call.
+	b.workerCf.DrainTimeout = 100 * time.Millisecond
+	hasty := b.startWorker()
+	b.waitCount(4, 10*time.Second, `SELECT count(*) FROM cover_letter_jobs WHERE status = 'processing'`)
+	hasty.stop()
+
+	b.workerCf.DrainTimeout = 10 * time.Second
+	b.startWorker()
+	for _, id := range ids {
+		if j := b.waitFinal(id, 60*time.Second); j.Status != job.StatusCompleted {
+			t.Fatalf("job %s ended %s: %s", id, j.Status, j.Error)
+		}
+	}
+	// Exactly one completion message per job.
+	b.waitCount(0, 10*time.Second, `SELECT count(*) FROM outbox_messages`)
+	ch := brokertest.Channel(t, b.amqpURL)
+	seen := map[string]int{}
+	for range n {
+		m := getOne(t, ch, job.QueueCompleted, 10*time.Second)
+		var done job.CompletedMessage
+		if err := json.Unmarshal(m.Body, &done); err != nil {
+			t.Fatal(err)
+		}
+		seen[done.JobID]++
+	}
+	if _, ok, _ := ch.Get(job.QueueCompleted, true); ok {
+		t.Fatal("more completion messages than jobs")
+	}
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Fatalf("job %s announced %d times", id, seen[id])
+		}
+	}
+	// Given-back jobs were attempted again; none was abandoned mid-way.
+	if n := b.count(`SELECT count(*) FROM cover_letter_jobs WHERE attempts > 1`); n < 1 {
+		t.Fatalf("%d jobs were retried; the hasty worker should have given some back", n)
+	}
+}
+
+// TestAcceptedJobsSurviveBrokerOutageAndAPICrash: the api accepts jobs while it cannot reach
+// RabbitMQ at all, and is then stopped at once; the jobs, being in the outbox, are published
+// by another process's relay (here the worker's) and complete. A 202 is a promise kept by
+// PostgreSQL alone.
+func TestAcceptedJobsSurviveBrokerOutageAndAPICrash(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{noAPI: true, worker: func(c *workercmd.Config) {}})
+	// Stop the worker: for now nothing may publish.
+	b.workers[0].stop()
+
+	b.startAPI("amqp://guest:guest@127.0.0.1:1/") // nothing listens on port 1
+	token := b.user("a@example.com")
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, b.submit(token, fmt.Sprintf("Job %d at Stark Industries", i), "Arc reactors", ""))
+	}
+	if r := b.do("GET", "/readyz", "", nil); r.Status != 503 {
+		t.Fatalf("readyz without a broker = %d %s, want 503", r.Status, r.Body)
+	}
+	b.stopAPI()
+	if n := b.count(`SELECT count(*) FROM outbox_messages WHERE routing_key = $1`, job.QueueGenerate); n != 10 {
+		t.Fatalf("%d messages wait in the outbox, want 10", n)
+	}
+
+	b.startWorker()
+	for _, id := range ids {
+		if j := b.waitFinal(id, 30*time.Second); j.Status != job.StatusCompleted {
+			t.Fatalf("job %s ended %s", id, j.Status)
+		}
+	}
+	_ = context.Background()
+}
