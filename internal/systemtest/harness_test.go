@@ -309,7 +309,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-
 func faultsFailing() fakeopenai.Faults { return fakeopenai.Faults{FailRate: 1} }
 func faultsHealthy() fakeopenai.Faults { return fakeopenai.Faults{} }
 
