@@ -33,7 +33,8 @@ type ConnectionConfig struct {
 // context ends. Users ask it for channels; a channel dies with its connection, so long-lived
 // users (consumers, publishers) open a fresh channel when theirs closes.
 type Connection struct {
-	cfg ConnectionConfig
+	cfg    ConnectionConfig
+	cancel context.CancelFunc // stops the redial loop
 
 	mu      sync.Mutex
 	conn    *amqp.Connection
@@ -60,7 +61,8 @@ func Dial(ctx context.Context, cfg ConnectionConfig) (*Connection, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Connection{cfg: cfg, ready: make(chan struct{}), stopped: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	c := &Connection{cfg: cfg, cancel: cancel, ready: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run(ctx)
 	return c, nil
 }
@@ -168,6 +170,7 @@ func (c *Connection) Channel(ctx context.Context) (*amqp.Channel, error) {
 
 // Close closes the connection and stops redialing.
 func (c *Connection) Close() {
+	c.cancel()
 	c.mu.Lock()
 	conn := c.conn
 	if !c.closed {

@@ -30,6 +30,9 @@ func Insert(ctx context.Context, db DBTX, m broker.Message, availableAt time.Tim
 	if m.Headers == nil {
 		headers = []byte("{}")
 	}
+	if m.Body == nil {
+		m.Body = []byte{}
+	}
 	var at any
 	if !availableAt.IsZero() {
 		at = availableAt

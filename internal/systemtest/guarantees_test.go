@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -103,4 +104,64 @@ func TestAcceptedJobsSurviveBrokerOutageAndAPICrash(t *testing.T) {
 		}
 	}
 	_ = context.Background()
+}
+
+// TestProgramsSurviveLostConnections: RabbitMQ drops every connection (as in a broker restart)
+// and PostgreSQL terminates every session; the api and the worker reconnect on their own and
+// the next jobs complete.
+func TestProgramsSurviveLostConnections(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	token := b.user("a@example.com")
+	first := b.submit(token, "Before at Acme", "CV", "")
+	b.waitFinal(first, 30*time.Second)
+
+	brokertest.CloseConnections(t, b.amqpURL)
+	if _, err := b.pool.Exec(context.Background(),
+		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+
+	// A request may meet a dead pooled connection once (503, retry); after that all is well.
+	var ids []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ids) < 5 {
+		r := b.do("POST", "/api/cover-letter", token, jobBody(fmt.Sprintf("After %d at Acme", len(ids)), "CV", ""))
+		switch {
+		case r.Status == 202:
+			var out struct{ JobID string }
+			r.json(t, &out)
+			ids = append(ids, out.JobID)
+		case r.Status == 503 && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond)
+		default:
+			t.Fatalf("POST after reconnect = %d %s", r.Status, r.Body)
+		}
+	}
+	for _, id := range ids {
+		if j := b.waitFinal(id, 30*time.Second); j.Status != job.StatusCompleted {
+			t.Fatalf("job %s ended %s", id, j.Status)
+		}
+	}
+	for _, addr := range []string{b.apiURL + "/readyz", "http://" + b.workers[0].addr + "/readyz"} {
+		waitReady(t, addr)
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

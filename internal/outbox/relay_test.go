@@ -1,0 +1,177 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/goleak"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/outbox"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// run starts a relay until the test ends.
+func run(t *testing.T, r *outbox.Relay) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func dial(t *testing.T, url string) *broker.Connection {
+	t.Helper()
+	conn, err := broker.Dial(context.Background(), broker.ConnectionConfig{URL: url, Name: t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); conn.Wait() })
+	return conn
+}
+
+func TestRelayPublishesEachRowOnceAcrossRelays(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	url := brokertest.NewVhostURL(t)
+	ctx := context.Background()
+	const n = 500
+	for i := range n {
+		if err := outbox.Insert(ctx, pool, broker.Message{
+			RoutingKey: job.QueueCompleted, MessageID: fmt.Sprint(i),
+			Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+			Body:    []byte(fmt.Sprintf(`{"n":%d}`, i)),
+		}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Three relays, one per process in production, share the outbox.
+	for range 3 {
+		conn := dial(t, url)
+		pub := broker.NewPublisher(conn)
+		t.Cleanup(pub.Close)
+		run(t, outbox.NewRelay(pool, pub, outbox.RelayConfig{BatchSize: 50, PollInterval: 100 * time.Millisecond}))
+	}
+	waitRows(t, pool, 0)
+
+	ch := brokertest.Channel(t, url)
+	seen := map[string]bool{}
+	for {
+		m, ok, err := ch.Get(job.QueueCompleted, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if seen[m.MessageId] {
+			t.Fatalf("message %s published twice", m.MessageId)
+		}
+		seen[m.MessageId] = true
+		if m.DeliveryMode != amqp.Persistent || m.ContentType != "application/json" || m.Headers["traceparent"] == nil {
+			t.Fatalf("message %s: mode %d, type %q, headers %v", m.MessageId, m.DeliveryMode, m.ContentType, m.Headers)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d messages arrived, want %d", len(seen), n)
+	}
+}
+
+func TestRelayHoldsDelayedRowsUntilDue(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	url := brokertest.NewVhostURL(t)
+	pub := broker.NewPublisher(dial(t, url))
+	t.Cleanup(pub.Close)
+	run(t, outbox.NewRelay(pool, pub, outbox.RelayConfig{PollInterval: 5 * time.Second}))
+
+	due := time.Now().Add(700 * time.Millisecond)
+	if err := outbox.Insert(context.Background(), pool, broker.Message{RoutingKey: job.QueueCompleted, MessageID: "later", Body: []byte("{}")}, due); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := rows(t, pool); n != 1 {
+		t.Fatalf("a delayed row was published early")
+	}
+	// Published at its due time, without waiting for the 5 s poll.
+	waitRows(t, pool, 0)
+	if late := time.Since(due); late > 500*time.Millisecond {
+		t.Fatalf("published %s after it was due", late)
+	}
+}
+
+// failingPublisher refuses every other message, as RabbitMQ does with a nack.
+type failingPublisher struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (p *failingPublisher) Publish(_ context.Context, msgs []broker.Message) []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	errs := make([]error, len(msgs))
+	for i := range msgs {
+		if i%2 == 1 {
+			errs[i] = broker.ErrNacked
+		}
+	}
+	return errs
+}
+
+func TestRelayKeepsRowsRabbitMQDidNotConfirm(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	for i := range 4 {
+		if err := outbox.Insert(ctx, pool, broker.Message{RoutingKey: "q", MessageID: fmt.Sprint(i), Body: []byte("{}")}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relay := outbox.NewRelay(pool, &failingPublisher{}, outbox.RelayConfig{RetryDelay: time.Hour})
+	if err := relay.Flush(ctx); !errors.Is(err, broker.ErrNacked) {
+		t.Fatalf("Flush = %v, want the nack", err)
+	}
+	var kept, attempts int
+	var lastErr string
+	if err := pool.QueryRow(ctx, `SELECT count(*), sum(publish_attempts), max(last_error) FROM outbox_messages`).Scan(&kept, &attempts, &lastErr); err != nil {
+		t.Fatal(err)
+	}
+	if kept != 2 || attempts != 2 || lastErr == "" {
+		t.Fatalf("kept %d rows with %d attempts (%q), want the 2 nacked ones", kept, attempts, lastErr)
+	}
+	count, oldest, err := outbox.Backlog(ctx, pool)
+	if err != nil || count != 2 || oldest != 0 {
+		t.Fatalf("Backlog = %d, %v, %v; want 2 rows, none due", count, oldest, err)
+	}
+}
+
+func rows(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox_messages`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func waitRows(t *testing.T, pool *pgxpool.Pool, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for rows(t, pool) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox still holds %d rows, want %d", rows(t, pool), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Runs the whole system locally: fakeopenai (a fake LLM), api and worker, against the local
+# PostgreSQL and RabbitMQ. Ctrl-C stops everything cleanly.
+#
+#   make dev            (or: scripts/dev.sh)
+#
+# Every setting below can be overridden from the environment, e.g.
+#   FAKEOPENAI_LATENCY=0 HTTP_ADDR=127.0.0.1:8081 make dev
+# DEV_TAIL=0 does not follow the logs in the terminal (they are always in .dev/*.log).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+export PATH="$PATH:/usr/local/go/bin"
+
+DEV_DIR=.dev
+BIN_DIR=bin
+mkdir -p "$DEV_DIR"
+
+# --- configuration (the caller's environment wins) ---------------------------------------
+: "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/careerops?sslmode=disable}"
+: "${RABBITMQ_URL:=amqp://guest:guest@127.0.0.1:5672/}"
+: "${OPENAI_API_KEY:=sk-dev-fake}"
+: "${OPENAI_BASE_URL:=http://127.0.0.1:8090/v1}"
+: "${OPENAI_MODEL:=fake-gpt}"
+: "${HTTP_ADDR:=127.0.0.1:8080}"
+: "${ADMIN_ADDR:=127.0.0.1:9090}"
+: "${FAKEOPENAI_ADDR:=127.0.0.1:8090}"
+: "${FAKEOPENAI_LATENCY:=2s}"
+: "${DEV_TAIL:=1}"
+if [[ -z "${JWT_SECRET:-}" ]]; then
+  if [[ ! -s "$DEV_DIR/jwt-secret" ]]; then
+    (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$DEV_DIR/jwt-secret")
+  fi
+  JWT_SECRET=$(<"$DEV_DIR/jwt-secret")
+fi
+export DATABASE_URL RABBITMQ_URL OPENAI_API_KEY OPENAI_BASE_URL OPENAI_MODEL HTTP_ADDR \
+  ADMIN_ADDR JWT_SECRET
+
+# local_url ADDR: http://host:port for a listen address (":8080" and "0.0.0.0:8080" become
+# 127.0.0.1:8080).
+local_url() {
+  local host=${1%:*} port=${1##*:}
+  [[ -z "$host" || "$host" == 0.0.0.0 || "$host" == "[::]" ]] && host=127.0.0.1
+  echo "http://$host:$port"
+}
+API_URL=$(local_url "$HTTP_ADDR")
+ADMIN_URL=$(local_url "$ADMIN_ADDR")
+FAKE_URL=$(local_url "$FAKEOPENAI_ADDR")
+
+say() { echo "dev: $*"; }
+die() {
+  echo "dev: $*" >&2
+  exit 1
+}
+
+# --- services, build, migrations ---------------------------------------------------------
+scripts/services.sh
+
+say "building ./cmd/... into $BIN_DIR/"
+go build -o "$BIN_DIR/" ./cmd/...
+
+# port_taken URL: true when something already accepts connections on URL's host:port.
+port_taken() {
+  local hp=${1#http://}
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${hp%:*}" "${hp##*:}" 2>/dev/null
+}
+taken=0
+for pair in "HTTP_ADDR=$API_URL" "ADMIN_ADDR=$ADMIN_URL" "FAKEOPENAI_ADDR=$FAKE_URL"; do
+  if port_taken "${pair#*=}"; then
+    echo "dev: ${pair#*=} (${pair%%=*}) is already in use by another process" \
+      "- is another 'make dev' running? Stop it, or set ${pair%%=*} to a free address." >&2
+    if command -v ss >/dev/null; then
+      ss -ltnpH "sport = :${pair##*:}" 2>/dev/null | sed 's/^/dev:   /' >&2 || true
+    fi
+    taken=1
+  fi
+done
+((taken == 0)) || exit 1
+
+say "migrating $(sed -E 's#//([^:@/]+):[^@/]*@#//\1:***@#' <<<"$DATABASE_URL")"
+"$BIN_DIR/careeropsctl" migrate up
+
+# The environment careeropsctl (and the recipe below) needs, for the user's shell.
+{
+  echo "# Written by scripts/dev.sh: source it to use bin/careeropsctl against 'make dev'."
+  for v in DATABASE_URL RABBITMQ_URL JWT_SECRET; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  printf 'export API=%q\n' "$API_URL"
+} >"$DEV_DIR/env"
+
+# --- start the programs ------------------------------------------------------------------
+# Each runs in its own session (setsid), so a Ctrl-C in the terminal reaches only this
+# script, which then stops them with one SIGTERM each and waits for them to drain.
+NAMES=(fakeopenai api worker)
+declare -A PID=()
+TAIL_PIDS=()
+# Not a function: "$@" & must fork and exec the program itself, so that $! is its pid.
+DETACH=()
+command -v setsid >/dev/null && DETACH=(setsid)
+
+start() {
+  local name=$1
+  shift
+  : >"$DEV_DIR/$name.log"
+  "${DETACH[@]}" "$@" >>"$DEV_DIR/$name.log" 2>&1 </dev/null &
+  PID[$name]=$!
+}
+
+STOPPING=0
+stop_all() {
+  local name status rc=0 deadline
+  STOPPING=1
+  trap '' INT TERM
+  for name in "${NAMES[@]}"; do
+    [[ -n "${PID[$name]:-}" ]] && kill -TERM "${PID[$name]}" 2>/dev/null || true
+  done
+  # Let the worker drain (WORKER_DRAIN_TIMEOUT, 30s by default) before forcing anything.
+  deadline=$((SECONDS + 45))
+  for name in worker api fakeopenai; do
+    [[ -n "${PID[$name]:-}" ]] || continue
+    while kill -0 "${PID[$name]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "${PID[$name]}" 2>/dev/null; then
+      echo "dev: $name did not stop within 45 s of SIGTERM; killing it" >&2
+      kill -KILL "${PID[$name]}" 2>/dev/null || true
+    fi
+    status=0
+    wait "${PID[$name]}" 2>/dev/null || status=$?
+    if ((status != 0)); then
+      echo "dev: $name exited with status $status (see $DEV_DIR/$name.log)" >&2
+      rc=1
+    fi
+    unset "PID[$name]"
+  done
+  for p in "${TAIL_PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
+  TAIL_PIDS=()
+  return $rc
+}
+
+on_signal() {
+  echo
+  say "stopping (SIGTERM to fakeopenai, api, worker) ..."
+  if stop_all; then
+    say "all stopped"
+    exit 0
+  fi
+  exit 1
+}
+on_exit() { ((STOPPING)) || stop_all || true; }
+trap on_signal INT TERM
+trap on_exit EXIT
+
+start fakeopenai "$BIN_DIR/fakeopenai" --addr "$FAKEOPENAI_ADDR" --latency "$FAKEOPENAI_LATENCY"
+start api "$BIN_DIR/api"
+start worker "$BIN_DIR/worker"
+say "started fakeopenai (pid ${PID[fakeopenai]}), api (pid ${PID[api]}), worker (pid ${PID[worker]}); logs in $DEV_DIR/*.log"
+
+# --- wait until ready --------------------------------------------------------------------
+ready() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+deadline=$((SECONDS + 30))
+for check in "api=$API_URL/readyz" "worker=$ADMIN_URL/readyz"; do
+  name=${check%%=*}
+  url=${check#*=}
+  until ready "$url"; do
+    dead=""
+    for n in "${NAMES[@]}"; do kill -0 "${PID[$n]}" 2>/dev/null || dead+=" $n"; done
+    if [[ -n "$dead" ]] || ((SECONDS >= deadline)); then
+      if [[ -n "$dead" ]]; then
+        echo "dev: exited during startup:$dead" >&2
+      else
+        echo "dev: $url did not answer 200 within 30 s" >&2
+      fi
+      for n in "${NAMES[@]}"; do
+        echo "----- tail $DEV_DIR/$n.log" >&2
+        tail -n 20 "$DEV_DIR/$n.log" >&2 || true
+      done
+      exit 1
+    fi
+    sleep 0.5
+  done
+  say "$name ready ($url)"
+done
+
+# --- the recipe --------------------------------------------------------------------------
+cat <<EOF
+
+CareerOps is running: api $API_URL, worker admin $ADMIN_URL, fake LLM $FAKE_URL (latency $FAKEOPENAI_LATENCY).
+In another terminal, from $ROOT:
+
+  source $DEV_DIR/env
+  ID=\$(bin/careeropsctl user add --email "me-\$(date +%s)@example.com")
+  TOKEN=\$(bin/careeropsctl token --user "\$ID")
+  JOB=\$(curl -s "\$API/api/cover-letter" -H "Authorization: Bearer \$TOKEN" \\
+    -H 'Content-Type: application/json' \\
+    -d '{"jobDescription": "Senior Go engineer, distributed systems.", "cvText": "10 years of Go, PostgreSQL and RabbitMQ.", "tone": "friendly"}' \\
+    | tee /dev/stderr | jq -r .jobId)
+  curl -s "\$API/api/cover-letter/status/\$JOB" -H "Authorization: Bearer \$TOKEN" | jq .
+  curl -s "\$API/api/cover-letter/jobs" -H "Authorization: Bearer \$TOKEN" | jq .
+
+Repeat the status call: pending -> processing -> completed takes about $FAKEOPENAI_LATENCY.
+(No jq? Drop "| jq ..." and copy the jobId from the answer.) Also: $API_URL/metrics,
+$ADMIN_URL/metrics, bin/careeropsctl dlq list. Ctrl-C here stops everything.
+
+EOF
+
+if [[ "$DEV_TAIL" == 1 ]]; then
+  say "following new log lines ($DEV_DIR/{fakeopenai,api,worker}.log):"
+  for n in "${NAMES[@]}"; do
+    # Its own process group, so stop_all can end tail and sed together.
+    "${DETACH[@]}" bash -c 'exec tail -n 0 -F "$1" 2>/dev/null | sed -u "s/^/[$2] /"' _ "$DEV_DIR/$n.log" "$n" &
+    TAIL_PIDS+=($!)
+  done
+fi
+
+# --- run until Ctrl-C or until a program dies --------------------------------------------
+while :; do
+  exited=""
+  status=0
+  wait -n -p exited "${PID[@]}" || status=$?
+  [[ -n "$exited" ]] || continue
+  for n in "${NAMES[@]}"; do
+    [[ "${PID[$n]:-}" == "$exited" ]] || continue
+    unset "PID[$n]"
+    echo "dev: $n exited unexpectedly with status $status; see $DEV_DIR/$n.log. Stopping the rest." >&2
+    tail -n 20 "$DEV_DIR/$n.log" >&2 || true
+    STOPPING=1
+    stop_all || true
+    exit 1
+  done
+done

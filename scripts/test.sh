@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against the local PostgreSQL and RabbitMQ (started if they do not
+# answer). Extra arguments go to `go test`:
+#
+#   make test                          (or: scripts/test.sh)
+#   make test ARGS='-run TestOutbox ./internal/outbox/'
+#
+# Packages default to ./... ; when ARGS name packages (anything starting with ./ or the module
+# path), those replace ./... .
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PATH:/usr/local/go/bin"
+start=$SECONDS
+
+scripts/services.sh
+
+pkgs=(./...)
+for a in "$@"; do
+  if [[ "$a" == ./* || "$a" == github.com/careerops/jobs* ]]; then
+    pkgs=()
+    break
+  fi
+done
+
+echo "test: go vet ./..."
+go vet ./...
+
+echo "test: go test -race -count=1 -timeout 20m $* ${pkgs[*]}"
+status=0
+go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}" || status=$?
+
+elapsed=$((SECONDS - start))
+if ((status == 0)); then
+  printf 'test: PASS in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+else
+  printf 'test: FAIL (go test exit status %d) after %dm%02ds\n' "$status" $((elapsed / 60)) $((elapsed % 60))
+fi
+exit "$status"
