@@ -4,12 +4,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/ctlcmd"
 )
 
@@ -17,11 +16,5 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := ctlcmd.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "careeropsctl: %v\n", err)
-		if errors.Is(err, ctlcmd.ErrUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	cli.Exit("careeropsctl", err)
 }

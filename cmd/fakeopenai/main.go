@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/fakeopenai"
 )
 
@@ -30,10 +31,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fakeopenai:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fakeopenai", err)
 }
 
 // run serves until ctx is done, then shuts down gracefully.

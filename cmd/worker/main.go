@@ -3,12 +3,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/workercmd"
 )
 
@@ -16,12 +15,5 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := workercmd.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	switch {
-	case errors.Is(err, workercmd.ErrUsage):
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(1)
-	}
+	cli.Exit("worker", err)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/httpapi"
 	"github.com/careerops/jobs/internal/jobstore"
@@ -24,7 +25,7 @@ import (
 )
 
 // ErrUsage is returned for bad flags; main exits 2.
-var ErrUsage = errors.New("usage")
+var ErrUsage = cli.ErrUsage
 
 // Run is the api program: parse flags, read the environment, serve until ctx ends.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -10,11 +10,13 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/careerops/jobs/internal/cli"
 )
 
 // ErrUsage marks a mistake in the command line (unknown command, bad flag, missing argument);
 // main exits 2 for it.
-var ErrUsage = errors.New("usage error")
+var ErrUsage = cli.ErrUsage
 
 type usageError struct{ msg string }
 

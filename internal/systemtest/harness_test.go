@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/careerops/jobs/internal/apicmd"
@@ -323,4 +324,10 @@ func ctl(t *testing.T, b *bundle, args ...string) string {
 		t.Fatalf("careeropsctl %v: %v\n%s", args, err, stderr.String())
 	}
 	return stdout.String()
+}
+
+func pgxConnect(url string) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return pgx.Connect(ctx, url)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
@@ -27,7 +28,7 @@ import (
 )
 
 // ErrUsage is returned for bad flags; main exits 2.
-var ErrUsage = errors.New("usage")
+var ErrUsage = cli.ErrUsage
 
 // Run is the worker program: parse flags, read the environment, work until ctx ends.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

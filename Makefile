@@ -1,0 +1,40 @@
+# CareerOps Jobs - developer entry points. `make` (or `make help`) lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+
+GO    ?= go
+BIN   := bin
+# Extra arguments for `go test`, e.g. make test ARGS='-run TestOutbox ./internal/outbox/'
+ARGS  ?=
+
+.PHONY: help dev test lint services build ci clean
+
+help: ## Show the targets
+	@echo "Usage: make TARGET"
+	@echo
+	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN { FS = ":.*## " } { printf "  %-10s %s\n", $$1, $$2 }'
+
+dev: ## Run fakeopenai, api and worker locally (Ctrl-C stops them); prints a curl recipe
+	@scripts/dev.sh
+
+test: ## Run go vet and the whole test suite with -race (starts PostgreSQL/RabbitMQ if needed); ARGS='...' for go test
+	@scripts/test.sh $(ARGS)
+
+lint: ## gofmt, go vet, go mod tidy -diff, golangci-lint (pinned, cached in ~/.cache/careerops-tools)
+	@scripts/lint.sh
+
+services: ## Make sure PostgreSQL, RabbitMQ and its management API answer on localhost (start them if not)
+	@scripts/services.sh
+
+build: ## Build every program in ./cmd into ./bin
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+ci: lint test ## What CI runs: lint, then test
+
+clean: ## Remove ./bin and .dev (dev logs, env file, dev JWT secret)
+	rm -rf $(BIN) .dev

@@ -1,0 +1,218 @@
+package systemtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/dbtest"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds the four programs once per test run.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "careerops-bin-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-race", "-o", binDir+"/", "../../cmd/...").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestProgramsHelpFlagsAndConfigErrors: --help exits 0 and documents the settings; a bad flag
+// or bad configuration exits non-zero with one clear line.
+func TestProgramsHelpFlagsAndConfigErrors(t *testing.T) {
+	t.Parallel()
+	bin := binaries(t)
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		wantCode int
+		want     string // in stdout for 0, in the one stderr line otherwise
+	}{
+		{"api help", []string{"api", "--help"}, nil, 0, "DATABASE_URL"},
+		{"worker help", []string{"worker", "-h"}, nil, 0, "WORKER_CONCURRENCY"},
+		{"ctl help", []string{"careeropsctl", "--help"}, nil, 0, "dlq requeue"},
+		{"fakeopenai help", []string{"fakeopenai", "--help"}, nil, 0, "-fail-rate"},
+		{"api bad flag", []string{"api", "--port=1"}, nil, 2, "flag provided but not defined"},
+		{"worker bad flag", []string{"worker", "--nope"}, nil, 2, "flag provided but not defined"},
+		{"ctl unknown command", []string{"careeropsctl", "frobnicate"}, nil, 2, "frobnicate"},
+		{"fakeopenai bad rate", []string{"fakeopenai", "--fail-rate=2"}, nil, 1, "fail rate"},
+		{"api without config", []string{"api"}, nil, 1, "DATABASE_URL"},
+		{"api short secret", []string{"api"}, []string{"DATABASE_URL=postgres://x", "RABBITMQ_URL=amqp://x", "JWT_SECRET=short"}, 1, "JWT_SECRET must be at least 32 bytes"},
+		{"worker bad concurrency", []string{"worker"}, []string{"DATABASE_URL=postgres://x", "RABBITMQ_URL=amqp://x", "OPENAI_API_KEY=k", "WORKER_CONCURRENCY=0"}, 1, "WORKER_CONCURRENCY"},
+		{"worker bad duration", []string{"worker"}, []string{"DATABASE_URL=postgres://x", "RABBITMQ_URL=amqp://x", "OPENAI_API_KEY=k", "LLM_TIMEOUT=soon"}, 1, "LLM_TIMEOUT"},
+		{"worker secret never echoed", []string{"worker"}, []string{"DATABASE_URL=postgres://u:hunter2secret@127.0.0.1:1/db", "RABBITMQ_URL=amqp://x", "OPENAI_API_KEY=sk-hunter2"}, 1, "database"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(filepath.Join(bin, tt.args[0]), tt.args[1:]...)
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tt.env...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			if exitErr, ok := err.(*exec.ExitError); ok {
+				code = exitErr.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout.String(), stderr.String())
+			}
+			if tt.wantCode == 0 {
+				if !strings.Contains(stdout.String(), tt.want) {
+					t.Fatalf("help lacks %q:\n%s", tt.want, stdout.String())
+				}
+				return
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tt.want) || strings.Contains(stderr.String(), "hunter2") || strings.Contains(stderr.String(), "goroutine ") {
+				t.Fatalf("stderr last line %q, want it to mention %q (and no secret, no stack):\n%s", last, tt.want, stderr.String())
+			}
+		})
+	}
+}
+
+// TestProgramsExitZeroOnSIGTERM runs the real binaries against the real services, sends a job
+// through them, then SIGTERMs each and expects a clean exit 0.
+func TestProgramsExitZeroOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	bin := binaries(t)
+	dbURL, amqpURL := dbtest.NewURL(t), brokertest.NewVhostURL(t)
+	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,
+		"OPENAI_API_KEY=sk-test", "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
+		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr,
+	}
+	start := func(name string, args ...string) (*exec.Cmd, *syncBuffer) {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Env = env
+		logs := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		return cmd, logs
+	}
+	run := func(args ...string) string {
+		cmd := exec.Command(filepath.Join(bin, "careeropsctl"), args...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("careeropsctl %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	fake, fakeLogs := start("fakeopenai", "--addr", llmAddr, "--latency", "300ms")
+	api, apiLogs := start("api")
+	worker, workerLogs := start("worker")
+	waitReady(t, "http://"+apiAddr+"/readyz")
+	waitReady(t, "http://"+adminAddr+"/readyz")
+
+	id := run("user", "add", "--email", "proc@example.com")
+	token := run("token", "--user", id)
+	b := &bundle{t: t, apiURL: "http://" + apiAddr}
+	jobID := b.submit(token, "Welder at Springfield Plant", "MIG, TIG", "")
+	// SIGTERM the worker while the LLM call is in flight: it must finish the job, then exit 0.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(workerLogs.String(), "worker: job started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker never started the job:\n%s", workerLogs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, p := range []struct {
+		name string
+		cmd  *exec.Cmd
+		logs *syncBuffer
+	}{{"worker", worker, workerLogs}, {"api", api, apiLogs}, {"fakeopenai", fake, fakeLogs}} {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s exited with %v after SIGTERM:\n%s", p.name, err, p.logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s did not exit after SIGTERM", p.name)
+		}
+		// Every log line is JSON.
+		sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
+		for sc.Scan() {
+			if line := sc.Text(); !strings.HasPrefix(line, "{") {
+				t.Fatalf("%s wrote a non-JSON log line: %s", p.name, line)
+			}
+		}
+	}
+	pool, err := pgxConnect(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close(context.Background())
+	var status string
+	if err := pool.QueryRow(context.Background(), `SELECT status FROM cover_letter_jobs WHERE job_id = $1`, jobID).Scan(&status); err != nil || status != "completed" {
+		t.Fatalf("job in flight at SIGTERM ended %q (%v)\n%s", status, err, workerLogs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
