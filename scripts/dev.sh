@@ -57,9 +57,6 @@ die() {
 # --- services, build, migrations ---------------------------------------------------------
 scripts/services.sh
 
-say "building ./cmd/... into $BIN_DIR/"
-go build -o "$BIN_DIR/" ./cmd/...
-
 # port_taken URL: true when something already accepts connections on URL's host:port.
 port_taken() {
   local hp=${1#http://}
@@ -68,7 +65,7 @@ port_taken() {
 taken=0
 for pair in "HTTP_ADDR=$API_URL" "ADMIN_ADDR=$ADMIN_URL" "FAKEOPENAI_ADDR=$FAKE_URL"; do
   if port_taken "${pair#*=}"; then
-    echo "dev: ${pair#*=} (${pair%%=*}) is already in use by another process" \
+    echo "dev: ${pair#*=http://} (${pair%%=*}) is already in use by another process" \
       "- is another 'make dev' running? Stop it, or set ${pair%%=*} to a free address." >&2
     if command -v ss >/dev/null; then
       ss -ltnpH "sport = :${pair##*:}" 2>/dev/null | sed 's/^/dev:   /' >&2 || true
@@ -77,6 +74,9 @@ for pair in "HTTP_ADDR=$API_URL" "ADMIN_ADDR=$ADMIN_URL" "FAKEOPENAI_ADDR=$FAKE_
   fi
 done
 ((taken == 0)) || exit 1
+
+say "building ./cmd/... into $BIN_DIR/"
+go build -o "$BIN_DIR/" ./cmd/...
 
 say "migrating $(sed -E 's#//([^:@/]+):[^@/]*@#//\1:***@#' <<<"$DATABASE_URL")"
 "$BIN_DIR/careeropsctl" migrate up
@@ -194,7 +194,7 @@ In another terminal, from $ROOT:
   JOB=\$(curl -s "\$API/api/cover-letter" -H "Authorization: Bearer \$TOKEN" \\
     -H 'Content-Type: application/json' \\
     -d '{"jobDescription": "Senior Go engineer, distributed systems.", "cvText": "10 years of Go, PostgreSQL and RabbitMQ.", "tone": "friendly"}' \\
-    | tee /dev/stderr | jq -r .jobId)
+    | tee /dev/stderr | jq -r .jobId); echo
   curl -s "\$API/api/cover-letter/status/\$JOB" -H "Authorization: Bearer \$TOKEN" | jq .
   curl -s "\$API/api/cover-letter/jobs" -H "Authorization: Bearer \$TOKEN" | jq .
 
