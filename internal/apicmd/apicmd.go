@@ -3,14 +3,12 @@ package apicmd
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -29,28 +27,9 @@ var ErrUsage = cli.ErrUsage
 
 // Run is the api program: parse flags, read the environment, serve until ctx ends.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("api", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned as one line; usage goes to stdout on -h
-	usage := func() {
-		fmt.Fprintln(stdout, "Usage: api\n\nThe CareerOps HTTP API. Configured by the environment:")
-		_ = envconfig.Usagef("", &Config{}, stdout, envconfig.DefaultTableFormat)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage()
-			return nil
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
-	}
 	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+	if help, err := cli.Configure("api", "The CareerOps HTTP API.", args, stdout, &cfg); help || err != nil {
+		return err
 	}
 	log, err := telemetry.NewLogger(stderr, cfg.LogLevel, "careerops-api")
 	if err != nil {

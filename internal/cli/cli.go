@@ -2,11 +2,15 @@
 package cli
 
 import (
+	"flag"
+
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 // ErrUsage marks a mistake on the command line; the process exits 2.
@@ -30,4 +34,33 @@ func Exit(program string, err error) {
 func Report(w io.Writer, program string, err error) {
 	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 	fmt.Fprintf(w, "%s: %s\n", program, msg)
+}
+
+// Validator is a configuration that checks itself.
+type Validator interface{ Validate() error }
+
+// Configure handles the command line of a program configured only by its environment: with
+// -h or --help it prints usage (about, then every variable of cfg) to stdout and reports
+// help=true; a flag or argument is a usage error; otherwise envconfig fills cfg from the
+// environment and cfg validates itself.
+func Configure(name, about string, args []string, stdout io.Writer, cfg Validator) (help bool, err error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned as one line
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: %s\n\n%s\n\nConfigured by the environment:\n", name, about)
+			return true, envconfig.Usagef("", cfg, stdout, envconfig.DefaultTableFormat)
+		}
+		return false, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	if err := envconfig.Process("", cfg); err != nil {
+		return false, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return false, fmt.Errorf("config: %w", err)
+	}
+	return false, nil
 }

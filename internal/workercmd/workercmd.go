@@ -2,8 +2,6 @@ package workercmd
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -32,28 +29,9 @@ var ErrUsage = cli.ErrUsage
 
 // Run is the worker program: parse flags, read the environment, work until ctx ends.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned as one line; usage goes to stdout on -h
-	usage := func() {
-		fmt.Fprintln(stdout, "Usage: worker\n\nThe CareerOps worker: consumes cover-letter.generate and calls the LLM. Configured by the environment:")
-		_ = envconfig.Usagef("", &Config{}, stdout, envconfig.DefaultTableFormat)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage()
-			return nil
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
-	}
 	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+	if help, err := cli.Configure("worker", "The CareerOps worker: consumes cover-letter.generate and calls the LLM.", args, stdout, &cfg); help || err != nil {
+		return err
 	}
 	log, err := telemetry.NewLogger(stderr, cfg.LogLevel, "careerops-worker")
 	if err != nil {
