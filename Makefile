@@ -4,7 +4,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
-export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin:/usr/local/sbin:/usr/sbin:/sbin
 
 GO    ?= go
 BIN   := bin

@@ -6,6 +6,7 @@
 #
 # Every setting below can be overridden from the environment, e.g.
 #   FAKEOPENAI_LATENCY=0 HTTP_ADDR=127.0.0.1:8081 make dev
+# fakeopenai also reads FAKEOPENAI_<FLAG> itself, e.g. FAKEOPENAI_FAIL_RATE=0.3 make dev.
 # DEV_TAIL=0 does not follow the logs in the terminal (they are always in .dev/*.log).
 set -euo pipefail
 
@@ -21,7 +22,6 @@ mkdir -p "$DEV_DIR"
 : "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/careerops?sslmode=disable}"
 : "${RABBITMQ_URL:=amqp://guest:guest@127.0.0.1:5672/}"
 : "${OPENAI_API_KEY:=sk-dev-fake}"
-: "${OPENAI_BASE_URL:=http://127.0.0.1:8090/v1}"
 : "${OPENAI_MODEL:=fake-gpt}"
 : "${HTTP_ADDR:=127.0.0.1:8080}"
 : "${ADMIN_ADDR:=127.0.0.1:9090}"
@@ -34,8 +34,6 @@ if [[ -z "${JWT_SECRET:-}" ]]; then
   fi
   JWT_SECRET=$(<"$DEV_DIR/jwt-secret")
 fi
-export DATABASE_URL RABBITMQ_URL OPENAI_API_KEY OPENAI_BASE_URL OPENAI_MODEL HTTP_ADDR \
-  ADMIN_ADDR JWT_SECRET
 
 # local_url ADDR: http://host:port for a listen address (":8080" and "0.0.0.0:8080" become
 # 127.0.0.1:8080).
@@ -47,12 +45,12 @@ local_url() {
 API_URL=$(local_url "$HTTP_ADDR")
 ADMIN_URL=$(local_url "$ADMIN_ADDR")
 FAKE_URL=$(local_url "$FAKEOPENAI_ADDR")
+: "${OPENAI_BASE_URL:=$FAKE_URL/v1}" # http://127.0.0.1:8090/v1 by default
+
+export DATABASE_URL RABBITMQ_URL OPENAI_API_KEY OPENAI_BASE_URL OPENAI_MODEL HTTP_ADDR \
+  ADMIN_ADDR JWT_SECRET
 
 say() { echo "dev: $*"; }
-die() {
-  echo "dev: $*" >&2
-  exit 1
-}
 
 # --- services, build, migrations ---------------------------------------------------------
 scripts/services.sh
@@ -110,15 +108,28 @@ start() {
 
 STOPPING=0
 stop_all() {
-  local name status rc=0 deadline
+  local rc=0
   STOPPING=1
   trap '' INT TERM
-  for name in "${NAMES[@]}"; do
+  # api and worker first (the worker finishes its jobs in flight, which need the fake LLM),
+  # then fakeopenai.
+  stop_and_wait api worker || rc=1
+  stop_and_wait fakeopenai || rc=1
+  for p in "${TAIL_PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
+  TAIL_PIDS=()
+  return $rc
+}
+
+# stop_and_wait NAME...: SIGTERM to each, then wait for each (45 s at most, then SIGKILL), and
+# report any exit status but 0.
+stop_and_wait() {
+  local name status rc=0 deadline
+  for name in "$@"; do
     [[ -n "${PID[$name]:-}" ]] && kill -TERM "${PID[$name]}" 2>/dev/null || true
   done
-  # Let the worker drain (WORKER_DRAIN_TIMEOUT, 30s by default) before forcing anything.
+  # Leaves room for the worker's drain (WORKER_DRAIN_TIMEOUT, 30s by default).
   deadline=$((SECONDS + 45))
-  for name in worker api fakeopenai; do
+  for name in "$@"; do
     [[ -n "${PID[$name]:-}" ]] || continue
     while kill -0 "${PID[$name]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
     if kill -0 "${PID[$name]}" 2>/dev/null; then
@@ -133,14 +144,12 @@ stop_all() {
     fi
     unset "PID[$name]"
   done
-  for p in "${TAIL_PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
-  TAIL_PIDS=()
   return $rc
 }
 
 on_signal() {
   echo
-  say "stopping (SIGTERM to fakeopenai, api, worker) ..."
+  say "stopping (SIGTERM to api and worker, then fakeopenai) ..."
   if stop_all; then
     say "all stopped"
     exit 0
@@ -157,7 +166,7 @@ start worker "$BIN_DIR/worker"
 say "started fakeopenai (pid ${PID[fakeopenai]}), api (pid ${PID[api]}), worker (pid ${PID[worker]}); logs in $DEV_DIR/*.log"
 
 # --- wait until ready --------------------------------------------------------------------
-ready() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+ready() { curl -fs -o /dev/null --max-time 2 "$1"; }
 deadline=$((SECONDS + 30))
 for check in "api=$API_URL/readyz" "worker=$ADMIN_URL/readyz"; do
   name=${check%%=*}

@@ -10,6 +10,9 @@
 # services live elsewhere and TEST_DATABASE_URL / TEST_RABBITMQ_URL point at them).
 set -euo pipefail
 
+# rabbitmq-server and rabbitmqctl live in /usr/sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
 if [[ "${SKIP_SERVICES:-0}" == 1 ]]; then
   echo "services: skipped (SKIP_SERVICES=1)"
   exit 0
@@ -84,7 +87,7 @@ else
 fi
 
 # --- RabbitMQ management plugin ----------------------------------------------------------
-mgmt_up() { curl -fsS -o /dev/null --max-time 3 -u "$MGMT_USER" "$MGMT_URL"; }
+mgmt_up() { curl -fs -o /dev/null --max-time 3 -u "$MGMT_USER" "$MGMT_URL"; }
 
 if mgmt_up; then
   echo "rabbitmq management: up"

@@ -10,7 +10,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export PATH="$PATH:/usr/local/go/bin"
+# The broker tests run rabbitmqctl, which lives in /usr/sbin.
+export PATH="$PATH:/usr/local/go/bin:/usr/local/sbin:/usr/sbin:/sbin"
 start=$SECONDS
 
 scripts/services.sh
@@ -26,7 +27,7 @@ done
 echo "test: go vet ./..."
 go vet ./...
 
-echo "test: go test -race -count=1 -timeout 20m $* ${pkgs[*]}"
+echo "test: go test -race -count=1 -timeout 20m" "$@" "${pkgs[@]}"
 status=0
 go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}" || status=$?
 

@@ -109,7 +109,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		err = errors.Join(fmt.Errorf("shutdown: %w", err), srv.Close())
 	}
-	<-served // http.ErrServerClosed
+	if serveErr := <-served; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
 	log.Info("fakeopenai: stopped", "stats", handler.Stats())
 	return err
 }

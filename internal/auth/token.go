@@ -40,7 +40,7 @@ func (v *Verifier) Verify(token string) (int64, error) {
 	claims := &jwt.RegisteredClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return v.secret, nil })
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return 0, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	id, err := strconv.ParseInt(claims.Subject, 10, 64)
 	if err != nil || id <= 0 {

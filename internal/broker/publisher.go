@@ -76,6 +76,8 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Message) []error {
 		switch {
 		case err != nil:
 			errs[i] = fmt.Errorf("broker: wait for confirm: %w", err)
+		case !acked && ch.IsClosed():
+			errs[i] = errors.New("broker: channel closed before the confirm (the message may or may not be stored)")
 		case !acked:
 			errs[i] = ErrNacked
 		}

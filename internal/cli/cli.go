@@ -51,7 +51,7 @@ func Configure(name, about string, args []string, stdout io.Writer, cfg Validato
 			fmt.Fprintf(stdout, "Usage: %s\n\n%s\n\nConfigured by the environment:\n", name, about)
 			return true, envconfig.Usagef("", cfg, stdout, envconfig.DefaultTableFormat)
 		}
-		return false, fmt.Errorf("%w: %v", ErrUsage, err)
+		return false, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return false, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))

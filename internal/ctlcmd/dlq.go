@@ -160,15 +160,15 @@ func publishRaw(ctx context.Context, ch *amqp.Channel, d amqp.Delivery) error {
 }
 
 // oneLine collapses whitespace (newlines, tabs) so a value fits a table cell, and cuts it to
-// max characters; "" becomes "-".
-func oneLine(s string, max int) string {
+// limit characters; "" becomes "-".
+func oneLine(s string, limit int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
 		return "-"
 	}
-	if max > 0 && utf8.RuneCountInString(s) > max {
+	if limit > 0 && utf8.RuneCountInString(s) > limit {
 		r := []rune(s)
-		s = string(r[:max-1]) + "…"
+		s = string(r[:limit-1]) + "…"
 	}
 	return s
 }

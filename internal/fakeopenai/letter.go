@@ -2,12 +2,17 @@ package fakeopenai
 
 import (
 	"cmp"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
+
+// fenceTags are the XML-like tags prompts wrap material in, such as <cv>…</cv>: they frame
+// the text, they are not part of it.
+var fenceTags = regexp.MustCompile(`(?m)^[ \t]*</?[A-Za-z_][A-Za-z0-9_-]*>[ \t]*$`)
 
 // composeLetter writes a cover letter for the job description and CV found
 // in the system and user messages. It is deterministic: variations are
@@ -20,7 +25,7 @@ func composeLetter(msgs []message, seed uint64) string {
 		case "assistant", "tool", "function":
 			continue
 		}
-		text := stripMarkers(string(m.Content))
+		text := fenceTags.ReplaceAllString(stripMarkers(string(m.Content)), "")
 		b.parse(text)
 		if m.Role != "system" && m.Role != "developer" && strings.TrimSpace(text) != "" {
 			last = text

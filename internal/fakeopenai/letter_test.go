@@ -3,6 +3,9 @@ package fakeopenai
 import (
 	"strings"
 	"testing"
+
+	"github.com/careerops/jobs/internal/job"
+	careerprompt "github.com/careerops/jobs/internal/prompt"
 )
 
 const prompt = `Write a cover letter.
@@ -168,5 +171,17 @@ func TestTemplatesUseKnownPlaceholders(t *testing.T) {
 				}()
 			}
 		}
+	}
+}
+
+func TestLetterIgnoresFenceTags(t *testing.T) {
+	t.Parallel()
+	p := careerprompt.Build("Senior Go Engineer at Acme Corp\nKubernetes, PostgreSQL", "Jane Doe\nGo since 2015", job.ToneFriendly)
+	letter := composeLetter([]message{{Role: "system", Content: content(p.System)}, {Role: "user", Content: content(p.User)}}, 1)
+	if strings.Contains(letter, "<") || strings.Contains(letter, ">") {
+		t.Fatalf("a fence tag leaked into the letter:\n%s", letter)
+	}
+	if !strings.Contains(letter, "Acme") {
+		t.Fatalf("the letter does not mention the employer:\n%s", letter)
 	}
 }

@@ -73,8 +73,10 @@ func (c *Client) Complete(ctx context.Context, system, user string) (Completion,
 	callCtx = context.WithValue(callCtx, retryAfterKey{}, &retryAfter)
 
 	resp, err := c.api.CreateChatCompletion(callCtx, openai.ChatCompletionRequest{
-		Model:     c.cfg.Model,
-		MaxTokens: c.cfg.MaxTokens,
+		Model: c.cfg.Model,
+		// max_tokens, not max_completion_tokens: OpenAI still takes it for chat models and
+		// most OpenAI-compatible servers know only this one.
+		MaxTokens: c.cfg.MaxTokens, //nolint:staticcheck // SA1019: see above
 		Messages: []openai.ChatCompletionMessage{
 			{Role: openai.ChatMessageRoleSystem, Content: system},
 			{Role: openai.ChatMessageRoleUser, Content: user},

@@ -165,7 +165,11 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		return 0, tx.Commit(ctx)
 	}
 
-	errs := r.pub.Publish(ctx, msgs)
+	// A batch, once started, finishes even if the relay is stopping: abandoning confirms that
+	// are on their way would publish those messages twice.
+	pubCtx, cancelPub := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	errs := r.pub.Publish(pubCtx, msgs)
+	cancelPub()
 	var done, failed []int64
 	var firstErr error
 	for i, err := range errs {
@@ -226,7 +230,7 @@ func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
 	}
 	// A connection that was LISTENing must not go back to the pool.
 	conn := pooled.Hijack()
-	defer conn.Close(context.Background()) //nolint:errcheck // closing
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+database.NotifyChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

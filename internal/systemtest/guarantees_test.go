@@ -59,8 +59,8 @@ func TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice(t *testing.T) {
 		}
 		seen[done.JobID]++
 	}
-	if _, ok, _ := ch.Get(job.QueueCompleted, true); ok {
-		t.Fatal("more completion messages than jobs")
+	if m, ok, _ := ch.Get(job.QueueCompleted, true); ok {
+		t.Fatalf("more completion messages than jobs: extra %s %s", m.MessageId, m.Body)
 	}
 	for _, id := range ids {
 		if seen[id] != 1 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -35,7 +36,7 @@ func binaries(t *testing.T) string {
 		}
 		out, err := exec.Command("go", "build", "-race", "-o", binDir+"/", "../../cmd/...").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -89,7 +90,8 @@ func TestProgramsHelpFlagsAndConfigErrors(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			code := 0
-			if exitErr, ok := err.(*exec.ExitError); ok {
+			var exitErr *exec.ExitError
+			if errors.As(err, &exitErr) {
 				code = exitErr.ExitCode()
 			} else if err != nil {
 				t.Fatal(err)

@@ -167,7 +167,10 @@ func (w *Worker) consume(ctx, jobsCtx context.Context, inflight *sync.WaitGroup)
 		return fmt.Errorf("worker: set prefetch: %w", err)
 	}
 	const tag = "careerops-worker"
-	deliveries, err := ch.ConsumeWithContext(jobsCtx, job.QueueGenerate, tag, false, false, false, false, nil)
+	// Plain Consume, cancelled below: ConsumeWithContext would send basic.cancel when its
+	// context ends, possibly on a channel already closed, which RabbitMQ answers by closing
+	// the whole connection (CHANNEL_ERROR 504).
+	deliveries, err := ch.Consume(job.QueueGenerate, tag, false, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("worker: consume %s: %w", job.QueueGenerate, err)
 	}
@@ -180,7 +183,7 @@ func (w *Worker) consume(ctx, jobsCtx context.Context, inflight *sync.WaitGroup)
 			_ = ch.Cancel(tag, false)
 			return nil
 		case err := <-closed:
-			return fmt.Errorf("worker: channel closed: %v", err)
+			return fmt.Errorf("worker: channel closed: %w", err)
 		case d, ok := <-deliveries:
 			if !ok {
 				return errors.New("worker: deliveries ended")
