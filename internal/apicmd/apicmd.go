@@ -9,6 +9,8 @@ import (
 	"net"
 	"sync"
 
+	"github.com/exaring/otelpgx"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/depmetrics"
 	"github.com/careerops/jobs/internal/httpapi"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/outbox"
@@ -31,17 +34,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if help, err := cli.Configure("api", "The CareerOps HTTP API.", args, stdout, &cfg); help || err != nil {
 		return err
 	}
-	log, err := telemetry.NewLogger(stderr, cfg.LogLevel, "careerops-api")
+	tel, err := telemetry.FromEnv(ctx, "careerops-api", cfg.LogLevel, stderr)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return Serve(ctx, cfg, log, nil)
+	defer tel.Close()
+	return Serve(ctx, cfg, tel, nil)
 }
 
 // Serve runs the api with cfg until ctx ends. If ready is not nil it receives the listen
 // address once the server accepts connections.
-func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string) error {
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan<- string) error {
+	log := tel.Logger
+	dbTracer := otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.TracerProvider), otelpgx.WithTrimSQLInSpanName(),
+		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, dbTracer)
 	if err != nil {
 		return err
 	}
@@ -57,7 +64,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	defer publisher.Close()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		depmetrics.New(pool, conn.Connected))
 
 	app := httpapi.New(httpapi.Deps{
 		Store:    jobstore.New(pool),
@@ -71,8 +79,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 				return nil
 			}),
 		},
-		Registry: reg,
-		Logger:   log,
+		Registry:  reg,
+		Telemetry: tel,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -86,7 +94,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log})
+		relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
 		_ = relay.Run(runCtx)
 	}()
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // ConnectionConfig configures a Connection.
@@ -208,3 +209,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// ServerAttributes names the broker on spans (server.address, server.port).
+func (c *Connection) ServerAttributes() []attribute.KeyValue { return ServerAttributes(c.cfg.URL) }

@@ -79,7 +79,7 @@ func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error 
 	if err != nil {
 		return err
 	}
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, 2)
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, 2, nil)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func runUserAdd(ctx context.Context, e *env, c command, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, 2)
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, 2, nil)
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,9 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Connect opens a pool to url and checks that the database answers within timeout.
-func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+// Connect opens a pool of at most maxConns connections to url (0: pgx's default) and checks
+// that the database answers. A tracer, if not nil, traces every query.
+func Connect(ctx context.Context, url string, maxConns int32, tracer pgx.QueryTracer) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database: parse DATABASE_URL: %w", err)
@@ -32,6 +33,7 @@ func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
+	cfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: open pool: %w", err)

@@ -68,7 +68,7 @@ func NewURL(t testing.TB) string {
 func NewPool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	dbURL := NewURL(t)
-	pool, err := database.Connect(context.Background(), dbURL, 8)
+	pool, err := database.Connect(context.Background(), dbURL, 8, nil)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}

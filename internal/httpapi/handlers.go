@@ -10,11 +10,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/telemetry"
 )
 
 // jobView is a job as the API shows it.
@@ -28,11 +32,17 @@ type jobView struct {
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
 	CoverLetter string     `json:"coverLetter,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	// TraceID finds the job's trace in Jaeger.
+	TraceID string `json:"traceId,omitempty"`
 }
 
 func viewOf(j jobstore.Job) jobView {
 	v := jobView{JobID: j.ID, Status: j.Status, Tone: j.Tone, Attempts: j.Attempts,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.CompletedAt}
+	if sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
+		propagation.MapCarrier{"traceparent": j.TraceParent})); sc.IsValid() {
+		v.TraceID = sc.TraceID().String()
+	}
 	switch j.Status {
 	case job.StatusCompleted:
 		v.CoverLetter = j.CoverLetter
@@ -44,7 +54,8 @@ func viewOf(j jobstore.Job) jobView {
 
 func statusURL(id string) string { return "/api/cover-letter/status/" + id }
 
-func handleCreate(store JobStore, m *metrics) fiber.Handler {
+func handleCreate(store JobStore, tel *telemetry.Telemetry, m *metrics) fiber.Handler {
+	tracer := tel.Tracer("github.com/careerops/jobs/internal/httpapi")
 	return func(c *fiber.Ctx) error {
 		if !c.Is("json") {
 			return newError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
@@ -61,12 +72,26 @@ func handleCreate(store JobStore, m *metrics) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		// The message is created now, in the outbox, and sent later by a relay: this PRODUCER
+		// span is its creation context, the parent of the worker's processing span.
+		ctx := telemetry.WithJobID(c.UserContext(), id.String())
+		ctx, span := tracer.Start(ctx, broker.OpCreate+" "+job.QueueGenerate, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(broker.SpanAttributes(broker.OpCreate, job.QueueGenerate, id.String()+"/0")...))
+		defer span.End()
 		headers := map[string]string{}
-		otel.GetTextMapPropagator().Inject(c.UserContext(), propagation.MapCarrier(headers))
-		j, created, err := store.Create(c.UserContext(), jobstore.NewJob{
+		tel.Propagator.Inject(ctx, propagation.MapCarrier(headers))
+		j, created, err := store.Create(ctx, jobstore.NewJob{
 			ID: id.String(), UserID: userID(c), JobDescription: req.JobDescription, CVText: req.CVText, Tone: req.Tone,
 			IdempotencyKey: key, RequestHash: req.hash(), Headers: headers,
 		})
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+			span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+		}
+		if !created && err == nil { // an idempotent replay: name the job it answered with
+			trace.SpanFromContext(c.UserContext()).SetAttributes(telemetry.JobIDKey.String(j.ID))
+			span.SetAttributes(telemetry.JobIDKey.String(j.ID))
+		}
 		switch {
 		case errors.Is(err, jobstore.ErrUnknownUser):
 			return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
@@ -92,7 +117,7 @@ func handleStatus(store JobStore) fiber.Handler {
 		if !job.ValidID(id) {
 			return newError(fiber.StatusBadRequest, "invalid_job_id", "jobId must be 1-64 characters of [A-Za-z0-9._:-]")
 		}
-		j, err := store.Get(c.UserContext(), userID(c), id)
+		j, err := store.Get(telemetry.WithJobID(c.UserContext(), id), userID(c), id)
 		switch {
 		case errors.Is(err, jobstore.ErrNotFound):
 			return newError(fiber.StatusNotFound, "not_found", "no job %s", id)
@@ -126,6 +151,18 @@ func handleList(store JobStore) fiber.Handler {
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(out)
+	}
+}
+
+// errorType names an error's class for error.type.
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, jobstore.ErrUnknownUser):
+		return "unknown_user"
+	case errors.Is(err, jobstore.ErrIdempotencyConflict):
+		return "idempotency_conflict"
+	default:
+		return "database_error"
 	}
 }
 

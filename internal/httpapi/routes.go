@@ -9,7 +9,7 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 	app.Get("/metrics", handleMetrics(d.Registry))
 
 	api := app.Group("/api/cover-letter", requireUser(d.Verifier))
-	api.Post("/", handleCreate(d.Store, m))
+	api.Post("/", handleCreate(d.Store, d.Telemetry, m))
 	api.Get("/status/:jobId", handleStatus(d.Store))
 	api.Get("/jobs", handleList(d.Store))
 

@@ -4,9 +4,10 @@ package httpapi
 
 import (
 	"context"
-	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/gofiber/contrib/otelfiber/v2"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/telemetry"
 )
 
 // JobStore is what the handlers need from the job store.
@@ -39,16 +41,13 @@ type Deps struct {
 	Store    JobStore
 	Verifier *auth.Verifier
 	// Ready names the checks /readyz runs (e.g. "database", "broker").
-	Ready    map[string]Checker
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
+	Ready     map[string]Checker
+	Registry  *prometheus.Registry
+	Telemetry *telemetry.Telemetry
 }
 
 // New builds the Fiber app with its middleware and routes.
 func New(d Deps) *fiber.App {
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
 	app := fiber.New(fiber.Config{
 		AppName:               "careerops-api",
 		DisableStartupMessage: true,
@@ -57,12 +56,18 @@ func New(d Deps) *fiber.App {
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
-		ErrorHandler:          errorHandler(d.Logger),
+		ErrorHandler:          errorHandler(d.Telemetry.Logger),
 	})
 	m := newMetrics(d.Registry)
 	app.Use(
 		requestid.New(),
-		accessLog(d.Logger, m),
+		otelfiber.Middleware(
+			otelfiber.WithTracerProvider(d.Telemetry.TracerProvider),
+			otelfiber.WithPropagators(d.Telemetry.Propagator),
+			otelfiber.WithoutMetrics(true), // Prometheus has them
+			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !strings.HasPrefix(c.Path(), "/api/") }),
+		),
+		accessLog(d.Telemetry.Logger, m), // inside the server span: its lines carry the trace
 		recover.New(), // inside accessLog, so a panic is logged and counted as the 500 it becomes
 	)
 	addRoutes(app, d, m)

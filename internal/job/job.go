@@ -64,8 +64,11 @@ const (
 	QueueDLQ       = "cover-letter.generate.dlq"
 )
 
-// Headers the system sets on messages it dead-letters.
+// Headers the system sets: the job a message is about, when it became due (RFC 3339, for
+// the queue-wait metric), and why a message was dead-lettered.
 const (
+	HeaderJobID       = "x-careerops-job-id"
+	HeaderDueAt       = "x-careerops-due-at"
 	HeaderDeathReason = "x-careerops-death-reason"
 	HeaderDeathError  = "x-careerops-death-error"
 )

@@ -102,15 +102,15 @@ func TestClaimGuardsTheJob(t *testing.T) {
 	ctx := context.Background()
 	j := tb.create(t, s, "job-1")
 
-	claimed, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute)
+	claimed, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute, "")
 	if err != nil || claimed.Status != job.StatusProcessing || claimed.Attempts != 1 {
 		t.Fatalf("first claim = %+v, %v", claimed, err)
 	}
-	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Minute); !errors.Is(err, jobstore.ErrNotClaimable) {
+	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Minute, ""); !errors.Is(err, jobstore.ErrNotClaimable) {
 		t.Fatalf("a duplicate message claimed a held job: %v", err)
 	}
 	// A redelivery means the holder lost its channel: the job is taken over.
-	_, lease2, err := s.Claim(ctx, msgFor(j), true, time.Minute)
+	_, lease2, err := s.Claim(ctx, msgFor(j), true, time.Minute, "")
 	if err != nil {
 		t.Fatalf("redelivery did not take over: %v", err)
 	}
@@ -122,7 +122,7 @@ func TestClaimGuardsTheJob(t *testing.T) {
 		t.Fatalf("complete = %+v, %v", done, err)
 	}
 	for _, redelivered := range []bool{false, true} {
-		if _, _, err := s.Claim(ctx, msgFor(j), redelivered, time.Minute); !errors.Is(err, jobstore.ErrNotClaimable) {
+		if _, _, err := s.Claim(ctx, msgFor(j), redelivered, time.Minute, ""); !errors.Is(err, jobstore.ErrNotClaimable) {
 			t.Fatalf("a completed job was claimed again (redelivered %v): %v", redelivered, err)
 		}
 	}
@@ -136,11 +136,11 @@ func TestClaimTakesOverAnExpiredLease(t *testing.T) {
 	s, tb := setup(t)
 	ctx := context.Background()
 	j := tb.create(t, s, "job-1")
-	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Millisecond); err != nil {
+	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Millisecond, ""); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * time.Millisecond)
-	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Minute); err != nil {
+	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Minute, ""); err != nil {
 		t.Fatalf("an expired lease was not taken over: %v", err)
 	}
 }
@@ -151,7 +151,7 @@ func TestClaimCreatesAJobFromAForeignMessage(t *testing.T) {
 	ctx := context.Background()
 	m := job.GenerateMessage{JobID: "ext-1", UserID: 9001, JobDescription: "x", CVText: "y", Tone: job.ToneFriendly,
 		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	j, _, err := s.Claim(ctx, m, false, time.Minute)
+	j, _, err := s.Claim(ctx, m, false, time.Minute, "")
 	if err != nil || j.UserID != 9001 || j.Status != job.StatusProcessing || !j.CreatedAt.Equal(m.CreatedAt) {
 		t.Fatalf("claim of a foreign message = %+v, %v", j, err)
 	}
@@ -167,7 +167,7 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 	s, tb := setup(t)
 	ctx := context.Background()
 	j := tb.create(t, s, "job-1")
-	_, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute)
+	_, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 		t.Fatalf("retry = %+v, %v", retried, err)
 	}
 	// An early copy of the message cannot run it before its time, even as a redelivery.
-	if _, _, err := s.Claim(ctx, msgFor(j), true, time.Minute); !errors.Is(err, jobstore.ErrNotClaimable) {
+	if _, _, err := s.Claim(ctx, msgFor(j), true, time.Minute, ""); !errors.Is(err, jobstore.ErrNotClaimable) {
 		t.Fatalf("claimed before run_after: %v", err)
 	}
 	var due time.Time
@@ -194,11 +194,11 @@ func TestFailAnnouncesAndDeadLetters(t *testing.T) {
 	s, tb := setup(t)
 	ctx := context.Background()
 	j := tb.create(t, s, "job-1")
-	_, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute)
+	_, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	failed, err := s.Fail(ctx, lease, "LLM said no", jobstore.DeadLetter{Body: []byte(`{"jobId":"job-1"}`), Reason: job.ReasonLLMRejected, Error: "LLM said no"})
+	failed, err := s.Fail(ctx, lease, "LLM said no", nil, jobstore.DeadLetter{Body: []byte(`{"jobId":"job-1"}`), Reason: job.ReasonLLMRejected, Error: "LLM said no"})
 	if err != nil || failed.Status != job.StatusFailed || failed.Error != "LLM said no" || failed.CompletedAt == nil {
 		t.Fatalf("fail = %+v, %v", failed, err)
 	}
@@ -226,7 +226,7 @@ func TestRequeueRestoresTheBudget(t *testing.T) {
 		t.Fatalf("requeue of an unknown job: %v", err)
 	}
 	for range 2 {
-		_, lease, err := s.Claim(ctx, msgFor(j), true, time.Minute)
+		_, lease, err := s.Claim(ctx, msgFor(j), true, time.Minute, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,11 +234,11 @@ func TestRequeueRestoresTheBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, lease, err := s.Claim(ctx, msgFor(j), true, time.Minute)
+	_, lease, err := s.Claim(ctx, msgFor(j), true, time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Fail(ctx, lease, "gave up", jobstore.DeadLetter{Reason: job.ReasonAttemptsExhausted}); err != nil {
+	if _, err := s.Fail(ctx, lease, "gave up", nil, jobstore.DeadLetter{Reason: job.ReasonAttemptsExhausted}); err != nil {
 		t.Fatal(err)
 	}
 	requeued, err := s.Requeue(ctx, "job-1", nil)
@@ -253,13 +253,13 @@ func TestReapExpiredRequeuesOrFails(t *testing.T) {
 	ctx := context.Background()
 	a, b := tb.create(t, s, "a"), tb.create(t, s, "b")
 	for _, j := range []jobstore.Job{a, b} {
-		if _, _, err := s.Claim(ctx, msgFor(j), false, time.Millisecond); err != nil {
+		if _, _, err := s.Claim(ctx, msgFor(j), false, time.Millisecond, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// b has used its budget of 2 with one more claim.
 	time.Sleep(5 * time.Millisecond)
-	if _, _, err := s.Claim(ctx, msgFor(b), false, time.Millisecond); err != nil {
+	if _, _, err := s.Claim(ctx, msgFor(b), false, time.Millisecond, ""); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)

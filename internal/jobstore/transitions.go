@@ -92,10 +92,14 @@ func enqueueGenerate(ctx context.Context, tx pgx.Tx, j Job, headers map[string]s
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
 	}
+	due := at
+	if due.IsZero() {
+		due = time.Now()
+	}
 	return outbox.Insert(ctx, tx, broker.Message{
 		RoutingKey: job.QueueGenerate,
 		MessageID:  j.ID + "/" + strconv.Itoa(j.Attempts),
-		Headers:    headers,
+		Headers:    withHeaders(headers, job.HeaderJobID, j.ID, job.HeaderDueAt, due.UTC().Format(time.RFC3339Nano)),
 		Body:       body,
 	}, at)
 }
@@ -113,9 +117,21 @@ func enqueueCompleted(ctx context.Context, tx pgx.Tx, j Job, headers map[string]
 	return outbox.Insert(ctx, tx, broker.Message{
 		RoutingKey: job.QueueCompleted,
 		MessageID:  j.ID + "/" + string(j.Status),
-		Headers:    headers,
+		Headers:    withHeaders(headers, job.HeaderJobID, j.ID),
 		Body:       body,
 	}, time.Time{})
+}
+
+// withHeaders copies headers and adds key-value pairs.
+func withHeaders(headers map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(headers)+len(kv)/2)
+	for k, v := range headers {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
 }
 
 // Lease is a worker's hold on a job, proven by its token.
@@ -129,7 +145,9 @@ type Lease struct {
 // from the message first. A job may be claimed when it is pending and due, or when it is
 // processing under an expired lease or the message is a redelivery (its previous holder lost
 // its connection). Anything else is ErrNotClaimable: a duplicate message, to be dropped.
-func (s *Store) Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration) (Job, Lease, error) {
+//
+// traceParent is the message's trace context, kept with a job created from a message.
+func (s *Store) Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration, traceParent string) (Job, Lease, error) {
 	lease := Lease{JobID: m.JobID, Token: uuid.New()}
 	var j Job
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -153,9 +171,9 @@ func (s *Store) Claim(ctx context.Context, m job.GenerateMessage, redelivered bo
 			createdAt = time.Now()
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id) DO NOTHING`,
-			m.JobID, m.UserID, m.JobDescription, m.CVText, m.Tone, createdAt); err != nil {
+			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, created_at, traceparent)
+			VALUES ($1, $2, $3, $4, $5, $6, nullif($7, '')) ON CONFLICT (job_id) DO NOTHING`,
+			m.JobID, m.UserID, m.JobDescription, m.CVText, m.Tone, createdAt, traceParent); err != nil {
 			return fmt.Errorf("create job from message: %w", err)
 		}
 		j, err = claim(ctx, tx, lease, redelivered, leaseFor)
@@ -249,9 +267,9 @@ func (d DeadLetter) message(id string) broker.Message {
 	return broker.Message{RoutingKey: job.QueueDLQ, MessageID: id, Headers: headers, Body: d.Body}
 }
 
-// Fail marks the job failed for good with errMsg, announces it, and dead-letters its message,
-// if the lease still holds.
-func (s *Store) Fail(ctx context.Context, l Lease, errMsg string, dl DeadLetter) (Job, error) {
+// Fail marks the job failed for good with errMsg, announces it (with headers), and
+// dead-letters its message, if the lease still holds.
+func (s *Store) Fail(ctx context.Context, l Lease, errMsg string, headers map[string]string, dl DeadLetter) (Job, error) {
 	var j Job
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -264,7 +282,7 @@ func (s *Store) Fail(ctx context.Context, l Lease, errMsg string, dl DeadLetter)
 		if err != nil {
 			return err
 		}
-		if err := enqueueCompleted(ctx, tx, j, dl.Headers); err != nil {
+		if err := enqueueCompleted(ctx, tx, j, headers); err != nil {
 			return err
 		}
 		return outbox.Insert(ctx, tx, dl.message(j.ID+"/dead"), time.Time{})

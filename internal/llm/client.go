@@ -5,14 +5,25 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/careerops/jobs/internal/telemetry"
 )
 
 // Config configures a Client.
@@ -29,12 +40,17 @@ type Config struct {
 	MaxTokens int
 	// Transport is the HTTP transport; defaults to http.DefaultTransport. Tracing wraps it.
 	Transport http.RoundTripper
+	// Telemetry traces each call as a CLIENT span "chat {model}" (GenAI semantic
+	// conventions) over the HTTP client span. Defaults to none.
+	Telemetry *telemetry.Telemetry
 }
 
 // Client calls the chat-completions API.
 type Client struct {
-	api *openai.Client
-	cfg Config
+	api    *openai.Client
+	cfg    Config
+	tracer trace.Tracer
+	server []attribute.KeyValue
 }
 
 // New returns a Client.
@@ -52,12 +68,23 @@ func New(cfg Config) *Client {
 	if cfg.BaseURL != "" {
 		oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
-	oc.HTTPClient = &http.Client{Transport: retryAfterRecorder{next: cfg.Transport}}
-	return &Client{api: openai.NewClientWithConfig(oc), cfg: cfg}
+	if cfg.Telemetry == nil {
+		cfg.Telemetry = telemetry.New(slog.Default(), noop.NewTracerProvider())
+	}
+	transport := otelhttp.NewTransport(retryAfterRecorder{next: cfg.Transport},
+		otelhttp.WithTracerProvider(cfg.Telemetry.TracerProvider), otelhttp.WithPropagators(cfg.Telemetry.Propagator))
+	oc.HTTPClient = &http.Client{Transport: transport}
+	return &Client{
+		api:    openai.NewClientWithConfig(oc),
+		cfg:    cfg,
+		tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/llm"),
+		server: serverAttributes(oc.BaseURL),
+	}
 }
 
 // Completion is the model's answer and what it cost.
 type Completion struct {
+	ID               string
 	Text             string
 	Model            string
 	FinishReason     string
@@ -66,7 +93,20 @@ type Completion struct {
 }
 
 // Complete asks the model once. Failures are *Error.
-func (c *Client) Complete(ctx context.Context, system, user string) (Completion, error) {
+func (c *Client) Complete(ctx context.Context, system, user string) (out Completion, err error) {
+	ctx, span := c.tracer.Start(ctx, "chat "+c.cfg.Model, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append([]attribute.KeyValue{
+			semconv.GenAIOperationNameChat,
+			semconv.GenAIProviderNameOpenAI,
+			semconv.GenAIRequestModel(c.cfg.Model),
+			semconv.GenAIRequestMaxTokens(c.cfg.MaxTokens),
+		}, c.server...)...))
+	if c.cfg.Telemetry.CaptureContent {
+		span.SetAttributes(semconv.GenAIInputMessagesKey.String(messagesJSON(
+			[2]string{"system", system}, [2]string{"user", user})))
+	}
+	defer func() { endSpan(span, out, err, c.cfg.Telemetry.CaptureContent) }()
+
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	var retryAfter time.Duration
@@ -92,12 +132,85 @@ func (c *Client) Complete(ctx context.Context, system, user string) (Completion,
 		return Completion{}, &Error{Temporary: true, Err: errors.New("the model returned an empty answer")}
 	}
 	return Completion{
+		ID:               resp.ID,
 		Text:             strings.TrimSpace(resp.Choices[0].Message.Content),
 		Model:            resp.Model,
 		FinishReason:     string(resp.Choices[0].FinishReason),
 		PromptTokens:     resp.Usage.PromptTokens,
 		CompletionTokens: resp.Usage.CompletionTokens,
 	}, nil
+}
+
+// endSpan records the outcome of a call on its span and ends it.
+func endSpan(span trace.Span, out Completion, err error, captureContent bool) {
+	defer span.End()
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+		return
+	}
+	span.SetAttributes(
+		semconv.GenAIResponseID(out.ID),
+		semconv.GenAIResponseModel(out.Model),
+		semconv.GenAIResponseFinishReasons(out.FinishReason),
+		semconv.GenAIUsageInputTokens(out.PromptTokens),
+		semconv.GenAIUsageOutputTokens(out.CompletionTokens),
+	)
+	if captureContent {
+		span.SetAttributes(semconv.GenAIOutputMessagesKey.String(messagesJSON([2]string{"assistant", out.Text})))
+	}
+}
+
+// errorType is a low-cardinality name of a failure: the HTTP status, "timeout", or the
+// context's error.
+func errorType(err error) string {
+	var e *Error
+	switch {
+	case errors.As(err, &e) && e.StatusCode != 0:
+		return strconv.Itoa(e.StatusCode)
+	case errors.As(err, &e) && strings.HasPrefix(e.Err.Error(), "no answer within"):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &e):
+		return "network"
+	default:
+		return "_OTHER"
+	}
+}
+
+// messagesJSON writes role/content pairs in the GenAI conventions' message format.
+func messagesJSON(msgs ...[2]string) string {
+	type part struct {
+		Type    string `json:"type"`
+		Content string `json:"content"`
+	}
+	type message struct {
+		Role  string `json:"role"`
+		Parts []part `json:"parts"`
+	}
+	out := make([]message, len(msgs))
+	for i, m := range msgs {
+		out[i] = message{Role: m[0], Parts: []part{{Type: "text", Content: m[1]}}}
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+// serverAttributes name the API's host on spans.
+func serverAttributes(baseURL string) []attribute.KeyValue {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Hostname() == "" {
+		return nil
+	}
+	port := 443
+	if u.Scheme == "http" {
+		port = 80
+	}
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		port = p
+	}
+	return []attribute.KeyValue{semconv.ServerAddress(u.Hostname()), semconv.ServerPort(port)}
 }
 
 // Error is a failed call.

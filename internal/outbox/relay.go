@@ -9,9 +9,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/telemetry"
 )
 
 // Publisher publishes a batch and reports, per message, nil once RabbitMQ confirmed it.
@@ -30,14 +38,20 @@ type RelayConfig struct {
 	RetryDelay time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Telemetry, if set, traces each publish as a PRODUCER span "send <queue>", a child of
+	// the trace context stored with the message.
+	Telemetry *telemetry.Telemetry
+	// ServerAttributes name the broker on those spans.
+	ServerAttributes []attribute.KeyValue
 }
 
 // Relay moves outbox rows to RabbitMQ. Several relays (one per api and worker process) may run
 // against one database: each batch is claimed with FOR UPDATE SKIP LOCKED.
 type Relay struct {
-	pool *pgxpool.Pool
-	pub  Publisher
-	cfg  RelayConfig
+	pool   *pgxpool.Pool
+	pub    Publisher
+	cfg    RelayConfig
+	tracer trace.Tracer
 }
 
 // NewRelay returns a relay publishing pool's outbox through pub.
@@ -54,7 +68,10 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) *Relay {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Relay{pool: pool, pub: pub, cfg: cfg}
+	if cfg.Telemetry == nil {
+		cfg.Telemetry = telemetry.New(cfg.Logger, noop.NewTracerProvider())
+	}
+	return &Relay{pool: pool, pub: pub, cfg: cfg, tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/outbox")}
 }
 
 // Run relays until ctx ends. It wakes on the outbox's NOTIFY, on the due time of the next
@@ -168,8 +185,16 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	// A batch, once started, finishes even if the relay is stopping: abandoning confirms that
 	// are on their way would publish those messages twice.
 	pubCtx, cancelPub := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	spans := r.startSpans(pubCtx, msgs)
 	errs := r.pub.Publish(pubCtx, msgs)
 	cancelPub()
+	for i, span := range spans {
+		if errs[i] != nil {
+			span.SetStatus(codes.Error, errs[i].Error())
+			span.SetAttributes(semconv.ErrorTypeKey.String("publish_failed"))
+		}
+		span.End()
+	}
 	var done, failed []int64
 	var firstErr error
 	for i, err := range errs {
@@ -205,6 +230,21 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", len(failed), len(msgs), firstErr)
 	}
 	return len(msgs), nil
+}
+
+// startSpans starts one "send" span per message under the trace context stored with it.
+func (r *Relay) startSpans(ctx context.Context, msgs []broker.Message) []trace.Span {
+	spans := make([]trace.Span, len(msgs))
+	for i, m := range msgs {
+		parent := r.cfg.Telemetry.Propagator.Extract(ctx, propagation.MapCarrier(m.Headers))
+		attrs := append(broker.SpanAttributes(broker.OpSend, m.RoutingKey, m.MessageID), r.cfg.ServerAttributes...)
+		if id := m.Headers[job.HeaderJobID]; id != "" {
+			attrs = append(attrs, telemetry.JobIDKey.String(id))
+		}
+		_, spans[i] = r.tracer.Start(parent, broker.OpSend+" "+m.RoutingKey,
+			trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+	}
+	return spans
 }
 
 // listen signals wake on every outbox NOTIFY, reconnecting while ctx lasts.

@@ -15,6 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+
+	"github.com/careerops/jobs/internal/telemetry"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -43,6 +50,8 @@ type bundle struct {
 	stopAPI  func()
 	workers  []*runningWorker
 	workerCf workercmd.Config
+	spans    *tracetest.SpanRecorder // every span of the api and the workers
+	logs     *syncBuffer             // every log line of the api and the workers
 }
 
 type runningWorker struct {
@@ -59,7 +68,7 @@ type options struct {
 
 func setup(t *testing.T, opts options) *bundle {
 	t.Helper()
-	b := &bundle{t: t}
+	b := &bundle{t: t, spans: tracetest.NewSpanRecorder(), logs: &syncBuffer{}}
 	b.pool, b.dbURL = dbtest.NewPool(t)
 	b.store = jobstore.New(b.pool)
 	b.amqpURL = brokertest.NewVhostURL(t)
@@ -93,8 +102,42 @@ func setup(t *testing.T, opts options) *bundle {
 	return b
 }
 
-func (b *bundle) logger(name string) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(testWriter{b.t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", name)
+// telemetry is what a program of the bundle logs and traces with: warnings go to the test
+// log, every line to b.logs, spans to b.spans.
+func (b *bundle) telemetry(name string) *telemetry.Telemetry {
+	toTest := slog.NewJSONHandler(testWriter{b.t}, &slog.HandlerOptions{Level: slog.LevelWarn})
+	toBuffer := slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	log := slog.New(telemetry.ContextHandler{Handler: teeHandler{toTest, toBuffer}}).With("service", name)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(telemetry.NewJobIDProcessor()), sdktrace.WithSpanProcessor(b.spans),
+		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(name))))
+	b.t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return telemetry.New(log, tp)
+}
+
+// teeHandler sends records to two handlers.
+type teeHandler [2]slog.Handler
+
+func (h teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h[0].Enabled(ctx, l) || h[1].Enabled(ctx, l)
+}
+
+func (h teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	for _, x := range h {
+		if x.Enabled(ctx, r.Level) {
+			if err := x.Handle(ctx, r.Clone()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (h teeHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return teeHandler{h[0].WithAttrs(a), h[1].WithAttrs(a)}
+}
+
+func (h teeHandler) WithGroup(n string) slog.Handler {
+	return teeHandler{h[0].WithGroup(n), h[1].WithGroup(n)}
 }
 
 // startAPI runs an api on amqpURL (which may be unreachable) and returns when it listens.
@@ -107,7 +150,7 @@ func (b *bundle) startAPI(amqpURL string) {
 		done <- apicmd.Serve(ctx, apicmd.Config{
 			DatabaseURL: b.dbURL, RabbitMQURL: amqpURL, JWTSecret: jwtSecret, HTTPAddr: "127.0.0.1:0",
 			DatabaseMaxConns: 8, ShutdownTimeout: 5 * time.Second, LogLevel: "info",
-		}, b.logger("api"), ready)
+		}, b.telemetry("careerops-api"), ready)
 	}()
 	select {
 	case addr := <-ready:
@@ -135,7 +178,7 @@ func (b *bundle) startWorker() *runningWorker {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	cfg := b.workerCf
-	go func() { done <- workercmd.Serve(ctx, cfg, b.logger("worker"), ready) }()
+	go func() { done <- workercmd.Serve(ctx, cfg, b.telemetry("careerops-worker"), ready) }()
 	w := &runningWorker{}
 	select {
 	case w.addr = <-ready:

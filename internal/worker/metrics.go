@@ -20,6 +20,7 @@ type Metrics struct {
 	consumer      prometheus.Gauge
 	llmDuration   *prometheus.HistogramVec
 	jobDuration   prometheus.Histogram
+	queueWaits    prometheus.Histogram
 	tokens        *prometheus.CounterVec
 }
 
@@ -46,11 +47,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		jobDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "careerops_worker_job_duration_seconds", Help: "Time from a job's creation to its completion.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300}}),
+		queueWaits: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "careerops_worker_queue_wait_seconds", Help: "Time from a job attempt becoming due (created, or its retry time) to a worker taking it.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "careerops_worker_llm_tokens_total", Help: "LLM tokens used by completed jobs, by direction (input, output)."},
 			[]string{"direction"}),
 	}
-	reg.MustRegister(m.startedTotal, m.finishedTotal, m.retriedTotal, m.deadLetters, m.inFlight, m.consumer, m.llmDuration, m.jobDuration, m.tokens)
+	reg.MustRegister(m.startedTotal, m.finishedTotal, m.retriedTotal, m.deadLetters, m.inFlight, m.consumer, m.llmDuration, m.jobDuration, m.queueWaits, m.tokens)
 	return m
 }
 
@@ -117,5 +121,11 @@ func (m *Metrics) finished(status job.Status, reason string, total time.Duration
 		m.jobDuration.Observe(total.Seconds())
 		m.tokens.WithLabelValues("input").Add(float64(out.PromptTokens))
 		m.tokens.WithLabelValues("output").Add(float64(out.CompletionTokens))
+	}
+}
+
+func (m *Metrics) queueWait(d time.Duration) {
+	if m != nil {
+		m.queueWaits.Observe(max(d, 0).Seconds())
 	}
 }

@@ -15,6 +15,15 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/careerops/jobs/internal/telemetry"
+
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
@@ -31,10 +40,10 @@ type LLM interface {
 
 // JobStore records job state.
 type JobStore interface {
-	Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration) (jobstore.Job, jobstore.Lease, error)
+	Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration, traceParent string) (jobstore.Job, jobstore.Lease, error)
 	Complete(ctx context.Context, l jobstore.Lease, r jobstore.Result, headers map[string]string) (jobstore.Job, error)
 	Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Job, error)
-	Fail(ctx context.Context, l jobstore.Lease, errMsg string, dl jobstore.DeadLetter) (jobstore.Job, error)
+	Fail(ctx context.Context, l jobstore.Lease, errMsg string, headers map[string]string, dl jobstore.DeadLetter) (jobstore.Job, error)
 	Release(ctx context.Context, l jobstore.Lease) error
 	DeadLetterMessage(ctx context.Context, id string, dl jobstore.DeadLetter) error
 	ReapExpired(ctx context.Context, grace time.Duration, maxAttempts int) (requeued, failed int, err error)
@@ -58,8 +67,8 @@ type Config struct {
 	DrainTimeout time.Duration
 	// ReapInterval is how often the worker looks for jobs whose worker died. Defaults to 30s.
 	ReapInterval time.Duration
-	// Logger defaults to slog.Default().
-	Logger *slog.Logger
+	// Telemetry logs and traces; defaults to slog.Default() and no tracing.
+	Telemetry *telemetry.Telemetry
 	// Metrics records what happens; nil records nothing.
 	Metrics *Metrics
 }
@@ -86,25 +95,28 @@ func (c Config) withDefaults() Config {
 	if c.ReapInterval <= 0 {
 		c.ReapInterval = 30 * time.Second
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
+	if c.Telemetry == nil {
+		c.Telemetry = telemetry.New(slog.Default(), noop.NewTracerProvider())
 	}
 	return c
 }
 
 // Worker runs jobs from the generate queue.
 type Worker struct {
-	conn  *broker.Connection
-	store JobStore
-	llm   LLM
-	cfg   Config
-	log   *slog.Logger
+	conn   *broker.Connection
+	store  JobStore
+	llm    LLM
+	cfg    Config
+	tel    *telemetry.Telemetry
+	log    *slog.Logger
+	tracer trace.Tracer
 }
 
 // New returns a Worker.
 func New(conn *broker.Connection, store JobStore, model LLM, cfg Config) *Worker {
 	cfg = cfg.withDefaults()
-	return &Worker{conn: conn, store: store, llm: model, cfg: cfg, log: cfg.Logger}
+	return &Worker{conn: conn, store: store, llm: model, cfg: cfg, tel: cfg.Telemetry, log: cfg.Telemetry.Logger,
+		tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/worker")}
 }
 
 // Run consumes until ctx ends, then drains: it stops taking messages, lets jobs in flight
@@ -219,151 +231,203 @@ func (w *Worker) reap(ctx context.Context) {
 	}
 }
 
+// delivery is one message being handled: its span, context and, once claimed, its lease.
+type delivery struct {
+	amqp.Delivery
+	ctx   context.Context
+	span  trace.Span
+	lease *jobstore.Lease
+}
+
+// outcome names what became of a delivery, on its span (careerops.outcome).
+const outcomeKey = attribute.Key("careerops.outcome")
+
 // handle processes one delivery and acks or nacks it. A panic is recovered and treated as a
 // transient failure.
-func (w *Worker) handle(ctx context.Context, d amqp.Delivery) {
-	var lease *jobstore.Lease
+func (w *Worker) handle(ctx context.Context, raw amqp.Delivery) {
+	// Single-message processing: the CONSUMER span is a child of the message's creation
+	// context, so one trace tells the job's story from the HTTP request on.
+	parent := w.tel.Propagator.Extract(ctx, broker.HeaderCarrier(raw.Headers))
+	attrs := append(broker.SpanAttributes(broker.OpProcess, raw.RoutingKey, raw.MessageId), w.conn.ServerAttributes()...)
+	attrs = append(attrs, semconv.MessagingRabbitMQMessageDeliveryTag(int(raw.DeliveryTag)))
+	ctx, span := w.tracer.Start(parent, broker.OpProcess+" "+job.QueueGenerate,
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	defer span.End()
+	if id := broker.HeaderCarrier(raw.Headers).Get(job.HeaderJobID); id != "" {
+		ctx = telemetry.WithJobID(ctx, id)
+	}
+	d := &delivery{Delivery: raw, ctx: ctx, span: span}
 	defer func() {
 		if p := recover(); p != nil {
-			w.log.ErrorContext(ctx, "worker: panic while handling a message",
+			w.log.ErrorContext(d.ctx, "worker: panic while handling a message",
 				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
-			if lease != nil {
-				w.retry(ctx, d, *lease, fmt.Sprintf("internal error: %v", p), 0)
+			d.span.SetStatus(codes.Error, fmt.Sprint("panic: ", p))
+			d.span.SetAttributes(semconv.ErrorTypeKey.String("panic"))
+			if d.lease != nil {
+				w.retry(d, fmt.Sprintf("internal error: %v", p), w.cfg.RetryBaseDelay)
 				return
 			}
 			_ = d.Nack(false, true) // counts towards the queue's delivery limit, then the DLQ
 		}
 	}()
+	w.process(d)
+}
 
-	headers := traceHeaders(d.Headers)
+func (w *Worker) process(d *delivery) {
 	var msg job.GenerateMessage
 	if err := json.Unmarshal(d.Body, &msg); err != nil {
-		w.deadLetter(ctx, d, fmt.Sprintf("%v: body is not a JSON job: %v", job.ErrInvalidMessage, err))
+		w.deadLetter(d, fmt.Sprintf("%v: body is not a JSON job: %v", job.ErrInvalidMessage, err))
 		return
 	}
 	if err := msg.Validate(); err != nil {
-		w.deadLetter(ctx, d, err.Error())
+		w.deadLetter(d, err.Error())
 		return
 	}
-	log := w.log.With(slog.String("job_id", msg.JobID))
+	d.ctx = telemetry.WithJobID(d.ctx, msg.JobID)
+	if due, err := time.Parse(time.RFC3339Nano, broker.HeaderCarrier(d.Headers).Get(job.HeaderDueAt)); err == nil {
+		w.cfg.Metrics.queueWait(time.Since(due))
+	}
 
 	var (
 		j jobstore.Job
 		l jobstore.Lease
 	)
-	err := w.persist(ctx, log, "claim", func(ctx context.Context) error {
+	err := w.persist(d.ctx, "claim", func(ctx context.Context) error {
 		var err error
-		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor)
+		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor, broker.HeaderCarrier(d.Headers).Get("traceparent"))
 		return err
 	})
 	switch {
 	case errors.Is(err, jobstore.ErrNotClaimable):
-		log.InfoContext(ctx, "worker: duplicate or stale message dropped", slog.Bool("redelivered", d.Redelivered))
-		w.ack(ctx, log, d)
+		w.log.InfoContext(d.ctx, "worker: duplicate or stale message dropped", slog.Bool("redelivered", d.Redelivered))
+		d.span.SetAttributes(outcomeKey.String("duplicate"))
+		w.ack(d)
 		return
 	case err != nil: // shutting down
+		d.span.SetAttributes(outcomeKey.String("requeued"))
 		_ = d.Nack(false, true)
 		return
 	}
-	lease = &l
-	log = log.With(slog.Int("attempt", j.Attempts))
-	log.InfoContext(ctx, "worker: job started", slog.Duration("queued_for", time.Since(j.CreatedAt)))
+	d.lease = &l
+	d.span.SetAttributes(attemptKey.Int(j.Attempts))
+	w.log.InfoContext(d.ctx, "worker: job started", slog.Int("attempt", j.Attempts), slog.Duration("queued_for", time.Since(j.CreatedAt)))
 	defer w.cfg.Metrics.jobStarted()()
 	start := time.Now()
 
 	p := prompt.Build(j.JobDescription, j.CVText, j.Tone)
-	out, err := w.llm.Complete(ctx, p.System, p.User)
+	out, err := w.llm.Complete(d.ctx, p.System, p.User)
 	w.cfg.Metrics.llmCall(time.Since(start), err)
 	var llmErr *llm.Error
 	switch {
 	case err == nil:
-		err = w.persist(ctx, log, "complete", func(ctx context.Context) error {
-			_, err := w.store.Complete(ctx, l, jobstore.Result{
-				CoverLetter: out.Text, PromptTokens: out.PromptTokens, CompletionTokens: out.CompletionTokens, Model: out.Model,
-			}, headers)
-			return err
-		})
-		if err == nil {
-			log.InfoContext(ctx, "worker: job completed", slog.Duration("took", time.Since(j.CreatedAt)),
-				slog.Int("prompt_tokens", out.PromptTokens), slog.Int("completion_tokens", out.CompletionTokens))
-			w.cfg.Metrics.finished(job.StatusCompleted, "", time.Since(j.CreatedAt), out)
-		}
-		w.settle(ctx, log, d, l, err)
-	case ctx.Err() != nil: // drain timeout: give the job back for another worker
-		w.release(log, d, l)
+		w.complete(d, j, out)
+	case d.ctx.Err() != nil: // drain timeout: give the job back for another worker
+		w.release(d)
 	case errors.As(err, &llmErr) && !llmErr.Temporary:
-		w.fail(ctx, log, d, l, headers, job.ReasonLLMRejected, fmt.Sprintf("the LLM rejected the request: %v", err))
+		w.fail(d, job.ReasonLLMRejected, fmt.Sprintf("the LLM rejected the request: %v", err))
 	case j.AttemptsSince >= w.cfg.MaxAttempts:
-		w.fail(ctx, log, d, l, headers, job.ReasonAttemptsExhausted,
-			fmt.Sprintf("gave up after %d attempts; last error: %v", j.AttemptsSince, err))
+		w.fail(d, job.ReasonAttemptsExhausted, fmt.Sprintf("gave up after %d attempts; last error: %v", j.AttemptsSince, err))
 	default:
 		var retryAfter time.Duration
 		if llmErr != nil {
 			retryAfter = llmErr.RetryAfter
 		}
-		w.retry(ctx, d, l, err.Error(), RetryDelay(j.AttemptsSince, w.cfg.RetryBaseDelay, w.cfg.RetryMaxDelay, retryAfter))
+		w.retry(d, err.Error(), RetryDelay(j.AttemptsSince, w.cfg.RetryBaseDelay, w.cfg.RetryMaxDelay, retryAfter))
 	}
 }
 
-func (w *Worker) retry(ctx context.Context, d amqp.Delivery, l jobstore.Lease, errMsg string, delay time.Duration) {
-	log := w.log.With(slog.String("job_id", l.JobID))
-	err := w.persist(ctx, log, "retry", func(ctx context.Context) error {
-		_, err := w.store.Retry(ctx, l, errMsg, time.Now().Add(delay), traceHeaders(d.Headers))
+const attemptKey = attribute.Key("careerops.job.attempt")
+
+// successorHeaders carry this delivery's trace context to the messages its outcome sends:
+// a retry's processing span becomes a child of this one, in the same trace.
+func (w *Worker) successorHeaders(d *delivery) map[string]string {
+	h := map[string]string{}
+	w.tel.Propagator.Inject(d.ctx, propagation.MapCarrier(h))
+	return h
+}
+
+func (w *Worker) complete(d *delivery, j jobstore.Job, out llm.Completion) {
+	err := w.persist(d.ctx, "complete", func(ctx context.Context) error {
+		_, err := w.store.Complete(ctx, *d.lease, jobstore.Result{
+			CoverLetter: out.Text, PromptTokens: out.PromptTokens, CompletionTokens: out.CompletionTokens, Model: out.Model,
+		}, w.successorHeaders(d))
 		return err
 	})
 	if err == nil {
-		log.WarnContext(ctx, "worker: attempt failed, will retry", slog.String("error", errMsg), slog.Duration("retry_in", delay))
+		w.log.InfoContext(d.ctx, "worker: job completed", slog.Duration("took", time.Since(j.CreatedAt)),
+			slog.Int("prompt_tokens", out.PromptTokens), slog.Int("completion_tokens", out.CompletionTokens))
+		w.cfg.Metrics.finished(job.StatusCompleted, "", time.Since(j.CreatedAt), out)
+		d.span.SetAttributes(outcomeKey.String("completed"))
+	}
+	w.settle(d, err)
+}
+
+func (w *Worker) retry(d *delivery, errMsg string, delay time.Duration) {
+	err := w.persist(d.ctx, "retry", func(ctx context.Context) error {
+		_, err := w.store.Retry(ctx, *d.lease, errMsg, time.Now().Add(delay), w.successorHeaders(d))
+		return err
+	})
+	if err == nil {
+		w.log.WarnContext(d.ctx, "worker: attempt failed, will retry", slog.String("error", errMsg), slog.Duration("retry_in", delay))
 		w.cfg.Metrics.retried()
+		d.span.SetAttributes(outcomeKey.String("retry"))
+		d.span.SetStatus(codes.Error, errMsg)
+		d.span.SetAttributes(semconv.ErrorTypeKey.String("llm_transient"))
 	}
-	w.settle(ctx, log, d, l, err)
+	w.settle(d, err)
 }
 
-func (w *Worker) fail(ctx context.Context, log *slog.Logger, d amqp.Delivery, l jobstore.Lease, headers map[string]string, reason, errMsg string) {
-	err := w.persist(ctx, log, "fail", func(ctx context.Context) error {
-		_, err := w.store.Fail(ctx, l, errMsg, jobstore.DeadLetter{Body: d.Body, Headers: headers, Reason: reason, Error: errMsg})
+func (w *Worker) fail(d *delivery, reason, errMsg string) {
+	err := w.persist(d.ctx, "fail", func(ctx context.Context) error {
+		_, err := w.store.Fail(ctx, *d.lease, errMsg, w.successorHeaders(d),
+			jobstore.DeadLetter{Body: d.Body, Headers: stringHeaders(d.Headers), Reason: reason, Error: errMsg})
 		return err
 	})
 	if err == nil {
-		log.ErrorContext(ctx, "worker: job failed", slog.String("reason", reason), slog.String("error", errMsg))
+		w.log.ErrorContext(d.ctx, "worker: job failed", slog.String("reason", reason), slog.String("error", errMsg))
 		w.cfg.Metrics.finished(job.StatusFailed, reason, 0, llm.Completion{})
+		d.span.SetAttributes(outcomeKey.String("failed"))
+		d.span.SetStatus(codes.Error, errMsg)
+		d.span.SetAttributes(semconv.ErrorTypeKey.String(reason))
 	}
-	w.settle(ctx, log, d, l, err)
+	w.settle(d, err)
 }
 
 // settle acks once the outcome is stored, drops a message whose lease another worker took,
 // and gives the job back if shutdown interrupted the store.
-func (w *Worker) settle(ctx context.Context, log *slog.Logger, d amqp.Delivery, l jobstore.Lease, err error) {
+func (w *Worker) settle(d *delivery, err error) {
 	switch {
 	case err == nil:
-		w.ack(ctx, log, d)
+		w.ack(d)
 	case errors.Is(err, jobstore.ErrLeaseLost):
-		log.WarnContext(ctx, "worker: lease lost to another worker; result discarded")
-		w.ack(ctx, log, d)
+		w.log.WarnContext(d.ctx, "worker: lease lost to another worker; result discarded")
+		d.span.SetAttributes(outcomeKey.String("lease_lost"))
+		w.ack(d)
 	default:
-		w.release(log, d, l)
+		w.release(d)
 	}
 }
 
 // release gives the job back and requeues the message: used on shutdown.
-func (w *Worker) release(log *slog.Logger, d amqp.Delivery, l jobstore.Lease) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func (w *Worker) release(d *delivery) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Release(ctx, l); err != nil && !errors.Is(err, jobstore.ErrLeaseLost) {
-		log.WarnContext(ctx, "worker: release job (its lease will expire instead)", slog.String("error", err.Error()))
+	if err := w.store.Release(ctx, *d.lease); err != nil && !errors.Is(err, jobstore.ErrLeaseLost) {
+		w.log.WarnContext(ctx, "worker: release job (its lease will expire instead)", slog.String("error", err.Error()))
 	}
 	if err := d.Nack(false, true); err != nil {
-		log.WarnContext(ctx, "worker: requeue message", slog.String("error", err.Error()))
+		w.log.WarnContext(ctx, "worker: requeue message", slog.String("error", err.Error()))
 	}
-	log.InfoContext(ctx, "worker: job given back")
+	d.span.SetAttributes(outcomeKey.String("released"))
+	w.log.InfoContext(ctx, "worker: job given back")
 }
 
-func (w *Worker) deadLetter(ctx context.Context, d amqp.Delivery, reason string) {
+func (w *Worker) deadLetter(d *delivery, reason string) {
 	id := d.MessageId
 	if id == "" {
 		id = fmt.Sprintf("invalid/%d", time.Now().UnixNano())
 	}
-	log := w.log.With(slog.String("message_id", id))
-	err := w.persist(ctx, log, "dead-letter", func(ctx context.Context) error {
+	err := w.persist(d.ctx, "dead-letter", func(ctx context.Context) error {
 		return w.store.DeadLetterMessage(ctx, id, jobstore.DeadLetter{
 			Body: d.Body, Headers: stringHeaders(d.Headers), Reason: job.ReasonInvalidMessage, Error: reason,
 		})
@@ -372,15 +436,18 @@ func (w *Worker) deadLetter(ctx context.Context, d amqp.Delivery, reason string)
 		_ = d.Nack(false, true)
 		return
 	}
-	log.ErrorContext(ctx, "worker: invalid message dead-lettered", slog.String("error", reason))
+	w.log.ErrorContext(d.ctx, "worker: invalid message dead-lettered", slog.String("message_id", id), slog.String("error", reason))
 	w.cfg.Metrics.deadLettered(job.ReasonInvalidMessage)
-	w.ack(ctx, log, d)
+	d.span.SetAttributes(outcomeKey.String("dead_lettered"))
+	d.span.SetStatus(codes.Error, reason)
+	d.span.SetAttributes(semconv.ErrorTypeKey.String(job.ReasonInvalidMessage))
+	w.ack(d)
 }
 
-func (w *Worker) ack(ctx context.Context, log *slog.Logger, d amqp.Delivery) {
+func (w *Worker) ack(d *delivery) {
 	if err := d.Ack(false); err != nil {
 		// The channel died: RabbitMQ redelivers, and the job's state turns the copy into a no-op.
-		log.WarnContext(ctx, "worker: ack failed", slog.String("error", err.Error()))
+		w.log.WarnContext(d.ctx, "worker: ack failed", slog.String("error", err.Error()))
 	}
 }
 
@@ -388,7 +455,7 @@ func (w *Worker) ack(ctx context.Context, log *slog.Logger, d amqp.Delivery) {
 // lose the outcome, and holding the message (not nacking it) keeps it off the delivery limit.
 // It gives up only when ctx ends or the store answers with a verdict (lease lost, not
 // claimable).
-func (w *Worker) persist(ctx context.Context, log *slog.Logger, op string, fn func(context.Context) error) error {
+func (w *Worker) persist(ctx context.Context, op string, fn func(context.Context) error) error {
 	delay := 100 * time.Millisecond
 	for {
 		opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -400,7 +467,7 @@ func (w *Worker) persist(ctx context.Context, log *slog.Logger, op string, fn fu
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		log.WarnContext(ctx, "worker: database unavailable, retrying", slog.String("op", op),
+		w.log.WarnContext(ctx, "worker: database unavailable, retrying", slog.String("op", op),
 			slog.String("error", err.Error()), slog.Duration("retry_in", delay))
 		select {
 		case <-ctx.Done():
@@ -409,17 +476,6 @@ func (w *Worker) persist(ctx context.Context, log *slog.Logger, op string, fn fu
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
-}
-
-// traceHeaders keeps the W3C trace context of a message, to publish its successors under it.
-func traceHeaders(h amqp.Table) map[string]string {
-	out := map[string]string{}
-	for _, k := range []string{"traceparent", "tracestate"} {
-		if v := broker.HeaderCarrier(h).Get(k); v != "" {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // stringHeaders keeps a message's headers for the DLQ, as strings.

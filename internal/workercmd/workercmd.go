@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exaring/otelpgx"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,6 +19,7 @@ import (
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/depmetrics"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/outbox"
@@ -33,21 +36,25 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if help, err := cli.Configure("worker", "The CareerOps worker: consumes cover-letter.generate and calls the LLM.", args, stdout, &cfg); help || err != nil {
 		return err
 	}
-	log, err := telemetry.NewLogger(stderr, cfg.LogLevel, "careerops-worker")
+	tel, err := telemetry.FromEnv(ctx, "careerops-worker", cfg.LogLevel, stderr)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return Serve(ctx, cfg, log, nil)
+	defer tel.Close()
+	return Serve(ctx, cfg, tel, nil)
 }
 
 // Serve runs the worker with cfg until ctx ends, then drains. If ready is not nil it receives
 // the admin address once it listens.
-func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string) error {
+func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan<- string) error {
+	log := tel.Logger
+	dbTracer := otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.TracerProvider), otelpgx.WithTrimSQLInSpanName(),
+		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
 	maxConns := cfg.DatabaseMaxConns
 	if maxConns <= 0 {
 		maxConns = int32(cfg.Concurrency) + 4
 	}
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, maxConns)
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, maxConns, dbTracer)
 	if err != nil {
 		return err
 	}
@@ -66,10 +73,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	defer publisher.Close()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		depmetrics.New(pool, conn.Connected))
 	store := jobstore.New(pool)
 	w := worker.New(conn, store, llm.New(llm.Config{
 		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
+		Telemetry: tel,
 	}), worker.Config{
 		Concurrency:    cfg.Concurrency,
 		MaxAttempts:    cfg.MaxAttempts,
@@ -78,7 +87,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		LeaseFor:       cfg.LeaseFor(),
 		DrainTimeout:   cfg.DrainTimeout,
 		ReapInterval:   cfg.ReapInterval,
-		Logger:         log,
+		Telemetry:      tel,
 		Metrics:        worker.NewMetrics(reg),
 	})
 
@@ -96,7 +105,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 
 	// The relay publishes what the worker's transactions wrote (results, retries, dead
 	// letters); it runs until the jobs have drained.
-	relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log})
+	relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)
