@@ -68,7 +68,7 @@ func New(d Deps) *fiber.App {
 			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !strings.HasPrefix(c.Path(), "/api/") }),
 		),
 		accessLog(d.Telemetry.Logger, m), // inside the server span: its lines carry the trace
-		recover.New(), // inside accessLog, so a panic is logged and counted as the 500 it becomes
+		recover.New(),                    // inside accessLog, so a panic is logged and counted as the 500 it becomes
 	)
 	addRoutes(app, d, m)
 	return app
