@@ -65,6 +65,7 @@ func New(d Deps) *fiber.App {
 			otelfiber.WithTracerProvider(d.Telemetry.TracerProvider),
 			otelfiber.WithPropagators(d.Telemetry.Propagator),
 			otelfiber.WithoutMetrics(true), // Prometheus has them
+			otelfiber.WithSpanNameFormatter(spanName),
 			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !strings.HasPrefix(c.Path(), "/api/") }),
 		),
 		accessLog(d.Telemetry.Logger, m), // inside the server span: its lines carry the trace
@@ -72,4 +73,13 @@ func New(d Deps) *fiber.App {
 	)
 	addRoutes(app, d, m)
 	return app
+}
+
+// spanName names a server span "{method} {route}", as the HTTP conventions say.
+func spanName(c *fiber.Ctx) string {
+	route := c.Route().Path
+	if len(route) > 1 {
+		route = strings.TrimSuffix(route, "/")
+	}
+	return c.Method() + " " + route
 }

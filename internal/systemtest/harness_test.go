@@ -275,6 +275,7 @@ type statusView struct {
 	CompletedAt *time.Time `json:"completedAt"`
 	CoverLetter string     `json:"coverLetter"`
 	Error       string     `json:"error"`
+	TraceID     string     `json:"traceId"`
 }
 
 // submit posts a job and returns its id, failing unless the api answers 202.
