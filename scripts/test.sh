@@ -15,6 +15,9 @@ export PATH="$PATH:/usr/local/go/bin:/usr/local/sbin:/usr/sbin:/sbin"
 start=$SECONDS
 
 scripts/services.sh
+# The tracing test runs a real Jaeger (built once, cached outside the clone); CI insists on it.
+JAEGER_BIN=$(scripts/jaeger.sh)
+export JAEGER_BIN CAREEROPS_REQUIRE_JAEGER=1
 
 pkgs=(./...)
 for a in "$@"; do

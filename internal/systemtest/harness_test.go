@@ -375,3 +375,12 @@ func pgxConnect(url string) (*pgx.Conn, error) {
 	defer cancel()
 	return pgx.Connect(ctx, url)
 }
+
+func issue(t *testing.T, userID int64) string {
+	t.Helper()
+	token, err := auth.Issue([]byte(jwtSecret), userID, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
