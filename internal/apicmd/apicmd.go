@@ -46,7 +46,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // address once the server accepts connections.
 func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan<- string) error {
 	log := tel.Logger
-	dbTracer := otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.TracerProvider), otelpgx.WithTrimSQLInSpanName(),
+	dbTracer := otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.TracerProvider),
 		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
 	pool, err := database.Connect(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, dbTracer)
 	if err != nil {

@@ -1,9 +1,19 @@
 package llm
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/careerops/jobs/internal/fakeopenai"
+	"github.com/careerops/jobs/internal/telemetry"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -49,6 +59,47 @@ func TestTemporaryStatus(t *testing.T) {
 	for _, tt := range tests {
 		if got := temporaryStatus(tt.status); got != tt.want {
 			t.Errorf("temporaryStatus(%d) = %v, want %v", tt.status, got, tt.want)
+		}
+	}
+}
+
+func TestChatSpanRecordsContentOnlyWhenAskedTo(t *testing.T) {
+	t.Parallel()
+	fake, err := fakeopenai.New(fakeopenai.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	for _, capture := range []bool{false, true} {
+		rec := tracetest.NewSpanRecorder()
+		tel := telemetry.New(slog.Default(), sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+		tel.CaptureContent = capture
+		c := New(Config{BaseURL: srv.URL + "/v1", APIKey: "k", Model: "m", Telemetry: tel})
+		out, err := c.Complete(context.Background(), "be brief", "Job description:\nPlumber at Mario Bros")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chat sdktrace.ReadOnlySpan
+		for _, s := range rec.Ended() {
+			if s.Name() == "chat m" {
+				chat = s
+			}
+		}
+		if chat == nil {
+			t.Fatal("no chat span")
+		}
+		attrs := map[string]string{}
+		for _, kv := range chat.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.String()
+		}
+		hasIn := strings.Contains(attrs["gen_ai.input.messages"], "Plumber at Mario Bros")
+		hasOut := strings.Contains(attrs["gen_ai.output.messages"], out.Text[:20])
+		if hasIn != capture || hasOut != capture {
+			t.Fatalf("capture %v: input recorded %v, output recorded %v", capture, hasIn, hasOut)
+		}
+		if attrs["server.address"] != "127.0.0.1" || attrs["gen_ai.usage.output_tokens"] == "" {
+			t.Fatalf("chat span attributes %v", attrs)
 		}
 	}
 }

@@ -241,7 +241,7 @@ func (r *Relay) startSpans(ctx context.Context, msgs []broker.Message) []trace.S
 		if id := m.Headers[job.HeaderJobID]; id != "" {
 			attrs = append(attrs, telemetry.JobIDKey.String(id))
 		}
-		_, spans[i] = r.tracer.Start(parent, broker.OpSend+" "+m.RoutingKey,
+		_, spans[i] = r.tracer.Start(parent, broker.OpSend+" "+m.RoutingKey, //nolint:spancheck // ended by publishBatch after the confirms
 			trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 	}
 	return spans

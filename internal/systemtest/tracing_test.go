@@ -44,7 +44,7 @@ func (b *bundle) jobSpans(jobID string) spanTree {
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -162,7 +162,7 @@ func TestOneTracePerJobTellsTheWholeStory(t *testing.T) {
 	}
 	for _, s := range tree.spans {
 		for _, kv := range s.Attributes() {
-			if v := kv.Value.Emit(); strings.Contains(v, "Pager duty") || strings.Contains(v, "Dear Hiring") {
+			if v := kv.Value.String(); strings.Contains(v, "Pager duty") || strings.Contains(v, "Dear Hiring") {
 				t.Fatalf("span %s records content in %s without opt-in", s.Name(), kv.Key)
 			}
 		}

@@ -48,7 +48,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // the admin address once it listens.
 func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan<- string) error {
 	log := tel.Logger
-	dbTracer := otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.TracerProvider), otelpgx.WithTrimSQLInSpanName(),
+	dbTracer := otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.TracerProvider),
 		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
 	maxConns := cfg.DatabaseMaxConns
 	if maxConns <= 0 {
