@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1.10
 #
-# One image holds all four programs (api, worker, careeropsctl, fakeopenai) in /usr/local/bin.
+# One image holds every program of ./cmd (api, worker, careeropsctl, fakeopenai, ...) in
+# /usr/local/bin.
 # Why one image: the migration hook (careeropsctl migrate up) must run the very build whose
 # api and worker it migrates for, one tag pins everything a release runs, and the dev loops
 # (skaffold, Tilt, compose) build once. The programs share almost all of their code, so the
@@ -26,9 +27,17 @@ ARG TARGETARCH=amd64
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags='-s -w' -o /out/ ./cmd/api ./cmd/worker ./cmd/careeropsctl ./cmd/fakeopenai
+    go build -trimpath -ldflags='-s -w' -o /out/ ./cmd/...
 
-# --- final: distroless static, non-root ---------------------------------------------------
+# --- debug: the same binaries on distroless's debug-nonroot, which adds busybox (/busybox/sh,
+# /busybox/wget) for docker-compose.yml's healthchecks and for poking around. Not for clusters:
+# Kubernetes probes need no tools in the image.
+FROM gcr.io/distroless/static-debian12:debug-nonroot AS debug
+COPY --from=build /out/ /usr/local/bin/
+USER 65532:65532
+CMD ["/usr/local/bin/api"]
+
+# --- final (the default target): distroless static, non-root -------------------------------
 FROM gcr.io/distroless/static-debian12:nonroot AS final
 ARG VERSION=dev
 ARG REVISION=unknown
@@ -41,7 +50,7 @@ LABEL org.opencontainers.image.title="careerops-jobs" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="UNLICENSED" \
       org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
-COPY --from=build /out/api /out/worker /out/careeropsctl /out/fakeopenai /usr/local/bin/
+COPY --from=build /out/ /usr/local/bin/
 # 65532 is distroless's "nonroot" user; numeric so Kubernetes can verify runAsNonRoot.
 USER 65532:65532
 EXPOSE 8080 9090 8090

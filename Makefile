@@ -11,7 +11,7 @@ BIN   := bin
 # Extra arguments for `go test`, e.g. make test ARGS='-run TestOutbox ./internal/outbox/'
 ARGS  ?=
 
-.PHONY: help dev test lint services build ci clean
+.PHONY: help dev test lint services build ci clean chart-check devloop-check
 
 help: ## Show the targets
 	@echo "Usage: make TARGET"
@@ -38,3 +38,9 @@ ci: lint test ## What CI runs: lint, then test
 
 clean: ## Remove ./bin and .dev (dev logs, env file, dev JWT secret)
 	rm -rf $(BIN) .dev
+
+chart-check: services ## Chart, compose and Dockerfile checks without a cluster (tools/chartcheck; needs the local RabbitMQ)
+	cd tools/chartcheck && GOFLAGS=-mod=mod $(GO) test -count=1 ./...
+
+devloop-check: ## tilt alpha tiltfile-result + skaffold render --offline (tilt, skaffold, helm built once into ~/.cache/careerops-tools)
+	@tools/chartcheck/devloop-check.sh
