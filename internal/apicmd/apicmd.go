@@ -81,6 +81,10 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 		},
 		Registry:  reg,
 		Telemetry: tel,
+		Limits: httpapi.Limits{
+			RequestsPerMinute: cfg.UserRequestsPerMinute,
+			Jobs:              jobstore.Limits{JobsPerMinute: cfg.UserJobsPerMinute, TokensPerDay: cfg.UserTokensPerDay},
+		},
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -23,6 +23,12 @@ type Config struct {
 	DatabaseMaxConns int32 `envconfig:"DATABASE_MAX_CONNS" default:"16" desc:"Bounds the pool. Defaults to 16."`
 	// ShutdownTimeout bounds the graceful stop. Defaults to 15s.
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"Bounds the graceful stop. Defaults to 15s."`
+	// UserRequestsPerMinute caps one user's API requests per minute on each replica (0: none).
+	UserRequestsPerMinute int `envconfig:"USER_REQUESTS_PER_MINUTE" default:"300" desc:"Caps one user's API requests per minute on each api replica (0: no limit)."`
+	// UserJobsPerMinute caps the cover letters one user may request per minute (0: none).
+	UserJobsPerMinute int `envconfig:"USER_JOBS_PER_MINUTE" default:"10" desc:"Caps the cover letters one user may request per minute, across replicas (0: no limit)."`
+	// UserTokensPerDay caps one user's LLM tokens per UTC day (0: none).
+	UserTokensPerDay int `envconfig:"USER_TOKENS_PER_DAY" default:"200000" desc:"Caps one user's LLM tokens (input + output) per UTC day (0: no limit)."`
 	// LogLevel is debug, info, warn or error. Defaults to info.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"One of debug, info, warn or error. Defaults to info."`
 }
@@ -38,6 +44,8 @@ func (c Config) Validate() error {
 		return errors.New("DATABASE_MAX_CONNS must be at least 2")
 	case c.ShutdownTimeout <= 0:
 		return errors.New("SHUTDOWN_TIMEOUT must be positive")
+	case c.UserRequestsPerMinute < 0 || c.UserJobsPerMinute < 0 || c.UserTokensPerDay < 0:
+		return errors.New("USER_REQUESTS_PER_MINUTE, USER_JOBS_PER_MINUTE and USER_TOKENS_PER_DAY must not be negative")
 	}
 	return nil
 }

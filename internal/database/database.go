@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgxlisten"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -129,3 +130,23 @@ func MigrationsVersion() (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
+
+// NewListener returns a pgxlisten.Listener on its own connection taken from pool (a LISTENing
+// connection never goes back to the pool), reconnecting after reconnectDelay.
+func NewListener(pool *pgxpool.Pool, reconnectDelay time.Duration, logError func(context.Context, error)) *pgxlisten.Listener {
+	return &pgxlisten.Listener{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			c, err := pool.Acquire(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return c.Hijack(), nil
+		},
+		LogError:       logError,
+		ReconnectDelay: reconnectDelay,
+	}
+}
+
+// JobCancelledChannel is the LISTEN channel on which a cancelled job's id is announced, so the
+// worker running it can stop.
+const JobCancelledChannel = "cover_letter_job_cancelled"

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -46,7 +48,7 @@ func viewOf(j jobstore.Job) jobView {
 	switch j.Status {
 	case job.StatusCompleted:
 		v.CoverLetter = j.CoverLetter
-	case job.StatusFailed:
+	case job.StatusFailed, job.StatusCancelled:
 		v.Error = j.Error
 	}
 	return v
@@ -54,7 +56,7 @@ func viewOf(j jobstore.Job) jobView {
 
 func statusURL(id string) string { return "/api/cover-letter/status/" + id }
 
-func handleCreate(store JobStore, tel *telemetry.Telemetry, m *metrics) fiber.Handler {
+func handleCreate(store JobStore, tel *telemetry.Telemetry, limits jobstore.Limits, m *metrics) fiber.Handler {
 	tracer := tel.Tracer("github.com/careerops/jobs/internal/httpapi")
 	return func(c *fiber.Ctx) error {
 		if !c.Is("json") {
@@ -82,7 +84,7 @@ func handleCreate(store JobStore, tel *telemetry.Telemetry, m *metrics) fiber.Ha
 		tel.Propagator.Inject(ctx, propagation.MapCarrier(headers))
 		j, created, err := store.Create(ctx, jobstore.NewJob{
 			ID: id.String(), UserID: userID(c), JobDescription: req.JobDescription, CVText: req.CVText, Tone: req.Tone,
-			IdempotencyKey: key, RequestHash: req.hash(), Headers: headers,
+			IdempotencyKey: key, RequestHash: req.hash(), Headers: headers, Limits: limits,
 		})
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
@@ -92,7 +94,13 @@ func handleCreate(store JobStore, tel *telemetry.Telemetry, m *metrics) fiber.Ha
 			trace.SpanFromContext(c.UserContext()).SetAttributes(telemetry.JobIDKey.String(j.ID))
 			span.SetAttributes(telemetry.JobIDKey.String(j.ID))
 		}
+		var limitErr *jobstore.LimitError
 		switch {
+		case errors.As(err, &limitErr):
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(limitErr.RetryAfter.Seconds()))))
+			what := map[string]string{"jobs_per_minute": "cover letters per minute", "tokens_per_day": "LLM tokens today"}[limitErr.Limit]
+			return newError(fiber.StatusTooManyRequests, "quota_exceeded", "you have used your %s; retry in %s",
+				what, limitErr.RetryAfter.Round(time.Second))
 		case errors.Is(err, jobstore.ErrUnknownUser):
 			return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
 		case errors.Is(err, jobstore.ErrIdempotencyConflict):
@@ -154,9 +162,34 @@ func handleList(store JobStore) fiber.Handler {
 	}
 }
 
+func handleCancel(store JobStore, tel *telemetry.Telemetry) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id := c.Params("jobId")
+		if !job.ValidID(id) {
+			return newError(fiber.StatusBadRequest, "invalid_job_id", "jobId must be 1-64 characters of [A-Za-z0-9._:-]")
+		}
+		ctx := telemetry.WithJobID(c.UserContext(), id)
+		headers := map[string]string{}
+		tel.Propagator.Inject(ctx, propagation.MapCarrier(headers))
+		j, err := store.Cancel(ctx, userID(c), id, headers)
+		switch {
+		case errors.Is(err, jobstore.ErrNotFound):
+			return newError(fiber.StatusNotFound, "not_found", "no job %s", id)
+		case errors.Is(err, jobstore.ErrFinal):
+			return newError(fiber.StatusConflict, "job_finished", "job %s has already finished", id)
+		case err != nil:
+			return unavailable(err)
+		}
+		return c.JSON(viewOf(j))
+	}
+}
+
 // errorType names an error's class for error.type.
 func errorType(err error) string {
+	var limitErr *jobstore.LimitError
 	switch {
+	case errors.As(err, &limitErr):
+		return "quota_exceeded"
 	case errors.Is(err, jobstore.ErrUnknownUser):
 		return "unknown_user"
 	case errors.Is(err, jobstore.ErrIdempotencyConflict):

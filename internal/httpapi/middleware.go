@@ -1,9 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -12,8 +17,15 @@ import (
 
 const userKey = "careerops.user"
 
-// requireUser authenticates the bearer token and stores the user's id for the handlers.
-func requireUser(v *auth.Verifier) fiber.Handler {
+// UserChecker says whether a user exists.
+type UserChecker interface {
+	UserExists(ctx context.Context, id int64) (bool, error)
+}
+
+// requireUser authenticates the bearer token, checks that its user exists (remembering
+// known users for a minute), and stores the user's id for the handlers.
+func requireUser(v *auth.Verifier, users UserChecker) fiber.Handler {
+	known := newUserCache(time.Minute)
 	return func(c *fiber.Ctx) error {
 		header := c.Get(fiber.HeaderAuthorization)
 		token, ok := strings.CutPrefix(header, "Bearer ")
@@ -26,9 +38,65 @@ func requireUser(v *auth.Verifier) fiber.Handler {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops", error="invalid_token"`)
 			return newError(fiber.StatusUnauthorized, "unauthorized", "the token is invalid or expired")
 		}
+		if !known.has(id) {
+			ok, err := users.UserExists(c.UserContext(), id)
+			if err != nil {
+				return unavailable(err)
+			}
+			if !ok {
+				c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops", error="invalid_token"`)
+				return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
+			}
+			known.add(id)
+		}
 		c.Locals(userKey, id)
 		return c.Next()
 	}
+}
+
+// userCache remembers users known to exist, for ttl.
+type userCache struct {
+	ttl  time.Duration
+	mu   sync.Mutex
+	seen map[int64]time.Time
+}
+
+func newUserCache(ttl time.Duration) *userCache {
+	return &userCache{ttl: ttl, seen: map[int64]time.Time{}}
+}
+
+func (u *userCache) has(id int64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	at, ok := u.seen[id]
+	return ok && time.Since(at) < u.ttl
+}
+
+func (u *userCache) add(id int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.seen) > 100_000 { // bounded: forget everyone rather than grow without end
+		clear(u.seen)
+	}
+	u.seen[id] = time.Now()
+}
+
+// limitUser caps each user's requests per minute on this replica (sliding window); over
+// it, 429 with Retry-After.
+func limitUser(perMinute int) fiber.Handler {
+	if perMinute <= 0 {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	return limiter.New(limiter.Config{
+		Max:               perMinute,
+		Expiration:        time.Minute,
+		LimiterMiddleware: limiter.SlidingWindow{},
+		KeyGenerator:      func(c *fiber.Ctx) string { return strconv.FormatInt(userID(c), 10) },
+		LimitReached: func(c *fiber.Ctx) error {
+			return newError(fiber.StatusTooManyRequests, "rate_limited",
+				"more than %d requests in a minute; retry after %s seconds", perMinute, c.GetRespHeader(fiber.HeaderRetryAfter))
+		},
+	})
 }
 
 func userID(c *fiber.Ctx) int64 {

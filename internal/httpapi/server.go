@@ -21,6 +21,8 @@ import (
 // JobStore is what the handlers need from the job store.
 type JobStore interface {
 	Create(ctx context.Context, n jobstore.NewJob) (jobstore.Job, bool, error)
+	Cancel(ctx context.Context, userID int64, jobID string, headers map[string]string) (jobstore.Job, error)
+	UserExists(ctx context.Context, id int64) (bool, error)
 	Get(ctx context.Context, userID int64, jobID string) (jobstore.Job, error)
 	List(ctx context.Context, p jobstore.ListParams) ([]jobstore.Job, *jobstore.Cursor, error)
 }
@@ -44,6 +46,15 @@ type Deps struct {
 	Ready     map[string]Checker
 	Registry  *prometheus.Registry
 	Telemetry *telemetry.Telemetry
+	Limits    Limits
+}
+
+// Limits protect the service and the LLM bill from one user.
+type Limits struct {
+	// RequestsPerMinute caps a user's API requests per api replica (in memory). 0: no limit.
+	RequestsPerMinute int
+	// Jobs caps job creation and LLM tokens across replicas (in the database).
+	Jobs jobstore.Limits
 }
 
 // New builds the Fiber app with its middleware and routes.

@@ -65,12 +65,13 @@ const jobColumns = `job_id, user_id, status, job_description, cv_text, tone,
 	coalesce(prompt_tokens, 0), coalesce(completion_tokens, 0), coalesce(model, ''), coalesce(traceparent, ''),
 	created_at, updated_at, started_at, completed_at`
 
-func scanJob(row pgx.Row) (Job, error) {
+// scanJob reads jobColumns, then any extra columns into extra.
+func scanJob(row pgx.Row, extra ...any) (Job, error) {
 	var j Job
-	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.JobDescription, &j.CVText, &j.Tone,
+	err := row.Scan(append([]any{&j.ID, &j.UserID, &j.Status, &j.JobDescription, &j.CVText, &j.Tone,
 		&j.CoverLetter, &j.Error, &j.Attempts, &j.AttemptsSince,
 		&j.PromptTokens, &j.CompletionTokens, &j.Model, &j.TraceParent,
-		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.CompletedAt)
+		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.CompletedAt}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, ErrNotFound
 	}
@@ -168,12 +169,9 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Job, *Cursor, error) 
 		rowIDs []int64
 	)
 	for rows.Next() {
-		var j Job
 		var rowID int64
-		if err := rows.Scan(&j.ID, &j.UserID, &j.Status, &j.JobDescription, &j.CVText, &j.Tone,
-			&j.CoverLetter, &j.Error, &j.Attempts, &j.AttemptsSince,
-			&j.PromptTokens, &j.CompletionTokens, &j.Model, &j.TraceParent,
-			&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.CompletedAt, &rowID); err != nil {
+		j, err := scanJob(rows, &rowID)
+		if err != nil {
 			return nil, nil, fmt.Errorf("jobstore: list: %w", err)
 		}
 		jobs = append(jobs, j)

@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/outbox"
 )
@@ -30,6 +30,28 @@ type NewJob struct {
 	RequestHash string
 	// Headers travel with the message (trace context).
 	Headers map[string]string
+	// Limits caps how much the user may ask for; zero values mean no limit.
+	Limits Limits
+}
+
+// Limits are a user's quotas, enforced across every api replica because they are counted in
+// the database under a lock on the user's row.
+type Limits struct {
+	// JobsPerMinute caps the jobs a user may create in any 60 seconds.
+	JobsPerMinute int
+	// TokensPerDay caps the LLM tokens (input + output) of a user's jobs completed since
+	// midnight UTC; once reached, new jobs wait for the next day.
+	TokensPerDay int
+}
+
+// LimitError is a refused job: the user is over a limit until RetryAfter has passed.
+type LimitError struct {
+	Limit      string // "jobs_per_minute" or "tokens_per_day"
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("over the %s limit; retry in %s", e.Limit, e.RetryAfter.Round(time.Second))
 }
 
 // Create stores a new pending job and, in the same transaction, its message for the generate
@@ -40,42 +62,82 @@ func (s *Store) Create(ctx context.Context, n NewJob) (j Job, created bool, err 
 	if n.IdempotencyKey != "" {
 		key = n.IdempotencyKey
 	}
+	var limitErr *LimitError
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// One creation at a time per user: the limits below count exactly.
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT true FROM users WHERE id = $1 FOR NO KEY UPDATE`, n.UserID).Scan(&exists); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrUnknownUser
+			}
+			return err
+		}
+		if n.IdempotencyKey != "" { // a replay answers with the first job, limits or not
+			var hash string
+			j, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+`, coalesce(request_hash, '') FROM cover_letter_jobs
+				WHERE user_id = $1 AND idempotency_key = $2`, n.UserID, n.IdempotencyKey), &hash)
+			switch {
+			case err == nil && hash != n.RequestHash:
+				return ErrIdempotencyConflict
+			case err == nil:
+				return nil
+			case !errors.Is(err, ErrNotFound):
+				return err
+			}
+		}
+		if err := checkLimits(ctx, tx, n.UserID, n.Limits); err != nil {
+			return err
+		}
 		j, err = scanJob(tx.QueryRow(ctx, `
 			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, idempotency_key, request_hash, traceparent)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING `+jobColumns,
 			n.ID, n.UserID, n.JobDescription, n.CVText, n.Tone, key, n.RequestHash, n.Headers["traceparent"]))
-		if errors.Is(err, ErrNotFound) { // the key was used before
-			var hash string
-			j, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE user_id = $1 AND idempotency_key = $2`,
-				n.UserID, n.IdempotencyKey))
-			if err != nil {
-				return err
-			}
-			if err := tx.QueryRow(ctx, `SELECT coalesce(request_hash, '') FROM cover_letter_jobs WHERE job_id = $1`, j.ID).Scan(&hash); err != nil {
-				return err
-			}
-			if hash != n.RequestHash {
-				return ErrIdempotencyConflict
-			}
-			return nil
-		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign key: no such user
-			return ErrUnknownUser
-		}
 		if err != nil {
 			return err
 		}
 		created = true
 		return enqueueGenerate(ctx, tx, j, n.Headers, time.Time{})
 	})
-	if err != nil && !errors.Is(err, ErrIdempotencyConflict) && !errors.Is(err, ErrUnknownUser) {
-		err = fmt.Errorf("jobstore: create job: %w", err)
+	switch {
+	case err == nil, errors.Is(err, ErrIdempotencyConflict), errors.Is(err, ErrUnknownUser), errors.As(err, &limitErr):
+		return j, created, err
+	default:
+		return j, created, fmt.Errorf("jobstore: create job: %w", err)
 	}
-	return j, created, err
+}
+
+// checkLimits refuses a new job when the user is over a limit.
+func checkLimits(ctx context.Context, tx pgx.Tx, userID int64, l Limits) error {
+	if l.JobsPerMinute <= 0 && l.TokensPerDay <= 0 {
+		return nil
+	}
+	var (
+		recent        int
+		oldestRecent  *time.Time
+		tokensToday   int64
+		now, midnight time.Time
+	)
+	err := tx.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE created_at > now() - interval '1 minute'),
+		       min(created_at) FILTER (WHERE created_at > now() - interval '1 minute'),
+		       coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))
+		                FILTER (WHERE completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0),
+		       now(), (date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC'
+		FROM cover_letter_jobs
+		WHERE user_id = $1 AND (created_at > now() - interval '1 minute'
+		      OR completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`, userID).
+		Scan(&recent, &oldestRecent, &tokensToday, &now, &midnight)
+	if err != nil {
+		return fmt.Errorf("count usage: %w", err)
+	}
+	if l.TokensPerDay > 0 && tokensToday >= int64(l.TokensPerDay) {
+		return &LimitError{Limit: "tokens_per_day", RetryAfter: midnight.Sub(now)}
+	}
+	if l.JobsPerMinute > 0 && recent >= l.JobsPerMinute && oldestRecent != nil {
+		return &LimitError{Limit: "jobs_per_minute", RetryAfter: max(oldestRecent.Add(time.Minute).Sub(now), time.Second)}
+	}
+	return nil
 }
 
 // enqueueGenerate writes the job's message for the generate queue to the outbox.
@@ -322,4 +384,41 @@ func leaseErr(op string, l Lease, err error) error {
 	default:
 		return fmt.Errorf("jobstore: %s %s: %w", op, l.JobID, err)
 	}
+}
+
+// ErrFinal means the job already has its final status and cannot be cancelled.
+var ErrFinal = errors.New("job already finished")
+
+// Cancel cancels a user's pending or processing job: it becomes cancelled at once, its
+// cancellation is announced on the completed queue, and a worker running it is told through
+// a NOTIFY to stop (whatever it would store later is refused: its lease is gone). Another
+// user's job is ErrNotFound; a finished one ErrFinal.
+func (s *Store) Cancel(ctx context.Context, userID int64, jobID string, headers map[string]string) (Job, error) {
+	var j Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `
+			UPDATE cover_letter_jobs
+			SET status = 'cancelled', error_message = 'cancelled by the user', lease_token = NULL, lease_expires_at = NULL,
+			    run_after = NULL, completed_at = now(), updated_at = now()
+			WHERE job_id = $1 AND user_id = $2 AND status IN ('pending', 'processing')
+			RETURNING `+jobColumns, jobID, userID))
+		if errors.Is(err, ErrNotFound) {
+			if _, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE job_id = $1 AND user_id = $2`, jobID, userID)); err != nil {
+				return err
+			}
+			return ErrFinal
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, database.JobCancelledChannel, jobID); err != nil {
+			return err
+		}
+		return enqueueCompleted(ctx, tx, j, headers)
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFinal) {
+		return Job{}, fmt.Errorf("jobstore: cancel %s: %w", jobID, err)
+	}
+	return j, err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -247,40 +248,29 @@ func (r *Relay) startSpans(ctx context.Context, msgs []broker.Message) []trace.S
 	return spans
 }
 
-// listen signals wake on every outbox NOTIFY, reconnecting while ctx lasts.
+// listen signals wake on every outbox NOTIFY, and on every (re)connection, since rows may
+// have arrived while it was not listening.
 func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	for ctx.Err() == nil {
-		err := r.listenOnce(ctx, wake)
-		if ctx.Err() != nil {
-			return
+	l := database.NewListener(r.pool, r.cfg.RetryDelay, func(ctx context.Context, err error) {
+		if ctx.Err() == nil {
+			r.cfg.Logger.WarnContext(ctx, "outbox: LISTEN connection", slog.String("error", err.Error()))
 		}
-		r.cfg.Logger.WarnContext(ctx, "outbox: LISTEN connection lost", slog.String("error", err.Error()))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(r.cfg.RetryDelay):
-		}
-	}
+	})
+	l.Handle(database.NotifyChannel, wakeHandler(wake))
+	_ = l.Listen(ctx) // returns when ctx ends
 }
 
-func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	pooled, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire: %w", err)
-	}
-	// A connection that was LISTENing must not go back to the pool.
-	conn := pooled.Hijack()
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+database.NotifyChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	signal(wake) // rows may have arrived while we were not listening
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		signal(wake)
-	}
+// wakeHandler signals wake for each notification and for the backlog.
+type wakeHandler chan<- struct{}
+
+func (w wakeHandler) HandleNotification(context.Context, *pgconn.Notification, *pgx.Conn) error {
+	signal(w)
+	return nil
+}
+
+func (w wakeHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	signal(w)
+	return nil
 }
 
 func signal(wake chan<- struct{}) {

@@ -50,6 +50,7 @@ type bundle struct {
 	stopAPI  func()
 	workers  []*runningWorker
 	workerCf workercmd.Config
+	apiCfg   func(*apicmd.Config)
 	spans    *tracetest.SpanRecorder // every span of the api and the workers
 	logs     *syncBuffer             // every log line of the api and the workers
 }
@@ -64,6 +65,7 @@ type options struct {
 	concurrency int
 	noAPI       bool
 	worker      func(*workercmd.Config)
+	api         func(*apicmd.Config)
 }
 
 func setup(t *testing.T, opts options) *bundle {
@@ -82,6 +84,7 @@ func setup(t *testing.T, opts options) *bundle {
 	t.Cleanup(srv.Close)
 	b.llmURL = srv.URL + "/v1"
 
+	b.apiCfg = opts.api
 	if !opts.noAPI {
 		b.startAPI(b.amqpURL)
 	}
@@ -146,12 +149,14 @@ func (b *bundle) startAPI(amqpURL string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- apicmd.Serve(ctx, apicmd.Config{
-			DatabaseURL: b.dbURL, RabbitMQURL: amqpURL, JWTSecret: jwtSecret, HTTPAddr: "127.0.0.1:0",
-			DatabaseMaxConns: 8, ShutdownTimeout: 5 * time.Second, LogLevel: "info",
-		}, b.telemetry("careerops-api"), ready)
-	}()
+	cfg := apicmd.Config{
+		DatabaseURL: b.dbURL, RabbitMQURL: amqpURL, JWTSecret: jwtSecret, HTTPAddr: "127.0.0.1:0",
+		DatabaseMaxConns: 8, ShutdownTimeout: 5 * time.Second, LogLevel: "info",
+	}
+	if b.apiCfg != nil {
+		b.apiCfg(&cfg)
+	}
+	go func() { done <- apicmd.Serve(ctx, cfg, b.telemetry("careerops-api"), ready) }()
 	select {
 	case addr := <-ready:
 		b.apiURL = "http://" + addr

@@ -103,6 +103,8 @@ func (c Config) withDefaults() Config {
 
 // Worker runs jobs from the generate queue.
 type Worker struct {
+	running sync.Map // job id → *runningJob
+
 	conn   *broker.Connection
 	store  JobStore
 	llm    LLM
@@ -309,6 +311,10 @@ func (w *Worker) process(d *delivery) {
 		return
 	}
 	d.lease = &l
+	run := &runningJob{}
+	d.ctx, run.cancel = context.WithCancelCause(d.ctx)
+	w.running.Store(j.ID, run)
+	defer func() { w.running.CompareAndDelete(j.ID, run); run.cancel(nil) }()
 	d.span.SetAttributes(attemptKey.Int(j.Attempts))
 	w.log.InfoContext(d.ctx, "worker: job started", slog.Int("attempt", j.Attempts), slog.Duration("queued_for", time.Since(j.CreatedAt)))
 	defer w.cfg.Metrics.jobStarted()()
@@ -321,6 +327,10 @@ func (w *Worker) process(d *delivery) {
 	switch {
 	case err == nil:
 		w.complete(d, j, out)
+	case errors.Is(context.Cause(d.ctx), ErrJobCancelled): // the job is already final
+		w.log.InfoContext(d.ctx, "worker: job cancelled by its user; call abandoned")
+		d.span.SetAttributes(outcomeKey.String("cancelled"))
+		w.ack(d)
 	case d.ctx.Err() != nil: // drain timeout: give the job back for another worker
 		w.release(d)
 	case errors.As(err, &llmErr) && !llmErr.Temporary:
@@ -337,6 +347,20 @@ func (w *Worker) process(d *delivery) {
 }
 
 const attemptKey = attribute.Key("careerops.job.attempt")
+
+// ErrJobCancelled is the cause of a running job's context when its user cancelled it.
+var ErrJobCancelled = errors.New("job cancelled by its user")
+
+// CancelJob stops the job with id if this worker is running it: its LLM call is abandoned and
+// its message acked (the job is already cancelled in the database).
+func (w *Worker) CancelJob(id string) {
+	if run, ok := w.running.Load(id); ok {
+		run.(*runningJob).cancel(ErrJobCancelled)
+	}
+}
+
+// runningJob is a job this worker runs; a pointer, so the map can compare entries.
+type runningJob struct{ cancel context.CancelCauseFunc }
 
 // successorHeaders carry this delivery's trace context to the messages its outcome sends:
 // a retry's processing span becomes a child of this one, in the same trace.

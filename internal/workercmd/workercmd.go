@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgxlisten"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -113,6 +116,20 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 		defer wg.Done()
 		_ = relay.Run(relayCtx)
 	}()
+
+	// Cancellations reach the worker running the job through PostgreSQL's NOTIFY.
+	cancellations := database.NewListener(pool, time.Second, func(ctx context.Context, err error) {
+		if ctx.Err() == nil {
+			log.WarnContext(ctx, "worker: LISTEN for cancellations", slog.String("error", err.Error()))
+		}
+	})
+	cancellations.Handle(database.JobCancelledChannel, pgxlisten.HandlerFunc(
+		func(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+			w.CancelJob(n.Payload)
+			return nil
+		}))
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = cancellations.Listen(relayCtx) }()
 
 	err = w.Run(ctx)
 
