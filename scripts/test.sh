@@ -20,6 +20,7 @@ JAEGER_BIN=$(scripts/jaeger.sh)
 export JAEGER_BIN CAREEROPS_REQUIRE_JAEGER=1
 
 pkgs=(./...)
+if (($#)); then ARGS_GIVEN=1; fi
 for a in "$@"; do
   if [[ "$a" == ./* || "$a" == github.com/careerops/jobs* ]]; then
     pkgs=()
@@ -33,6 +34,14 @@ go vet ./...
 echo "test: go test -race -count=1 -timeout 20m" "$@" "${pkgs[@]}"
 status=0
 go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}" || status=$?
+
+# The fuzz targets, briefly (their seeds and corpus under testdata/fuzz ran above already).
+if ((status == 0)) && [[ -z "${ARGS_GIVEN:-}" ]]; then
+  for target in internal/httpapi:FuzzDecodeCreateRequest internal/job:FuzzGenerateMessage; do
+    echo "test: fuzz ${target#*:} for ${FUZZTIME:-10s}"
+    go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-10s}" "./${target%%:*}" || status=$?
+  done
+fi
 
 elapsed=$((SECONDS - start))
 if ((status == 0)); then

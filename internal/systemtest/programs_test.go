@@ -218,3 +218,86 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestNoSecretInLogsOrErrors runs the real programs at debug level with a database password,
+// a JWT secret and an API key, sends good and bad traffic (forged tokens, an LLM that refuses
+// the key, bad bodies), and greps every log line and every error body for the secrets and the
+// user's bearer token.
+func TestNoSecretInLogsOrErrors(t *testing.T) {
+	t.Parallel()
+	bin := binaries(t)
+	const (
+		dbPassword = "db-pass-s3cret-4f9a"
+		apiKey     = "sk-live-s3cret-key-77c1"
+	)
+	secret := "jwt-s3cret-" + strings.Repeat("q", 32)
+	dbURL := strings.Replace(dbtest.NewURL(t), "postgres@", "postgres:"+dbPassword+"@", 1) // trust auth ignores it
+	amqpURL := brokertest.NewVhostURL(t)
+	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + secret,
+		"OPENAI_API_KEY=" + apiKey, "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
+		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr, "LOG_LEVEL=debug", "WORKER_RETRY_BASE_DELAY=50ms",
+		"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false",
+	}
+	logs := &syncBuffer{}
+	for _, p := range [][]string{{"fakeopenai", "--addr", llmAddr}, {"api"}, {"worker"}} {
+		cmd := exec.Command(filepath.Join(bin, p[0]), p[1:]...)
+		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	}
+	waitReady(t, "http://"+apiAddr+"/readyz")
+	waitReady(t, "http://"+adminAddr+"/readyz")
+	ctl := func(args ...string) string {
+		cmd := exec.Command(filepath.Join(bin, "careeropsctl"), args...)
+		cmd.Env = env
+		cmd.Stderr = logs // its output is the token, by design; its diagnostics must be clean
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("careeropsctl %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	token := ctl("token", "--user", ctl("user", "add", "--email", "s@example.com"))
+
+	b := &bundle{t: t, apiURL: "http://" + apiAddr}
+	var bodies strings.Builder
+	record := func(r response) { bodies.Write(r.Body); bodies.WriteString("\n") }
+	ok := b.submit(token, "Cashier at Kwik-E-Mart", "Night shifts", "")
+	refused := b.submit(token, "Key refused [[fakeopenai:status=401]]", "CV", "")
+	record(b.do("POST", "/api/cover-letter", token+"x", jobBody("x", "y", "")))
+	record(b.do("POST", "/api/cover-letter", "", jobBody("x", "y", "")))
+	record(b.do("POST", "/api/cover-letter", token, []byte(`{"jobDescription":`)))
+	record(b.do("GET", "/api/cover-letter/status/nope", token, nil))
+	for _, id := range []string{ok, refused} {
+		deadline := time.Now().Add(30 * time.Second)
+		for v := b.status(token, id); v.Status != "completed" && v.Status != "failed"; v = b.status(token, id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s stuck in %s", id, v.Status)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		r := b.do("GET", "/api/cover-letter/status/"+id, token, nil)
+		record(r)
+	}
+	// Bad configuration must not echo secrets either.
+	bad := exec.Command(filepath.Join(bin, "worker"))
+	bad.Env = append(append([]string{}, env...), "DATABASE_URL=postgres://postgres:"+dbPassword+"@127.0.0.1:1/x", "ADMIN_ADDR=127.0.0.1:0")
+	out, _ := bad.CombinedOutput()
+	logs.Write(out) //nolint:errcheck // in memory
+
+	all := logs.String() + bodies.String()
+	if !strings.Contains(all, "worker: job completed") || !strings.Contains(all, "worker: job failed") {
+		t.Fatalf("the run did not do what the test needs:\n%s", all)
+	}
+	for name, s := range map[string]string{"database password": dbPassword, "JWT secret": secret, "API key": apiKey, "bearer token": token} {
+		if strings.Contains(all, s) {
+			i := strings.Index(all, s)
+			t.Errorf("the %s appears in logs or error bodies: …%s…", name, all[max(0, i-200):min(len(all), i+len(s)+50)])
+		}
+	}
+}
