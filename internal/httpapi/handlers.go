@@ -9,7 +9,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/codes"
@@ -70,20 +69,16 @@ func handleCreate(store JobStore, tel *telemetry.Telemetry, limits jobstore.Limi
 		if key != "" && !validIdempotencyKey(key) {
 			return newError(fiber.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
 		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return err
-		}
+		id := c.Locals(jobIDLocal).(string)
 		// The message is created now, in the outbox, and sent later by a relay: this PRODUCER
 		// span is its creation context, the parent of the worker's processing span.
-		ctx := telemetry.WithJobID(c.UserContext(), id.String())
-		ctx, span := tracer.Start(ctx, broker.OpCreate+" "+job.QueueGenerate, trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(broker.SpanAttributes(broker.OpCreate, job.QueueGenerate, id.String()+"/0")...))
+		ctx, span := tracer.Start(c.UserContext(), broker.OpCreate+" "+job.QueueGenerate, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(broker.SpanAttributes(broker.OpCreate, job.QueueGenerate, id+"/0")...))
 		defer span.End()
 		headers := map[string]string{}
 		tel.Propagator.Inject(ctx, propagation.MapCarrier(headers))
 		j, created, err := store.Create(ctx, jobstore.NewJob{
-			ID: id.String(), UserID: userID(c), JobDescription: req.JobDescription, CVText: req.CVText, Tone: req.Tone,
+			ID: id, UserID: userID(c), JobDescription: req.JobDescription, CVText: req.CVText, Tone: req.Tone,
 			IdempotencyKey: key, RequestHash: req.hash(), Headers: headers, Limits: limits,
 		})
 		if err != nil {
@@ -125,7 +120,7 @@ func handleStatus(store JobStore) fiber.Handler {
 		if !job.ValidID(id) {
 			return newError(fiber.StatusBadRequest, "invalid_job_id", "jobId must be 1-64 characters of [A-Za-z0-9._:-]")
 		}
-		j, err := store.Get(telemetry.WithJobID(c.UserContext(), id), userID(c), id)
+		j, err := store.Get(c.UserContext(), userID(c), id)
 		switch {
 		case errors.Is(err, jobstore.ErrNotFound):
 			return newError(fiber.StatusNotFound, "not_found", "no job %s", id)
@@ -168,10 +163,9 @@ func handleCancel(store JobStore, tel *telemetry.Telemetry) fiber.Handler {
 		if !job.ValidID(id) {
 			return newError(fiber.StatusBadRequest, "invalid_job_id", "jobId must be 1-64 characters of [A-Za-z0-9._:-]")
 		}
-		ctx := telemetry.WithJobID(c.UserContext(), id)
 		headers := map[string]string{}
-		tel.Propagator.Inject(ctx, propagation.MapCarrier(headers))
-		j, err := store.Cancel(ctx, userID(c), id, headers)
+		tel.Propagator.Inject(c.UserContext(), propagation.MapCarrier(headers))
+		j, err := store.Cancel(c.UserContext(), userID(c), id, headers)
 		switch {
 		case errors.Is(err, jobstore.ErrNotFound):
 			return newError(fiber.StatusNotFound, "not_found", "no job %s", id)

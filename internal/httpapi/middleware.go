@@ -8,6 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/telemetry"
+
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,7 +20,29 @@ import (
 	"github.com/careerops/jobs/internal/auth"
 )
 
-const userKey = "careerops.user"
+const (
+	userKey    = "careerops.user"
+	jobIDLocal = "careerops.job"
+)
+
+// newJobID names the job a POST will create, before anything else runs.
+func newJobID(c *fiber.Ctx) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	c.Locals(jobIDLocal, id.String())
+	c.SetUserContext(telemetry.WithJobID(c.UserContext(), id.String()))
+	return c.Next()
+}
+
+// jobFromPath marks the request as working for the job of its path.
+func jobFromPath(c *fiber.Ctx) error {
+	if id := c.Params("jobId"); job.ValidID(id) {
+		c.SetUserContext(telemetry.WithJobID(c.UserContext(), id))
+	}
+	return c.Next()
+}
 
 // UserChecker says whether a user exists.
 type UserChecker interface {

@@ -8,13 +8,31 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 	app.Get("/readyz", handleReadyz(d.Ready))
 	app.Get("/metrics", handleMetrics(d.Registry))
 
-	api := app.Group("/api/cover-letter", requireUser(d.Verifier, d.Store), limitUser(d.Limits.RequestsPerMinute))
-	api.Post("", handleCreate(d.Store, d.Telemetry, d.Limits.Jobs, m))
-	api.Get("/status/:jobId", handleStatus(d.Store))
-	api.Get("/jobs", handleList(d.Store))
-	api.Delete("/:jobId", handleCancel(d.Store, d.Telemetry))
+	// Routes of a signed-in user. The job is named first, so every span of the request,
+	// the user lookup included, carries its id.
+	user := chain(requireUser(d.Verifier, d.Store), limitUser(d.Limits.RequestsPerMinute))
+	app.Post("/api/cover-letter", chain(newJobID, user, handleCreate(d.Store, d.Telemetry, d.Limits.Jobs, m))...)
+	app.Get("/api/cover-letter/status/:jobId", chain(jobFromPath, user, handleStatus(d.Store))...)
+	app.Get("/api/cover-letter/jobs", chain(user, handleList(d.Store))...)
+	app.Delete("/api/cover-letter/:jobId", chain(jobFromPath, user, handleCancel(d.Store, d.Telemetry))...)
 
 	app.Use(func(c *fiber.Ctx) error {
 		return newError(fiber.StatusNotFound, "not_found", "no route for %s %s", c.Method(), c.Path())
 	})
+}
+
+// chain flattens handlers and handler lists into one list.
+func chain(hs ...any) []fiber.Handler {
+	var out []fiber.Handler
+	for _, h := range hs {
+		switch h := h.(type) {
+		case fiber.Handler:
+			out = append(out, h)
+		case []fiber.Handler:
+			out = append(out, h...)
+		default:
+			panic("httpapi: chain of something that is not a handler") // a programming error at start-up
+		}
+	}
+	return out
 }

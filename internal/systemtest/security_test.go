@@ -220,9 +220,17 @@ func TestOversizeRequestsAreRefused(t *testing.T) {
 	if r.Status != http.StatusRequestHeaderFieldsTooLarge || !strings.Contains(string(r.Body), `"code":"headers_too_large"`) {
 		t.Fatalf("20 kB header = %d %s", r.Status, r.Body)
 	}
-	r = b.do("GET", "/api/cover-letter/jobs?cursor="+big, token, nil)
-	if r.Status != http.StatusRequestHeaderFieldsTooLarge && r.Status != http.StatusRequestURITooLong {
-		t.Fatalf("20 kB URL = %d %s", r.Status, r.Body)
+	// A 20 kB URL: refused with 431, or the connection is cut while the client still writes
+	// it (the server stops reading at its 16 kB buffer). Either way nothing breaks.
+	req, _ := http.NewRequest("GET", b.apiURL+"/api/cover-letter/jobs?cursor="+big, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge && resp.StatusCode != http.StatusRequestURITooLong {
+			t.Fatalf("20 kB URL = %d", resp.StatusCode)
+		}
+	} else if !strings.Contains(err.Error(), "connection reset") && !strings.Contains(err.Error(), "broken pipe") {
+		t.Fatalf("20 kB URL: unexpected error %.200s", err)
 	}
 	if r := b.do("GET", "/healthz", "", nil); r.Status != 200 {
 		t.Fatalf("healthz after oversize requests = %d", r.Status)
