@@ -22,6 +22,7 @@ import (
 	"github.com/careerops/jobs/internal/httpapi"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
@@ -67,6 +68,8 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		depmetrics.New(pool, conn.Connected))
 
+	hub, progressPub := progress.NewHub(conn, log), progress.NewPublisher(conn, log)
+	streamsDone := make(chan struct{})
 	app := httpapi.New(httpapi.Deps{
 		Store:    jobstore.New(pool),
 		Verifier: auth.NewVerifier([]byte(cfg.JWTSecret)),
@@ -81,6 +84,8 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 		},
 		Registry:  reg,
 		Telemetry: tel,
+		Streams:   httpapi.Streams{Hub: hub, Done: streamsDone, Secret: []byte(cfg.JWTSecret)},
+		Progress:  progressPub,
 		Limits: httpapi.Limits{
 			RequestsPerMinute: cfg.UserRequestsPerMinute,
 			Jobs:              jobstore.Limits{JobsPerMinute: cfg.UserJobsPerMinute, TokensPerDay: cfg.UserTokensPerDay},
@@ -95,7 +100,9 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(3)
+	go func() { defer wg.Done(); hub.Run(runCtx) }()
+	go func() { defer wg.Done(); progressPub.Run(runCtx) }()
 	go func() {
 		defer wg.Done()
 		relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
@@ -114,6 +121,7 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 		err = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 		log.InfoContext(ctx, "api: shutting down")
+		close(streamsDone) // end the event streams, or Shutdown would wait for them
 		if shutdownErr := app.ShutdownWithTimeout(cfg.ShutdownTimeout); shutdownErr != nil {
 			log.WarnContext(ctx, "api: shutdown", slog.String("error", shutdownErr.Error()))
 		}

@@ -1,9 +1,12 @@
-// Package auth issues and verifies the HS256 JWTs that carry a user's id in "sub".
+// Package auth issues and verifies the HS256 JWTs that carry a user's id in "sub": user
+// tokens (from the CareerOps backend, or careeropsctl), and short-lived stream tokens that
+// open one job's event stream.
 package auth
 
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,6 +18,25 @@ var ErrInvalidToken = errors.New("invalid token")
 
 // MinSecretBytes is the shortest JWT secret accepted: HS256 wants at least 256 bits.
 const MinSecretBytes = 32
+
+// streamAudience marks stream tokens; user tokens never carry it, so one cannot pass for the
+// other.
+const streamAudience = "careerops-stream"
+
+// claims are the registered claims plus ours.
+type claims struct {
+	jwt.RegisteredClaims
+	// Admin grants the operations pages and API.
+	Admin bool `json:"admin,omitempty"`
+	// Job is the only job a stream token opens.
+	Job string `json:"job,omitempty"`
+}
+
+// Identity is who a user token speaks for.
+type Identity struct {
+	UserID int64
+	Admin  bool
+}
 
 // Verifier checks tokens signed with one HS256 secret.
 type Verifier struct {
@@ -35,28 +57,82 @@ func NewVerifier(secret []byte) *Verifier {
 	}
 }
 
-// Verify returns the user id of a valid token, else an error wrapping ErrInvalidToken.
+// Verify returns the user id of a valid user token, else an error wrapping ErrInvalidToken.
 func (v *Verifier) Verify(token string) (int64, error) {
-	claims := &jwt.RegisteredClaims{}
-	_, err := v.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return v.secret, nil })
+	id, err := v.Identify(token)
+	return id.UserID, err
+}
+
+// Identify returns who a valid user token speaks for.
+func (v *Verifier) Identify(token string) (Identity, error) {
+	c, id, err := v.parse(token)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Identity{}, err
 	}
-	id, err := strconv.ParseInt(claims.Subject, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%w: sub must be a positive decimal user id", ErrInvalidToken)
+	if slices.Contains(c.Audience, streamAudience) {
+		return Identity{}, fmt.Errorf("%w: a stream token is not a user token", ErrInvalidToken)
+	}
+	return Identity{UserID: id, Admin: c.Admin}, nil
+}
+
+// VerifyStream returns the user id of a valid stream token for jobID.
+func (v *Verifier) VerifyStream(token, jobID string) (int64, error) {
+	c, id, err := v.parse(token)
+	if err != nil {
+		return 0, err
+	}
+	if !slices.Contains(c.Audience, streamAudience) || c.Job == "" || c.Job != jobID {
+		return 0, fmt.Errorf("%w: not a stream token for this job", ErrInvalidToken)
 	}
 	return id, nil
 }
 
-// Issue signs a token for userID valid for ttl from now.
-func Issue(secret []byte, userID int64, ttl time.Duration, now time.Time) (string, error) {
-	token := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+func (v *Verifier) parse(token string) (*claims, int64, error) {
+	c := &claims{}
+	if _, err := v.parser.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return v.secret, nil }); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	id, err := strconv.ParseInt(c.Subject, 10, 64)
+	if err != nil || id <= 0 {
+		return nil, 0, fmt.Errorf("%w: sub must be a positive decimal user id", ErrInvalidToken)
+	}
+	return c, id, nil
+}
+
+// IssueOption adjusts a user token.
+type IssueOption func(*claims)
+
+// AsAdmin grants the operations pages and API.
+func AsAdmin() IssueOption { return func(c *claims) { c.Admin = true } }
+
+// Issue signs a user token for userID valid for ttl from now.
+func Issue(secret []byte, userID int64, ttl time.Duration, now time.Time, opts ...IssueOption) (string, error) {
+	c := claims{RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   strconv.FormatInt(userID, 10),
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	for _, o := range opts {
+		o(&c)
+	}
+	return sign(secret, c)
+}
+
+// IssueStream signs a token that opens only jobID's event stream, for ttl.
+func IssueStream(secret []byte, userID int64, jobID string, ttl time.Duration, now time.Time) (string, error) {
+	return sign(secret, claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   strconv.FormatInt(userID, 10),
+			Audience:  jwt.ClaimStrings{streamAudience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+		Job: jobID,
 	})
-	s, err := token.SignedString(secret)
+}
+
+func sign(secret []byte, c claims) (string, error) {
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 	if err != nil {
 		return "", fmt.Errorf("auth: sign token: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
 
-func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+func signTest(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
 	t.Helper()
 	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
 	if err != nil {
@@ -40,14 +40,14 @@ func TestVerify(t *testing.T) {
 		{"empty", "", 0, true},
 		{"garbage", "not.a.jwt", 0, true},
 		{"alg none is refused", noneToken, 0, true},
-		{"HS384 is refused", sign(t, jwt.SigningMethodHS384, secret, jwt.MapClaims{"sub": "42", "exp": now.Add(time.Hour).Unix()}), 0, true},
-		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), jwt.MapClaims{"sub": "42", "exp": now.Add(time.Hour).Unix()}), 0, true},
-		{"expired", sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "42", "exp": now.Add(-time.Hour).Unix()}), 0, true},
-		{"missing exp", sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "42"}), 0, true},
-		{"non-numeric sub", sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()}), 0, true},
-		{"negative sub", sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "-3", "exp": now.Add(time.Hour).Unix()}), 0, true},
-		{"missing sub", sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": now.Add(time.Hour).Unix()}), 0, true},
-		{"issued in the future", sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "42", "exp": now.Add(2 * time.Hour).Unix(), "iat": now.Add(time.Hour).Unix()}), 0, true},
+		{"HS384 is refused", signTest(t, jwt.SigningMethodHS384, secret, jwt.MapClaims{"sub": "42", "exp": now.Add(time.Hour).Unix()}), 0, true},
+		{"wrong secret", signTest(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), jwt.MapClaims{"sub": "42", "exp": now.Add(time.Hour).Unix()}), 0, true},
+		{"expired", signTest(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "42", "exp": now.Add(-time.Hour).Unix()}), 0, true},
+		{"missing exp", signTest(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "42"}), 0, true},
+		{"non-numeric sub", signTest(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()}), 0, true},
+		{"negative sub", signTest(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "-3", "exp": now.Add(time.Hour).Unix()}), 0, true},
+		{"missing sub", signTest(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": now.Add(time.Hour).Unix()}), 0, true},
+		{"issued in the future", signTest(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "42", "exp": now.Add(2 * time.Hour).Unix(), "iat": now.Add(time.Hour).Unix()}), 0, true},
 	}
 	v := NewVerifier(secret)
 	for _, tt := range tests {
@@ -64,5 +64,45 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("Verify = %d, %v; want %d", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestStreamTokensOpenOneJobOnly(t *testing.T) {
+	t.Parallel()
+	v := NewVerifier(secret)
+	now := time.Now()
+	stream, err := IssueStream(secret, 7, "job-1", time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := v.VerifyStream(stream, "job-1"); err != nil || id != 7 {
+		t.Fatalf("VerifyStream = %d, %v", id, err)
+	}
+	if _, err := v.VerifyStream(stream, "job-2"); !errors.Is(err, ErrInvalidToken) {
+		t.Fatal("a stream token opened another job")
+	}
+	if _, err := v.Verify(stream); !errors.Is(err, ErrInvalidToken) {
+		t.Fatal("a stream token passed for a user token")
+	}
+	user, _ := Issue(secret, 7, time.Hour, now)
+	if _, err := v.VerifyStream(user, "job-1"); !errors.Is(err, ErrInvalidToken) {
+		t.Fatal("a user token passed for a stream token")
+	}
+	expired, _ := IssueStream(secret, 7, "job-1", -time.Hour, now.Add(-2*time.Hour))
+	if _, err := v.VerifyStream(expired, "job-1"); !errors.Is(err, ErrInvalidToken) {
+		t.Fatal("an expired stream token was accepted")
+	}
+}
+
+func TestAdminClaim(t *testing.T) {
+	t.Parallel()
+	v := NewVerifier(secret)
+	admin, _ := Issue(secret, 1, time.Hour, time.Now(), AsAdmin())
+	plain, _ := Issue(secret, 2, time.Hour, time.Now())
+	if id, err := v.Identify(admin); err != nil || !id.Admin || id.UserID != 1 {
+		t.Fatalf("admin token = %+v, %v", id, err)
+	}
+	if id, err := v.Identify(plain); err != nil || id.Admin {
+		t.Fatalf("plain token = %+v, %v", id, err)
 	}
 }

@@ -37,6 +37,9 @@ func Topology() []Queue {
 
 // Declare declares the whole topology on ch.
 func Declare(ch *amqp.Channel) error {
+	if err := ch.ExchangeDeclare(job.ExchangeProgress, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("broker: declare exchange %s: %w", job.ExchangeProgress, err)
+	}
 	for _, q := range Topology() {
 		if _, err := ch.QueueDeclare(q.Name, true, false, false, false, q.Args); err != nil {
 			return fmt.Errorf("broker: declare queue %s: %w", q.Name, err)

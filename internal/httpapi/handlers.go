@@ -19,6 +19,7 @@ import (
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
@@ -157,7 +158,7 @@ func handleList(store JobStore) fiber.Handler {
 	}
 }
 
-func handleCancel(store JobStore, tel *telemetry.Telemetry) fiber.Handler {
+func handleCancel(store JobStore, tel *telemetry.Telemetry, announce Announcer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		id := c.Params("jobId")
 		if !job.ValidID(id) {
@@ -173,6 +174,9 @@ func handleCancel(store JobStore, tel *telemetry.Telemetry) fiber.Handler {
 			return newError(fiber.StatusConflict, "job_finished", "job %s has already finished", id)
 		case err != nil:
 			return unavailable(err)
+		}
+		if announce != nil {
+			announce.Publish(progress.Event{Type: progress.TypeStatus, JobID: j.ID, Status: j.Status, Attempt: j.Attempts})
 		}
 		return c.JSON(viewOf(j))
 	}

@@ -22,6 +22,7 @@ import (
 
 const (
 	userKey    = "careerops.user"
+	adminKey   = "careerops.admin"
 	jobIDLocal = "careerops.job"
 )
 
@@ -49,36 +50,66 @@ type UserChecker interface {
 	UserExists(ctx context.Context, id int64) (bool, error)
 }
 
-// requireUser authenticates the bearer token, checks that its user exists (remembering
-// known users for a minute), and stores the user's id for the handlers.
-func requireUser(v *auth.Verifier, users UserChecker) fiber.Handler {
-	known := newUserCache(time.Minute)
-	return func(c *fiber.Ctx) error {
-		header := c.Get(fiber.HeaderAuthorization)
-		token, ok := strings.CutPrefix(header, "Bearer ")
-		if !ok || token == "" {
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops"`)
-			return newError(fiber.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>")
-		}
-		id, err := v.Verify(strings.TrimSpace(token))
-		if err != nil {
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops", error="invalid_token"`)
-			return newError(fiber.StatusUnauthorized, "unauthorized", "the token is invalid or expired")
-		}
-		if !known.has(id) {
-			ok, err := users.UserExists(c.UserContext(), id)
-			if err != nil {
-				return unavailable(err)
-			}
-			if !ok {
-				c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops", error="invalid_token"`)
-				return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
-			}
-			known.add(id)
-		}
-		c.Locals(userKey, id)
-		return c.Next()
+// authenticator checks who a request speaks for: a user token in the Authorization header
+// or, for a job's event stream, a stream token in ?token= (EventSource cannot set headers).
+// Users are checked to exist, and known ones remembered for a minute.
+type authenticator struct {
+	v     *auth.Verifier
+	users UserChecker
+	known *userCache
+}
+
+func newAuthenticator(v *auth.Verifier, users UserChecker) *authenticator {
+	return &authenticator{v: v, users: users, known: newUserCache(time.Minute)}
+}
+
+// user requires a valid user token and stores the user's id (and admin flag) for handlers.
+func (a *authenticator) user(c *fiber.Ctx) error {
+	token, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok || token == "" {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops"`)
+		return newError(fiber.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>")
 	}
+	id, err := a.v.Identify(strings.TrimSpace(token))
+	if err != nil {
+		return invalidToken(c)
+	}
+	return a.admit(c, id)
+}
+
+// streamUser accepts a stream token for the path's job in ?token=, else a user token.
+func (a *authenticator) streamUser(c *fiber.Ctx) error {
+	token := c.Query("token")
+	if token == "" {
+		return a.user(c)
+	}
+	id, err := a.v.VerifyStream(token, c.Params("jobId"))
+	if err != nil {
+		return invalidToken(c)
+	}
+	return a.admit(c, auth.Identity{UserID: id})
+}
+
+func (a *authenticator) admit(c *fiber.Ctx, id auth.Identity) error {
+	if !a.known.has(id.UserID) {
+		ok, err := a.users.UserExists(c.UserContext(), id.UserID)
+		if err != nil {
+			return unavailable(err)
+		}
+		if !ok {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops", error="invalid_token"`)
+			return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
+		}
+		a.known.add(id.UserID)
+	}
+	c.Locals(userKey, id.UserID)
+	c.Locals(adminKey, id.Admin)
+	return c.Next()
+}
+
+func invalidToken(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops", error="invalid_token"`)
+	return newError(fiber.StatusUnauthorized, "unauthorized", "the token is invalid or expired")
 }
 
 // userCache remembers users known to exist, for ttl.

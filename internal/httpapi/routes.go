@@ -10,11 +10,15 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 
 	// Routes of a signed-in user. The job is named first, so every span of the request,
 	// the user lookup included, carries its id.
-	user := chain(requireUser(d.Verifier, d.Store), limitUser(d.Limits.RequestsPerMinute))
+	authn := newAuthenticator(d.Verifier, d.Store)
+	limit := limitUser(d.Limits.RequestsPerMinute)
+	user := chain(authn.user, limit)
 	app.Post("/api/cover-letter", chain(newJobID, user, handleCreate(d.Store, d.Telemetry, d.Limits.Jobs, m))...)
 	app.Get("/api/cover-letter/status/:jobId", chain(jobFromPath, user, handleStatus(d.Store))...)
 	app.Get("/api/cover-letter/jobs", chain(user, handleList(d.Store))...)
-	app.Delete("/api/cover-letter/:jobId", chain(jobFromPath, user, handleCancel(d.Store, d.Telemetry))...)
+	app.Delete("/api/cover-letter/:jobId", chain(jobFromPath, user, handleCancel(d.Store, d.Telemetry, d.Progress))...)
+	app.Post("/api/cover-letter/:jobId/stream-token", chain(jobFromPath, user, handleStreamToken(d.Store, d.Streams.Secret))...)
+	app.Get("/api/cover-letter/:jobId/events", chain(jobFromPath, authn.streamUser, limit, handleEvents(d.Store, d.Streams))...)
 
 	app.Use(func(c *fiber.Ctx) error {
 		return newError(fiber.StatusNotFound, "not_found", "no route for %s %s", c.Method(), c.Path())

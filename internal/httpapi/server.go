@@ -15,6 +15,7 @@ import (
 
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
@@ -47,6 +48,14 @@ type Deps struct {
 	Registry  *prometheus.Registry
 	Telemetry *telemetry.Telemetry
 	Limits    Limits
+	Streams   Streams
+	// Progress announces cancellations to the streams; nil: none.
+	Progress Announcer
+}
+
+// Announcer publishes progress events.
+type Announcer interface {
+	Publish(progress.Event)
 }
 
 // Limits protect the service and the LLM bill from one user.

@@ -62,6 +62,11 @@ const (
 	QueueGenerate  = "cover-letter.generate"
 	QueueCompleted = "cover-letter.completed"
 	QueueDLQ       = "cover-letter.generate.dlq"
+	// ExchangeProgress is a topic exchange of transient progress messages (status changes
+	// and pieces of letters as the LLM writes them), routed by job id, for whichever api
+	// replica streams that job to a browser. Losing one corrupts nothing: the stored job is
+	// the truth.
+	ExchangeProgress = "cover-letter.progress"
 )
 
 // Headers the system sets: the job a message is about, when it became due (RFC 3339, for

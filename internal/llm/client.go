@@ -4,10 +4,12 @@
 package llm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -93,7 +95,13 @@ type Completion struct {
 }
 
 // Complete asks the model once. Failures are *Error.
-func (c *Client) Complete(ctx context.Context, system, user string) (out Completion, err error) {
+func (c *Client) Complete(ctx context.Context, system, user string) (Completion, error) {
+	return c.Stream(ctx, system, user, nil)
+}
+
+// Stream asks the model once; with onDelta it streams the answer, calling onDelta with each
+// piece as it arrives (the Completion still holds the whole text). Failures are *Error.
+func (c *Client) Stream(ctx context.Context, system, user string, onDelta func(string)) (out Completion, err error) {
 	ctx, span := c.tracer.Start(ctx, "chat "+c.cfg.Model, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(append([]attribute.KeyValue{
 			semconv.GenAIOperationNameChat,
@@ -112,7 +120,7 @@ func (c *Client) Complete(ctx context.Context, system, user string) (out Complet
 	var retryAfter time.Duration
 	callCtx = context.WithValue(callCtx, retryAfterKey{}, &retryAfter)
 
-	resp, err := c.api.CreateChatCompletion(callCtx, openai.ChatCompletionRequest{
+	req := openai.ChatCompletionRequest{
 		Model: c.cfg.Model,
 		// max_tokens, not max_completion_tokens: OpenAI still takes it for chat models and
 		// most OpenAI-compatible servers know only this one.
@@ -121,7 +129,19 @@ func (c *Client) Complete(ctx context.Context, system, user string) (out Complet
 			{Role: openai.ChatMessageRoleSystem, Content: system},
 			{Role: openai.ChatMessageRoleUser, Content: user},
 		},
-	})
+	}
+	if onDelta != nil {
+		out, err = c.stream(callCtx, req, onDelta)
+		switch {
+		case err == nil:
+			return out, nil
+		case ctx.Err() != nil:
+			return Completion{}, ctx.Err()
+		default:
+			return Completion{}, classify(err, callCtx.Err() != nil, c.cfg.Timeout, retryAfter)
+		}
+	}
+	resp, err := c.api.CreateChatCompletion(callCtx, req)
 	if err != nil {
 		if ctx.Err() != nil { // the caller gave up (shutdown), not the API
 			return Completion{}, ctx.Err()
@@ -139,6 +159,48 @@ func (c *Client) Complete(ctx context.Context, system, user string) (out Complet
 		PromptTokens:     resp.Usage.PromptTokens,
 		CompletionTokens: resp.Usage.CompletionTokens,
 	}, nil
+}
+
+// stream reads a streamed answer, handing each piece to onDelta.
+func (c *Client) stream(ctx context.Context, req openai.ChatCompletionRequest, onDelta func(string)) (Completion, error) {
+	req.Stream = true
+	req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	s, err := c.api.CreateChatCompletionStream(ctx, req)
+	if err != nil {
+		return Completion{}, err
+	}
+	defer s.Close()
+	var (
+		out  Completion
+		text strings.Builder
+	)
+	for {
+		chunk, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Completion{}, fmt.Errorf("stream broken: %w", err)
+		}
+		out.ID, out.Model = cmp.Or(chunk.ID, out.ID), cmp.Or(chunk.Model, out.Model)
+		if chunk.Usage != nil {
+			out.PromptTokens, out.CompletionTokens = chunk.Usage.PromptTokens, chunk.Usage.CompletionTokens
+		}
+		for _, choice := range chunk.Choices {
+			if choice.Delta.Content != "" {
+				text.WriteString(choice.Delta.Content)
+				onDelta(choice.Delta.Content)
+			}
+			if choice.FinishReason != "" {
+				out.FinishReason = string(choice.FinishReason)
+			}
+		}
+	}
+	out.Text = strings.TrimSpace(text.String())
+	if out.Text == "" {
+		return Completion{}, &Error{Temporary: true, Err: errors.New("the model returned an empty answer")}
+	}
+	return out, nil
 }
 
 // endSpan records the outcome of a call on its span and ends it.

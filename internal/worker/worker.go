@@ -30,12 +30,18 @@ import (
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/prompt"
 )
 
-// LLM writes text.
+// LLM writes text, handing each piece to onDelta as it comes.
 type LLM interface {
-	Complete(ctx context.Context, system, user string) (llm.Completion, error)
+	Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error)
+}
+
+// Progress announces a job's live progress; it may drop events.
+type Progress interface {
+	Publish(progress.Event)
 }
 
 // JobStore records job state.
@@ -71,6 +77,8 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 	// Metrics records what happens; nil records nothing.
 	Metrics *Metrics
+	// Progress receives status changes and the letter as it is written; nil: none.
+	Progress Progress
 }
 
 func (c Config) withDefaults() Config {
@@ -94,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReapInterval <= 0 {
 		c.ReapInterval = 30 * time.Second
+	}
+	if c.Progress == nil {
+		c.Progress = (*progress.Publisher)(nil)
 	}
 	if c.Telemetry == nil {
 		c.Telemetry = telemetry.New(slog.Default(), noop.NewTracerProvider())
@@ -320,8 +331,13 @@ func (w *Worker) process(d *delivery) {
 	defer w.cfg.Metrics.jobStarted()()
 	start := time.Now()
 
+	w.cfg.Progress.Publish(progress.Event{Type: progress.TypeStatus, JobID: j.ID, Status: job.StatusProcessing, Attempt: j.Attempts})
 	p := prompt.Build(j.JobDescription, j.CVText, j.Tone)
-	out, err := w.llm.Complete(d.ctx, p.System, p.User)
+	index := 0
+	out, err := w.llm.Stream(d.ctx, p.System, p.User, func(text string) {
+		w.cfg.Progress.Publish(progress.Event{Type: progress.TypeDelta, JobID: j.ID, Attempt: j.Attempts, Index: index, Text: text})
+		index++
+	})
 	w.cfg.Metrics.llmCall(time.Since(start), err)
 	var llmErr *llm.Error
 	switch {
@@ -382,6 +398,7 @@ func (w *Worker) complete(d *delivery, j jobstore.Job, out llm.Completion) {
 			slog.Int("prompt_tokens", out.PromptTokens), slog.Int("completion_tokens", out.CompletionTokens))
 		w.cfg.Metrics.finished(job.StatusCompleted, "", time.Since(j.CreatedAt), out)
 		d.span.SetAttributes(outcomeKey.String("completed"))
+		w.announce(d, job.StatusCompleted)
 	}
 	w.settle(d, err)
 }
@@ -395,6 +412,7 @@ func (w *Worker) retry(d *delivery, errMsg string, delay time.Duration) {
 		w.log.WarnContext(d.ctx, "worker: attempt failed, will retry", slog.String("error", errMsg), slog.Duration("retry_in", delay))
 		w.cfg.Metrics.retried()
 		d.span.SetAttributes(outcomeKey.String("retry"))
+		w.announce(d, job.StatusPending)
 		d.span.SetStatus(codes.Error, errMsg)
 		d.span.SetAttributes(semconv.ErrorTypeKey.String("llm_transient"))
 	}
@@ -411,10 +429,16 @@ func (w *Worker) fail(d *delivery, reason, errMsg string) {
 		w.log.ErrorContext(d.ctx, "worker: job failed", slog.String("reason", reason), slog.String("error", errMsg))
 		w.cfg.Metrics.finished(job.StatusFailed, reason, 0, llm.Completion{})
 		d.span.SetAttributes(outcomeKey.String("failed"))
+		w.announce(d, job.StatusFailed)
 		d.span.SetStatus(codes.Error, errMsg)
 		d.span.SetAttributes(semconv.ErrorTypeKey.String(reason))
 	}
 	w.settle(d, err)
+}
+
+// announce tells whoever watches the job that its status changed.
+func (w *Worker) announce(d *delivery, s job.Status) {
+	w.cfg.Progress.Publish(progress.Event{Type: progress.TypeStatus, JobID: d.lease.JobID, Status: s})
 }
 
 // settle acks once the outcome is stored, drops a message whose lease another worker took,

@@ -26,6 +26,7 @@ import (
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
 )
@@ -79,6 +80,7 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		depmetrics.New(pool, conn.Connected))
 	store := jobstore.New(pool)
+	progressPub := progress.NewPublisher(conn, log)
 	w := worker.New(conn, store, llm.New(llm.Config{
 		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
 		Telemetry: tel,
@@ -92,6 +94,7 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 		ReapInterval:   cfg.ReapInterval,
 		Telemetry:      tel,
 		Metrics:        worker.NewMetrics(reg),
+		Progress:       progressPub,
 	})
 
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
@@ -128,8 +131,9 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 			w.CancelJob(n.Payload)
 			return nil
 		}))
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); _ = cancellations.Listen(relayCtx) }()
+	go func() { defer wg.Done(); progressPub.Run(relayCtx) }()
 
 	err = w.Run(ctx)
 

@@ -1,0 +1,244 @@
+// Package progress carries a job's live progress — status changes and the pieces of its letter
+// as the LLM writes them — from the worker to whichever api replica streams that job to a
+// browser, over a RabbitMQ topic exchange of transient messages routed by job id. Nothing
+// here is a source of truth: a lost event costs a browser a few words it gets again with the
+// final letter, which the api reads from PostgreSQL.
+package progress
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/job"
+)
+
+// The kinds of events.
+const (
+	TypeStatus = "status" // the job changed status (Status, Attempt)
+	TypeDelta  = "delta"  // a piece of the letter (Attempt, Index, Text)
+)
+
+// Event is one progress message.
+type Event struct {
+	Type    string     `json:"type"`
+	JobID   string     `json:"jobId"`
+	Status  job.Status `json:"status,omitempty"`
+	Attempt int        `json:"attempt"`
+	Index   int        `json:"index,omitempty"`
+	Text    string     `json:"text,omitempty"`
+}
+
+// Publisher sends events without waiting: a bounded buffer drained by one goroutine; when
+// RabbitMQ is slow or away, events are dropped rather than slowing the job down.
+type Publisher struct {
+	conn   *broker.Connection
+	log    *slog.Logger
+	events chan Event
+}
+
+// NewPublisher returns a Publisher; call Run to start sending.
+func NewPublisher(conn *broker.Connection, log *slog.Logger) *Publisher {
+	return &Publisher{conn: conn, log: log, events: make(chan Event, 4096)}
+}
+
+// Publish queues e, or drops it if the buffer is full. A nil Publisher drops everything.
+func (p *Publisher) Publish(e Event) {
+	if p == nil {
+		return
+	}
+	select {
+	case p.events <- e:
+	default:
+	}
+}
+
+// Run sends queued events until ctx ends.
+func (p *Publisher) Run(ctx context.Context) {
+	var ch *amqp.Channel
+	defer func() {
+		if ch != nil {
+			_ = ch.Close()
+		}
+	}()
+	for {
+		var e Event
+		select {
+		case <-ctx.Done():
+			return
+		case e = <-p.events:
+		}
+		if ch == nil || ch.IsClosed() {
+			openCtx, cancel := context.WithTimeout(ctx, time.Second)
+			var err error
+			ch, err = p.conn.Channel(openCtx)
+			cancel()
+			if err != nil {
+				ch = nil
+				continue // dropped
+			}
+			if err := broker.Declare(ch); err != nil {
+				_ = ch.Close()
+				ch = nil
+				continue
+			}
+		}
+		body, _ := json.Marshal(e)
+		err := ch.PublishWithContext(ctx, job.ExchangeProgress, e.JobID, false, false, amqp.Publishing{
+			ContentType:  "application/json",
+			DeliveryMode: amqp.Transient,
+			Expiration:   "60000", // a progress event older than a minute helps nobody
+			Body:         body,
+		})
+		if err != nil {
+			p.log.DebugContext(ctx, "progress: event dropped", slog.String("job_id", e.JobID), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// Hub receives events for the jobs this api replica streams: one exclusive queue per replica,
+// bound to the exchange for each job someone watches.
+type Hub struct {
+	conn *broker.Connection
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	ch   *amqp.Channel
+	q    string
+	subs map[string]map[chan Event]struct{}
+}
+
+// NewHub returns a Hub; call Run to start receiving.
+func NewHub(conn *broker.Connection, log *slog.Logger) *Hub {
+	return &Hub{conn: conn, log: log, subs: map[string]map[chan Event]struct{}{}}
+}
+
+// Subscribe returns the events of jobID until cancel is called. The channel is buffered;
+// a subscriber too slow to keep up loses events rather than holding up the others.
+func (h *Hub) Subscribe(jobID string) (events <-chan Event, cancel func()) {
+	c := make(chan Event, 256)
+	h.mu.Lock()
+	first := len(h.subs[jobID]) == 0
+	if first {
+		h.subs[jobID] = map[chan Event]struct{}{}
+	}
+	h.subs[jobID][c] = struct{}{}
+	ch, q := h.ch, h.q
+	h.mu.Unlock()
+	if first && ch != nil {
+		if err := ch.QueueBind(q, jobID, job.ExchangeProgress, false, nil); err != nil {
+			h.log.Warn("progress: bind", slog.String("job_id", jobID), slog.String("error", err.Error()))
+		}
+	}
+	var once sync.Once
+	return c, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			delete(h.subs[jobID], c)
+			last := len(h.subs[jobID]) == 0
+			if last {
+				delete(h.subs, jobID)
+			}
+			ch, q := h.ch, h.q
+			h.mu.Unlock()
+			if last && ch != nil {
+				_ = ch.QueueUnbind(q, jobID, job.ExchangeProgress, nil)
+			}
+		})
+	}
+}
+
+// Watching is how many jobs have subscribers now.
+func (h *Hub) Watching() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// Run receives until ctx ends, reopening its queue after a lost connection.
+func (h *Hub) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := h.receive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		h.log.WarnContext(ctx, "progress: hub reconnecting", slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (h *Hub) receive(ctx context.Context) error {
+	ch, err := h.conn.Channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		h.mu.Lock()
+		h.ch = nil
+		h.mu.Unlock()
+		_ = ch.Close()
+	}()
+	if err := broker.Declare(ch); err != nil {
+		return err
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeClassic})
+	if err != nil {
+		return err
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		return err
+	}
+	// Bind the jobs already watched, then publish the channel for new subscriptions.
+	h.mu.Lock()
+	for id := range h.subs {
+		if err := ch.QueueBind(q.Name, id, job.ExchangeProgress, false, nil); err != nil {
+			h.mu.Unlock()
+			return err
+		}
+	}
+	h.ch, h.q = ch, q.Name
+	h.mu.Unlock()
+
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-closed:
+			if err == nil {
+				return amqp.ErrClosed
+			}
+			return err
+		case d, ok := <-deliveries:
+			if !ok {
+				return amqp.ErrClosed
+			}
+			var e Event
+			if json.Unmarshal(d.Body, &e) != nil || e.JobID == "" {
+				continue
+			}
+			h.dispatch(e)
+		}
+	}
+}
+
+func (h *Hub) dispatch(e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.subs[e.JobID] {
+		select {
+		case c <- e:
+		default: // too slow: this subscriber misses an event
+		}
+	}
+}
