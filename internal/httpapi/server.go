@@ -72,7 +72,7 @@ func New(d Deps) *fiber.App {
 		AppName:               "careerops-api",
 		DisableStartupMessage: true,
 		BodyLimit:             maxBodyBytes,
-		ReadBufferSize:        16 << 10, // the largest request head: URL and headers
+		ReadBufferSize:        8 << 10, // the largest request head: URL and headers
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,

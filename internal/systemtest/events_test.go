@@ -4,11 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
 )
 
@@ -199,4 +208,85 @@ func TestEventStreamAccess(t *testing.T) {
 		t.Fatalf("bob minting a token for alice's job = %d", r.Status)
 	}
 	_ = job.StatusCompleted
+}
+
+// TestThousandIdleStreamsCostLittle runs the real api (built without the race detector, as
+// deployed) with 1,000 open event streams of pending jobs and reads its resident memory:
+// under 100 MB, and it still answers.
+func TestThousandIdleStreamsCostLittle(t *testing.T) {
+	t.Parallel()
+	bin := plainBinaries(t)
+	dbURL, amqpURL := dbtest.NewURL(t), brokertest.NewVhostURL(t)
+	apiAddr := freeAddr(t)
+	cmd := exec.Command(filepath.Join(bin, "api"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL,
+		"JWT_SECRET=" + jwtSecret, "HTTP_ADDR=" + apiAddr, "USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "LOG_LEVEL=warn"}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	waitReady(t, "http://"+apiAddr+"/readyz")
+	conn, err := pgxConnect(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var userID int64
+	if err := conn.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ('s@example.com') RETURNING id`).Scan(&userID); err != nil {
+		t.Fatal(err)
+	}
+	token := issue(t, userID)
+	b := &bundle{t: t, apiURL: "http://" + apiAddr}
+	var ids []string
+	for i := range 10 { // no worker runs: they stay pending
+		ids = append(ids, b.submit(token, fmt.Sprintf("Job %d", i), "CV", ""))
+	}
+	before := rssMB(t, cmd.Process.Pid)
+
+	const streams = 1000
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range streams {
+		c, err := net.Dial("tcp", apiAddr)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "GET /api/cover-letter/%s/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", ids[i%len(ids)], token)
+		r := bufio.NewReader(c)
+		if line, err := r.ReadString('\n'); err != nil || !strings.Contains(line, "200") {
+			t.Fatalf("stream %d answered %q, %v", i, line, err)
+		}
+	}
+	time.Sleep(time.Second) // let every stream write its first events
+	after := rssMB(t, cmd.Process.Pid)
+	t.Logf("api resident memory: %.1f MB before, %.1f MB with %d idle event streams (%.1f kB each)",
+		before, after, streams, (after-before)*1024/streams)
+	if after > 100 {
+		t.Fatalf("%d idle streams: %.1f MB resident, want under 100 MB", streams, after)
+	}
+	if r := b.do("GET", "/api/cover-letter/jobs", token, nil); r.Status != 200 {
+		t.Fatalf("with %d streams open the api answers %d", streams, r.Status)
+	}
+}
+
+// rssMB reads a process's resident set size.
+func rssMB(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return float64(kb) / 1024
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
 }

@@ -24,7 +24,31 @@ var (
 	buildOnce sync.Once
 	binDir    string
 	buildErr  error
+
+	plainOnce     sync.Once
+	plainBinDir   string
+	plainBuildErr error
 )
+
+// plainBinaries builds the programs without the race detector, as they are deployed, for
+// measurements of memory.
+func plainBinaries(t *testing.T) string {
+	t.Helper()
+	plainOnce.Do(func() {
+		plainBinDir, plainBuildErr = os.MkdirTemp("", "careerops-bin-plain-")
+		if plainBuildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", plainBinDir+"/", "../../cmd/api").CombinedOutput()
+		if err != nil {
+			plainBuildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if plainBuildErr != nil {
+		t.Fatal(plainBuildErr)
+	}
+	return plainBinDir
+}
 
 // binaries builds the four programs once per test run.
 func binaries(t *testing.T) string {

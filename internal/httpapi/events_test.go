@@ -1,0 +1,102 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace/noop"
+	"go.uber.org/goleak"
+
+	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/telemetry"
+)
+
+// pendingStore knows one pending job of user 1 and exists for nothing else.
+type pendingStore struct{ JobStore }
+
+func (pendingStore) UserExists(context.Context, int64) (bool, error) { return true, nil }
+func (pendingStore) Get(_ context.Context, user int64, id string) (jobstore.Job, error) {
+	if user != 1 || id != "job-1" {
+		return jobstore.Job{}, jobstore.ErrNotFound
+	}
+	return jobstore.Job{ID: id, UserID: 1, Status: job.StatusPending, Tone: job.ToneConcise}, nil
+}
+
+// countingHub counts live subscriptions.
+type countingHub struct {
+	mu   sync.Mutex
+	live int
+}
+
+func (h *countingHub) Subscribe(string) (<-chan progress.Event, func()) {
+	h.mu.Lock()
+	h.live++
+	h.mu.Unlock()
+	var once sync.Once
+	return make(chan progress.Event), func() {
+		once.Do(func() { h.mu.Lock(); h.live--; h.mu.Unlock() })
+	}
+}
+
+func (h *countingHub) subscriptions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.live
+}
+
+// TestEventStreamLeavesNothingBehindWhenTheClientLeaves: a client that disconnects mid-stream
+// loses its subscription and its writer goroutine within a heartbeat.
+func TestEventStreamLeavesNothingBehindWhenTheClientLeaves(t *testing.T) {
+	// fasthttp's process-wide clock and its worker-pool janitor (which sleeps before it
+	// notices the stop) are not per connection; anything else left is a leak.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"))
+	secret := []byte(strings.Repeat("s", 32))
+	hub := &countingHub{}
+	done := make(chan struct{})
+	app := New(Deps{
+		Store: pendingStore{}, Verifier: auth.NewVerifier(secret), Registry: prometheus.NewRegistry(),
+		Telemetry: telemetry.New(slog.New(slog.DiscardHandler), noop.NewTracerProvider()),
+		Streams:   Streams{Hub: hub, Done: done, Secret: secret, Heartbeat: 20 * time.Millisecond, Poll: time.Hour},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	defer func() { close(done); _ = app.ShutdownWithTimeout(5 * time.Second) }()
+
+	token, _ := auth.IssueStream(secret, 1, "job-1", time.Minute, time.Now())
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+"/api/cover-letter/job-1/events?token="+token, nil)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	if !strings.HasPrefix(line, "retry:") || hub.subscriptions() != 1 {
+		t.Fatalf("stream opened with %q and %d subscriptions", line, hub.subscriptions())
+	}
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for hub.subscriptions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream of a client that left is still subscribed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
