@@ -38,6 +38,8 @@ type Config struct {
 	ReapInterval time.Duration `envconfig:"WORKER_REAP_INTERVAL" default:"30s" desc:"How often jobs of dead workers are looked for. Defaults to 30s."`
 	// DatabaseMaxConns bounds the pool. Defaults to WORKER_CONCURRENCY + 4.
 	DatabaseMaxConns int32 `envconfig:"DATABASE_MAX_CONNS" desc:"Bounds the pool. Defaults to WORKER_CONCURRENCY + 4."`
+	// PprofAddr, if set, serves Go's profiles there (e.g. 127.0.0.1:6060); off by default.
+	PprofAddr string `envconfig:"PPROF_ADDR" desc:"If set, serves Go profiles (/debug/pprof) on this address, e.g. 127.0.0.1:6060."`
 	// LogLevel is debug, info, warn or error. Defaults to info.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"One of debug, info, warn or error. Defaults to info."`
 }
