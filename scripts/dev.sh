@@ -28,6 +28,9 @@ mkdir -p "$DEV_DIR"
 : "${FAKEOPENAI_ADDR:=127.0.0.1:8090}"
 : "${FAKEOPENAI_LATENCY:=2s}"
 : "${DEV_TAIL:=1}"
+# The web page's "get a dev token" button; never enable this outside development.
+: "${DEV_TOKEN_ENDPOINT:=true}"
+: "${JAEGER_UI_URL:=http://127.0.0.1:16686}"
 if [[ -z "${JWT_SECRET:-}" ]]; then
   if [[ ! -s "$DEV_DIR/jwt-secret" ]]; then
     (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$DEV_DIR/jwt-secret")
@@ -48,7 +51,7 @@ FAKE_URL=$(local_url "$FAKEOPENAI_ADDR")
 : "${OPENAI_BASE_URL:=$FAKE_URL/v1}" # http://127.0.0.1:8090/v1 by default
 
 export DATABASE_URL RABBITMQ_URL OPENAI_API_KEY OPENAI_BASE_URL OPENAI_MODEL HTTP_ADDR \
-  ADMIN_ADDR JWT_SECRET
+  ADMIN_ADDR JWT_SECRET DEV_TOKEN_ENDPOINT JAEGER_UI_URL
 
 say() { echo "dev: $*"; }
 
@@ -195,7 +198,11 @@ done
 cat <<EOF
 
 CareerOps is running: api $API_URL, worker admin $ADMIN_URL, fake LLM $FAKE_URL (latency $FAKEOPENAI_LATENCY).
-In another terminal, from $ROOT:
+
+In a browser: $API_URL/ (press "Get a dev token", then write a letter and watch it stream),
+and $API_URL/ops (operations: queues, failures, the dead-letter queue).
+
+Or with curl, in another terminal, from $ROOT:
 
   source $DEV_DIR/env
   ID=\$(bin/careeropsctl user add --email "me-\$(date +%s)@example.com")

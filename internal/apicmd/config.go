@@ -29,6 +29,10 @@ type Config struct {
 	UserJobsPerMinute int `envconfig:"USER_JOBS_PER_MINUTE" default:"10" desc:"Caps the cover letters one user may request per minute, across replicas (0: no limit)."`
 	// UserTokensPerDay caps one user's LLM tokens per UTC day (0: none).
 	UserTokensPerDay int `envconfig:"USER_TOKENS_PER_DAY" default:"200000" desc:"Caps one user's LLM tokens (input + output) per UTC day (0: no limit)."`
+	// DevTokenEndpoint enables POST /dev/token, which mints tokens for anyone: development only.
+	DevTokenEndpoint bool `envconfig:"DEV_TOKEN_ENDPOINT" default:"false" desc:"Enables POST /dev/token, which mints a token (admin if asked) for anyone: development only."`
+	// JaegerUIURL links the ops page to traces, e.g. http://127.0.0.1:16686.
+	JaegerUIURL string `envconfig:"JAEGER_UI_URL" desc:"Base URL of the Jaeger UI, for trace links on the ops page."`
 	// PprofAddr, if set, serves Go's profiles there (e.g. 127.0.0.1:6060); off by default.
 	PprofAddr string `envconfig:"PPROF_ADDR" desc:"If set, serves Go profiles (/debug/pprof) on this address, e.g. 127.0.0.1:6060."`
 	// LogLevel is debug, info, warn or error. Defaults to info.
