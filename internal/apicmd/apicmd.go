@@ -21,6 +21,7 @@ import (
 	"github.com/careerops/jobs/internal/depmetrics"
 	"github.com/careerops/jobs/internal/httpapi"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/ops"
 	"github.com/careerops/jobs/internal/outbox"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
@@ -79,8 +80,9 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 
 	hub, progressPub := progress.NewHub(conn, log), progress.NewPublisher(conn, log)
 	streamsDone := make(chan struct{})
+	store := jobstore.New(pool)
 	app := httpapi.New(httpapi.Deps{
-		Store:    jobstore.New(pool),
+		Store:    store,
 		Verifier: auth.NewVerifier([]byte(cfg.JWTSecret)),
 		Ready: map[string]httpapi.Checker{
 			"database": httpapi.CheckFunc(pool.Ping),
@@ -91,10 +93,13 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 				return nil
 			}),
 		},
-		Registry:  reg,
-		Telemetry: tel,
-		Streams:   httpapi.Streams{Hub: hub, Done: streamsDone, Secret: []byte(cfg.JWTSecret)},
-		Progress:  progressPub,
+		Registry:    reg,
+		Telemetry:   tel,
+		Streams:     httpapi.Streams{Hub: hub, Done: streamsDone, Secret: []byte(cfg.JWTSecret)},
+		Ops:         ops.NewSource(conn, store),
+		JaegerUIURL: cfg.JaegerUIURL,
+		DevUsers:    devUsers(cfg, store),
+		Progress:    progressPub,
 		Limits: httpapi.Limits{
 			RequestsPerMinute: cfg.UserRequestsPerMinute,
 			Jobs:              jobstore.Limits{JobsPerMinute: cfg.UserJobsPerMinute, TokensPerDay: cfg.UserTokensPerDay},
@@ -140,4 +145,12 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	wg.Wait()
 	log.InfoContext(context.WithoutCancel(ctx), "api: stopped")
 	return err
+}
+
+// devUsers enables the dev token endpoint only when asked.
+func devUsers(cfg Config, store *jobstore.Store) httpapi.DevUsers {
+	if !cfg.DevTokenEndpoint {
+		return nil
+	}
+	return store
 }

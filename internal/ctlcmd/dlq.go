@@ -2,7 +2,6 @@ package ctlcmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/job"
 )
 
 // connectTimeout bounds the wait for RabbitMQ: a CLI should fail, not hang, when it is down.
@@ -74,89 +72,6 @@ func (s *brokerSession) close() {
 	s.conn.Close()
 	s.cancel()
 	s.conn.Wait()
-}
-
-// jobIDOf returns the jobId of a generate-message body, or "" when the body is not one.
-func jobIDOf(body []byte) string {
-	var m struct {
-		JobID string `json:"jobId"`
-	}
-	if err := json.Unmarshal(body, &m); err != nil || !job.ValidID(m.JobID) {
-		return ""
-	}
-	return m.JobID
-}
-
-// deathReason says why a message was dead-lettered: the worker's header, or for a message
-// RabbitMQ dead-lettered itself (e.g. at the delivery limit) the reason of its latest x-death.
-func deathReason(h amqp.Table) string {
-	if r := broker.HeaderCarrier(h).Get(job.HeaderDeathReason); r != "" {
-		return r
-	}
-	deaths, _ := h["x-death"].([]any)
-	if len(deaths) == 0 {
-		return ""
-	}
-	death, _ := deaths[0].(amqp.Table)
-	return broker.HeaderCarrier(death).Get("reason")
-}
-
-// deathError is the error the worker recorded when it dead-lettered a message.
-func deathError(h amqp.Table) string {
-	return broker.HeaderCarrier(h).Get(job.HeaderDeathError)
-}
-
-// isDeathHeader tells the headers that describe a message's dead-lettering, which a requeued
-// message must not carry: ours, RabbitMQ's x-death (and the x-first/last-death-* of newer
-// versions), and the quorum queue's delivery count.
-func isDeathHeader(k string) bool {
-	return k == "x-death" || k == "x-delivery-count" ||
-		strings.HasPrefix(k, "x-careerops-death-") ||
-		strings.HasPrefix(k, "x-first-death-") || strings.HasPrefix(k, "x-last-death-")
-}
-
-// traceHeaders keeps a message's W3C trace context, to send its successor under it.
-func traceHeaders(h amqp.Table) map[string]string {
-	out := map[string]string{}
-	for _, k := range []string{"traceparent", "tracestate"} {
-		if v := broker.HeaderCarrier(h).Get(k); v != "" {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// publishRaw puts a dead-lettered message back on the generate queue as it was, minus its
-// death headers, and waits for RabbitMQ to confirm it. ch must be in confirm mode.
-func publishRaw(ctx context.Context, ch *amqp.Channel, d amqp.Delivery) error {
-	headers := amqp.Table{}
-	for k, v := range d.Headers {
-		if !isDeathHeader(k) {
-			headers[k] = v
-		}
-	}
-	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", job.QueueGenerate, false, false, amqp.Publishing{
-		ContentType:   "application/json",
-		DeliveryMode:  amqp.Persistent,
-		MessageId:     d.MessageId,
-		CorrelationId: d.CorrelationId,
-		Timestamp:     d.Timestamp,
-		Type:          d.Type,
-		AppId:         d.AppId,
-		Headers:       headers,
-		Body:          d.Body,
-	})
-	if err != nil {
-		return fmt.Errorf("publish to %s: %w", job.QueueGenerate, err)
-	}
-	acked, err := dc.WaitContext(ctx)
-	switch {
-	case err != nil:
-		return fmt.Errorf("publish to %s: wait for confirm: %w", job.QueueGenerate, err)
-	case !acked:
-		return fmt.Errorf("publish to %s: %w", job.QueueGenerate, broker.ErrNacked)
-	}
-	return nil
 }
 
 // oneLine collapses whitespace (newlines, tabs) so a value fits a table cell, and cuts it to

@@ -7,14 +7,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
-	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/dlq"
 )
-
-// maxListLimit caps --limit: listed messages stay unacked (held by this command) until it
-// ends.
-const maxListLimit = 10000
 
 func dlqListCommand() command {
 	return command{
@@ -34,21 +28,17 @@ order, when the command ends. Needs RABBITMQ_URL.`,
 	}
 }
 
-// dlqEntry is one listed message, as --json prints it.
-type dlqEntry struct {
+// jsonEntry is one listed message, as --json prints it.
+type jsonEntry struct {
 	JobID     string `json:"jobId"`
 	Reason    string `json:"reason"`
 	Error     string `json:"error"`
 	MessageID string `json:"messageId"`
 }
 
-func entryOf(d amqp.Delivery) dlqEntry {
-	return dlqEntry{JobID: jobIDOf(d.Body), Reason: deathReason(d.Headers), Error: deathError(d.Headers), MessageID: d.MessageId}
-}
-
 func runDLQList(ctx context.Context, e *env, c command, args []string) error {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	limit := fs.Int("limit", 100, fmt.Sprintf("show at most N messages, 1..%d", maxListLimit))
+	limit := fs.Int("limit", 100, fmt.Sprintf("show at most N messages, 1..%d", dlq.MaxList))
 	asJSON := fs.Bool("json", false, "print one JSON object per line instead of a table")
 	rest, help, err := c.parse(e, fs, args)
 	if help || err != nil {
@@ -57,8 +47,8 @@ func runDLQList(ctx context.Context, e *env, c command, args []string) error {
 	if err := c.noArgs(rest); err != nil {
 		return err
 	}
-	if *limit < 1 || *limit > maxListLimit {
-		return usageErrorf("%s: --limit must be 1..%d, got %d", c.name, maxListLimit, *limit)
+	if *limit < 1 || *limit > dlq.MaxList {
+		return usageErrorf("%s: --limit must be 1..%d, got %d", c.name, dlq.MaxList, *limit)
 	}
 	cfg, err := e.config(needBroker)
 	if err != nil {
@@ -70,27 +60,15 @@ func runDLQList(ctx context.Context, e *env, c command, args []string) error {
 	}
 	defer s.close() // returns every message got to the DLQ
 
-	var (
-		entries []dlqEntry
-		more    int
-	)
-	for len(entries) < *limit {
-		d, ok, err := s.ch.Get(job.QueueDLQ, false)
-		if err != nil {
-			return fmt.Errorf("dlq list: get from %s: %w", job.QueueDLQ, err)
-		}
-		if !ok {
-			more = 0
-			break
-		}
-		entries = append(entries, entryOf(d))
-		more = int(d.MessageCount)
+	entries, more, err := dlq.List(ctx, s.ch, *limit)
+	if err != nil {
+		return fmt.Errorf("dlq list: %w", err)
 	}
 
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		for _, en := range entries {
-			if err := enc.Encode(en); err != nil {
+			if err := enc.Encode(jsonEntry{JobID: en.JobID, Reason: en.Reason, Error: en.Error, MessageID: en.MessageID}); err != nil {
 				return err
 			}
 		}
@@ -103,7 +81,7 @@ func runDLQList(ctx context.Context, e *env, c command, args []string) error {
 	return nil
 }
 
-func printTable(e *env, entries []dlqEntry) error {
+func printTable(e *env, entries []dlq.Entry) error {
 	if len(entries) == 0 {
 		_, err := fmt.Fprintln(e.stdout, "DLQ is empty")
 		return err

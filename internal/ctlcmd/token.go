@@ -15,12 +15,13 @@ const maxTokenTTL = 8760 * time.Hour
 func tokenCommand() command {
 	return command{
 		name:     "token",
-		synopsis: "--user ID [--ttl 24h]",
+		synopsis: "--user ID [--ttl 24h] [--admin]",
 		short:    "Print a JWT for a user, signed with JWT_SECRET.",
 		help: `
 Prints only the token (HS256, "sub" = the user id, "exp" = now + TTL), for
-"Authorization: Bearer <token>". It does not check that the user exists. Needs JWT_SECRET
-(at least 32 bytes); not the database.`,
+"Authorization: Bearer <token>". With --admin the token also carries "admin": true, which
+opens the operations pages and API (/api/ops/...). It does not check that the user exists.
+Needs JWT_SECRET (at least 32 bytes); not the database.`,
 		run: runToken,
 	}
 }
@@ -29,6 +30,7 @@ func runToken(_ context.Context, e *env, c command, args []string) error {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	user := fs.Int64("user", 0, "the user's id (required)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid, at most 8760h")
+	admin := fs.Bool("admin", false, "grant the operations pages and API")
 	rest, help, err := c.parse(e, fs, args)
 	if help || err != nil {
 		return err
@@ -46,7 +48,11 @@ func runToken(_ context.Context, e *env, c command, args []string) error {
 	if err != nil {
 		return err
 	}
-	token, err := auth.Issue([]byte(cfg.JWTSecret), *user, *ttl, time.Now())
+	var opts []auth.IssueOption
+	if *admin {
+		opts = append(opts, auth.AsAdmin())
+	}
+	token, err := auth.Issue([]byte(cfg.JWTSecret), *user, *ttl, time.Now(), opts...)
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,17 @@ func TestToken_PrintsAJWTForTheUser(t *testing.T) {
 	t.Parallel()
 	secret := strings.Repeat("k", auth.MinSecretBytes)
 	for _, tc := range []struct {
-		name string
-		args []string
-		want int64
+		name  string
+		args  []string
+		want  int64
+		admin bool
 	}{
-		{"default ttl", []string{"token", "--user", "42"}, 42},
-		{"explicit ttl", []string{"token", "--user", "7", "--ttl", "1h"}, 7},
-		{"maximal ttl", []string{"token", "--ttl=8760h", "--user=9"}, 9},
+		{"default ttl", []string{"token", "--user", "42"}, 42, false},
+		{"explicit ttl", []string{"token", "--user", "7", "--ttl", "1h"}, 7, false},
+		{"maximal ttl", []string{"token", "--ttl=8760h", "--user=9"}, 9, false},
+		{"admin", []string{"token", "--user", "3", "--admin"}, 3, true},
+		{"admin before the user", []string{"token", "--admin", "--user=4", "--ttl", "2h"}, 4, true},
+		{"admin turned off", []string{"token", "--user", "5", "--admin=false"}, 5, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -29,12 +33,12 @@ func TestToken_PrintsAJWTForTheUser(t *testing.T) {
 			if !ok || strings.ContainsAny(token, " \n") {
 				t.Fatalf("stdout = %q, want just the token and a newline", res.stdout)
 			}
-			got, err := auth.NewVerifier([]byte(secret)).Verify(token)
+			got, err := auth.NewVerifier([]byte(secret)).Identify(token)
 			if err != nil {
-				t.Fatalf("Verify: %v", err)
+				t.Fatalf("Identify: %v", err)
 			}
-			if got != tc.want {
-				t.Errorf("user = %d, want %d", got, tc.want)
+			if want := (auth.Identity{UserID: tc.want, Admin: tc.admin}); got != want {
+				t.Errorf("identity = %+v, want %+v", got, want)
 			}
 			if _, err := auth.NewVerifier([]byte(strings.Repeat("x", auth.MinSecretBytes))).Verify(token); err == nil {
 				t.Error("a token verified with another secret")

@@ -20,6 +20,15 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 	app.Post("/api/cover-letter/:jobId/stream-token", chain(jobFromPath, user, handleStreamToken(d.Store, d.Streams.Secret))...)
 	app.Get("/api/cover-letter/:jobId/events", chain(jobFromPath, authn.streamUser, limit, handleEvents(d.Store, d.Streams))...)
 
+	if d.Ops != nil {
+		admin := chain(user, requireAdmin())
+		app.Get("/api/ops/overview", chain(admin, handleOpsOverview(d.Ops, d.JaegerUIURL))...)
+		app.Post("/api/ops/dlq/requeue", chain(admin, handleOpsRequeue(d.Ops))...)
+	}
+	if d.DevUsers != nil {
+		app.Post("/dev/token", handleDevToken(d.DevUsers, d.Streams.Secret))
+	}
+
 	app.Use(func(c *fiber.Ctx) error {
 		return newError(fiber.StatusNotFound, "not_found", "no route for %s %s", c.Method(), c.Path())
 	})

@@ -51,6 +51,12 @@ type Deps struct {
 	Streams   Streams
 	// Progress announces cancellations to the streams; nil: none.
 	Progress Announcer
+	// Ops feeds the operations API (admin tokens only); nil: no operations API.
+	Ops OpsSource
+	// JaegerUIURL links traces from the operations page.
+	JaegerUIURL string
+	// DevUsers, when set, enables POST /dev/token: tokens for anyone. Development only.
+	DevUsers DevUsers
 }
 
 // Announcer publishes progress events.

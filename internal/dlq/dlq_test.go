@@ -1,0 +1,554 @@
+package dlq_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/dlq"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+)
+
+const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// testBundle is a test's own virtual host (topology declared) and database.
+type testBundle struct {
+	url   string        // AMQP URL of the vhost
+	ch    *amqp.Channel // confirm mode, for the test's own publishing and inspection
+	pool  *pgxpool.Pool
+	store *jobstore.Store
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	url := brokertest.NewVhostURL(t)
+	ch := brokertest.Channel(t, url)
+	if err := broker.Declare(ch); err != nil {
+		t.Fatalf("declare: %v", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatalf("confirm mode: %v", err)
+	}
+	pool, _ := dbtest.NewPool(t)
+	return &testBundle{url: url, ch: ch, pool: pool, store: jobstore.New(pool)}
+}
+
+// channel opens a channel for the code under test; close it to return what it holds.
+func (b *testBundle) channel(t *testing.T) *amqp.Channel {
+	t.Helper()
+	return brokertest.Channel(t, b.url)
+}
+
+// publish puts a message on queue and waits for RabbitMQ to confirm it.
+func (b *testBundle) publish(t *testing.T, queue, messageID string, headers amqp.Table, body []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dc, err := b.ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false, amqp.Publishing{
+		ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: messageID, Headers: headers, Body: body,
+	})
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+		t.Fatalf("publish: confirmed=%v err=%v", ok, err)
+	}
+}
+
+// deadLetter puts a job's generate message on the DLQ as the worker does.
+func (b *testBundle) deadLetter(t *testing.T, jobID, reason, errMsg string) {
+	t.Helper()
+	b.publish(t, job.QueueDLQ, jobID+"/dead", amqp.Table{
+		job.HeaderDeathReason: reason, job.HeaderDeathError: errMsg, "traceparent": traceparent,
+	}, generateBody(t, jobID))
+}
+
+func generateBody(t *testing.T, jobID string) []byte {
+	t.Helper()
+	body, err := json.Marshal(job.GenerateMessage{JobID: jobID, UserID: 1, JobDescription: "Go developer",
+		CVText: "Ten years of Go.", Tone: job.ToneProfessional, CreatedAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// insertJob creates a user and a job row in status, directly in SQL.
+func (b *testBundle) insertJob(t *testing.T, jobID string, status job.Status) {
+	t.Helper()
+	ctx := context.Background()
+	var userID int64
+	if err := b.pool.QueryRow(ctx, `INSERT INTO users (email) VALUES ($1) RETURNING id`, jobID+"@example.com").Scan(&userID); err != nil {
+		t.Fatalf("insert user: %v", err)
+	}
+	if _, err := b.pool.Exec(ctx, `
+		INSERT INTO cover_letter_jobs (job_id, user_id, status, job_description, cv_text, attempts, error_message, completed_at)
+		VALUES ($1, $2, $3, 'Go developer', 'Ten years of Go.', 3, 'LLM kept failing', now())`,
+		jobID, userID, status); err != nil {
+		t.Fatalf("insert job: %v", err)
+	}
+}
+
+// queueLen waits (briefly: messages return to the queue asynchronously when a channel
+// closes) until queue holds want ready messages, and returns the count it saw last.
+func (b *testBundle) queueLen(t *testing.T, queue string, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := b.ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatalf("inspect %s: %v", queue, err)
+		}
+		if q.Messages == want || time.Now().After(deadline) {
+			return q.Messages
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// drain takes every message off queue (waiting until it holds want) and returns their job ids.
+func (b *testBundle) drain(t *testing.T, queue string, want int) []string {
+	t.Helper()
+	if n := b.queueLen(t, queue, want); n != want {
+		t.Fatalf("%s holds %d messages, want %d", queue, n, want)
+	}
+	var ids []string
+	for {
+		d, ok, err := b.ch.Get(queue, true)
+		if err != nil {
+			t.Fatalf("get from %s: %v", queue, err)
+		}
+		if !ok {
+			return ids
+		}
+		ids = append(ids, dlq.EntryOf(d).JobID)
+	}
+}
+
+func (b *testBundle) status(t *testing.T, jobID string) job.Status {
+	t.Helper()
+	j, err := b.store.GetAny(context.Background(), jobID)
+	if err != nil {
+		t.Fatalf("get job %s: %v", jobID, err)
+	}
+	return j.Status
+}
+
+// outboxGenerateRows counts the job's messages for the generate queue in the outbox.
+func (b *testBundle) outboxGenerateRows(t *testing.T, jobID string) int {
+	t.Helper()
+	var n int
+	if err := b.pool.QueryRow(context.Background(), `
+		SELECT count(*) FROM outbox_messages
+		WHERE routing_key = $1 AND convert_from(body, 'UTF8')::jsonb->>'jobId' = $2`,
+		job.QueueGenerate, jobID).Scan(&n); err != nil {
+		t.Fatalf("count outbox rows: %v", err)
+	}
+	return n
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("EmptyDLQ", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		entries, more, err := dlq.List(ctx, b.channel(t), 50)
+		if err != nil || len(entries) != 0 || more != 0 {
+			t.Fatalf("List = %v, %d, %v; want nothing", entries, more, err)
+		}
+	})
+
+	t.Run("DescribesMessagesAndLeavesThemInOrder", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		longError := "the LLM answered 500\n" + strings.Repeat("x", 200)
+		b.publish(t, job.QueueDLQ, "job-worker/dead", amqp.Table{
+			job.HeaderDeathReason: job.ReasonAttemptsExhausted, job.HeaderDeathError: longError,
+		}, generateBody(t, "job-worker"))
+		b.publish(t, job.QueueDLQ, "job-broker/1", amqp.Table{
+			"x-death": []any{amqp.Table{"reason": "delivery_limit", "queue": job.QueueGenerate, "count": int64(1)}},
+		}, generateBody(t, "job-broker"))
+		b.publish(t, job.QueueDLQ, "junk-1", amqp.Table{
+			job.HeaderDeathReason: job.ReasonInvalidMessage, job.HeaderDeathError: "invalid JSON",
+		}, []byte("{not json"))
+		want := []dlq.Entry{
+			{JobID: "job-worker", MessageID: "job-worker/dead", Reason: job.ReasonAttemptsExhausted, Error: longError},
+			{JobID: "job-broker", MessageID: "job-broker/1", Reason: "delivery_limit"},
+			{JobID: "", MessageID: "junk-1", Reason: job.ReasonInvalidMessage, Error: "invalid JSON"},
+		}
+
+		for range 2 { // the second listing sees the messages the first returned, in order
+			ch := b.channel(t)
+			entries, more, err := dlq.List(ctx, ch, 50)
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			if more != 0 || len(entries) != len(want) {
+				t.Fatalf("List = %+v, more %d; want %+v", entries, more, want)
+			}
+			for i := range want {
+				if entries[i] != want[i] {
+					t.Errorf("entry %d = %+v, want %+v", i, entries[i], want[i])
+				}
+			}
+			_ = ch.Close()
+			if n := b.queueLen(t, job.QueueDLQ, 3); n != 3 {
+				t.Fatalf("DLQ holds %d messages after List, want 3", n)
+			}
+		}
+
+		ch := b.channel(t)
+		entries, more, err := dlq.List(ctx, ch, 1)
+		if err != nil || len(entries) != 1 || entries[0] != want[0] || more != 2 {
+			t.Fatalf("List(limit 1) = %+v, more %d, %v; want the first and 2 more", entries, more, err)
+		}
+		_ = ch.Close()
+		// All three are still there; RabbitMQ 3.x puts the returned one behind the others.
+		if got := b.drain(t, job.QueueDLQ, 3); len(got) != 3 {
+			t.Errorf("DLQ after List = %q, want 3 messages", got)
+		}
+	})
+
+	t.Run("LimitOutOfRange", func(t *testing.T) {
+		t.Parallel()
+		for _, limit := range []int{0, -1, dlq.MaxList + 1} {
+			if _, _, err := dlq.List(ctx, nil, limit); !errors.Is(err, dlq.ErrBadLimit) {
+				t.Errorf("List(limit %d) = %v, want ErrBadLimit", limit, err)
+			}
+		}
+	})
+}
+
+// requeue runs dlq.Requeue on a channel of its own, closed afterwards (returning what it
+// held), and collects the outcomes it reported.
+func (b *testBundle) requeue(t *testing.T, store dlq.JobRequeuer, target dlq.Target) (dlq.Result, []dlq.Outcome, error) {
+	t.Helper()
+	ch := b.channel(t)
+	defer ch.Close()
+	var outcomes []dlq.Outcome
+	res, err := dlq.Requeue(context.Background(), ch, store, target, func(o dlq.Outcome) error {
+		outcomes = append(outcomes, o)
+		return nil
+	})
+	return res, outcomes, err
+}
+
+func TestRequeue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	all := dlq.Target{All: true}
+
+	t.Run("FailedJobGoesToTheOutboxUnderItsTrace", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.insertJob(t, "job-1", job.StatusFailed)
+		b.deadLetter(t, "job-1", job.ReasonAttemptsExhausted, "LLM kept failing")
+
+		res, outcomes, err := b.requeue(t, b.store, dlq.Target{JobID: "job-1"})
+		if err != nil {
+			t.Fatalf("Requeue: %v", err)
+		}
+		if res != (dlq.Result{Requeued: 1, Seen: 1, Present: 1}) {
+			t.Errorf("result = %+v", res)
+		}
+		if len(outcomes) != 1 || outcomes[0] != (dlq.Outcome{Action: dlq.Requeued, JobID: "job-1", MessageID: "job-1/dead"}) {
+			t.Errorf("outcomes = %+v", outcomes)
+		}
+		if s := b.status(t, "job-1"); s != job.StatusPending {
+			t.Errorf("status = %s, want pending", s)
+		}
+		var tp string
+		if err := b.pool.QueryRow(ctx, `SELECT coalesce(headers->>'traceparent', '') FROM outbox_messages WHERE routing_key = $1`,
+			job.QueueGenerate).Scan(&tp); err != nil {
+			t.Fatal(err)
+		}
+		if tp != traceparent {
+			t.Errorf("outbox message traceparent = %q, want the DLQ message's", tp)
+		}
+		if n := b.queueLen(t, job.QueueDLQ, 0); n != 0 {
+			t.Errorf("DLQ holds %d messages, want 0", n)
+		}
+		if n := b.queueLen(t, job.QueueGenerate, 0); n != 0 {
+			t.Errorf("generate queue holds %d messages: publishing is the relay's job", n)
+		}
+	})
+
+	t.Run("OneJobLeavesTheOthersInTheDLQ", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		for _, id := range []string{"job-a", "job-b", "job-c"} {
+			b.insertJob(t, id, job.StatusFailed)
+			b.deadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
+		}
+		res, _, err := b.requeue(t, b.store, dlq.Target{JobID: "job-b"})
+		if err != nil {
+			t.Fatalf("Requeue: %v", err)
+		}
+		if res.Requeued != 1 || res.Seen != 3 {
+			t.Errorf("result = %+v, want 1 requeued of 3 seen", res)
+		}
+		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "job-a,job-c" {
+			t.Errorf("DLQ kept %q, want job-a and job-c in order", got)
+		}
+		if s := b.status(t, "job-a"); s != job.StatusFailed {
+			t.Errorf("job-a status = %s, want failed", s)
+		}
+	})
+
+	t.Run("AllSortsEveryMessage", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.insertJob(t, "job-failed", job.StatusFailed)
+		b.deadLetter(t, "job-failed", job.ReasonLLMRejected, "content policy")
+		b.insertJob(t, "job-done", job.StatusCompleted)
+		b.deadLetter(t, "job-done", job.ReasonAttemptsExhausted, "boom")
+		b.deadLetter(t, "job-foreign", "delivery_limit", "")
+		body := []byte(`{not json`)
+		b.publish(t, job.QueueDLQ, "junk-1", amqp.Table{
+			job.HeaderDeathReason: job.ReasonInvalidMessage,
+			job.HeaderDeathError:  "invalid JSON",
+			"x-death":             []any{amqp.Table{"reason": "rejected", "queue": job.QueueGenerate, "count": int64(1)}},
+			"x-delivery-count":    int64(3),
+			"traceparent":         traceparent,
+		}, body)
+
+		res, outcomes, err := b.requeue(t, b.store, all)
+		if err != nil {
+			t.Fatalf("Requeue: %v", err)
+		}
+		if res != (dlq.Result{Requeued: 3, Skipped: 1, Seen: 4, Present: 4}) {
+			t.Errorf("result = %+v", res)
+		}
+		want := []dlq.Outcome{
+			{Action: dlq.Requeued, JobID: "job-failed", MessageID: "job-failed/dead"},
+			{Action: dlq.Skipped, JobID: "job-done", MessageID: "job-done/dead", Status: job.StatusCompleted},
+			{Action: dlq.Republished, JobID: "job-foreign", MessageID: "job-foreign/dead"},
+			{Action: dlq.Republished, MessageID: "junk-1"},
+		}
+		if len(outcomes) != len(want) {
+			t.Fatalf("outcomes = %+v, want %+v", outcomes, want)
+		}
+		for i := range want {
+			if outcomes[i] != want[i] {
+				t.Errorf("outcome %d = %+v, want %+v", i, outcomes[i], want[i])
+			}
+		}
+		if n := b.queueLen(t, job.QueueDLQ, 0); n != 0 {
+			t.Errorf("DLQ holds %d messages, want 0", n)
+		}
+		if n := b.outboxGenerateRows(t, "job-done"); n != 0 {
+			t.Errorf("a skipped job got %d generate messages", n)
+		}
+		if n := b.outboxGenerateRows(t, "job-failed"); n != 1 {
+			t.Errorf("the failed job got %d generate messages, want 1", n)
+		}
+
+		// The two republished messages, as they were minus the death headers.
+		if n := b.queueLen(t, job.QueueGenerate, 2); n != 2 {
+			t.Fatalf("generate queue holds %d messages, want 2", n)
+		}
+		if d, _, _ := b.ch.Get(job.QueueGenerate, true); dlq.EntryOf(d).JobID != "job-foreign" {
+			t.Errorf("first republished = %s, want job-foreign's", d.Body)
+		}
+		d, ok, err := b.ch.Get(job.QueueGenerate, true)
+		if err != nil || !ok {
+			t.Fatalf("get the republished junk: %v, %v", ok, err)
+		}
+		if string(d.Body) != string(body) {
+			t.Errorf("body = %q, want %q", d.Body, body)
+		}
+		for _, h := range []string{job.HeaderDeathReason, job.HeaderDeathError, "x-death"} {
+			if _, ok := d.Headers[h]; ok {
+				t.Errorf("header %s kept: %v", h, d.Headers)
+			}
+		}
+		if n, _ := d.Headers["x-delivery-count"].(int64); n > 1 { // the broker may count this delivery
+			t.Errorf("x-delivery-count = %d kept from the DLQ", n)
+		}
+		if d.Headers["traceparent"] != traceparent || d.MessageId != "junk-1" ||
+			d.ContentType != "application/json" || d.DeliveryMode != amqp.Persistent {
+			t.Errorf("republished message lost its properties: %+v", d)
+		}
+	})
+
+	t.Run("FailedJobWithoutDLQMessageIsRequeuedFromTheDatabase", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.insertJob(t, "job-gone", job.StatusFailed)
+		b.insertJob(t, "job-other", job.StatusFailed)
+		b.deadLetter(t, "job-other", job.ReasonAttemptsExhausted, "boom")
+
+		res, outcomes, err := b.requeue(t, b.store, dlq.Target{JobID: "job-gone"})
+		if err != nil {
+			t.Fatalf("Requeue: %v", err)
+		}
+		if res.Requeued != 1 || len(outcomes) != 1 || outcomes[0] != (dlq.Outcome{Action: dlq.RequeuedFromDatabase, JobID: "job-gone"}) {
+			t.Errorf("result = %+v, outcomes = %+v", res, outcomes)
+		}
+		if s := b.status(t, "job-gone"); s != job.StatusPending {
+			t.Errorf("status = %s, want pending", s)
+		}
+		if n := b.outboxGenerateRows(t, "job-gone"); n != 1 {
+			t.Errorf("outbox holds %d generate messages, want 1", n)
+		}
+		if n := b.queueLen(t, job.QueueDLQ, 1); n != 1 {
+			t.Errorf("DLQ holds %d messages, want job-other's", n)
+		}
+	})
+
+	t.Run("NothingToRequeueIsATypedError", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.insertJob(t, "job-ok", job.StatusCompleted)
+		for id, want := range map[string]error{"job-none": jobstore.ErrNotFound, "job-ok": jobstore.ErrNotInDLQState} {
+			res, _, err := b.requeue(t, b.store, dlq.Target{JobID: id})
+			var nr *dlq.NotRequeuedError
+			if !errors.As(err, &nr) || nr.JobID != id || !errors.Is(err, want) {
+				t.Errorf("Requeue(%s) = %v, want a NotRequeuedError that is %v", id, err, want)
+			}
+			if res.Requeued != 0 || res.Skipped != 0 {
+				t.Errorf("Requeue(%s) result = %+v", id, res)
+			}
+		}
+		if got := (&dlq.NotRequeuedError{JobID: "job-ok", Status: job.StatusCompleted}).Error(); !strings.Contains(got, "its status is completed") {
+			t.Errorf("error text = %q", got)
+		}
+	})
+
+	t.Run("AllHandlesOnlyTheMessagesPresentAtTheStart", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		for _, id := range []string{"job-1", "job-2"} {
+			b.insertJob(t, id, job.StatusFailed)
+			b.deadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
+		}
+		// Each requeue dead-letters a new message meanwhile, as failing workers would.
+		arriving := &hookStore{JobRequeuer: b.store, after: func(id string) {
+			b.deadLetter(t, "late-"+id, job.ReasonAttemptsExhausted, "boom")
+		}}
+		res, _, err := b.requeue(t, arriving, all)
+		if err != nil {
+			t.Fatalf("Requeue: %v", err)
+		}
+		if res.Requeued != 2 || res.Seen != 2 || res.Present != 2 {
+			t.Errorf("result = %+v, want the 2 messages present only", res)
+		}
+		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "late-job-1,late-job-2" {
+			t.Errorf("DLQ holds %q, want the two late arrivals", got)
+		}
+	})
+
+	t.Run("InterruptedBetweenMessages", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		for _, id := range []string{"job-1", "job-2", "job-3"} {
+			b.insertJob(t, id, job.StatusFailed)
+			b.deadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ch := b.channel(t)
+		var handled []string
+		res, err := dlq.Requeue(ctx, ch, b.store, all, func(o dlq.Outcome) error {
+			handled = append(handled, o.JobID)
+			cancel() // the interrupt arrives while the first message is being handled
+			return nil
+		})
+		_ = ch.Close()
+		if err != nil {
+			t.Fatalf("Requeue: %v", err)
+		}
+		if !res.Interrupted || res.Requeued != 1 || strings.Join(handled, ",") != "job-1" {
+			t.Errorf("result = %+v, handled %q; want job-1 only, interrupted", res, handled)
+		}
+		if s := b.status(t, "job-1"); s != job.StatusPending {
+			t.Errorf("job-1 status = %s, want pending", s)
+		}
+		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "job-2,job-3" {
+			t.Errorf("DLQ holds %q, want job-2 and job-3", got)
+		}
+	})
+
+	t.Run("AnErrorFromReportStopsIt", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		for _, id := range []string{"job-1", "job-2"} {
+			b.insertJob(t, id, job.StatusFailed)
+			b.deadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
+		}
+		ch := b.channel(t)
+		stop := errors.New("stdout closed")
+		res, err := dlq.Requeue(ctx, ch, b.store, all, func(dlq.Outcome) error { return stop })
+		_ = ch.Close()
+		if !errors.Is(err, stop) || res.Requeued != 1 {
+			t.Fatalf("Requeue = %+v, %v; want 1 requeued, then the report's error", res, err)
+		}
+		if n := b.queueLen(t, job.QueueDLQ, 1); n != 1 {
+			t.Errorf("DLQ holds %d messages, want job-2's", n)
+		}
+	})
+
+	t.Run("StoreFailureLeavesTheMessageInTheDLQ", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.insertJob(t, "job-1", job.StatusFailed)
+		b.deadLetter(t, "job-1", job.ReasonAttemptsExhausted, "boom")
+		down := errors.New("database is down")
+		res, _, err := b.requeue(t, &hookStore{JobRequeuer: b.store, fail: down}, all)
+		if !errors.Is(err, down) || res.Requeued != 0 {
+			t.Fatalf("Requeue = %+v, %v; want the store's error", res, err)
+		}
+		if n := b.queueLen(t, job.QueueDLQ, 1); n != 1 {
+			t.Errorf("DLQ holds %d messages, want 1", n)
+		}
+	})
+
+	t.Run("EmptyDLQ", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		res, outcomes, err := b.requeue(t, b.store, all)
+		if err != nil || res != (dlq.Result{}) || len(outcomes) != 0 {
+			t.Fatalf("Requeue = %+v, %v, %v; want nothing done", res, outcomes, err)
+		}
+	})
+
+	t.Run("BadTarget", func(t *testing.T) {
+		t.Parallel()
+		for _, target := range []dlq.Target{{}, {All: true, JobID: "job-1"}, {JobID: "no/such id"}} {
+			if _, err := dlq.Requeue(ctx, nil, nil, target, nil); !errors.Is(err, dlq.ErrBadTarget) {
+				t.Errorf("Requeue(%+v) = %v, want ErrBadTarget", target, err)
+			}
+		}
+	})
+}
+
+// hookStore wraps a JobRequeuer: after runs after each successful Requeue, and a non-nil fail
+// is every Requeue's error.
+type hookStore struct {
+	dlq.JobRequeuer
+	after func(jobID string)
+	fail  error
+}
+
+func (h *hookStore) Requeue(ctx context.Context, jobID string, headers map[string]string) (jobstore.Job, error) {
+	if h.fail != nil {
+		return jobstore.Job{}, h.fail
+	}
+	j, err := h.JobRequeuer.Requeue(ctx, jobID, headers)
+	if err == nil && h.after != nil {
+		h.after(jobID)
+	}
+	return j, err
+}

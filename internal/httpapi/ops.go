@@ -1,0 +1,196 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/careerops/jobs/internal/dlq"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/ops"
+)
+
+// OpsSource is what the operations API reads and changes (*ops.Source).
+type OpsSource interface {
+	QueueStats(ctx context.Context) ([]ops.QueueStat, error)
+	JobsByStatus(ctx context.Context) (map[job.Status]int, error)
+	RecentFailures(ctx context.Context, limit int) ([]jobstore.Job, error)
+	DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error)
+	RequeueDeadLetters(ctx context.Context, target dlq.Target) (dlq.Result, error)
+}
+
+// What the overview shows at most.
+const (
+	opsRecentFailures = 20
+	opsDeadLetters    = 50
+)
+
+// requireAdmin lets through only users whose token grants admin (set by authenticator.user,
+// which must run first).
+func requireAdmin() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if admin, _ := c.Locals(adminKey).(bool); !admin {
+			return newError(fiber.StatusForbidden, "forbidden", "this needs an admin token")
+		}
+		return c.Next()
+	}
+}
+
+// opsOverview is the body of GET /api/ops/overview.
+type opsOverview struct {
+	Queues         []queueView        `json:"queues"`
+	JobsByStatus   map[job.Status]int `json:"jobsByStatus"`
+	RecentFailures []failureView      `json:"recentFailures"`
+	DLQ            []deadLetterView   `json:"dlq"`
+	// JaegerURL is the Jaeger UI a trace id is looked up in: <jaegerUrl>/trace/<traceId>.
+	JaegerURL string `json:"jaegerUrl,omitempty"`
+}
+
+type queueView struct {
+	Name      string `json:"name"`
+	Messages  int    `json:"messages"`
+	Consumers int    `json:"consumers"`
+}
+
+type failureView struct {
+	JobID     string    `json:"jobId"`
+	UserID    int64     `json:"userId"`
+	Error     string    `json:"error"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	TraceID   string    `json:"traceId,omitempty"`
+}
+
+type deadLetterView struct {
+	JobID     string `json:"jobId,omitempty"`
+	MessageID string `json:"messageId"`
+	Reason    string `json:"reason"`
+	Error     string `json:"error"`
+}
+
+// handleOpsOverview answers with the queues, the jobs by status, the latest failures and the
+// first dead letters. jaegerURL (may be "") is passed on for trace links.
+func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx := c.UserContext()
+		out := opsOverview{
+			Queues:         []queueView{},
+			JobsByStatus:   map[job.Status]int{},
+			RecentFailures: []failureView{},
+			DLQ:            []deadLetterView{},
+			JaegerURL:      jaegerURL,
+		}
+		queues, err := src.QueueStats(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		for _, q := range queues {
+			out.Queues = append(out.Queues, queueView{Name: q.Name, Messages: q.Messages, Consumers: q.Consumers})
+		}
+		counts, err := src.JobsByStatus(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		for _, s := range []job.Status{job.StatusPending, job.StatusProcessing, job.StatusCompleted, job.StatusFailed, job.StatusCancelled} {
+			out.JobsByStatus[s] = counts[s]
+		}
+		failures, err := src.RecentFailures(ctx, opsRecentFailures)
+		if err != nil {
+			return unavailable(err)
+		}
+		for _, j := range failures {
+			out.RecentFailures = append(out.RecentFailures, failureView{JobID: j.ID, UserID: j.UserID, Error: j.Error,
+				UpdatedAt: j.UpdatedAt, TraceID: traceIDOf(j.TraceParent)})
+		}
+		letters, err := src.DeadLetters(ctx, opsDeadLetters)
+		if err != nil {
+			return unavailable(err)
+		}
+		for _, e := range letters {
+			out.DLQ = append(out.DLQ, deadLetterView{JobID: e.JobID, MessageID: e.MessageID, Reason: e.Reason, Error: e.Error})
+		}
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(out)
+	}
+}
+
+// requeueRequest is the body of POST /api/ops/dlq/requeue: {"jobId": "…"} or {"all": true}.
+type requeueRequest struct {
+	JobID *string `json:"jobId"`
+	All   *bool   `json:"all"`
+}
+
+// handleOpsRequeue sends one job's dead letters, or all of them, back to work, as
+// `careeropsctl dlq requeue` does, and answers with how many were requeued and skipped.
+func handleOpsRequeue(src OpsSource) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !c.Is("json") {
+			return newError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+		}
+		var req requeueRequest
+		if err := decodeStrict(c.Body(), &req); err != nil {
+			return err
+		}
+		var target dlq.Target
+		switch {
+		case req.JobID != nil && req.All != nil:
+			return newError(fiber.StatusUnprocessableEntity, "validation_failed", `give "jobId" or "all", not both`)
+		case req.JobID != nil:
+			if !job.ValidID(*req.JobID) {
+				return newError(fiber.StatusUnprocessableEntity, "validation_failed", "jobId must be 1-64 characters of [A-Za-z0-9._:-]")
+			}
+			target.JobID = *req.JobID
+		case req.All != nil && *req.All:
+			target.All = true
+		default:
+			return newError(fiber.StatusUnprocessableEntity, "validation_failed", `give "jobId" or "all": true`)
+		}
+		res, err := src.RequeueDeadLetters(c.UserContext(), target)
+		var notRequeued *dlq.NotRequeuedError
+		switch {
+		case errors.As(err, &notRequeued) && errors.Is(err, jobstore.ErrNotFound):
+			return newError(fiber.StatusNotFound, "not_found", "job %s is neither in the dead-letter queue nor in the database", target.JobID)
+		case errors.As(err, &notRequeued):
+			return newError(fiber.StatusConflict, "not_failed", "job %s is not in the dead-letter queue and is %s, not failed", target.JobID, notRequeued.Status)
+		case err != nil:
+			return unavailable(err)
+		}
+		return c.JSON(struct {
+			Requeued int `json:"requeued"`
+			Skipped  int `json:"skipped"`
+			// Interrupted: the server stopped before it was done; asking again does the rest.
+			Interrupted bool `json:"interrupted,omitempty"`
+		}{res.Requeued, res.Skipped, res.Interrupted})
+	}
+}
+
+// decodeStrict decodes a body holding exactly one JSON object with only v's fields into v.
+// Errors are *apiError.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return newError(fiber.StatusBadRequest, "invalid_json", "the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// traceIDOf returns the trace id of a W3C traceparent, or "" when it is not a valid one.
+func traceIDOf(traceparent string) string {
+	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
+		propagation.MapCarrier{"traceparent": traceparent}))
+	if !sc.IsValid() {
+		return ""
+	}
+	return sc.TraceID().String()
+}

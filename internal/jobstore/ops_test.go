@@ -1,0 +1,175 @@
+package jobstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+)
+
+// opsInsertJob writes a job row of user in status, last updated at updatedAt, in SQL.
+func opsInsertJob(t *testing.T, pool *pgxpool.Pool, user int64, id string, status job.Status, updatedAt time.Time) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), `
+		INSERT INTO cover_letter_jobs (job_id, user_id, status, job_description, cv_text, error_message, traceparent, updated_at)
+		VALUES ($1, $2, $3, 'Engineer', 'CV', $4, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', $5)`,
+		id, user, status, "error of "+id, updatedAt); err != nil {
+		t.Fatalf("insert job %s: %v", id, err)
+	}
+}
+
+func TestCountByStatus(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	s := jobstore.New(pool)
+	ctx := context.Background()
+
+	counts, err := s.CountByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[job.Status]int{job.StatusPending: 0, job.StatusProcessing: 0, job.StatusCompleted: 0, job.StatusFailed: 0, job.StatusCancelled: 0}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("empty store: counts = %v, want %v", counts, want)
+	}
+
+	user, err := s.AddUser(ctx, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, st := range []job.Status{job.StatusPending, job.StatusFailed, job.StatusFailed, job.StatusCompleted, job.StatusFailed} {
+		opsInsertJob(t, pool, user, fmt.Sprintf("job-%d", i), st, now)
+	}
+	if counts, err = s.CountByStatus(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want[job.StatusPending], want[job.StatusFailed], want[job.StatusCompleted] = 1, 3, 1
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("counts = %v, want %v", counts, want)
+	}
+}
+
+func TestRecentFailures(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	s := jobstore.New(pool)
+	ctx := context.Background()
+	ada, err := s.AddUser(ctx, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grace, err := s.AddUser(ctx, "grace@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if jobs, err := s.RecentFailures(ctx, 20); err != nil || len(jobs) != 0 {
+		t.Fatalf("no failures: RecentFailures = %v, %v", jobs, err)
+	}
+
+	base := time.Now().Add(-time.Hour)
+	opsInsertJob(t, pool, ada, "failed-old", job.StatusFailed, base)
+	opsInsertJob(t, pool, grace, "failed-new", job.StatusFailed, base.Add(2*time.Minute))
+	opsInsertJob(t, pool, ada, "failed-mid", job.StatusFailed, base.Add(time.Minute))
+	opsInsertJob(t, pool, ada, "completed", job.StatusCompleted, base.Add(3*time.Minute))
+	opsInsertJob(t, pool, grace, "cancelled", job.StatusCancelled, base.Add(3*time.Minute))
+
+	jobs, err := s.RecentFailures(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 || jobs[0].ID != "failed-new" || jobs[1].ID != "failed-mid" {
+		t.Fatalf("RecentFailures(2) = %v, want failed-new, failed-mid", ids(jobs))
+	}
+	j := jobs[0]
+	if j.UserID != grace || j.Error != "error of failed-new" || j.Status != job.StatusFailed || j.TraceParent == "" ||
+		!j.UpdatedAt.Equal(base.Add(2*time.Minute).Truncate(time.Microsecond)) {
+		t.Errorf("failed-new = %+v", j)
+	}
+	if jobs, err = s.RecentFailures(ctx, 20); err != nil || len(jobs) != 3 || jobs[2].ID != "failed-old" {
+		t.Fatalf("RecentFailures(20) = %v, %v; want the 3 failed jobs", ids(jobs), err)
+	}
+}
+
+func ids(jobs []jobstore.Job) []string {
+	out := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, j.ID)
+	}
+	return out
+}
+
+func TestFindOrAddUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("CreatesOnceThenFinds", func(t *testing.T) {
+		t.Parallel()
+		pool, _ := dbtest.NewPool(t)
+		s := jobstore.New(pool)
+		id, err := s.FindOrAddUser(ctx, "dev@example.com")
+		if err != nil || id <= 0 {
+			t.Fatalf("FindOrAddUser = %d, %v", id, err)
+		}
+		again, err := s.FindOrAddUser(ctx, "dev@example.com")
+		if err != nil || again != id {
+			t.Fatalf("second FindOrAddUser = %d, %v; want %d", again, err, id)
+		}
+		other, err := s.FindOrAddUser(ctx, "other@example.com")
+		if err != nil || other == id {
+			t.Fatalf("another email = %d, %v; want a new user", other, err)
+		}
+		added, err := s.AddUser(ctx, "ada@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found, err := s.FindOrAddUser(ctx, "ada@example.com"); err != nil || found != added {
+			t.Fatalf("a user made by AddUser: FindOrAddUser = %d, %v; want %d", found, err, added)
+		}
+	})
+
+	t.Run("ConcurrentCallsAgreeOnOneUser", func(t *testing.T) {
+		t.Parallel()
+		pool, _ := dbtest.NewPool(t)
+		s := jobstore.New(pool)
+		const n = 16
+		got := make([]int64, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { got[i], errs[i] = s.FindOrAddUser(ctx, "race@example.com") })
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil || got[i] != got[0] {
+				t.Fatalf("call %d = %d, %v; call 0 = %d", i, got[i], errs[i], got[0])
+			}
+		}
+		var users int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE email = 'race@example.com'`).Scan(&users); err != nil || users != 1 {
+			t.Fatalf("%d users with the email, %v", users, err)
+		}
+	})
+
+	t.Run("SkipsIDsTakenOutsideTheSequence", func(t *testing.T) {
+		t.Parallel()
+		pool, _ := dbtest.NewPool(t)
+		s := jobstore.New(pool)
+		// A user first seen in another service's message, with the id the sequence hands out next.
+		if _, err := pool.Exec(ctx, `INSERT INTO users (id) VALUES (1), (2)`); err != nil {
+			t.Fatal(err)
+		}
+		id, err := s.FindOrAddUser(ctx, "dev@example.com")
+		if err != nil || id <= 2 {
+			t.Fatalf("FindOrAddUser = %d, %v; want a free id", id, err)
+		}
+	})
+}

@@ -1,0 +1,315 @@
+package ops_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/goleak"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/dlq"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/ops"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type testBundle struct {
+	url   string
+	ch    *amqp.Channel // the test's own, for publishing and inspection
+	pool  *pgxpool.Pool
+	store *jobstore.Store
+}
+
+// setup returns a Source on a vhost and a database of the test's own. declare says whether
+// the topology exists.
+func setup(t *testing.T, declare bool) (*ops.Source, *testBundle) {
+	t.Helper()
+	url := brokertest.NewVhostURL(t)
+	ch := brokertest.Channel(t, url)
+	if declare {
+		if err := broker.Declare(ch); err != nil {
+			t.Fatalf("declare: %v", err)
+		}
+	}
+	pool, _ := dbtest.NewPool(t)
+	store := jobstore.New(pool)
+	return ops.NewSource(dial(t, url), store), &testBundle{url: url, ch: ch, pool: pool, store: store}
+}
+
+// dial connects to url until the test ends.
+func dial(t *testing.T, url string) *broker.Connection {
+	t.Helper()
+	conn, err := broker.Dial(context.Background(), broker.ConnectionConfig{URL: url, Name: "ops-test", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); conn.Wait() })
+	return conn
+}
+
+func (b *testBundle) publish(t *testing.T, queue string, headers amqp.Table, body string) {
+	t.Helper()
+	if err := b.ch.PublishWithContext(context.Background(), "", queue, false, false, amqp.Publishing{
+		DeliveryMode: amqp.Persistent, MessageId: "m-" + body, Headers: headers, Body: []byte(body),
+	}); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+}
+
+// deadLetter puts job id's message on the DLQ as the worker does.
+func (b *testBundle) deadLetter(t *testing.T, id string) {
+	t.Helper()
+	b.publish(t, job.QueueDLQ, amqp.Table{job.HeaderDeathReason: job.ReasonAttemptsExhausted, job.HeaderDeathError: "boom"},
+		fmt.Sprintf(`{"jobId":%q,"userId":1}`, id))
+}
+
+// failedJob writes a user and a failed job in SQL.
+func (b *testBundle) failedJob(t *testing.T, id string) {
+	t.Helper()
+	ctx := context.Background()
+	var user int64
+	if err := b.pool.QueryRow(ctx, `INSERT INTO users (email) VALUES ($1) RETURNING id`, id+"@example.com").Scan(&user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `INSERT INTO cover_letter_jobs (job_id, user_id, status, job_description, cv_text, error_message)
+		VALUES ($1, $2, 'failed', 'Engineer', 'CV', 'boom')`, id, user); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dlqLen waits briefly (returned messages come back asynchronously) for the DLQ to hold want.
+func (b *testBundle) dlqLen(t *testing.T, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := b.ch.QueueDeclarePassive(job.QueueDLQ, true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages == want || time.Now().After(deadline) {
+			return q.Messages
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestQueueStats(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("CountsReadyMessagesAndConsumers", func(t *testing.T) {
+		t.Parallel()
+		src, b := setup(t, true)
+		b.deadLetter(t, "job-1")
+		b.deadLetter(t, "job-2")
+		b.publish(t, job.QueueGenerate, nil, `{"jobId":"job-3"}`)
+		consumer := brokertest.Channel(t, b.url)
+		if _, err := consumer.Consume(job.QueueCompleted, "", false, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		want := []ops.QueueStat{
+			{Name: job.QueueGenerate, Messages: 1},
+			{Name: job.QueueCompleted, Consumers: 1},
+			{Name: job.QueueDLQ, Messages: 2},
+		}
+		var got []ops.QueueStat
+		deadline := time.Now().Add(5 * time.Second) // queue counters settle asynchronously
+		for {
+			var err error
+			if got, err = src.QueueStats(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) == fmt.Sprint(want) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("QueueStats = %+v, want %+v", got, want)
+		}
+	})
+
+	t.Run("LeavesOutQueuesNotDeclared", func(t *testing.T) {
+		t.Parallel()
+		src, b := setup(t, false)
+		if _, err := b.ch.QueueDeclare(job.QueueCompleted, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := src.QueueStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Name != job.QueueCompleted {
+			t.Fatalf("QueueStats = %+v, want the completed queue only", got)
+		}
+	})
+
+	t.Run("BrokerDownIsAPromptError", func(t *testing.T) {
+		t.Parallel()
+		pool, _ := dbtest.NewPool(t)
+		src := ops.NewSource(dial(t, "amqp://guest:guest@127.0.0.1:1/"), jobstore.New(pool))
+		start := time.Now()
+		if _, err := src.QueueStats(ctx); err == nil {
+			t.Fatal("QueueStats with RabbitMQ down: err = nil")
+		}
+		if _, err := src.DeadLetters(ctx, 10); err == nil {
+			t.Fatal("DeadLetters with RabbitMQ down: err = nil")
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("took %s to give up", took)
+		}
+	})
+}
+
+func TestJobsAndFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, b := setup(t, true)
+	b.failedJob(t, "job-1")
+	counts, err := src.JobsByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 5 || counts[job.StatusFailed] != 1 || counts[job.StatusPending] != 0 {
+		t.Errorf("JobsByStatus = %v", counts)
+	}
+	failures, err := src.RecentFailures(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failures) != 1 || failures[0].ID != "job-1" || failures[0].Error != "boom" {
+		t.Errorf("RecentFailures = %+v", failures)
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, b := setup(t, true)
+	jobIDs := func(entries []dlq.Entry) string {
+		var ids []string
+		for _, e := range entries {
+			ids = append(ids, cmp.Or(e.JobID, "-"))
+		}
+		slices.Sort(ids)
+		return strings.Join(ids, ",")
+	}
+
+	if entries, err := src.DeadLetters(ctx, 50); err != nil || len(entries) != 0 {
+		t.Fatalf("empty DLQ: DeadLetters = %+v, %v", entries, err)
+	}
+	b.deadLetter(t, "job-1")
+	b.publish(t, job.QueueDLQ, nil, "not json")
+	b.dlqLen(t, 2)
+	for range 3 {
+		entries, err := src.DeadLetters(ctx, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 2 || entries[0].JobID != "job-1" || entries[0].Reason != job.ReasonAttemptsExhausted ||
+			entries[1].JobID != "" || entries[1].MessageID != "m-not json" {
+			t.Fatalf("DeadLetters = %+v", entries)
+		}
+		if n := b.dlqLen(t, 2); n != 2 {
+			t.Fatalf("DLQ holds %d messages after a listing, want 2", n)
+		}
+	}
+	// Three looks, one listing: RabbitMQ counted (at most) one delivery of each message.
+	peek := brokertest.Channel(t, b.url)
+	d, ok, err := peek.Get(job.QueueDLQ, false)
+	if err != nil || !ok {
+		t.Fatalf("get: %v, %v", ok, err)
+	}
+	if n, _ := d.Headers["x-delivery-count"].(int64); n > 1 {
+		t.Errorf("x-delivery-count = %d after three looks, want at most 1", n)
+	}
+	_ = peek.Close()
+	b.dlqLen(t, 2)
+
+	// A new dead letter changes the count: listed again.
+	b.deadLetter(t, "job-2")
+	b.dlqLen(t, 3)
+	entries, err := src.DeadLetters(ctx, 50)
+	if err != nil || jobIDs(entries) != "-,job-1,job-2" {
+		t.Fatalf("after a new dead letter: DeadLetters = %+v, %v", entries, err)
+	}
+
+	// A requeue through the Source lists again, even when the count comes back the same.
+	b.failedJob(t, "job-1")
+	b.deadLetter(t, "job-3")
+	b.dlqLen(t, 4)
+	if res, err := src.RequeueDeadLetters(ctx, dlq.Target{JobID: "job-1"}); err != nil || res.Requeued != 1 {
+		t.Fatalf("RequeueDeadLetters = %+v, %v", res, err)
+	}
+	b.dlqLen(t, 3)
+	if entries, err = src.DeadLetters(ctx, 50); err != nil || jobIDs(entries) != "-,job-2,job-3" {
+		t.Fatalf("after a requeue: DeadLetters = %+v, %v", entries, err)
+	}
+
+	if _, err := src.DeadLetters(ctx, 0); !errors.Is(err, dlq.ErrBadLimit) {
+		t.Errorf("DeadLetters(0) = %v, want ErrBadLimit", err)
+	}
+}
+
+func TestRequeueDeadLetters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("OneJob", func(t *testing.T) {
+		t.Parallel()
+		src, b := setup(t, true)
+		for _, id := range []string{"job-1", "job-2"} {
+			b.failedJob(t, id)
+			b.deadLetter(t, id)
+		}
+		res, err := src.RequeueDeadLetters(ctx, dlq.Target{JobID: "job-2"})
+		if err != nil || res.Requeued != 1 || res.Skipped != 0 {
+			t.Fatalf("RequeueDeadLetters = %+v, %v", res, err)
+		}
+		if j, err := b.store.GetAny(ctx, "job-2"); err != nil || j.Status != job.StatusPending {
+			t.Errorf("job-2 = %s, %v; want pending", j.Status, err)
+		}
+		if n := b.dlqLen(t, 1); n != 1 {
+			t.Errorf("DLQ holds %d messages, want job-1's", n)
+		}
+	})
+
+	t.Run("All", func(t *testing.T) {
+		t.Parallel()
+		src, b := setup(t, true)
+		for _, id := range []string{"job-1", "job-2"} {
+			b.failedJob(t, id)
+			b.deadLetter(t, id)
+		}
+		res, err := src.RequeueDeadLetters(ctx, dlq.Target{All: true})
+		if err != nil || res.Requeued != 2 {
+			t.Fatalf("RequeueDeadLetters = %+v, %v", res, err)
+		}
+		if n := b.dlqLen(t, 0); n != 0 {
+			t.Errorf("DLQ holds %d messages, want 0", n)
+		}
+	})
+
+	t.Run("UnknownJob", func(t *testing.T) {
+		t.Parallel()
+		src, _ := setup(t, true)
+		_, err := src.RequeueDeadLetters(ctx, dlq.Target{JobID: "job-none"})
+		var nr *dlq.NotRequeuedError
+		if !errors.As(err, &nr) || !errors.Is(err, jobstore.ErrNotFound) {
+			t.Fatalf("RequeueDeadLetters = %v, want a NotRequeuedError that is ErrNotFound", err)
+		}
+	})
+}
