@@ -133,7 +133,10 @@ func (m *GenerateMessage) Validate() error {
 	return nil
 }
 
-// CompletedMessage is the body of a message on QueueCompleted, sent once per final result.
+// CompletedMessage is the body of a message on QueueCompleted. It is written once per final
+// result, in the transaction that stores the result, and delivered at least once: after a
+// crash between RabbitMQ's confirm and the outbox's commit the same message (same message id,
+// "<jobId>/<status>") is published again, so consumers deduplicate by message id.
 type CompletedMessage struct {
 	JobID       string    `json:"jobId"`
 	UserID      int64     `json:"userId"`

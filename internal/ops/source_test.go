@@ -275,6 +275,9 @@ func TestRequeueDeadLetters(t *testing.T) {
 			b.failedJob(t, id)
 			b.deadLetter(t, id)
 		}
+		if n := b.dlqLen(t, 2); n != 2 { // published without confirms: wait until both are in
+			t.Fatalf("DLQ holds %d messages before the requeue, want 2", n)
+		}
 		res, err := src.RequeueDeadLetters(ctx, dlq.Target{JobID: "job-2"})
 		if err != nil || res.Requeued != 1 || res.Skipped != 0 {
 			t.Fatalf("RequeueDeadLetters = %+v, %v", res, err)
@@ -293,6 +296,9 @@ func TestRequeueDeadLetters(t *testing.T) {
 		for _, id := range []string{"job-1", "job-2"} {
 			b.failedJob(t, id)
 			b.deadLetter(t, id)
+		}
+		if n := b.dlqLen(t, 2); n != 2 { // published without confirms: wait until both are in
+			t.Fatalf("DLQ holds %d messages before the requeue, want 2", n)
 		}
 		res, err := src.RequeueDeadLetters(ctx, dlq.Target{All: true})
 		if err != nil || res.Requeued != 2 {

@@ -247,9 +247,22 @@ func (w *Worker) reap(ctx context.Context) {
 // delivery is one message being handled: its span, context and, once claimed, its lease.
 type delivery struct {
 	amqp.Delivery
-	ctx   context.Context
-	span  trace.Span
-	lease *jobstore.Lease
+	ctx     context.Context
+	span    trace.Span
+	lease   *jobstore.Lease
+	settled bool // acked or nacked: RabbitMQ accepts one of them, once
+}
+
+// Ack acks the delivery once.
+func (d *delivery) Ack(multiple bool) error {
+	d.settled = true
+	return d.Delivery.Ack(multiple)
+}
+
+// Nack nacks the delivery once.
+func (d *delivery) Nack(multiple, requeue bool) error {
+	d.settled = true
+	return d.Delivery.Nack(multiple, requeue)
 }
 
 // outcome names what became of a delivery, on its span (careerops.outcome).
@@ -276,11 +289,13 @@ func (w *Worker) handle(ctx context.Context, raw amqp.Delivery) {
 				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			d.span.SetStatus(codes.Error, fmt.Sprint("panic: ", p))
 			d.span.SetAttributes(semconv.ErrorTypeKey.String("panic"))
-			if d.lease != nil {
+			switch {
+			case d.settled: // the outcome was stored and settled before the panic
+			case d.lease != nil:
 				w.retry(d, fmt.Sprintf("internal error: %v", p), w.cfg.RetryBaseDelay)
-				return
+			default:
+				_ = d.Nack(false, true) // counts towards the queue's delivery limit, then the DLQ
 			}
-			_ = d.Nack(false, true) // counts towards the queue's delivery limit, then the DLQ
 		}
 	}()
 	w.process(d)
