@@ -25,6 +25,10 @@ dev: ## Run fakeopenai, api and worker locally (Ctrl-C stops them); prints a cur
 test: ## Run go vet and the whole test suite with -race (starts PostgreSQL/RabbitMQ if needed); ARGS='...' for go test
 	@scripts/test.sh $(ARGS)
 
+.PHONY: chaos
+chaos: ## Fault suite: kill/restart workers, api, RabbitMQ, PostgreSQL under load (private instances); ARGS='...' for go test
+	@scripts/chaos.sh $(ARGS)
+
 lint: ## gofmt, go vet, go mod tidy -diff, golangci-lint (pinned, cached in ~/.cache/careerops-tools)
 	@scripts/lint.sh
 
@@ -44,3 +48,11 @@ chart-check: services ## Chart, compose and Dockerfile checks without a cluster 
 
 devloop-check: ## tilt alpha tiltfile-result + skaffold render --offline (tilt, skaffold, helm built once into ~/.cache/careerops-tools)
 	@tools/chartcheck/devloop-check.sh
+
+.PHONY: browser-test
+browser-test: ## The web pages in headless Chromium (playwright-core) against real api, worker and fakeopenai; UPDATE_SCREENSHOTS=1 rewrites docs/screenshots; ARGS='...' for node --test
+	@scripts/browser-test.sh $(ARGS)
+
+.PHONY: bench
+bench: ## Benchmarks, not tests (not in CI): raw limit, api enqueue, end to end, overhead, footprint; BENCH_PROFILE=1 adds profiles (docs/benchmarks.md)
+	@scripts/bench.sh

@@ -1,6 +1,10 @@
 package httpapi
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/careerops/jobs/internal/webui"
+)
 
 // addRoutes lists every route of the API.
 func addRoutes(app *fiber.App, d Deps, m *metrics) {
@@ -28,6 +32,8 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 	if d.DevUsers != nil {
 		app.Post("/dev/token", handleDevToken(d.DevUsers, d.Streams.Secret))
 	}
+
+	webui.Routes(app) // the pages: GET /, /ops, /assets/*
 
 	app.Use(func(c *fiber.Ctx) error {
 		return newError(fiber.StatusNotFound, "not_found", "no route for %s %s", c.Method(), c.Path())

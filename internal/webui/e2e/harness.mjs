@@ -1,0 +1,129 @@
+// Shared by the browser tests: the browser, the API the tests call directly, screenshots.
+//
+// Environment: BASE_URL (the api, e.g. http://127.0.0.1:8080), CHROMIUM_PATH (defaults to
+// /usr/bin/chromium), UPDATE_SCREENSHOTS=1 to rewrite docs/screenshots/*.png.
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const SCREENSHOT_DIR = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+/**
+ * Starts headless Debian Chromium with a fresh profile (Playwright makes a new temporary
+ * user-data-dir per launch) and the flags this machine's closed network needs.
+ */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/**
+ * A new context and page. Problems the page reports (uncaught errors, CSP violations,
+ * console errors) are collected; assertClean(page) fails the test on any.
+ */
+export async function openPage(browser, { viewport = DESKTOP, mobile = false } = {}) {
+  const context = await browser.newContext({
+    viewport,
+    deviceScaleFactor: 1,
+    isMobile: mobile,
+    hasTouch: mobile,
+    acceptDownloads: true,
+    locale: 'en-GB',
+    timezoneId: 'UTC',
+  });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE_URL });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  page.problems = [];
+  page.on('pageerror', (err) => page.problems.push(`uncaught: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
+  });
+  return page;
+}
+
+export function assertClean(page, allowed = []) {
+  const problems = page.problems.filter((p) => !allowed.some((re) => re.test(p)));
+  assert.deepEqual(problems, [], 'the page reported errors');
+}
+
+const axeSource = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core's WCAG 2.x A and AA rules (contrast, labels, landmarks, names, ARIA) on the
+ * page as it is now, and fails on any violation. axe is evaluated through the DevTools
+ * protocol, which the page's CSP does not govern; the page itself loads nothing extra.
+ */
+export async function assertAccessible(page, what) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(await axeSource);
+  const violations = await page.evaluate(async () => {
+    const res = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+    });
+    return res.violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `accessibility problems on ${what}`);
+}
+
+/** Calls the API from the test (not the browser). */
+export async function call(method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(BASE_URL + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json, text };
+}
+
+export async function devToken(body) {
+  const res = await call('POST', '/dev/token', { body });
+  assert.equal(res.status, 200, `POST /dev/token ${JSON.stringify(body)}: ${res.status} ${res.text}`);
+  assert.ok(res.json.token, 'POST /dev/token gave no token');
+  return res.json;
+}
+
+/** Polls a job's status until want(job) holds; returns the job. */
+export async function waitForJob(jobId, token, want, { timeout = 30_000, what = 'the job' } = {}) {
+  const deadline = Date.now() + timeout;
+  let job;
+  while (Date.now() < deadline) {
+    const res = await call('GET', `/api/cover-letter/status/${jobId}`, { token });
+    assert.equal(res.status, 200, `GET status ${jobId}: ${res.status} ${res.text}`);
+    job = res.json;
+    if (want(job)) return job;
+    await new Promise((r) => { setTimeout(r, 250); });
+  }
+  assert.fail(`${what} did not get there within ${timeout} ms; last seen: ${JSON.stringify(job)}`);
+  return job;
+}
+
+/** Writes docs/screenshots/NAME.png when UPDATE_SCREENSHOTS=1 (CI leaves the tree clean). */
+export async function screenshot(page, name, { fullPage = true } = {}) {
+  if (process.env.UPDATE_SCREENSHOTS !== '1') return;
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}.png`, fullPage, animations: 'disabled', caret: 'hide' });
+}
+
+export const SAMPLE = {
+  jobDescription: 'Senior Go engineer at Northwind Logistics. You will design and run the services that '
+    + 'route 40,000 parcels a day: Go, PostgreSQL, RabbitMQ, Kubernetes. On call one week in six.',
+  cvText: 'Ten years of backend work. Built a job queue on PostgreSQL and RabbitMQ that processes 2 '
+    + 'million tasks a day; led the move of a payment service to Kubernetes; mentor of four engineers.',
+};
