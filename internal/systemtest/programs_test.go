@@ -198,7 +198,7 @@ func TestProgramsExitZeroOnSIGTERM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer silent.Close()
+			t.Cleanup(func() { silent.Close() })
 			time.Sleep(100 * time.Millisecond)
 		}
 		stopping := time.Now()
