@@ -9,8 +9,6 @@ import (
 	"net"
 	"sync"
 
-	"github.com/exaring/otelpgx"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -48,18 +46,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // address once the server accepts connections.
 func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan<- string) error {
 	log := tel.Logger
-	if cfg.PprofAddr != "" {
-		pprofCtx, stopPprof := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopPprof()
-		go func() {
-			if err := telemetry.ServePprof(pprofCtx, cfg.PprofAddr, log); err != nil {
-				log.ErrorContext(pprofCtx, "pprof", slog.String("error", err.Error()))
-			}
-		}()
-	}
-	dbTracer := otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.TracerProvider),
-		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, dbTracer)
+	defer tel.Pprof(cfg.PprofAddr)()
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, tel.QueryTracer())
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -152,4 +154,24 @@ func (t *Telemetry) Close() {
 	if err := t.Shutdown(ctx); err != nil {
 		t.Logger.WarnContext(ctx, "telemetry: flushing spans", slog.String("error", err.Error()))
 	}
+}
+
+// QueryTracer traces every database query as a span of this program.
+func (t *Telemetry) QueryTracer() pgx.QueryTracer {
+	return otelpgx.NewTracer(otelpgx.WithTracerProvider(t.TracerProvider),
+		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
+}
+
+// Pprof serves Go's profiles on addr, if addr is set, until stop is called.
+func (t *Telemetry) Pprof(addr string) (stop func()) {
+	if addr == "" {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		if err := ServePprof(ctx, addr, t.Logger); err != nil {
+			t.Logger.ErrorContext(ctx, "pprof", slog.String("error", err.Error()))
+		}
+	}()
+	return cancel
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgxlisten"
@@ -52,22 +51,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // the admin address once it listens.
 func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan<- string) error {
 	log := tel.Logger
-	if cfg.PprofAddr != "" {
-		pprofCtx, stopPprof := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopPprof()
-		go func() {
-			if err := telemetry.ServePprof(pprofCtx, cfg.PprofAddr, log); err != nil {
-				log.ErrorContext(pprofCtx, "pprof", slog.String("error", err.Error()))
-			}
-		}()
-	}
-	dbTracer := otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.TracerProvider),
-		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
+	defer tel.Pprof(cfg.PprofAddr)()
 	maxConns := cfg.DatabaseMaxConns
 	if maxConns <= 0 {
 		maxConns = int32(cfg.Concurrency) + 4
 	}
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, maxConns, dbTracer)
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, maxConns, tel.QueryTracer())
 	if err != nil {
 		return err
 	}
