@@ -69,6 +69,8 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	hub, progressPub := progress.NewHub(conn, log), progress.NewPublisher(conn, log)
 	streamsDone := make(chan struct{})
 	store := jobstore.New(pool)
+	relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
+	store.OnOutboxWrite(relay.Wake)
 	app := httpapi.New(httpapi.Deps{
 		Store:    store,
 		Verifier: auth.NewVerifier([]byte(cfg.JWTSecret)),
@@ -105,11 +107,7 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	wg.Add(3)
 	go func() { defer wg.Done(); hub.Run(runCtx) }()
 	go func() { defer wg.Done(); progressPub.Run(runCtx) }()
-	go func() {
-		defer wg.Done()
-		relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
-		_ = relay.Run(runCtx)
-	}()
+	go func() { defer wg.Done(); _ = relay.Run(runCtx) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- app.Listener(ln) }()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 )
 
@@ -15,7 +16,7 @@ import (
 // (an operator's `careeropsctl dlq requeue`). A job that is not failed is ErrNotInDLQState.
 func (s *Store) Requeue(ctx context.Context, jobID string, headers map[string]string) (Job, error) {
 	var j Job
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		j, err = scanJob(tx.QueryRow(ctx, `
 			UPDATE cover_letter_jobs
@@ -32,6 +33,10 @@ func (s *Store) Requeue(ctx context.Context, jobID string, headers map[string]st
 		if err != nil {
 			return err
 		}
+		// An operator's requeue runs in careeropsctl, which has no relay: wake the others.
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, database.NotifyChannel); err != nil {
+			return err
+		}
 		return enqueueGenerate(ctx, tx, j, headers, time.Time{})
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrNotInDLQState) {
@@ -45,7 +50,7 @@ func (s *Store) Requeue(ctx context.Context, jobID string, headers map[string]st
 // limit — and sends them to the generate queue again, or fails them once maxAttempts is spent.
 // It returns how many jobs it requeued and failed.
 func (s *Store) ReapExpired(ctx context.Context, grace time.Duration, maxAttempts int) (requeued, failed int, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.outboxTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			SELECT `+jobColumns+` FROM cover_letter_jobs
 			WHERE status = 'processing' AND lease_expires_at < now() - make_interval(secs => $1)

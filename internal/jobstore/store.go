@@ -51,11 +51,16 @@ type Job struct {
 
 // Store is the job store.
 type Store struct {
-	pool *pgxpool.Pool
+	pool        *pgxpool.Pool
+	outboxWrote func()
 }
 
 // New returns a Store on pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, outboxWrote: func() {}} }
+
+// OnOutboxWrite sets what to call after a transaction committed outbox rows: this process's
+// relay's Wake, so the message goes out at once.
+func (s *Store) OnOutboxWrite(f func()) { s.outboxWrote = f }
 
 // Pool exposes the pool for health checks.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -84,6 +89,16 @@ func scanJob(row pgx.Row, extra ...any) (Job, error) {
 // inTx runs fn in a transaction, committing if it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// outboxTx is inTx for transactions that may write outbox rows: after a commit it wakes the
+// relay.
+func (s *Store) outboxTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := pgx.BeginFunc(ctx, s.pool, fn); err != nil {
+		return err
+	}
+	s.outboxWrote()
+	return nil
 }
 
 // AddUser creates a user and returns its id.

@@ -63,7 +63,7 @@ func (s *Store) Create(ctx context.Context, n NewJob) (j Job, created bool, err 
 		key = n.IdempotencyKey
 	}
 	var limitErr *LimitError
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.outboxTx(ctx, func(tx pgx.Tx) error {
 		// One creation at a time per user: the limits below count exactly.
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT true FROM users WHERE id = $1 FOR NO KEY UPDATE`, n.UserID).Scan(&exists); err != nil {
@@ -276,7 +276,7 @@ type Result struct {
 // Complete stores the letter and announces it, if the lease still holds (else ErrLeaseLost).
 func (s *Store) Complete(ctx context.Context, l Lease, r Result, headers map[string]string) (Job, error) {
 	var j Job
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		j, err = scanJob(tx.QueryRow(ctx, `
 			UPDATE cover_letter_jobs
@@ -296,7 +296,7 @@ func (s *Store) Complete(ctx context.Context, l Lease, r Result, headers map[str
 // runAfter, if the lease still holds.
 func (s *Store) Retry(ctx context.Context, l Lease, errMsg string, runAfter time.Time, headers map[string]string) (Job, error) {
 	var j Job
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		j, err = scanJob(tx.QueryRow(ctx, `
 			UPDATE cover_letter_jobs
@@ -333,7 +333,7 @@ func (d DeadLetter) message(id string) broker.Message {
 // dead-letters its message, if the lease still holds.
 func (s *Store) Fail(ctx context.Context, l Lease, errMsg string, headers map[string]string, dl DeadLetter) (Job, error) {
 	var j Job
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		j, err = scanJob(tx.QueryRow(ctx, `
 			UPDATE cover_letter_jobs
@@ -372,6 +372,7 @@ func (s *Store) DeadLetterMessage(ctx context.Context, id string, dl DeadLetter)
 	if err := outbox.Insert(ctx, s.pool, dl.message(id), time.Time{}); err != nil {
 		return fmt.Errorf("jobstore: dead-letter: %w", err)
 	}
+	s.outboxWrote()
 	return nil
 }
 
@@ -395,7 +396,7 @@ var ErrFinal = errors.New("job already finished")
 // user's job is ErrNotFound; a finished one ErrFinal.
 func (s *Store) Cancel(ctx context.Context, userID int64, jobID string, headers map[string]string) (Job, error) {
 	var j Job
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		j, err = scanJob(tx.QueryRow(ctx, `
 			UPDATE cover_letter_jobs

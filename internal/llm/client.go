@@ -64,7 +64,11 @@ func New(cfg Config) *Client {
 		cfg.MaxTokens = 1024
 	}
 	if cfg.Transport == nil {
-		cfg.Transport = http.DefaultTransport
+		// Keep connections for every call in flight: the default keeps 2 per host, and each
+		// new one to the LLM is a TLS handshake.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 256
+		cfg.Transport = t
 	}
 	oc := openai.DefaultConfig(cfg.APIKey)
 	if cfg.BaseURL != "" {

@@ -53,7 +53,11 @@ type Relay struct {
 	pub    Publisher
 	cfg    RelayConfig
 	tracer trace.Tracer
+	wake   chan struct{}
 }
+
+// Wake makes the relay look for due rows now: call it after committing outbox rows.
+func (r *Relay) Wake() { signal(r.wake) }
 
 // NewRelay returns a relay publishing pool's outbox through pub.
 func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) *Relay {
@@ -72,13 +76,14 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) *Relay {
 	if cfg.Telemetry == nil {
 		cfg.Telemetry = telemetry.New(cfg.Logger, noop.NewTracerProvider())
 	}
-	return &Relay{pool: pool, pub: pub, cfg: cfg, tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/outbox")}
+	return &Relay{pool: pool, pub: pub, cfg: cfg, tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/outbox"), wake: make(chan struct{}, 1)}
 }
 
-// Run relays until ctx ends. It wakes on the outbox's NOTIFY, on the due time of the next
-// delayed row, and at least every PollInterval.
+// Run relays until ctx ends. It wakes on Wake (its own process wrote rows), on a NOTIFY on
+// the outbox channel (another process asks), on the due time of the next delayed row, and at
+// least every PollInterval.
 func (r *Relay) Run(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
+	wake := r.wake
 	listenDone := make(chan struct{})
 	go func() {
 		defer close(listenDone)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -348,11 +349,11 @@ func (w *Worker) process(d *delivery) {
 
 	w.cfg.Progress.Publish(progress.Event{Type: progress.TypeStatus, JobID: j.ID, Status: job.StatusProcessing, Attempt: j.Attempts})
 	p := prompt.Build(j.JobDescription, j.CVText, j.Tone)
-	index := 0
-	out, err := w.llm.Stream(d.ctx, p.System, p.User, func(text string) {
+	deltas := newCoalescer(func(index int, text string) {
 		w.cfg.Progress.Publish(progress.Event{Type: progress.TypeDelta, JobID: j.ID, Attempt: j.Attempts, Index: index, Text: text})
-		index++
 	})
+	out, err := w.llm.Stream(d.ctx, p.System, p.User, deltas.add)
+	deltas.flush()
 	w.cfg.Metrics.llmCall(time.Since(start), err)
 	var llmErr *llm.Error
 	switch {
@@ -555,4 +556,35 @@ func stringHeaders(h amqp.Table) map[string]string {
 		}
 	}
 	return out
+}
+
+// coalescer gathers the LLM's pieces (often a token each) into one progress event per
+// 100 ms or 512 bytes: a browser sees the letter grow as fast as a person reads, and the
+// broker carries a tenth of the messages.
+type coalescer struct {
+	buf   strings.Builder
+	last  time.Time
+	index int
+	emit  func(index int, text string)
+}
+
+func newCoalescer(emit func(index int, text string)) *coalescer {
+	return &coalescer{last: time.Now(), emit: emit}
+}
+
+func (c *coalescer) add(text string) {
+	c.buf.WriteString(text)
+	if c.buf.Len() >= 512 || time.Since(c.last) >= 100*time.Millisecond {
+		c.flush()
+	}
+}
+
+func (c *coalescer) flush() {
+	if c.buf.Len() == 0 {
+		return
+	}
+	c.emit(c.index, c.buf.String())
+	c.index++
+	c.buf.Reset()
+	c.last = time.Now()
 }

@@ -78,6 +78,8 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		depmetrics.New(pool, conn.Connected))
 	store := jobstore.New(pool)
+	relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
+	store.OnOutboxWrite(relay.Wake)
 	progressPub := progress.NewPublisher(conn, log)
 	w := worker.New(conn, store, llm.New(llm.Config{
 		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
@@ -109,7 +111,6 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 
 	// The relay publishes what the worker's transactions wrote (results, retries, dead
 	// letters); it runs until the jobs have drained.
-	relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)
