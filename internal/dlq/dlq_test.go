@@ -2,11 +2,12 @@ package dlq_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/careerops/jobs/internal/dlqtest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -75,45 +76,17 @@ func (b *testBundle) deadLetter(t *testing.T, jobID, reason, errMsg string) {
 
 func generateBody(t *testing.T, jobID string) []byte {
 	t.Helper()
-	body, err := json.Marshal(job.GenerateMessage{JobID: jobID, UserID: 1, JobDescription: "Go developer",
-		CVText: "Ten years of Go.", Tone: job.ToneProfessional, CreatedAt: time.Now().UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return body
+	return dlqtest.GenerateBody(t, jobID, 1)
 }
 
-// insertJob creates a user and a job row in status, directly in SQL.
 func (b *testBundle) insertJob(t *testing.T, jobID string, status job.Status) {
 	t.Helper()
-	ctx := context.Background()
-	var userID int64
-	if err := b.pool.QueryRow(ctx, `INSERT INTO users (email) VALUES ($1) RETURNING id`, jobID+"@example.com").Scan(&userID); err != nil {
-		t.Fatalf("insert user: %v", err)
-	}
-	if _, err := b.pool.Exec(ctx, `
-		INSERT INTO cover_letter_jobs (job_id, user_id, status, job_description, cv_text, attempts, error_message, completed_at)
-		VALUES ($1, $2, $3, 'Go developer', 'Ten years of Go.', 3, 'LLM kept failing', now())`,
-		jobID, userID, status); err != nil {
-		t.Fatalf("insert job: %v", err)
-	}
+	dlqtest.InsertJob(t, b.pool, jobID, status)
 }
 
-// queueLen waits (briefly: messages return to the queue asynchronously when a channel
-// closes) until queue holds want ready messages, and returns the count it saw last.
 func (b *testBundle) queueLen(t *testing.T, queue string, want int) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		q, err := b.ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-		if err != nil {
-			t.Fatalf("inspect %s: %v", queue, err)
-		}
-		if q.Messages == want || time.Now().After(deadline) {
-			return q.Messages
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return dlqtest.QueueLen(t, b.ch, queue, want)
 }
 
 // drain takes every message off queue (waiting until it holds want) and returns their job ids.

@@ -1,0 +1,59 @@
+// Package dlqtest holds the fixtures of the tests that read and requeue the dead-letter queue
+// (internal/dlq, internal/ctlcmd, internal/ops): job rows and messages, and queue depths.
+package dlqtest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/careerops/jobs/internal/job"
+)
+
+// GenerateBody is a valid cover-letter.generate body for jobID and userID.
+func GenerateBody(t testing.TB, jobID string, userID int64) []byte {
+	t.Helper()
+	body, err := json.Marshal(job.GenerateMessage{JobID: jobID, UserID: userID, JobDescription: "Go developer",
+		CVText: "Ten years of Go.", Tone: job.ToneProfessional, CreatedAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// InsertJob creates a user and a job row in status (3 attempts, an error), directly in SQL.
+func InsertJob(t testing.TB, pool *pgxpool.Pool, jobID string, status job.Status) {
+	t.Helper()
+	ctx := context.Background()
+	var userID int64
+	if err := pool.QueryRow(ctx, `INSERT INTO users (email) VALUES ($1) RETURNING id`, jobID+"@example.com").Scan(&userID); err != nil {
+		t.Fatalf("insert user: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO cover_letter_jobs (job_id, user_id, status, job_description, cv_text, attempts, error_message, completed_at)
+		VALUES ($1, $2, $3, 'Go developer', 'Ten years of Go.', 3, 'LLM kept failing', now())`,
+		jobID, userID, status); err != nil {
+		t.Fatalf("insert job: %v", err)
+	}
+}
+
+// QueueLen waits (briefly: messages return to a queue asynchronously when a channel closes)
+// until queue holds want ready messages, and returns the count it saw last.
+func QueueLen(t testing.TB, ch *amqp.Channel, queue string, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatalf("inspect %s: %v", queue, err)
+		}
+		if q.Messages == want || time.Now().After(deadline) {
+			return q.Messages
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
