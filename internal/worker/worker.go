@@ -6,6 +6,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,23 +57,35 @@ type JobStore interface {
 	ReapExpired(ctx context.Context, grace time.Duration, maxAttempts int) (requeued, failed int, err error)
 }
 
-// Config configures a Worker.
+// Defaults of Config, stated once: the worker program's --help shows them too.
+const (
+	DefaultConcurrency    = 4
+	DefaultMaxAttempts    = 5
+	DefaultRetryBaseDelay = 2 * time.Second
+	DefaultRetryMaxDelay  = 5 * time.Minute
+	DefaultLLMTimeout     = 60 * time.Second
+	DefaultDrainTimeout   = 30 * time.Second
+	DefaultReapInterval   = 30 * time.Second
+	// leaseMargin is the time a job's lease gives beyond the LLM call, to store the result.
+	leaseMargin = 30 * time.Second
+)
+
+// Config configures a Worker. Zero fields take the Default* values.
 type Config struct {
-	// Concurrency is how many jobs run at once; also the prefetch. Defaults to 4.
+	// Concurrency is how many jobs run at once; also the prefetch.
 	Concurrency int
-	// MaxAttempts is how many LLM attempts a job gets before it fails for good. Defaults to 5.
+	// MaxAttempts is how many LLM attempts a job gets before it fails for good.
 	MaxAttempts int
-	// RetryBaseDelay is the backoff before the first retry, doubled for each next. Defaults to 2s.
+	// RetryBaseDelay is the backoff before the first retry, doubled for each next.
 	RetryBaseDelay time.Duration
-	// RetryMaxDelay caps the backoff. Defaults to 5m.
+	// RetryMaxDelay caps the backoff.
 	RetryMaxDelay time.Duration
-	// LeaseFor is how long a claimed job stays with this worker before another may take it
-	// over; it must exceed the LLM timeout. Defaults to 2m.
-	LeaseFor time.Duration
+	// LLMTimeout bounds one LLM call; a claimed job's lease is this plus a margin to store
+	// the result, so another worker takes a job over only once its call must have ended.
+	LLMTimeout time.Duration
 	// DrainTimeout bounds how long shutdown waits for jobs in flight before giving them back.
-	// Defaults to 30s.
 	DrainTimeout time.Duration
-	// ReapInterval is how often the worker looks for jobs whose worker died. Defaults to 30s.
+	// ReapInterval is how often the worker looks for jobs whose worker died.
 	ReapInterval time.Duration
 	// Telemetry logs and traces; defaults to slog.Default() and no tracing.
 	Telemetry *telemetry.Telemetry
@@ -82,28 +95,19 @@ type Config struct {
 	Progress Progress
 }
 
+// LeaseFor is how long a claimed job stays with its worker before another may take it over.
+func (c Config) LeaseFor() time.Duration {
+	return cmp.Or(c.LLMTimeout, DefaultLLMTimeout) + leaseMargin
+}
+
 func (c Config) withDefaults() Config {
-	if c.Concurrency <= 0 {
-		c.Concurrency = 4
-	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 5
-	}
-	if c.RetryBaseDelay <= 0 {
-		c.RetryBaseDelay = 2 * time.Second
-	}
-	if c.RetryMaxDelay <= 0 {
-		c.RetryMaxDelay = 5 * time.Minute
-	}
-	if c.LeaseFor <= 0 {
-		c.LeaseFor = 2 * time.Minute
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 30 * time.Second
-	}
-	if c.ReapInterval <= 0 {
-		c.ReapInterval = 30 * time.Second
-	}
+	c.Concurrency = cmp.Or(max(c.Concurrency, 0), DefaultConcurrency)
+	c.MaxAttempts = cmp.Or(max(c.MaxAttempts, 0), DefaultMaxAttempts)
+	c.RetryBaseDelay = cmp.Or(max(c.RetryBaseDelay, 0), DefaultRetryBaseDelay)
+	c.RetryMaxDelay = cmp.Or(max(c.RetryMaxDelay, 0), DefaultRetryMaxDelay)
+	c.LLMTimeout = cmp.Or(max(c.LLMTimeout, 0), DefaultLLMTimeout)
+	c.DrainTimeout = cmp.Or(max(c.DrainTimeout, 0), DefaultDrainTimeout)
+	c.ReapInterval = cmp.Or(max(c.ReapInterval, 0), DefaultReapInterval)
 	if c.Progress == nil {
 		c.Progress = (*progress.Publisher)(nil)
 	}
@@ -235,7 +239,7 @@ func (w *Worker) reap(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		requeued, failed, err := w.store.ReapExpired(ctx, w.cfg.LeaseFor/4, w.cfg.MaxAttempts)
+		requeued, failed, err := w.store.ReapExpired(ctx, w.cfg.LeaseFor()/4, w.cfg.MaxAttempts)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			w.log.WarnContext(ctx, "worker: reaping expired leases", slog.String("error", err.Error()))
@@ -323,7 +327,7 @@ func (w *Worker) process(d *delivery) {
 	)
 	err := w.persist(d.ctx, "claim", func(ctx context.Context) error {
 		var err error
-		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor, broker.HeaderCarrier(d.Headers).Get("traceparent"))
+		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor(), broker.HeaderCarrier(d.Headers).Get("traceparent"))
 		return err
 	})
 	switch {

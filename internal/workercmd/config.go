@@ -44,10 +44,6 @@ type Config struct {
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"One of debug, info, warn or error. Defaults to info."`
 }
 
-// LeaseFor is how long a job stays with its worker: the LLM timeout plus time to store the
-// result.
-func (c Config) LeaseFor() time.Duration { return c.LLMTimeout + 30*time.Second }
-
 // Validate reports the first problem with c as one line.
 func (c Config) Validate() error {
 	u, err := url.Parse(c.OpenAIBaseURL)

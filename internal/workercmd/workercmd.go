@@ -89,7 +89,7 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 		MaxAttempts:    cfg.MaxAttempts,
 		RetryBaseDelay: cfg.RetryBaseDelay,
 		RetryMaxDelay:  cfg.RetryMaxDelay,
-		LeaseFor:       cfg.LeaseFor(),
+		LLMTimeout:     cfg.LLMTimeout,
 		DrainTimeout:   cfg.DrainTimeout,
 		ReapInterval:   cfg.ReapInterval,
 		Telemetry:      tel,
