@@ -155,10 +155,28 @@ func (b *brief) letter(seed uint64) string {
 	}
 	jdTerms := slices.DeleteFunc(extractTerms(b.jd), func(t term) bool { return !unrelated(t) })
 	cvTerms := slices.DeleteFunc(extractTerms(b.cv), func(t term) bool { return !unrelated(t) })
+	skills, focus, employer := pickClaims(jdTerms, cvTerms)
+	v := newLetterVars(role, company, skills, focus, employer, yearsOfExperience(b.cv))
 
-	// The skills to claim: those of the job description the CV mentions too,
-	// else the CV's own.
-	var skills, focus []string
+	t := templates[toneOf(b.tone)]
+	var out strings.Builder
+	out.Grow(1600)
+	out.WriteString("Dear Hiring Manager,\n\n")
+	for i, variants := range t {
+		v.expand(&out, variants[(seed>>(8*i))%uint64(len(variants))])
+		out.WriteString("\n\n")
+	}
+	out.WriteString("Sincerely,")
+	if name != "" {
+		out.WriteString("\n" + name)
+	}
+	return out.String()
+}
+
+// pickClaims chooses what the letter claims: the skills of the job description the CV
+// mentions too (else the CV's own), the posting's first terms as its focus, and the CV's
+// first employer.
+func pickClaims(jdTerms, cvTerms []term) (skills, focus []string, employer string) {
 	for _, t := range jdTerms {
 		if len(focus) < 3 {
 			focus = append(focus, t.text)
@@ -168,7 +186,6 @@ func (b *brief) letter(seed uint64) string {
 		}
 	}
 	shared := len(skills) > 0
-	var employer string
 	for _, t := range cvTerms {
 		switch {
 		case t.employer:
@@ -179,7 +196,11 @@ func (b *brief) letter(seed uint64) string {
 			skills = append(skills, t.text)
 		}
 	}
+	return skills, focus, employer
+}
 
+// newLetterVars fills the template variables, with generic wording for what is unknown.
+func newLetterVars(role, company string, skills, focus []string, employer string, years int) letterVars {
 	v := letterVars{
 		position:   "the advertised position",
 		team:       "your team",
@@ -202,27 +223,14 @@ func (b *brief) letter(seed uint64) string {
 	if employer != "" {
 		v.employer = ", most recently at " + employer
 	}
-	switch years := yearsOfExperience(b.cv); years {
+	switch years {
 	case 0:
 	case 1:
 		v.experience = "Over the past year"
 	default:
 		v.experience = "Over the past " + strconv.Itoa(years) + " years"
 	}
-
-	t := templates[toneOf(b.tone)]
-	var out strings.Builder
-	out.Grow(1600)
-	out.WriteString("Dear Hiring Manager,\n\n")
-	for i, variants := range t {
-		v.expand(&out, variants[(seed>>(8*i))%uint64(len(variants))])
-		out.WriteString("\n\n")
-	}
-	out.WriteString("Sincerely,")
-	if name != "" {
-		out.WriteString("\n" + name)
-	}
-	return out.String()
+	return v
 }
 
 type tone int

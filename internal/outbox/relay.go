@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -150,57 +151,11 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	rows, err := tx.Query(ctx, `
-		SELECT id, exchange, routing_key, message_id, headers, body
-		FROM outbox_messages
-		WHERE available_at <= now()
-		ORDER BY id
-		LIMIT $1
-		FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: select batch: %w", err)
+	ids, msgs, err := r.selectBatch(ctx, tx)
+	if err != nil || len(msgs) == 0 {
+		return 0, errors.Join(err, tx.Commit(ctx))
 	}
-	var (
-		ids  []int64
-		msgs []broker.Message
-	)
-	for rows.Next() {
-		var (
-			id      int64
-			m       broker.Message
-			headers []byte
-		)
-		if err := rows.Scan(&id, &m.Exchange, &m.RoutingKey, &m.MessageID, &headers, &m.Body); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("outbox: scan: %w", err)
-		}
-		if err := json.Unmarshal(headers, &m.Headers); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("outbox: row %d headers: %w", id, err)
-		}
-		ids = append(ids, id)
-		msgs = append(msgs, m)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("outbox: select batch: %w", err)
-	}
-	if len(msgs) == 0 {
-		return 0, tx.Commit(ctx)
-	}
-
-	// A batch, once started, finishes even if the relay is stopping: abandoning confirms that
-	// are on their way would publish those messages twice.
-	pubCtx, cancelPub := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	spans := r.startSpans(pubCtx, msgs)
-	errs := r.pub.Publish(pubCtx, msgs)
-	cancelPub()
-	for i, span := range spans {
-		if errs[i] != nil {
-			span.SetStatus(codes.Error, errs[i].Error())
-			span.SetAttributes(semconv.ErrorTypeKey.String("publish_failed"))
-		}
-		span.End()
-	}
+	errs := r.publish(ctx, msgs)
 	var done, failed []int64
 	var firstErr error
 	for i, err := range errs {
@@ -216,6 +171,69 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	// Even if ctx is ending, record what RabbitMQ confirmed so it is not published again.
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	if err := r.record(finishCtx, tx, done, failed, firstErr); err != nil {
+		return 0, err
+	}
+	if firstErr != nil {
+		return 0, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", len(failed), len(msgs), firstErr)
+	}
+	return len(msgs), nil
+}
+
+// selectBatch locks up to BatchSize due rows, oldest first, skipping rows other relays hold.
+func (r *Relay) selectBatch(ctx context.Context, tx pgx.Tx) (ids []int64, msgs []broker.Message, err error) {
+	rows, err := tx.Query(ctx, `
+		SELECT id, exchange, routing_key, message_id, headers, body
+		FROM outbox_messages
+		WHERE available_at <= now()
+		ORDER BY id
+		LIMIT $1
+		FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("outbox: select batch: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id      int64
+			m       broker.Message
+			headers []byte
+		)
+		if err := rows.Scan(&id, &m.Exchange, &m.RoutingKey, &m.MessageID, &headers, &m.Body); err != nil {
+			return nil, nil, fmt.Errorf("outbox: scan: %w", err)
+		}
+		if err := json.Unmarshal(headers, &m.Headers); err != nil {
+			return nil, nil, fmt.Errorf("outbox: row %d headers: %w", id, err)
+		}
+		ids = append(ids, id)
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("outbox: select batch: %w", err)
+	}
+	return ids, msgs, nil
+}
+
+// publish sends msgs and waits for their confirms, one "send" span each. A batch, once
+// started, finishes even if the relay is stopping: abandoning confirms that are on their way
+// would publish those messages twice.
+func (r *Relay) publish(ctx context.Context, msgs []broker.Message) []error {
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	spans := r.startSpans(pubCtx, msgs)
+	errs := r.pub.Publish(pubCtx, msgs)
+	for i, span := range spans {
+		if errs[i] != nil {
+			span.SetStatus(codes.Error, errs[i].Error())
+			span.SetAttributes(semconv.ErrorTypeKey.String("publish_failed"))
+		}
+		span.End()
+	}
+	return errs
+}
+
+// record deletes the confirmed rows and schedules the refused ones again, then commits.
+func (r *Relay) record(ctx context.Context, tx pgx.Tx, done, failed []int64, firstErr error) error {
 	batch := &pgx.Batch{}
 	if len(done) > 0 {
 		batch.Queue(`DELETE FROM outbox_messages WHERE id = ANY($1)`, done)
@@ -226,16 +244,13 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 			SET publish_attempts = publish_attempts + 1, last_error = $2, available_at = now() + make_interval(secs => $3)
 			WHERE id = ANY($1)`, failed, firstErr.Error(), r.cfg.RetryDelay.Seconds())
 	}
-	if err := tx.SendBatch(finishCtx, batch).Close(); err != nil {
-		return 0, fmt.Errorf("outbox: record published rows: %w", err)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("outbox: record published rows: %w", err)
 	}
-	if err := tx.Commit(finishCtx); err != nil {
-		return 0, fmt.Errorf("outbox: commit: %w", err)
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("outbox: commit: %w", err)
 	}
-	if firstErr != nil {
-		return 0, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", len(failed), len(msgs), firstErr)
-	}
-	return len(msgs), nil
+	return nil
 }
 
 // startSpans starts one "send" span per message under the trace context stored with it.
