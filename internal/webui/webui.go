@@ -4,10 +4,12 @@
 package webui
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"mime"
 	"path"
@@ -21,24 +23,80 @@ import (
 const ContentSecurityPolicy = "default-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 
-//go:embed static
-var static embed.FS
+//go:embed static pages
+var embedded embed.FS
 
-// FS returns the embedded files: index.html, ops.html and assets/*.
-func FS() fs.FS {
-	sub, err := fs.Sub(static, "static")
-	if err != nil { // only if the embed directive above changes
-		panic(err)
+// page is one HTML page: the layout (pages/layout.html: header, navigation, sign-in, footer)
+// around the page's own "app" template.
+type page struct {
+	Path, Title, Script, Footer string
+	SignIn                      signIn
+	Nav                         []navLink
+}
+
+// signIn words the sign-in card of a page.
+type signIn struct{ Title, Prompt, Label, DevRole string }
+
+type navLink struct{ Href, Label string }
+
+// pages are the HTML pages by file name.
+func pages() map[string]page {
+	nav := []navLink{{"/", "Cover letters"}, {"/ops", "Ops"}}
+	return map[string]page{
+		"index.html": {
+			Path: "/", Title: "Cover letters", Script: "index.js", Nav: nav,
+			Footer: "CareerOps · letters are written by a language model: read them before you send them.",
+			SignIn: signIn{Title: "Sign in", Prompt: "Paste your access token to write cover letters.", Label: "Access token", DevRole: "user"},
+		},
+		"ops.html": {
+			Path: "/ops", Title: "Ops", Script: "ops.js", Nav: nav,
+			Footer: "CareerOps operations · requeued jobs run again from the start.",
+			SignIn: signIn{Title: "Ops sign-in", Prompt: "Paste an access token with the admin claim.", Label: "Admin access token", DevRole: "admin"},
+		},
 	}
-	return sub
+}
+
+// Files returns what the pages serve, by name: the rendered pages (index.html, ops.html) and
+// assets/*.
+func Files() map[string][]byte {
+	files := map[string][]byte{}
+	err := fs.WalkDir(embedded, "static", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files[strings.TrimPrefix(name, "static/")], err = fs.ReadFile(embedded, name)
+		return err
+	})
+	for name, p := range pages() {
+		if err != nil {
+			break
+		}
+		files[name], err = render(name, p)
+	}
+	if err != nil { // embedded files and their templates are fixed at build time
+		panic(fmt.Errorf("webui: reading the embedded files: %w", err))
+	}
+	return files
+}
+
+// render executes the layout with a page's own template.
+func render(name string, p page) ([]byte, error) {
+	t, err := template.ParseFS(embedded, "pages/layout.html", "pages/"+name)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = t.ExecuteTemplate(&b, "layout", p)
+	return b.Bytes(), err
 }
 
 // Routes serves the pages on r: GET / (index.html), GET /ops (ops.html) and GET /assets/*.
 // Fiber answers HEAD on the same routes. Call it before any catch-all handler.
 func Routes(r fiber.Router) {
-	files := load(FS())
-	r.Get("/", serve(files["index.html"]))
-	r.Get("/ops", serve(files["ops.html"]))
+	files := load(Files())
+	for name, p := range pages() {
+		r.Get(p.Path, serve(files[name]))
+	}
 	r.Get("/assets/*", func(c *fiber.Ctx) error {
 		f, ok := files["assets/"+c.Params("*")]
 		if !ok {
@@ -55,27 +113,16 @@ type file struct {
 	etag        string
 }
 
-// load reads every embedded file once; the set never changes while the program runs.
-func load(fsys fs.FS) map[string]*file {
-	files := map[string]*file{}
-	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		body, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return err
-		}
+// load prepares every file once; the set never changes while the program runs.
+func load(bodies map[string][]byte) map[string]*file {
+	files := make(map[string]*file, len(bodies))
+	for name, body := range bodies {
 		sum := sha256.Sum256(body)
 		files[name] = &file{
 			body:        body,
 			contentType: contentType(name),
 			etag:        `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
 		}
-		return nil
-	})
-	if err != nil { // embedded files are always readable
-		panic(fmt.Errorf("webui: reading the embedded files: %w", err))
 	}
 	return files
 }

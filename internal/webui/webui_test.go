@@ -2,7 +2,6 @@ package webui_test
 
 import (
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -127,16 +126,8 @@ func TestRoutesRefuseUnknownAssets(t *testing.T) {
 func embedded(t *testing.T) map[string]string {
 	t.Helper()
 	files := map[string]string{}
-	err := fs.WalkDir(webui.FS(), ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(webui.FS(), name)
-		files[name] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	for name, body := range webui.Files() {
+		files[name] = string(body)
 	}
 	for _, name := range []string{"index.html", "ops.html", "assets/app.css", "assets/common.js", "assets/index.js", "assets/ops.js"} {
 		if _, ok := files[name]; !ok {
