@@ -13,6 +13,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 export PATH="$PATH:/usr/local/go/bin:/usr/local/sbin:/usr/sbin:/sbin"
 start=$SECONDS
 
@@ -73,24 +75,6 @@ STATUS=1
 
 # The EXIT trap runs these three.
 # shellcheck disable=SC2317
-# stop NAME...: SIGTERM, then up to 45 s (the worker drains its jobs), then SIGKILL.
-stop() {
-  local name deadline
-  for name in "$@"; do
-    if [[ -n "${PID[$name]:-}" ]]; then kill -TERM "${PID[$name]}" 2>/dev/null || true; fi
-  done
-  deadline=$((SECONDS + 45))
-  for name in "$@"; do
-    [[ -n "${PID[$name]:-}" ]] || continue
-    while kill -0 "${PID[$name]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    if kill -0 "${PID[$name]}" 2>/dev/null; then
-      echo "browser-test: $name did not stop within 45 s of SIGTERM; killing it" >&2
-      kill -KILL "${PID[$name]}" 2>/dev/null || true
-    fi
-    wait "${PID[$name]}" 2>/dev/null || true
-    unset "PID[$name]"
-  done
-}
 
 # shellcheck disable=SC2317
 show_logs() {
@@ -105,8 +89,8 @@ show_logs() {
 # shellcheck disable=SC2317
 cleanup() {
   trap '' INT TERM
-  stop api worker
-  stop fakeopenai
+  stop_procs browser-test api worker || true
+  stop_procs browser-test fakeopenai || true
   ((STATUS == 0)) || show_logs
   if ((CREATED_DB)); then
     psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null ||

@@ -11,6 +11,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 ROOT=$PWD
 export PATH="$PATH:/usr/local/go/bin"
 
@@ -116,39 +118,13 @@ stop_all() {
   trap '' INT TERM
   # api and worker first (the worker finishes its jobs in flight, which need the fake LLM),
   # then fakeopenai.
-  stop_and_wait api worker || rc=1
-  stop_and_wait fakeopenai || rc=1
+  stop_procs dev api worker || rc=1
+  stop_procs dev fakeopenai || rc=1
   for p in "${TAIL_PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
   TAIL_PIDS=()
   return $rc
 }
 
-# stop_and_wait NAME...: SIGTERM to each, then wait for each (45 s at most, then SIGKILL), and
-# report any exit status but 0.
-stop_and_wait() {
-  local name status rc=0 deadline
-  for name in "$@"; do
-    [[ -n "${PID[$name]:-}" ]] && kill -TERM "${PID[$name]}" 2>/dev/null || true
-  done
-  # Leaves room for the worker's drain (WORKER_DRAIN_TIMEOUT, 30s by default).
-  deadline=$((SECONDS + 45))
-  for name in "$@"; do
-    [[ -n "${PID[$name]:-}" ]] || continue
-    while kill -0 "${PID[$name]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    if kill -0 "${PID[$name]}" 2>/dev/null; then
-      echo "dev: $name did not stop within 45 s of SIGTERM; killing it" >&2
-      kill -KILL "${PID[$name]}" 2>/dev/null || true
-    fi
-    status=0
-    wait "${PID[$name]}" 2>/dev/null || status=$?
-    if ((status != 0)); then
-      echo "dev: $name exited with status $status (see $DEV_DIR/$name.log)" >&2
-      rc=1
-    fi
-    unset "PID[$name]"
-  done
-  return $rc
-}
 
 on_signal() {
   echo
