@@ -3,6 +3,7 @@ package prompt
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/careerops/jobs/internal/job"
@@ -42,9 +43,12 @@ func Build(jobDescription, cvText string, tone job.Tone) Prompt {
 	return Prompt{System: system, User: user}
 }
 
-// fence trims the material and neutralises tags that would close its fence early.
+// fenceTag matches anything the material could mean as one of the fence tags: opening or
+// closing, in any case, with spaces anywhere.
+var fenceTag = regexp.MustCompile(`(?i)<(\s*/?\s*(?:job_description|cv)\s*)>`)
+
+// fence trims the material and neutralises the fence tags it spells, so it cannot close its
+// fence early or open another: their angle brackets become parentheses.
 func fence(s string) string {
-	s = strings.TrimSpace(s)
-	r := strings.NewReplacer("</job_description>", "</ job_description>", "</cv>", "</ cv>")
-	return r.Replace(s)
+	return fenceTag.ReplaceAllString(strings.TrimSpace(s), "($1)")
 }
