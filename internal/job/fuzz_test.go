@@ -1,12 +1,13 @@
 package job
 
 import (
-	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
-// FuzzGenerateMessage feeds the worker's decoder (JSON, then Validate) arbitrary bodies: it
+// FuzzGenerateMessage feeds the worker's decoder (DecodeGenerateMessage) arbitrary bodies: it
 // never panics, and whatever it accepts is a job the worker can run.
 func FuzzGenerateMessage(f *testing.F) {
 	for _, seed := range []string{
@@ -17,18 +18,16 @@ func FuzzGenerateMessage(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var m GenerateMessage
-		if err := json.Unmarshal(body, &m); err != nil {
-			return
-		}
-		if err := m.Validate(); err != nil {
-			if !errors.Is(err, ErrInvalidMessage) {
-				t.Fatalf("Validate error %v is not ErrInvalidMessage", err)
+		m, err := DecodeGenerateMessage(body)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidMessage) || len(err.Error()) > MaxErrorBytes {
+				t.Fatalf("error %.300v is not a short ErrInvalidMessage", err)
 			}
 			return
 		}
 		if !ValidID(m.JobID) || m.UserID <= 0 || m.JobDescription == "" || m.CVText == "" || !m.Tone.Valid() ||
-			len(m.JobDescription) > MaxJobDescriptionBytes || len(m.CVText) > MaxCVTextBytes {
+			len(m.JobDescription) > MaxJobDescriptionBytes || len(m.CVText) > MaxCVTextBytes ||
+			strings.ContainsRune(m.JobDescription+m.CVText, 0) || !utf8.ValidString(m.JobDescription+m.CVText) {
 			t.Fatalf("accepted an invalid message %+v", m)
 		}
 	})

@@ -4,10 +4,13 @@
 package job
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Status is where a job is in its life.
@@ -55,6 +58,13 @@ func (t Tone) Valid() bool {
 const (
 	MaxJobDescriptionBytes = 20 << 10
 	MaxCVTextBytes         = 50 << 10
+	// MaxGenerateMessageBytes bounds a generate message's body before it is decoded: room for
+	// both texts with every character escaped, far below what would strain a worker.
+	MaxGenerateMessageBytes = 512 << 10
+	// MaxErrorBytes bounds every error text the system stores, logs or publishes in a header:
+	// a message's header frame must stay far below RabbitMQ's frame size (128 KiB), or the
+	// broker closes the whole connection.
+	MaxErrorBytes = 1 << 10
 )
 
 // Queue names: the contract with other services.
@@ -105,7 +115,24 @@ type GenerateMessage struct {
 // ErrInvalidMessage marks a message that can never be processed as it is.
 var ErrInvalidMessage = errors.New("invalid message")
 
-// Validate checks a message decoded from the queue, filling the default tone.
+// DecodeGenerateMessage decodes and validates a generate message's body: its size before
+// anything else, then UTF-8 (encoding/json would silently replace invalid bytes).
+func DecodeGenerateMessage(body []byte) (GenerateMessage, error) {
+	var m GenerateMessage
+	switch {
+	case len(body) > MaxGenerateMessageBytes:
+		return m, fmt.Errorf("%w: the body is %d bytes, larger than %d", ErrInvalidMessage, len(body), MaxGenerateMessageBytes)
+	case !utf8.Valid(body):
+		return m, fmt.Errorf("%w: the body is not valid UTF-8", ErrInvalidMessage)
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, fmt.Errorf("%w: the body is not a JSON job: %s", ErrInvalidMessage, Clip(err.Error(), 200))
+	}
+	return m, m.Validate()
+}
+
+// Validate checks a message decoded from the queue, filling the default tone. PostgreSQL's
+// text refuses NUL, so no text may hold one.
 func (m *GenerateMessage) Validate() error {
 	var problem string
 	switch {
@@ -115,6 +142,10 @@ func (m *GenerateMessage) Validate() error {
 		problem = "userId must be a positive integer"
 	case m.JobDescription == "":
 		problem = "jobDescription is required"
+	case !utf8.ValidString(m.JobDescription) || !utf8.ValidString(m.CVText):
+		problem = fieldName(m.JobDescription, "jobDescription", "cvText", utf8.ValidString) + " must be valid UTF-8"
+	case strings.ContainsRune(m.JobDescription, 0) || strings.ContainsRune(m.CVText, 0):
+		problem = fieldName(m.JobDescription, "jobDescription", "cvText", noNUL) + " must not contain NUL"
 	case len(m.JobDescription) > MaxJobDescriptionBytes:
 		problem = "jobDescription is too long"
 	case m.CVText == "":
@@ -122,7 +153,7 @@ func (m *GenerateMessage) Validate() error {
 	case len(m.CVText) > MaxCVTextBytes:
 		problem = "cvText is too long"
 	case m.Tone != "" && !m.Tone.Valid():
-		problem = fmt.Sprintf("unknown tone %q", m.Tone)
+		problem = fmt.Sprintf("unknown tone %q", Clip(string(m.Tone), 64))
 	}
 	if problem != "" {
 		return fmt.Errorf("%w: %s", ErrInvalidMessage, problem)
@@ -131,6 +162,34 @@ func (m *GenerateMessage) Validate() error {
 		m.Tone = ToneProfessional
 	}
 	return nil
+}
+
+// fieldName names the first of two fields whose value fails ok: first if it does, else
+// second.
+func fieldName(firstValue, first, second string, ok func(string) bool) string {
+	if !ok(firstValue) {
+		return first
+	}
+	return second
+}
+
+func noNUL(s string) bool { return !strings.ContainsRune(s, 0) }
+
+// Clip cuts s to at most n bytes, on a rune boundary, marking the cut with "…": for error
+// texts and header values that must stay small whatever their source.
+func Clip(s string, n int) string {
+	const mark = "…"
+	if len(s) <= n {
+		return s
+	}
+	if n < len(mark) {
+		return ""
+	}
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 // CompletedMessage is the body of a message on QueueCompleted. It is written once per final

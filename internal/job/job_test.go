@@ -29,6 +29,10 @@ func TestGenerateMessageValidate(t *testing.T) {
 		{"no cv", func(m *GenerateMessage) { m.CVText = "" }, "cvText is required"},
 		{"huge cv", func(m *GenerateMessage) { m.CVText = strings.Repeat("x", MaxCVTextBytes+1) }, "too long"},
 		{"unknown tone", func(m *GenerateMessage) { m.Tone = "angry" }, "tone"},
+		{"NUL in description", func(m *GenerateMessage) { m.JobDescription = "a\x00b" }, "jobDescription must not contain NUL"},
+		{"NUL in cv", func(m *GenerateMessage) { m.CVText = "\x00" }, "cvText must not contain NUL"},
+		{"invalid UTF-8 in cv", func(m *GenerateMessage) { m.CVText = "caf\xe9" }, "cvText must be valid UTF-8"},
+		{"huge unknown tone", func(m *GenerateMessage) { m.Tone = Tone(strings.Repeat("t", 300<<10)) }, "tone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +47,10 @@ func TestGenerateMessageValidate(t *testing.T) {
 				return
 			}
 			if !errors.Is(err, ErrInvalidMessage) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Validate = %v, want ErrInvalidMessage about %q", err, tt.wantErr)
+				t.Fatalf("Validate = %.200v, want ErrInvalidMessage about %q", err, tt.wantErr)
+			}
+			if len(err.Error()) > MaxErrorBytes {
+				t.Fatalf("the error is %d bytes long, want at most %d: it ends up in headers and logs", len(err.Error()), MaxErrorBytes)
 			}
 		})
 	}
@@ -58,5 +65,60 @@ func TestStatus(t *testing.T) {
 	}
 	if Status("done").Valid() || StatusPending.Final() || StatusProcessing.Final() || !StatusCompleted.Final() || !StatusFailed.Final() {
 		t.Fatal("status predicates are wrong")
+	}
+}
+
+// DecodeGenerateMessage checks a body before it decodes it: size first (one 20 MiB body took a
+// worker to 134 MB), then UTF-8 (encoding/json would silently replace invalid bytes).
+func TestDecodeGenerateMessage(t *testing.T) {
+	t.Parallel()
+	valid := `{"jobId":"a-1","userId":1,"jobDescription":"d","cvText":"c"}`
+	tests := []struct {
+		name, body, wantErr string
+	}{
+		{"valid", valid, ""},
+		{"oversize", `{"jobId":"a-1","userId":1,"jobDescription":"` + strings.Repeat("x", MaxGenerateMessageBytes) + `","cvText":"c"}`, "larger than"},
+		{"invalid UTF-8", "{\"jobId\":\"a-1\",\"userId\":1,\"jobDescription\":\"caf\xe9\",\"cvText\":\"c\"}", "not valid UTF-8"},
+		{"escaped NUL", `{"jobId":"a-1","userId":1,"jobDescription":"a\u0000b","cvText":"c"}`, "NUL"},
+		{"not JSON", `{"jobId":`, "not a JSON job"},
+		{"JSON but not a job", `[]`, "not a JSON job"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := DecodeGenerateMessage([]byte(tt.body))
+			if tt.wantErr == "" {
+				if err != nil || m.JobID != "a-1" || m.Tone != ToneProfessional {
+					t.Fatalf("DecodeGenerateMessage = %+v, %v", m, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidMessage) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("DecodeGenerateMessage error = %.200v, want ErrInvalidMessage about %q", err, tt.wantErr)
+			}
+			if len(err.Error()) > MaxErrorBytes {
+				t.Fatalf("the error is %d bytes long, want at most %d", len(err.Error()), MaxErrorBytes)
+			}
+		})
+	}
+}
+
+func TestClip(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"a longer text", 10, "a longe…"},
+		{"ééééé", 6, "é…"},       // never cuts a rune in two
+		{"a\x00b", 10, "a\x00b"}, // Clip cuts; it does not clean
+	}
+	for _, tt := range tests {
+		if got := Clip(tt.in, tt.n); got != tt.want || len(got) > tt.n {
+			t.Errorf("Clip(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
 	}
 }
