@@ -50,12 +50,12 @@ func (s *stage) run(name string, part func(context.Context) error) {
 		err := part(s.ctx)
 		stopped := s.ctx.Err() != nil
 		switch {
-		case err != nil && !(stopped && errors.Is(err, context.Canceled)):
+		case stopped && (err == nil || errors.Is(err, context.Canceled)):
+			return // the end asked for
+		case err != nil:
 			err = fmt.Errorf("%s: %w", name, err)
-		case !stopped:
-			err = fmt.Errorf("%s: stopped by itself", name)
 		default:
-			return
+			err = fmt.Errorf("%s: stopped by itself", name)
 		}
 		s.mu.Lock()
 		s.errs = append(s.errs, err)
