@@ -1,19 +1,9 @@
-// Command api is the CareerOps api; see internal/apicmd.
+// Command api is the CareerOps HTTP API; see internal/app. Run "api --help".
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/careerops/jobs/internal/apicmd"
+	"github.com/careerops/jobs/internal/app"
 	"github.com/careerops/jobs/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := apicmd.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	cli.Exit("api", err)
-}
+func main() { cli.Main("api", app.API(app.Options{})) }

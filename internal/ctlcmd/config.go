@@ -3,39 +3,30 @@ package ctlcmd
 import (
 	"fmt"
 	"net/url"
-	"reflect"
 	"regexp"
 	"strings"
 
 	"github.com/careerops/jobs/internal/auth"
+	conf "github.com/careerops/jobs/internal/config"
 )
 
 // config is careeropsctl's environment: the variables the api and the worker read too (see
-// CONTRACT.md). Each command requires only what it uses.
-//
-// The envconfig tags name the variables, as in the other programs, but loadConfig fills the
-// struct from the injected getenv rather than envconfig.Process, which reads the process
-// environment and so could not be driven by tests.
+// CONTRACT.md), read the same way (package config). Each command requires only what it uses.
 type config struct {
 	// DatabaseURL is the PostgreSQL URL (pgx syntax). Required by migrate up, user add and dlq
 	// requeue.
-	DatabaseURL string `envconfig:"DATABASE_URL"`
+	DatabaseURL string `env:"DATABASE_URL"`
 	// RabbitMQURL is the AMQP URL. Required by dlq list and dlq requeue.
-	RabbitMQURL string `envconfig:"RABBITMQ_URL"`
+	RabbitMQURL string `env:"RABBITMQ_URL"`
 	// JWTSecret is the HS256 secret, at least auth.MinSecretBytes bytes. Required by token.
-	JWTSecret string `envconfig:"JWT_SECRET"`
+	JWTSecret string `env:"JWT_SECRET"`
 }
 
-// loadConfig fills a config from getenv, one string field per envconfig tag.
-func loadConfig(getenv func(string) string) config {
+// loadConfig reads a config from getenv.
+func loadConfig(getenv func(string) string) (config, error) {
 	var c config
-	v := reflect.ValueOf(&c).Elem()
-	for i := range v.NumField() {
-		if name := v.Type().Field(i).Tag.Get("envconfig"); name != "" {
-			v.Field(i).SetString(getenv(name))
-		}
-	}
-	return c
+	err := conf.Load(getenv, &c)
+	return c, err
 }
 
 // need says which variables a command requires.
@@ -50,7 +41,10 @@ const (
 // config reads the environment and checks the variables the command needs, reporting
 // every problem on one line.
 func (e *env) config(n need) (config, error) {
-	c := loadConfig(e.getenv)
+	c, err := loadConfig(e.getenv)
+	if err != nil {
+		return c, err
+	}
 	var problems []string
 	if n&needDatabase != 0 && strings.TrimSpace(c.DatabaseURL) == "" {
 		problems = append(problems, "DATABASE_URL is required")

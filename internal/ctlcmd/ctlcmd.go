@@ -68,7 +68,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err == nil {
 		return nil
 	}
-	return scrub(err, secretsIn(loadConfig(getenv)))
+	c, loadErr := loadConfig(getenv)
+	return scrub(errors.Join(err, loadErr), secretsIn(c))
 }
 
 func dispatch(ctx context.Context, e *env, args []string) error {

@@ -7,26 +7,28 @@ import (
 	"time"
 )
 
-// Config configures a Server. The zero value is a valid, fault-free server.
+// Config configures a Server. The zero value is a valid, fault-free server. The tags are
+// the fakeopenai program's flags and environment variables (see package config).
 type Config struct {
 	// Latency is how long every chat completion takes: the delay before a
 	// response, or the total duration of a stream. Defaults to 0.
-	Latency time.Duration
+	Latency time.Duration `env:"FAKEOPENAI_LATENCY" flag:"latency" help:"Latency of every completion (of a whole stream)."`
 	// FailRate is the probability, in [0, 1], that a chat completion fails
 	// with 500. Defaults to 0.
-	FailRate float64
+	FailRate float64 `env:"FAKEOPENAI_FAIL_RATE" flag:"fail-rate" help:"Probability in [0, 1] of answering 500."`
 	// RateLimitRate is the probability, in [0, 1], that a chat completion is
 	// rejected with 429. It is rolled before FailRate. Defaults to 0.
-	RateLimitRate float64
+	RateLimitRate float64 `env:"FAKEOPENAI_RATELIMIT_RATE" flag:"ratelimit-rate" help:"Probability in [0, 1] of answering 429 (rolled before the fail rate)."`
 	// RetryAfter is advertised by 429 responses in the Retry-After (whole
-	// seconds, at least 1) and retry-after-ms headers. Defaults to 1s.
-	RetryAfter time.Duration
+	// seconds, at least 1) and retry-after-ms headers. Defaults to
+	// DefaultRetryAfter.
+	RetryAfter time.Duration `env:"FAKEOPENAI_RETRY_AFTER" flag:"retry-after" help:"Delay advertised by 429 answers."`
 	// Model is listed by GET /v1/models. Completions echo the requested
-	// model whatever it is. Defaults to "fake-gpt".
-	Model string
+	// model whatever it is. Defaults to DefaultModel.
+	Model string `env:"FAKEOPENAI_MODEL" flag:"model" help:"Model listed by /v1/models."`
 	// Seed seeds the random faults, making them reproducible. Defaults to 0,
 	// which picks a random seed.
-	Seed int64
+	Seed int64 `env:"FAKEOPENAI_SEED" flag:"seed" help:"Seed of the random faults; 0 picks one."`
 }
 
 // Validate reports whether the rates are within [0, 1] and the durations
@@ -48,7 +50,7 @@ func (c Config) faults() Faults {
 type Faults struct {
 	Latency       time.Duration
 	FailRate      float64
-	RateLimitRate float64
+	RateLimitRate float64 `env:"FAKEOPENAI_RATELIMIT_RATE" flag:"ratelimit-rate" help:"Probability in [0, 1] of answering 429 (rolled before the fail rate)."`
 }
 
 // Validate reports whether the rates are within [0, 1] and the latency

@@ -1,6 +1,7 @@
 package fakeopenai
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -12,8 +13,13 @@ import (
 	"time"
 )
 
-// DefaultModel is the model listed when Config.Model is empty.
-const DefaultModel = "fake-gpt"
+// Defaults of Config.
+const (
+	// DefaultModel is the model listed when Config.Model is empty.
+	DefaultModel = "fake-gpt"
+	// DefaultRetryAfter is advertised by 429 answers when Config.RetryAfter is zero.
+	DefaultRetryAfter = time.Second
+)
 
 // maxTrackedPrompts bounds the memory of fail markers: past it, the counts
 // start over.
@@ -40,12 +46,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
-	if cfg.RetryAfter == 0 {
-		cfg.RetryAfter = time.Second
-	}
-	if cfg.Model == "" {
-		cfg.Model = DefaultModel
-	}
+	cfg.RetryAfter = cmp.Or(cfg.RetryAfter, DefaultRetryAfter)
+	cfg.Model = cmp.Or(cfg.Model, DefaultModel)
 	seed := uint64(cfg.Seed)
 	if seed == 0 {
 		seed = rand.Uint64()

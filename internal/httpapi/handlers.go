@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -209,33 +206,3 @@ type unavailableError struct{ err error }
 
 func (e *unavailableError) Error() string { return e.err.Error() }
 func (e *unavailableError) Unwrap() error { return e.err }
-
-func handleHealthz() fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		return c.JSON(fiber.Map{"status": "ok"})
-	}
-}
-
-func handleReadyz(checks map[string]Checker) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-		defer cancel()
-		results, ready := map[string]string{}, true
-		for name, check := range checks {
-			if err := check.Check(ctx); err != nil {
-				results[name], ready = "unavailable", false
-				continue
-			}
-			results[name] = "ok"
-		}
-		status := fiber.StatusOK
-		if !ready {
-			status = fiber.StatusServiceUnavailable
-		}
-		return c.Status(status).JSON(fiber.Map{"ready": ready, "checks": results})
-	}
-}
-
-func handleMetrics(reg *prometheus.Registry) fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-}

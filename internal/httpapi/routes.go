@@ -1,16 +1,23 @@
 package httpapi
 
 import (
+	"context"
+	"net/http"
+
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/careerops/jobs/internal/webui"
 )
 
 // addRoutes lists every route of the API.
 func addRoutes(app *fiber.App, d Deps, m *metrics) {
-	app.Get("/healthz", handleHealthz())
-	app.Get("/readyz", handleReadyz(d.Ready))
-	app.Get("/metrics", handleMetrics(d.Registry))
+	if d.Admin != nil {
+		admin := mountHTTP(d.Admin)
+		app.Get("/healthz", admin)
+		app.Get("/readyz", admin)
+		app.Get("/metrics", admin)
+	}
 
 	// Routes of a signed-in user. The job is named first, so every span of the request,
 	// the user lookup included, carries its id.
@@ -38,6 +45,15 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 	app.Use(func(c *fiber.Ctx) error {
 		return newError(fiber.StatusNotFound, "not_found", "no route for %s %s", c.Method(), c.Path())
 	})
+}
+
+// mountHTTP serves a net/http handler as a Fiber route. The request's context is detached
+// from fasthttp's RequestCtx, whose Done races with the server's shutdown (as c.UserContext()
+// is in the Fiber handlers).
+func mountHTTP(h http.Handler) fiber.Handler {
+	return adaptor.HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
+	}))
 }
 
 // chain flattens handlers and handler lists into one list.

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 
@@ -28,23 +29,13 @@ type JobStore interface {
 	List(ctx context.Context, p jobstore.ListParams) ([]jobstore.Job, *jobstore.Cursor, error)
 }
 
-// Checker reports whether a dependency is usable; readiness fails while one is not.
-type Checker interface {
-	Check(ctx context.Context) error
-}
-
-// CheckFunc adapts a function to Checker.
-type CheckFunc func(ctx context.Context) error
-
-// Check calls f.
-func (f CheckFunc) Check(ctx context.Context) error { return f(ctx) }
-
 // Deps are the server's collaborators.
 type Deps struct {
 	Store    JobStore
 	Verifier *auth.Verifier
-	// Ready names the checks /readyz runs (e.g. "database", "broker").
-	Ready     map[string]Checker
+	// Admin serves /healthz, /readyz and /metrics (see package admin); nil: no such routes.
+	Admin http.Handler
+	// Registry gets the HTTP metrics.
 	Registry  *prometheus.Registry
 	Telemetry *telemetry.Telemetry
 	Limits    Limits

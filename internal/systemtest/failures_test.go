@@ -129,7 +129,7 @@ func TestExhaustedJobGoesToDLQAndRequeueCompletesIt(t *testing.T) {
 	}
 	id := b.submit(token, "Pilot at Oceanic", "ATPL", "")
 	j := b.waitFinal(id, 30*time.Second)
-	if j.Status != job.StatusFailed || j.Attempts != b.workerCf.MaxAttempts || !strings.Contains(j.Error, "gave up after 3 attempts") {
+	if j.Status != job.StatusFailed || j.Attempts != maxAttempts || !strings.Contains(j.Error, "gave up after 3 attempts") {
 		t.Fatalf("job = %s after %d attempts: %q", j.Status, j.Attempts, j.Error)
 	}
 	b.waitCount(0, 10*time.Second, `SELECT count(*) FROM outbox_messages`)
@@ -143,7 +143,7 @@ func TestExhaustedJobGoesToDLQAndRequeueCompletesIt(t *testing.T) {
 		t.Fatalf("dlq requeue printed %q", out)
 	}
 	j = b.waitFinal(id, 30*time.Second)
-	if j.Status != job.StatusCompleted || j.CoverLetter == "" || j.Attempts != b.workerCf.MaxAttempts+1 {
+	if j.Status != job.StatusCompleted || j.CoverLetter == "" || j.Attempts != maxAttempts+1 {
 		t.Fatalf("after requeue job = %s after %d attempts", j.Status, j.Attempts)
 	}
 	dlqDepth(t, b.amqpURL, 0)

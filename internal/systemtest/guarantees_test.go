@@ -11,7 +11,6 @@ import (
 	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/fakeopenai"
 	"github.com/careerops/jobs/internal/job"
-	"github.com/careerops/jobs/internal/workercmd"
 )
 
 // TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice: workers stopped with jobs in flight — one that
@@ -35,12 +34,12 @@ func TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice(t *testing.T) {
 	b.workers[0].stop()
 
 	// The next gives its jobs back: its drain timeout is shorter than one LLM call.
-	b.workerCf.DrainTimeout = 100 * time.Millisecond
+	b.workerEnv["WORKER_DRAIN_TIMEOUT"] = "100ms"
 	hasty := b.startWorker()
 	b.waitCount(4, 10*time.Second, `SELECT count(*) FROM cover_letter_jobs WHERE status = 'processing'`)
 	hasty.stop()
 
-	b.workerCf.DrainTimeout = 10 * time.Second
+	b.workerEnv["WORKER_DRAIN_TIMEOUT"] = "10s"
 	b.startWorker()
 	for _, id := range ids {
 		if j := b.waitFinal(id, 60*time.Second); j.Status != job.StatusCompleted {
@@ -79,7 +78,7 @@ func TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice(t *testing.T) {
 // PostgreSQL alone.
 func TestAcceptedJobsSurviveBrokerOutageAndAPICrash(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{noAPI: true, worker: func(c *workercmd.Config) {}})
+	b := setup(t, options{noAPI: true})
 	// Stop the worker: for now nothing may publish.
 	b.workers[0].stop()
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,34 +26,38 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/careerops/jobs/internal/apicmd"
+	"github.com/careerops/jobs/internal/app"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/ctlcmd"
 	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/fakeopenai"
 	"github.com/careerops/jobs/internal/jobstore"
-	"github.com/careerops/jobs/internal/workercmd"
 )
 
-const jwtSecret = "test-secret-test-secret-test-secret-0123"
+const (
+	jwtSecret = "test-secret-test-secret-test-secret-0123"
+	// maxAttempts is the workers' WORKER_MAX_ATTEMPTS.
+	maxAttempts = 3
+)
 
 // bundle is a running system and what a test needs to drive and inspect it.
 type bundle struct {
-	t        *testing.T
-	dbURL    string
-	amqpURL  string
-	pool     *pgxpool.Pool
-	store    *jobstore.Store
-	llm      *fakeopenai.Server
-	llmURL   string
-	apiURL   string
-	stopAPI  func()
-	workers  []*runningWorker
-	workerCf workercmd.Config
-	apiCfg   func(*apicmd.Config)
-	spans    *tracetest.SpanRecorder // every span of the api and the workers
-	logs     *syncBuffer             // every log line of the api and the workers
+	t         *testing.T
+	dbURL     string
+	amqpURL   string
+	pool      *pgxpool.Pool
+	store     *jobstore.Store
+	llm       *fakeopenai.Server
+	llmURL    string
+	apiURL    string
+	stopAPI   func()
+	workers   []*runningWorker
+	workerEnv env                     // the environment of the next worker
+	apiEnv    env                     // added to the api's environment
+	spans     *tracetest.SpanRecorder // every span of the api and the workers
+	logs      *syncBuffer             // every log line of the api and the workers
 }
 
 type runningWorker struct {
@@ -64,8 +69,24 @@ type options struct {
 	workers     int
 	concurrency int
 	noAPI       bool
-	worker      func(*workercmd.Config)
-	api         func(*apicmd.Config)
+	worker      env // added to the workers' environment
+	api         env // added to the api's environment
+}
+
+// env is a program's environment in a test: what its getenv returns.
+type env map[string]string
+
+func (e env) getenv(k string) string { return e[k] }
+
+// with returns e overlaid with more.
+func (e env) with(more env) env {
+	out := env{}
+	for _, m := range []env{e, more} {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func setup(t *testing.T, opts options) *bundle {
@@ -84,21 +105,18 @@ func setup(t *testing.T, opts options) *bundle {
 	t.Cleanup(srv.Close)
 	b.llmURL = srv.URL + "/v1"
 
-	b.apiCfg = opts.api
+	b.apiEnv = opts.api
 	if !opts.noAPI {
 		b.startAPI(b.amqpURL)
 	}
-	b.workerCf = workercmd.Config{
-		DatabaseURL: b.dbURL, RabbitMQURL: b.amqpURL,
-		OpenAIAPIKey: "sk-test-key", OpenAIBaseURL: b.llmURL, OpenAIModel: "fake-gpt",
-		LLMTimeout: 10 * time.Second, AdminAddr: "127.0.0.1:0",
-		Concurrency: max(opts.concurrency, 4), MaxAttempts: 3,
-		RetryBaseDelay: 50 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
-		DrainTimeout: 10 * time.Second, ReapInterval: time.Second, LogLevel: "info",
-	}
-	if opts.worker != nil {
-		opts.worker(&b.workerCf)
-	}
+	b.workerEnv = env{
+		"DATABASE_URL": b.dbURL, "RABBITMQ_URL": b.amqpURL,
+		"OPENAI_API_KEY": "sk-test-key", "OPENAI_BASE_URL": b.llmURL, "OPENAI_MODEL": "fake-gpt",
+		"LLM_TIMEOUT": "10s", "ADMIN_ADDR": "127.0.0.1:0",
+		"WORKER_CONCURRENCY": strconv.Itoa(max(opts.concurrency, 4)), "WORKER_MAX_ATTEMPTS": strconv.Itoa(maxAttempts),
+		"WORKER_RETRY_BASE_DELAY": "50ms", "WORKER_RETRY_MAX_DELAY": "200ms",
+		"WORKER_DRAIN_TIMEOUT": "10s", "WORKER_REAP_INTERVAL": "1s", "LOG_LEVEL": "info",
+	}.with(opts.worker)
 	for range max(opts.workers, 1) {
 		b.startWorker()
 	}
@@ -146,64 +164,54 @@ func (h teeHandler) WithGroup(n string) slog.Handler {
 // startAPI runs an api on amqpURL (which may be unreachable) and returns when it listens.
 func (b *bundle) startAPI(amqpURL string) {
 	b.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	cfg := apicmd.Config{
-		DatabaseURL: b.dbURL, RabbitMQURL: amqpURL, JWTSecret: jwtSecret, HTTPAddr: "127.0.0.1:0",
-		DatabaseMaxConns: 8, ShutdownTimeout: 5 * time.Second, LogLevel: "info",
-	}
-	if b.apiCfg != nil {
-		b.apiCfg(&cfg)
-	}
-	go func() { done <- apicmd.Serve(ctx, cfg, b.telemetry("careerops-api"), ready) }()
-	select {
-	case addr := <-ready:
-		b.apiURL = "http://" + addr
-	case err := <-done:
-		b.t.Fatalf("api did not start: %v", err)
-	}
-	var stopped bool
-	b.stopAPI = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			b.t.Errorf("api stopped with %v", err)
-		}
-	}
-	b.t.Cleanup(b.stopAPI)
+	addr, stop := b.start("careerops-api", app.API, env{
+		"DATABASE_URL": b.dbURL, "RABBITMQ_URL": amqpURL, "JWT_SECRET": jwtSecret, "HTTP_ADDR": "127.0.0.1:0",
+		"DATABASE_MAX_CONNS": "8", "SHUTDOWN_TIMEOUT": "5s", "LOG_LEVEL": "info",
+		// No per-user limits unless a test sets them.
+		"USER_REQUESTS_PER_MINUTE": "0", "USER_JOBS_PER_MINUTE": "0", "USER_TOKENS_PER_DAY": "0",
+	}.with(b.apiEnv))
+	b.apiURL = "http://" + addr
+	b.stopAPI = stop
 }
 
+// startWorker runs a worker with b.workerEnv and returns when its admin server listens.
 func (b *bundle) startWorker() *runningWorker {
+	b.t.Helper()
+	w := &runningWorker{}
+	w.addr, w.stop = b.start("careerops-worker", app.Worker, b.workerEnv)
+	b.workers = append(b.workers, w)
+	return w
+}
+
+// start runs a program in process, as its main would but with environment e and the
+// bundle's telemetry, and returns its listen address once it serves, and stop: SIGTERM,
+// then wait for the program to end.
+func (b *bundle) start(service string, program func(app.Options) cli.RunFunc, e env) (addr string, stop func()) {
 	b.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	cfg := b.workerCf
-	go func() { done <- workercmd.Serve(ctx, cfg, b.telemetry("careerops-worker"), ready) }()
-	w := &runningWorker{}
+	run := program(app.Options{Telemetry: b.telemetry(service), Ready: func(addr string) { ready <- addr }})
+	go func() { done <- run(ctx, nil, e.getenv, io.Discard, io.Discard) }()
 	select {
-	case w.addr = <-ready:
+	case addr = <-ready:
 	case err := <-done:
-		b.t.Fatalf("worker did not start: %v", err)
+		cancel()
+		b.t.Fatalf("%s did not start: %v", service, err)
 	}
 	var stopped bool
-	w.stop = func() {
+	stop = func() {
 		if stopped {
 			return
 		}
 		stopped = true
 		cancel()
 		if err := <-done; err != nil {
-			b.t.Errorf("worker stopped with %v", err)
+			b.t.Errorf("%s stopped with %v", service, err)
 		}
 	}
-	b.t.Cleanup(w.stop)
-	b.workers = append(b.workers, w)
-	return w
+	b.t.Cleanup(stop)
+	return addr, stop
 }
 
 // user creates a user and returns a token for it.

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/apicmd"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/job"
 )
@@ -68,7 +67,7 @@ func (b *bundle) overview(token string) opsOverview {
 func TestOpsPageSeesAFailedJobAndRequeuesIt(t *testing.T) {
 	t.Parallel()
 	const jaeger = "http://jaeger.test:16686"
-	b := setup(t, options{api: func(c *apicmd.Config) { c.DevTokenEndpoint = true; c.JaegerUIURL = jaeger }})
+	b := setup(t, options{api: env{"DEV_TOKEN_ENDPOINT": "true", "JAEGER_UI_URL": jaeger}})
 
 	admin := b.devToken(`{"admin":true}`)
 	if id, err := auth.NewVerifier([]byte(jwtSecret)).Identify(admin.Token); err != nil || !id.Admin || id.UserID != admin.UserID ||

@@ -17,7 +17,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/careerops/jobs/internal/apicmd"
 	"github.com/careerops/jobs/internal/job"
 )
 
@@ -25,7 +24,7 @@ import (
 // JSON error; other users and idempotent replays are not affected.
 func TestUserJobQuotaPerMinute(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{api: func(c *apicmd.Config) { c.UserJobsPerMinute = 3 }})
+	b := setup(t, options{api: env{"USER_JOBS_PER_MINUTE": "3"}})
 	alice, bob := b.user("a@example.com"), b.user("b@example.com")
 	body := jobBody("Role at Acme", "CV", "")
 	first := b.do("POST", "/api/cover-letter", alice, body, "Idempotency-Key", "k1")
@@ -54,7 +53,7 @@ func TestUserJobQuotaPerMinute(t *testing.T) {
 // today, new jobs wait for tomorrow (429, Retry-After until midnight UTC).
 func TestUserTokenBudgetPerDay(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{api: func(c *apicmd.Config) { c.UserTokensPerDay = 50 }})
+	b := setup(t, options{api: env{"USER_TOKENS_PER_DAY": "50"}})
 	token := b.user("a@example.com")
 	id := b.submit(token, "Role at Acme", "CV", "")
 	if j := b.waitFinal(id, 30*time.Second); j.PromptTokens+j.CompletionTokens < 50 {
@@ -74,7 +73,7 @@ func TestUserTokenBudgetPerDay(t *testing.T) {
 // that user gets 429 rate_limited with Retry-After; health checks are never limited.
 func TestUserRequestsPerMinute(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{api: func(c *apicmd.Config) { c.UserRequestsPerMinute = 5 }})
+	b := setup(t, options{api: env{"USER_REQUESTS_PER_MINUTE": "5"}})
 	alice, bob := b.user("a@example.com"), b.user("b@example.com")
 	for i := range 5 {
 		if r := b.do("GET", "/api/cover-letter/jobs", alice, nil); r.Status != 200 {

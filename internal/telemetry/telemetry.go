@@ -3,12 +3,12 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -57,7 +57,34 @@ func New(log *slog.Logger, tp trace.TracerProvider) *Telemetry {
 	return &Telemetry{Logger: log, TracerProvider: tp, Propagator: Propagator()}
 }
 
-// Setup builds a program's telemetry from the environment:
+// DefaultLogLevel is the level of a program's logs unless LOG_LEVEL says otherwise.
+const DefaultLogLevel = "info"
+
+// Config is a program's logging and tracing: the log level and the standard OpenTelemetry
+// variables that decide how spans leave the program, read with the program's configuration
+// (package config). The SDK reads its other variables (OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, …) itself, as it
+// documents.
+type Config struct {
+	// LogLevel is debug, info, warn or error. Defaults to DefaultLogLevel.
+	LogLevel string `env:"LOG_LEVEL" help:"One of debug, info, warn or error."`
+	// ServiceName names the service on spans and logs; defaults to the program's own name.
+	ServiceName string `env:"OTEL_SERVICE_NAME" help:"The service name on spans; defaults to careerops-api or careerops-worker."`
+	// TracesExporter is otlp or none; empty exports when an endpoint is set.
+	TracesExporter string `env:"OTEL_TRACES_EXPORTER" help:"otlp or none; unset: otlp when an OTLP endpoint is set."`
+	// Endpoint is the OTLP/HTTP base URL; spans go to its /v1/traces.
+	Endpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OTLP/HTTP base URL (e.g. http://jaeger:4318); spans go to its /v1/traces."`
+	// TracesEndpoint is the OTLP/HTTP URL of spans, used as it is; it wins over Endpoint.
+	TracesEndpoint string `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" help:"OTLP/HTTP URL for spans, used as it is; wins over OTEL_EXPORTER_OTLP_ENDPOINT."`
+	// Protocol of the OTLP exporter: only http/protobuf is supported.
+	Protocol string `env:"OTEL_EXPORTER_OTLP_PROTOCOL" help:"Only http/protobuf is supported."`
+	// TracesProtocol wins over Protocol for spans.
+	TracesProtocol string `env:"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" help:"Only http/protobuf is supported."`
+	// CaptureContent records prompts and letters on LLM spans (personal data).
+	CaptureContent bool `env:"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT" help:"true records prompts and letters on LLM spans (personal data)."`
+}
+
+// Setup builds a program's tracing from cfg:
 //   - traces go to an OTLP/HTTP endpoint when OTEL_EXPORTER_OTLP_ENDPOINT (or
 //     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set or OTEL_TRACES_EXPORTER=otlp; with
 //     OTEL_TRACES_EXPORTER=none or no endpoint, spans are made (logs and the API still carry
@@ -66,43 +93,63 @@ func New(log *slog.Logger, tp trace.TracerProvider) *Telemetry {
 //     OTEL_TRACES_SAMPLER(_ARG) and OTEL_BSP_* work as the SDK documents;
 //   - OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records prompts and letters on
 //     LLM spans.
-func Setup(ctx context.Context, service string, getenv func(string) string, log *slog.Logger) (*Telemetry, error) {
+func Setup(ctx context.Context, service string, cfg Config, log *slog.Logger) (*Telemetry, error) {
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(jobIDProcessor{})}
-	exporter := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")))
-	endpoint := getenv("OTEL_EXPORTER_OTLP_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-	switch {
-	case exporter == "none":
-	case exporter == "otlp" || (exporter == "" && endpoint != ""):
-		proto := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-		if proto == "" {
-			proto = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
-		}
-		if proto != "" && proto != "http/protobuf" {
-			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL %q is not supported: use http/protobuf (port 4318)", proto)
-		}
-		exp, err := otlptracehttp.New(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("telemetry: OTLP exporter: %w", err)
-		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
-	case exporter != "":
-		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER %q is not supported: use otlp or none", exporter)
+	exp, err := exporter(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	res, err := resource.New(ctx,
+	if exp != nil {
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	resOpts := []resource.Option{
 		resource.WithAttributes(semconv.ServiceName(service)),
-		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
+		resource.WithFromEnv(), // OTEL_RESOURCE_ATTRIBUTES wins over the program's name
 		resource.WithTelemetrySDK(),
 		resource.WithHost(),
 		resource.WithProcessPID(),
-	)
+	}
+	if cfg.ServiceName != "" {
+		resOpts = append(resOpts, resource.WithAttributes(semconv.ServiceName(cfg.ServiceName)))
+	}
+	res, err := resource.New(ctx, resOpts...)
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(append(opts, sdktrace.WithResource(res))...)
 	t := New(log, tp)
-	t.CaptureContent = strings.EqualFold(getenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"), "true")
+	t.CaptureContent = cfg.CaptureContent
 	t.shutdown = tp.Shutdown
 	return t, nil
+}
+
+// exporter is the span exporter cfg asks for, or nil for none.
+func exporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
+	kind := strings.ToLower(strings.TrimSpace(cfg.TracesExporter))
+	switch {
+	case kind == "none":
+		return nil, nil
+	case kind == "otlp" || (kind == "" && cfg.Endpoint+cfg.TracesEndpoint != ""):
+	case kind != "":
+		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER %q is not supported: use otlp or none", kind)
+	default:
+		return nil, nil
+	}
+	if proto := cmp.Or(cfg.TracesProtocol, cfg.Protocol); proto != "" && proto != "http/protobuf" {
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL %q is not supported: use http/protobuf (port 4318)", proto)
+	}
+	var opts []otlptracehttp.Option
+	switch {
+	case cfg.TracesEndpoint != "":
+		opts = append(opts, otlptracehttp.WithEndpointURL(cfg.TracesEndpoint))
+	case cfg.Endpoint != "":
+		opts = append(opts, otlptracehttp.WithEndpointURL(strings.TrimRight(cfg.Endpoint, "/")+"/v1/traces"))
+	}
+	exp, err := otlptracehttp.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTLP exporter: %w", err)
+	}
+	return exp, nil
 }
 
 type jobIDKey struct{}
@@ -137,14 +184,14 @@ func (jobIDProcessor) ForceFlush(context.Context) error { return nil }
 // tracer provider.
 func NewJobIDProcessor() sdktrace.SpanProcessor { return jobIDProcessor{} }
 
-// FromEnv is a program's telemetry: JSON logs on w at level, traces per Setup (reading the
-// process environment). Call Close when the program ends.
-func FromEnv(ctx context.Context, service, level string, w io.Writer) (*Telemetry, error) {
-	log, err := NewLogger(w, level, service)
+// Start is a program's telemetry: JSON logs on w at cfg.LogLevel, traces per Setup. Call
+// Close when the program ends.
+func Start(ctx context.Context, service string, cfg Config, w io.Writer) (*Telemetry, error) {
+	log, err := NewLogger(w, cmp.Or(cfg.LogLevel, DefaultLogLevel), service)
 	if err != nil {
 		return nil, err
 	}
-	return Setup(ctx, service, os.Getenv, log)
+	return Setup(ctx, service, cfg, log)
 }
 
 // Close flushes the spans still buffered, waiting up to 5 seconds.

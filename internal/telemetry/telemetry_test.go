@@ -10,6 +10,8 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/careerops/jobs/internal/config"
 )
 
 func TestLogLinesCarryTraceSpanAndJob(t *testing.T) {
@@ -88,7 +90,12 @@ func TestSetupReadsTheStandardVariables(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tel, err := Setup(context.Background(), "svc", func(k string) string { return tt.env[k] }, slog.Default())
+			var cfg Config
+			err := config.Load(func(k string) string { return tt.env[k] }, &cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tel, err := Setup(context.Background(), "svc", cfg, slog.Default())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Setup = %v, want an error about %q", err, tt.wantErr)

@@ -20,8 +20,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/careerops/jobs/internal/apicmd"
-	"github.com/careerops/jobs/internal/workercmd"
+	"github.com/careerops/jobs/internal/app"
 )
 
 // imageFacts is what the Dockerfile says about one runtime stage of the image.
@@ -306,8 +305,8 @@ func TestCompose(t *testing.T) {
 	// Programs: in the image stage compose builds, and the environment they read.
 	_, runtime := parseDockerfile(t)
 	specs := map[string]envSpec{
-		"api":     envSpecOf("api", apicmd.Config{}),
-		"worker":  envSpecOf("worker", workercmd.Config{}),
+		"api":     envSpecOf("api", app.APIConfig{}),
+		"worker":  envSpecOf("worker", app.WorkerConfig{}),
 		"migrate": ctlEnvSpec(t),
 	}
 	for name, s := range p.Services {

@@ -21,21 +21,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
-	"github.com/careerops/jobs/internal/apicmd"
+	"github.com/careerops/jobs/internal/app"
 	"github.com/careerops/jobs/internal/job"
-	"github.com/careerops/jobs/internal/workercmd"
 )
 
-// otelSDKVars are the standard OpenTelemetry SDK variables the programs read through the SDK
-// (telemetry.FromEnv), not through their envconfig structs.
+// otelSDKVars are the standard OpenTelemetry SDK variables the programs read: the SDK reads
+// those that are not in their configuration structs (telemetry.Config) itself.
 var otelSDKVars = []string{
 	"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
 	"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_SDK_DISABLED", "OTEL_PROPAGATORS",
 }
 
-// envSpec is what a program reads from the environment, from the envconfig tags of its
-// configuration struct.
+// envSpec is what a program reads from the environment, from the env tags of its
+// configuration struct (package config).
 type envSpec struct {
 	program  string
 	reads    map[string]bool
@@ -44,25 +43,31 @@ type envSpec struct {
 
 func envSpecOf(program string, cfg any) envSpec {
 	s := envSpec{program: program, reads: map[string]bool{}}
-	t := reflect.TypeOf(cfg)
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name := f.Tag.Get("envconfig")
-		if name == "" {
-			continue
-		}
-		s.reads[name] = true
-		if f.Tag.Get("required") == "true" {
-			s.required = append(s.required, name)
-		}
-	}
+	s.addFields(reflect.TypeOf(cfg))
 	for _, v := range otelSDKVars {
 		s.reads[v] = true
 	}
 	return s
 }
 
-// ctlEnvSpec reads careeropsctl's variables from the envconfig tags of its unexported config
+// addFields adds the variables of the env tags of struct type t, nested structs included.
+func (s *envSpec) addFields(t reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("env"), ",")
+		switch {
+		case name == "" && f.Type.Kind() == reflect.Struct:
+			s.addFields(f.Type)
+		case name != "":
+			s.reads[name] = true
+			if strings.Contains(opts, "required") {
+				s.required = append(s.required, name)
+			}
+		}
+	}
+}
+
+// ctlEnvSpec reads careeropsctl's variables from the env tags of its unexported config
 // struct (internal/ctlcmd/config.go) with go/ast; "migrate up" requires DATABASE_URL.
 func ctlEnvSpec(t *testing.T) envSpec {
 	t.Helper()
@@ -81,7 +86,7 @@ func ctlEnvSpec(t *testing.T) envSpec {
 				continue
 			}
 			tag, _ := strconv.Unquote(fld.Tag.Value)
-			if name := reflect.StructTag(tag).Get("envconfig"); name != "" {
+			if name := reflect.StructTag(tag).Get("env"); name != "" {
 				s.reads[name] = true
 			}
 		}
@@ -161,12 +166,12 @@ func checkEnv(t *testing.T, set string, c corev1.Container, spec envSpec) {
 }
 
 // TestEnvMatchesPrograms: every variable a container sets is one its program reads (the
-// envconfig tags of apicmd.Config, workercmd.Config and careeropsctl's config, plus the OTel
+// env tags of app.APIConfig, app.WorkerConfig and careeropsctl's config, plus the OTel
 // SDK's), every required one is set, and secrets come from Secrets.
 func TestEnvMatchesPrograms(t *testing.T) {
 	t.Parallel()
-	api := envSpecOf("api", apicmd.Config{})
-	worker := envSpecOf("worker", workercmd.Config{})
+	api := envSpecOf("api", app.APIConfig{})
+	worker := envSpecOf("worker", app.WorkerConfig{})
 	ctl := ctlEnvSpec(t)
 	for name := range valuesSets {
 		r := renderSet(t, name)
@@ -374,7 +379,7 @@ func TestProbes(t *testing.T) {
 	t.Parallel()
 	served := map[string]map[string]bool{
 		"api":    routesIn(t, "internal/httpapi"),
-		"worker": routesIn(t, "internal/workercmd"),
+		"worker": routesIn(t, "internal/admin"),
 	}
 	addrEnv := map[string]string{"api": "HTTP_ADDR", "worker": "ADMIN_ADDR"}
 	for name := range valuesSets {

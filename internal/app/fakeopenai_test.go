@@ -1,14 +1,11 @@
-package main
+package app
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,59 +14,27 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
-// listeningAddr waits for the "listening" log line and returns its address.
-func listeningAddr(t *testing.T, logs *syncBuffer, done <-chan error) string {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned early: %v", err)
-		default:
-		}
-		sc := bufio.NewScanner(strings.NewReader(logs.String()))
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "fakeopenai: listening" {
-				return line.Addr
-			}
-		}
-	}
-	t.Fatalf("no listening log line within 5s:\n%s", logs.String())
-	return ""
-}
-
-func TestRunServesUntilCanceled(t *testing.T) {
+func TestFakeOpenAIServesUntilCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var logs syncBuffer
+	var logs bytes.Buffer // read once run has returned
+	ready := make(chan string, 1)
 	done := make(chan error, 1)
+	run := FakeOpenAI(Options{Ready: func(addr string) { ready <- addr }})
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--retry-after", "3s"},
 			env(map[string]string{"FAKEOPENAI_RATELIMIT_RATE": "1"}), io.Discard, &logs)
 	}()
-	addr := listeningAddr(t, &logs, done)
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("run returned early: %v", err)
+	}
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 
@@ -109,7 +74,7 @@ func TestRunServesUntilCanceled(t *testing.T) {
 	}
 }
 
-func TestRunRejectsBadConfiguration(t *testing.T) {
+func TestFakeOpenAIRejectsBadConfiguration(t *testing.T) {
 	tests := []struct {
 		name    string
 		args    []string
@@ -128,7 +93,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := run(t.Context(), tt.args, env(tt.env), &stdout, &stderr)
+			err := FakeOpenAI(Options{})(t.Context(), tt.args, env(tt.env), &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("run() = %v, want a one-line error about %q", err, tt.wantErr)
 			}
@@ -139,9 +104,9 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 	}
 }
 
-func TestRunHelpPrintsUsage(t *testing.T) {
+func TestFakeOpenAIHelpPrintsUsage(t *testing.T) {
 	var stdout bytes.Buffer
-	if err := run(t.Context(), []string{"--help"}, env(nil), &stdout, io.Discard); err != nil {
+	if err := FakeOpenAI(Options{})(t.Context(), []string{"--help"}, env(nil), &stdout, io.Discard); err != nil {
 		t.Fatalf("run(--help) = %v, want nil", err)
 	}
 	for _, flag := range []string{"-addr", "-latency", "-fail-rate", "-ratelimit-rate", "-retry-after", "-seed"} {

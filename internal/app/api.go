@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/cli"
+	"github.com/careerops/jobs/internal/config"
+	"github.com/careerops/jobs/internal/httpapi"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/ops"
+	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/telemetry"
+)
+
+func apiProgram() program {
+	return program{Program: config.Program{Name: "api", About: "The CareerOps HTTP API."}, service: "careerops-api"}
+}
+
+// API is the api program: it serves the HTTP API until ctx ends, then stops gracefully.
+func API(o Options) cli.RunFunc { return runProgram(o, apiProgram(), DefaultAPIConfig, serveAPI) }
+
+// serveAPI runs the api with cfg until ctx ends or one of its parts fails.
+func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Options) error {
+	log := tel.Logger
+	b, err := newBase(ctx, ctx, baseConfig{
+		name: apiProgram().service, deps: cfg.Dependencies, maxConns: cfg.DatabaseMaxConns, pprof: cfg.PprofAddr,
+	}, tel)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	hub, progressPub := progress.NewHub(b.conn, log), progress.NewPublisher(b.conn, log)
+	streamsDone := make(chan struct{})
+	server := httpapi.New(httpapi.Deps{
+		Store:       b.store,
+		Verifier:    auth.NewVerifier([]byte(cfg.JWTSecret)),
+		Admin:       b.admin,
+		Registry:    b.registry,
+		Telemetry:   tel,
+		Streams:     httpapi.Streams{Hub: hub, Done: streamsDone, Secret: []byte(cfg.JWTSecret)},
+		Ops:         ops.NewSource(b.conn, b.store),
+		JaegerUIURL: cfg.JaegerUIURL,
+		DevUsers:    devUsers(cfg, b.store),
+		Progress:    progressPub,
+		Limits: httpapi.Limits{
+			RequestsPerMinute: cfg.UserRequestsPerMinute,
+			Jobs:              jobstore.Limits{JobsPerMinute: cfg.UserJobsPerMinute, TokensPerDay: cfg.UserTokensPerDay},
+		},
+	})
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	g := newGroup()
+	background := g.stage(ctx)
+	background.run("progress hub", func(ctx context.Context) error { hub.Run(ctx); return nil })
+	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
+	background.run("outbox relay", b.relay.Run)
+	front := g.stage(ctx)
+	front.run("http server", serve(fiberServer{app: server, streamsDone: streamsDone, log: log}, ln, cfg.ShutdownTimeout))
+	log.InfoContext(ctx, "api: listening", slog.String("addr", ln.Addr().String()))
+	o.ready(ln.Addr().String())
+
+	err = front.wait()
+	err = errors.Join(err, background.stop())
+	log.InfoContext(context.WithoutCancel(ctx), "api: stopped")
+	return err
+}
+
+// fiberServer is the api's HTTP server as a part of its group (see serve).
+type fiberServer struct {
+	app         *fiber.App
+	streamsDone chan<- struct{}
+	log         *slog.Logger
+}
+
+func (s fiberServer) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown ends the event streams (or the shutdown would wait for them), then shuts the
+// server down gracefully. Requests still running at the deadline are logged, not failed.
+func (s fiberServer) Shutdown(ctx context.Context) error {
+	s.log.InfoContext(ctx, "api: shutting down")
+	close(s.streamsDone)
+	if err := s.app.ShutdownWithContext(ctx); err != nil {
+		s.log.WarnContext(ctx, "api: shutdown", slog.String("error", err.Error()))
+	}
+	return nil
+}
+
+// devUsers enables the dev token endpoint only when asked.
+func devUsers(cfg APIConfig, store *jobstore.Store) httpapi.DevUsers {
+	if !cfg.DevTokenEndpoint {
+		return nil
+	}
+	return store
+}

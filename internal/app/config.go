@@ -1,0 +1,161 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/telemetry"
+	"github.com/careerops/jobs/internal/worker"
+)
+
+// Dependencies are the services the api and the worker use.
+type Dependencies struct {
+	// DatabaseURL is the PostgreSQL URL (pgx syntax).
+	DatabaseURL string `env:"DATABASE_URL,required" help:"The PostgreSQL URL (pgx syntax)."`
+	// RabbitMQURL is the AMQP URL.
+	RabbitMQURL string `env:"RABBITMQ_URL,required" help:"The AMQP URL."`
+}
+
+// Diagnostics are how a program shows what it does: logs, traces and profiles.
+type Diagnostics struct {
+	// PprofAddr, if set, serves Go's profiles there (e.g. 127.0.0.1:6060); off by default.
+	PprofAddr string `env:"PPROF_ADDR" help:"If set, serves Go profiles (/debug/pprof) on this address, e.g. 127.0.0.1:6060."`
+	// Telemetry is the log level and the OpenTelemetry settings.
+	Telemetry telemetry.Config
+}
+
+// APIConfig is the api's configuration.
+type APIConfig struct {
+	Dependencies
+	// JWTSecret is the HS256 secret of user tokens; at least auth.MinSecretBytes bytes.
+	JWTSecret string `env:"JWT_SECRET,required" help:"The HS256 secret of user tokens; at least 32 bytes."`
+	// HTTPAddr is the listen address.
+	HTTPAddr string `env:"HTTP_ADDR" help:"The listen address."`
+	// DatabaseMaxConns bounds the pool.
+	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" help:"Bounds the database pool."`
+	// ShutdownTimeout bounds the graceful stop.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" help:"Bounds the graceful stop."`
+	// UserRequestsPerMinute caps one user's API requests per minute on each replica (0: none).
+	UserRequestsPerMinute int `env:"USER_REQUESTS_PER_MINUTE" help:"Caps one user's API requests per minute on each api replica (0: no limit)."`
+	// UserJobsPerMinute caps the cover letters one user may request per minute (0: none).
+	UserJobsPerMinute int `env:"USER_JOBS_PER_MINUTE" help:"Caps the cover letters one user may request per minute, across replicas (0: no limit)."`
+	// UserTokensPerDay caps one user's LLM tokens per UTC day (0: none).
+	UserTokensPerDay int `env:"USER_TOKENS_PER_DAY" help:"Caps one user's LLM tokens (input + output) per UTC day (0: no limit)."`
+	// DevTokenEndpoint enables POST /dev/token, which mints tokens for anyone: development only.
+	DevTokenEndpoint bool `env:"DEV_TOKEN_ENDPOINT" help:"Enables POST /dev/token, which mints a token (admin if asked) for anyone: development only."`
+	// JaegerUIURL links the ops page to traces, e.g. http://127.0.0.1:16686.
+	JaegerUIURL string `env:"JAEGER_UI_URL" help:"Base URL of the Jaeger UI, for trace links on the ops page."`
+	Diagnostics
+}
+
+// DefaultAPIConfig is the api's configuration before the environment: its defaults.
+func DefaultAPIConfig() APIConfig {
+	return APIConfig{
+		HTTPAddr:              ":8080",
+		DatabaseMaxConns:      16,
+		ShutdownTimeout:       15 * time.Second,
+		UserRequestsPerMinute: 300,
+		UserJobsPerMinute:     10,
+		UserTokensPerDay:      200_000,
+		Diagnostics:           defaultDiagnostics(),
+	}
+}
+
+// Validate reports the first problem with c as one line.
+func (c *APIConfig) Validate() error {
+	switch {
+	case len(c.JWTSecret) < auth.MinSecretBytes:
+		return fmt.Errorf("JWT_SECRET must be at least %d bytes", auth.MinSecretBytes)
+	case c.HTTPAddr == "":
+		return errors.New("HTTP_ADDR must not be empty")
+	case c.DatabaseMaxConns < 2:
+		return errors.New("DATABASE_MAX_CONNS must be at least 2")
+	case c.ShutdownTimeout <= 0:
+		return errors.New("SHUTDOWN_TIMEOUT must be positive")
+	case c.UserRequestsPerMinute < 0 || c.UserJobsPerMinute < 0 || c.UserTokensPerDay < 0:
+		return errors.New("USER_REQUESTS_PER_MINUTE, USER_JOBS_PER_MINUTE and USER_TOKENS_PER_DAY must not be negative")
+	}
+	return nil
+}
+
+// WorkerConfig is the worker's configuration.
+type WorkerConfig struct {
+	Dependencies
+	// OpenAIAPIKey is the LLM API key. Never logged.
+	OpenAIAPIKey string `env:"OPENAI_API_KEY,required" help:"The LLM API key. Never logged."`
+	// OpenAIBaseURL is the base URL of an OpenAI-compatible API.
+	OpenAIBaseURL string `env:"OPENAI_BASE_URL" help:"The base URL of an OpenAI-compatible API."`
+	// OpenAIModel is the model name.
+	OpenAIModel string `env:"OPENAI_MODEL" help:"The model name."`
+	// LLMTimeout bounds one LLM call.
+	LLMTimeout time.Duration `env:"LLM_TIMEOUT" help:"Bounds one LLM call (a claimed job's lease follows from it)."`
+	// AdminAddr serves /healthz, /readyz and /metrics.
+	AdminAddr string `env:"ADMIN_ADDR" help:"Serves /healthz, /readyz and /metrics."`
+	// Concurrency is how many jobs run at once (also the prefetch).
+	Concurrency int `env:"WORKER_CONCURRENCY" help:"How many jobs run at once (also the prefetch)."`
+	// MaxAttempts is the LLM attempts a job gets before it fails for good.
+	MaxAttempts int `env:"WORKER_MAX_ATTEMPTS" help:"The LLM attempts a job gets before it fails for good."`
+	// RetryBaseDelay is the backoff before the first retry.
+	RetryBaseDelay time.Duration `env:"WORKER_RETRY_BASE_DELAY" help:"The backoff before the first retry."`
+	// RetryMaxDelay caps the backoff.
+	RetryMaxDelay time.Duration `env:"WORKER_RETRY_MAX_DELAY" help:"Caps the backoff."`
+	// DrainTimeout bounds how long SIGTERM waits for jobs in flight.
+	DrainTimeout time.Duration `env:"WORKER_DRAIN_TIMEOUT" help:"Bounds how long SIGTERM waits for jobs in flight."`
+	// ReapInterval is how often jobs of dead workers are looked for.
+	ReapInterval time.Duration `env:"WORKER_REAP_INTERVAL" help:"How often jobs of dead workers are looked for."`
+	// DatabaseMaxConns bounds the pool; 0 is WORKER_CONCURRENCY + 4.
+	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" help:"Bounds the database pool; 0: WORKER_CONCURRENCY + 4."`
+	Diagnostics
+}
+
+// DefaultWorkerConfig is the worker's configuration before the environment: its defaults.
+func DefaultWorkerConfig() WorkerConfig {
+	return WorkerConfig{
+		OpenAIBaseURL:  "https://api.openai.com/v1",
+		OpenAIModel:    "gpt-4o-mini",
+		LLMTimeout:     worker.DefaultLLMTimeout,
+		AdminAddr:      ":9090",
+		Concurrency:    worker.DefaultConcurrency,
+		MaxAttempts:    worker.DefaultMaxAttempts,
+		RetryBaseDelay: worker.DefaultRetryBaseDelay,
+		RetryMaxDelay:  worker.DefaultRetryMaxDelay,
+		DrainTimeout:   worker.DefaultDrainTimeout,
+		ReapInterval:   worker.DefaultReapInterval,
+		Diagnostics:    defaultDiagnostics(),
+	}
+}
+
+// Validate reports the first problem with c as one line.
+func (c *WorkerConfig) Validate() error {
+	u, err := url.Parse(c.OpenAIBaseURL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return errors.New("OPENAI_BASE_URL must be an http(s) URL")
+	case c.OpenAIModel == "":
+		return errors.New("OPENAI_MODEL must not be empty")
+	case c.Concurrency < 1 || c.Concurrency > 1000:
+		return errors.New("WORKER_CONCURRENCY must be from 1 to 1000")
+	case c.MaxAttempts < 1:
+		return errors.New("WORKER_MAX_ATTEMPTS must be at least 1")
+	case c.LLMTimeout <= 0 || c.RetryBaseDelay <= 0 || c.RetryMaxDelay < c.RetryBaseDelay || c.DrainTimeout <= 0 || c.ReapInterval <= 0:
+		return errors.New("LLM_TIMEOUT, WORKER_*_DELAY, WORKER_DRAIN_TIMEOUT and WORKER_REAP_INTERVAL must be positive, max delay ≥ base delay")
+	case c.AdminAddr == "":
+		return errors.New("ADMIN_ADDR must not be empty")
+	}
+	return nil
+}
+
+// maxConns is the pool's size.
+func (c *WorkerConfig) maxConns() int32 {
+	if c.DatabaseMaxConns > 0 {
+		return c.DatabaseMaxConns
+	}
+	return int32(c.Concurrency) + 4
+}
+
+func defaultDiagnostics() Diagnostics {
+	return Diagnostics{Telemetry: telemetry.Config{LogLevel: telemetry.DefaultLogLevel}}
+}

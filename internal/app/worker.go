@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgxlisten"
+
+	"github.com/careerops/jobs/internal/cli"
+	"github.com/careerops/jobs/internal/config"
+	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/telemetry"
+	"github.com/careerops/jobs/internal/worker"
+)
+
+const (
+	// flushTimeout bounds the relay's last publish after the drain; what cannot go then
+	// stays in the outbox for another relay.
+	flushTimeout = 3 * time.Second
+	// adminShutdownTimeout bounds the admin server's graceful stop.
+	adminShutdownTimeout = 5 * time.Second
+)
+
+func workerProgram() program {
+	return program{
+		Program: config.Program{Name: "worker", About: "The CareerOps worker: consumes cover-letter.generate and calls the LLM."},
+		service: "careerops-worker",
+	}
+}
+
+// Worker is the worker program: it runs jobs until ctx ends, then drains.
+func Worker(o Options) cli.RunFunc {
+	return runProgram(o, workerProgram(), DefaultWorkerConfig, serveWorker)
+}
+
+// serveWorker runs the worker with cfg until ctx ends or one of its parts fails. Shutdown
+// goes in this order: the worker drains while its broker connection, relay, cancellation
+// listener and progress publisher stay up; then these stop; the relay publishes what the
+// last jobs wrote; the admin server stops; the connections close.
+func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry, o Options) error {
+	log := tel.Logger
+	// The broker connection outlives ctx: draining jobs still ack after SIGTERM.
+	connCtx, closeConn := context.WithCancel(context.WithoutCancel(ctx))
+	defer closeConn()
+	b, err := newBase(ctx, connCtx, baseConfig{
+		name: workerProgram().service, deps: cfg.Dependencies, maxConns: cfg.maxConns(), pprof: cfg.PprofAddr,
+	}, tel)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	progressPub := progress.NewPublisher(b.conn, log)
+	w := worker.New(b.conn, b.store, llm.New(llm.Config{
+		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
+		Telemetry: tel,
+	}), worker.Config{
+		Concurrency:    cfg.Concurrency,
+		MaxAttempts:    cfg.MaxAttempts,
+		RetryBaseDelay: cfg.RetryBaseDelay,
+		RetryMaxDelay:  cfg.RetryMaxDelay,
+		LLMTimeout:     cfg.LLMTimeout,
+		DrainTimeout:   cfg.DrainTimeout,
+		ReapInterval:   cfg.ReapInterval,
+		Telemetry:      tel,
+		Metrics:        worker.NewMetrics(b.registry),
+		Progress:       progressPub,
+	})
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
+	}
+
+	g := newGroup()
+	adminStage := g.stage(context.WithoutCancel(ctx))
+	adminStage.run("admin server", serve(&http.Server{Handler: b.admin, ReadHeaderTimeout: 5 * time.Second}, ln, adminShutdownTimeout))
+	log.InfoContext(ctx, "worker: admin listening", slog.String("addr", ln.Addr().String()),
+		slog.Int("concurrency", cfg.Concurrency), slog.String("model", cfg.OpenAIModel))
+	o.ready(ln.Addr().String())
+
+	// The relay publishes what the worker's transactions wrote (results, retries, dead
+	// letters); it and the others here run until the jobs have drained.
+	background := g.stage(context.WithoutCancel(ctx))
+	background.run("outbox relay", b.relay.Run)
+	background.run("cancellation listener", cancellations(b, w).Listen)
+	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
+
+	front := g.stage(ctx)
+	front.run("worker", w.Run)
+	err = front.wait()
+	err = errors.Join(err, background.stop())
+	// Publish what the last jobs wrote; what cannot go now stays in the outbox for others.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	if flushErr := b.relay.Flush(flushCtx); flushErr != nil {
+		log.WarnContext(flushCtx, "worker: outbox not flushed; another relay will publish it", slog.String("error", flushErr.Error()))
+	}
+	cancel()
+	return errors.Join(err, adminStage.stop())
+}
+
+// cancellations is the listener that hands a job's cancellation, sent by PostgreSQL's
+// NOTIFY, to the worker running it.
+func cancellations(b *base, w *worker.Worker) *pgxlisten.Listener {
+	l := database.NewListener(b.pool, time.Second, func(ctx context.Context, err error) {
+		if ctx.Err() == nil {
+			b.tel.Logger.WarnContext(ctx, "worker: LISTEN for cancellations", slog.String("error", err.Error()))
+		}
+	})
+	l.Handle(database.JobCancelledChannel, pgxlisten.HandlerFunc(
+		func(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+			w.CancelJob(n.Payload)
+			return nil
+		}))
+	return l
+}
