@@ -22,6 +22,7 @@ import (
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/depmetrics"
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/outbox"
@@ -81,7 +82,7 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
 	store.OnOutboxWrite(relay.Wake)
 	progressPub := progress.NewPublisher(conn, log)
-	w := worker.New(conn, store, llm.New(llm.Config{
+	w := worker.New(broker.NewConsumer(conn, job.QueueGenerate, "careerops-worker"), store, llm.New(llm.Config{
 		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
 		Telemetry: tel,
 	}), worker.Config{
