@@ -25,9 +25,7 @@ const (
 	actionDrop                       // ack and change nothing: its user cancelled it, it is final
 )
 
-func (a action) String() string {
-	return [...]string{"invalid", "complete", "retry", "fail", "release", "drop"}[max(0, min(int(a), 5))]
-}
+func (a action) String() string { return name(int(a), "complete", "retry", "fail", "release", "drop") }
 
 // fate is the decision about a claimed job.
 type fate struct {
@@ -90,8 +88,14 @@ const (
 	settleRequeue                       // requeue the message: nothing was claimed
 )
 
-func (s settlement) String() string {
-	return [...]string{"invalid", "ack", "release", "requeue"}[max(0, min(int(s), 3))]
+func (s settlement) String() string { return name(int(s), "ack", "release", "requeue") }
+
+// name is the name of the nth (from 1) constant of names, for test failures and logs.
+func name(n int, names ...string) string {
+	if n < 1 || n > len(names) {
+		return fmt.Sprintf("invalid(%d)", n)
+	}
+	return names[n-1]
 }
 
 // settlementAfter is how a delivery ends after a store step returned err, and the outcome it gives
