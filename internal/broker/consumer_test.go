@@ -174,7 +174,7 @@ func TestConsumerKeepsItsChannelUntilDeliveriesAreSettled(t *testing.T) {
 	b.waitQueued(t, 1, 1)
 
 	time.Sleep(100 * time.Millisecond)
-	ack(t, inFlight) // after the subscription ended
+	ack(t, inFlight)      // after the subscription ended
 	b.waitQueued(t, 2, 0) // the channel closed: the acked message is gone, the other is back
 }
 

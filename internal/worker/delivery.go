@@ -36,13 +36,13 @@ type delivery struct {
 // ack acks the delivery once.
 func (d *delivery) ack() error {
 	d.settled = true
-	return d.Delivery.Ack()
+	return d.Ack()
 }
 
 // requeue nacks the delivery once, back to the queue.
 func (d *delivery) requeue() error {
 	d.settled = true
-	return d.Delivery.Nack(true)
+	return d.Nack(true)
 }
 
 // The attributes of a delivery's span: what became of it (careerops.outcome), and the job's
@@ -67,18 +67,18 @@ func (w *Worker) handle(ctx context.Context, raw broker.Delivery) {
 		ctx = telemetry.WithJobID(ctx, id)
 	}
 	d := &delivery{Delivery: raw, ctx: ctx, span: span}
-	defer w.recoverPanic(d)
+	defer func() {
+		if p := recover(); p != nil {
+			w.panicked(d, p)
+		}
+	}()
 	w.process(d)
 }
 
-// recoverPanic turns a panic into a transient failure of the job, unless the delivery was
+// panicked turns a panic p into a transient failure of the job, unless the delivery was
 // already settled; before a claim, the message is requeued (it counts towards the queue's
 // delivery limit, then goes to the DLQ).
-func (w *Worker) recoverPanic(d *delivery) {
-	p := recover()
-	if p == nil {
-		return
-	}
+func (w *Worker) panicked(d *delivery, p any) {
 	w.log.ErrorContext(d.ctx, "worker: panic while handling a message",
 		slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 	d.span.SetStatus(codes.Error, fmt.Sprint("panic: ", p))
@@ -139,14 +139,18 @@ func (w *Worker) decode(d *delivery) (job.GenerateMessage, bool) {
 
 // claim takes the job's lease for this delivery.
 func (w *Worker) claim(d *delivery, msg job.GenerateMessage) (jobstore.Job, error) {
-	var j jobstore.Job
+	var (
+		j jobstore.Job
+		l jobstore.Lease
+	)
 	err := w.persist(d.ctx, "claim", func(ctx context.Context) error {
-		j2, l, err := w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor(), broker.HeaderCarrier(d.Headers).Get("traceparent"))
-		if err == nil {
-			j, d.lease = j2, &l
-		}
+		var err error
+		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor(), broker.HeaderCarrier(d.Headers).Get("traceparent"))
 		return err
 	})
+	if err == nil {
+		d.lease = &l
+	}
 	return j, err
 }
 

@@ -509,3 +509,18 @@ func TestStringHeadersKeepsEveryHeaderAsText(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerRunsOnTheZeroConfig: no metrics, progress or telemetry configured is no problem.
+func TestWorkerRunsOnTheZeroConfig(t *testing.T) {
+	t.Parallel()
+	w, tb := setup(t, func(c *Config) { *c = Config{} })
+	tb.start(t, w)
+	a := tb.deliver(t, tb.message(t, "job-1"))
+	tb.stop()
+	if got := a.settled(); !slices.Equal(got, []string{"ack"}) {
+		t.Fatalf("settled %v, want one ack", got)
+	}
+	if j := tb.job(t, "job-1"); j.Status != job.StatusCompleted || len(tb.spans.Ended()) != 0 {
+		t.Fatalf("job %s, %d spans recorded", j.Status, len(tb.spans.Ended()))
+	}
+}
