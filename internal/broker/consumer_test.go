@@ -23,7 +23,8 @@ type consumerBundle struct {
 	consumer *broker.Consumer
 }
 
-func setupConsumer(t *testing.T) *consumerBundle {
+// setupConsumer sets a consumerBundle up, with published messages waiting in the queue.
+func setupConsumer(t *testing.T, published int) *consumerBundle {
 	t.Helper()
 	url := brokertest.NewVhostURL(t)
 	conn, err := broker.Dial(context.Background(), broker.ConnectionConfig{URL: url, Name: "test", MinBackoff: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
@@ -35,7 +36,9 @@ func setupConsumer(t *testing.T) *consumerBundle {
 	if err := broker.Declare(ch); err != nil {
 		t.Fatal(err)
 	}
-	return &consumerBundle{url: url, conn: conn, ch: ch, consumer: broker.NewConsumer(conn, job.QueueGenerate, "test-consumer")}
+	b := &consumerBundle{url: url, conn: conn, ch: ch, consumer: broker.NewConsumer(conn, job.QueueGenerate, "test-consumer")}
+	b.publish(t, published)
+	return b
 }
 
 // publish puts n messages m-0 … m-(n-1) on the generate queue.
@@ -135,8 +138,7 @@ func ended(t *testing.T, deliveries <-chan broker.Delivery) {
 
 func TestConsumerDeliversWithinThePrefetchAndSettles(t *testing.T) {
 	t.Parallel()
-	b := setupConsumer(t)
-	b.publish(t, 2)
+	b := setupConsumer(t, 2)
 	deliveries, cancel := b.subscribe(t, 1)
 
 	first := next(t, deliveries)
@@ -163,8 +165,7 @@ func TestConsumerDeliversWithinThePrefetchAndSettles(t *testing.T) {
 
 func TestConsumerKeepsItsChannelUntilDeliveriesAreSettled(t *testing.T) {
 	t.Parallel()
-	b := setupConsumer(t)
-	b.publish(t, 3)
+	b := setupConsumer(t, 3)
 	deliveries, cancel := b.subscribe(t, 2)
 	inFlight := next(t, deliveries)
 	cancel() // shutdown: no new deliveries, the one in flight finishes
@@ -180,7 +181,7 @@ func TestConsumerKeepsItsChannelUntilDeliveriesAreSettled(t *testing.T) {
 
 func TestConsumerEndsWhenItsChannelDiesAndSubscribesAgain(t *testing.T) {
 	t.Parallel()
-	b := setupConsumer(t)
+	b := setupConsumer(t, 0)
 	deliveries, _ := b.subscribe(t, 1)
 	brokertest.CloseConnections(t, b.url) // as a broker restart would
 	ended(t, deliveries)
@@ -214,7 +215,7 @@ func TestConsumerSubscribeFailsWithoutABroker(t *testing.T) {
 // leaves no channel open.
 func TestConsumerSubscribeFailsOnABadQueue(t *testing.T) {
 	t.Parallel()
-	b := setupConsumer(t)
+	b := setupConsumer(t, 0)
 	c := broker.NewConsumer(b.conn, "no-such-queue", "test")
 	if _, err := c.Subscribe(context.Background(), 1); err == nil {
 		t.Fatal("consumed a queue that does not exist")
