@@ -13,9 +13,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgxlisten"
 
+	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/config"
 	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
@@ -60,7 +62,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer b.close()
 
 	progressPub := progress.NewPublisher(b.conn, log)
-	w := worker.New(b.conn, b.store, llm.New(llm.Config{
+	w := worker.New(broker.NewConsumer(b.conn, job.QueueGenerate, "careerops-worker"), b.store, llm.New(llm.Config{
 		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
 		Telemetry: tel,
 	}), worker.Config{

@@ -27,5 +27,9 @@ func Backoff(attempt int, base, limit time.Duration, rnd func(n int64) int64) ti
 // RetryDelay is the wait before the next attempt: the jittered backoff, but never less than
 // what the LLM asked for with Retry-After.
 func RetryDelay(attempt int, base, limit, retryAfter time.Duration) time.Duration {
-	return max(Backoff(attempt, base, limit, rand.Int64N), retryAfter)
+	return retryDelay(attempt, base, limit, retryAfter, rand.Int64N)
+}
+
+func retryDelay(attempt int, base, limit, retryAfter time.Duration, rnd func(n int64) int64) time.Duration {
+	return max(Backoff(attempt, base, limit, rnd), retryAfter)
 }

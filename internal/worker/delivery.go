@@ -1,0 +1,359 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/prompt"
+	"github.com/careerops/jobs/internal/telemetry"
+)
+
+// delivery is one message being handled: its span, context and, once claimed, its lease.
+type delivery struct {
+	broker.Delivery
+	ctx     context.Context
+	span    trace.Span
+	lease   *jobstore.Lease
+	settled bool // acked or nacked: RabbitMQ accepts one of them, once
+}
+
+// ack acks the delivery once.
+func (d *delivery) ack() error {
+	d.settled = true
+	return d.Ack()
+}
+
+// requeue nacks the delivery once, back to the queue.
+func (d *delivery) requeue() error {
+	d.settled = true
+	return d.Nack(true)
+}
+
+// The attributes of a delivery's span: what became of it (careerops.outcome), and the job's
+// attempt number.
+const (
+	outcomeKey = attribute.Key("careerops.outcome")
+	attemptKey = attribute.Key("careerops.job.attempt")
+)
+
+// handle processes one delivery and acks or nacks it. A panic is recovered and treated as a
+// transient failure.
+func (w *Worker) handle(ctx context.Context, raw broker.Delivery) {
+	// Single-message processing: the CONSUMER span is a child of the message's creation
+	// context, so one trace tells the job's story from the HTTP request on.
+	parent := w.tel.Propagator.Extract(ctx, broker.HeaderCarrier(raw.Headers))
+	attrs := append(broker.SpanAttributes(broker.OpProcess, raw.RoutingKey, raw.MessageID), w.source.ServerAttributes()...)
+	attrs = append(attrs, semconv.MessagingRabbitMQMessageDeliveryTag(int(raw.DeliveryTag)))
+	ctx, span := w.tracer.Start(parent, broker.OpProcess+" "+job.QueueGenerate,
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	defer span.End()
+	if id := broker.HeaderCarrier(raw.Headers).Get(job.HeaderJobID); id != "" {
+		ctx = telemetry.WithJobID(ctx, id)
+	}
+	d := &delivery{Delivery: raw, ctx: ctx, span: span}
+	defer func() {
+		if p := recover(); p != nil {
+			w.panicked(d, p)
+		}
+	}()
+	w.process(d)
+}
+
+// panicked turns a panic p into a transient failure of the job, unless the delivery was
+// already settled; before a claim, the message is requeued (it counts towards the queue's
+// delivery limit, then goes to the DLQ).
+func (w *Worker) panicked(d *delivery, p any) {
+	w.log.ErrorContext(d.ctx, "worker: panic while handling a message",
+		slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+	d.span.SetStatus(codes.Error, fmt.Sprint("panic: ", p))
+	d.span.SetAttributes(semconv.ErrorTypeKey.String("panic"))
+	switch {
+	case d.settled: // the outcome was stored and settled before the panic
+	case d.lease != nil:
+		// The job's context ended with the panic; storing the retry gets a bounded one of its own.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
+		defer cancel()
+		d.ctx = ctx
+		f := w.policy.decide(attempt{panic: p})
+		w.retry(d, f.errMsg, f.delay)
+	default:
+		w.finish(d, settleRequeue, "requeued")
+	}
+}
+
+func (w *Worker) process(d *delivery) {
+	msg, ok := w.decode(d)
+	if !ok {
+		return
+	}
+	j, err := w.claim(d, msg)
+	if err != nil {
+		w.settle(d, err)
+		return
+	}
+	run := &runningJob{}
+	d.ctx, run.cancel = context.WithCancelCause(d.ctx)
+	w.running.Store(j.ID, run)
+	defer func() { w.running.CompareAndDelete(j.ID, run); run.cancel(nil) }()
+	d.span.SetAttributes(attemptKey.Int(j.Attempts))
+	w.log.InfoContext(d.ctx, "worker: job started", slog.Int("attempt", j.Attempts), slog.Duration("queued_for", time.Since(j.CreatedAt)))
+	defer w.cfg.Metrics.jobStarted()()
+
+	out, err := w.write(d, j)
+	w.apply(d, j, out, w.policy.decide(attempt{err: err, cause: context.Cause(d.ctx), attempts: j.AttemptsSince}))
+}
+
+// decode reads the job from a delivery, or dead-letters a message that cannot be one.
+func (w *Worker) decode(d *delivery) (job.GenerateMessage, bool) {
+	var msg job.GenerateMessage
+	if err := json.Unmarshal(d.Body, &msg); err != nil {
+		w.deadLetter(d, fmt.Sprintf("%v: body is not a JSON job: %v", job.ErrInvalidMessage, err))
+		return msg, false
+	}
+	if err := msg.Validate(); err != nil {
+		w.deadLetter(d, err.Error())
+		return msg, false
+	}
+	d.ctx = telemetry.WithJobID(d.ctx, msg.JobID)
+	if due, err := time.Parse(time.RFC3339Nano, broker.HeaderCarrier(d.Headers).Get(job.HeaderDueAt)); err == nil {
+		w.cfg.Metrics.queueWait(time.Since(due))
+	}
+	return msg, true
+}
+
+// claim takes the job's lease for this delivery.
+func (w *Worker) claim(d *delivery, msg job.GenerateMessage) (jobstore.Job, error) {
+	var (
+		j jobstore.Job
+		l jobstore.Lease
+	)
+	err := w.persist(d.ctx, "claim", func(ctx context.Context) error {
+		var err error
+		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor(), broker.HeaderCarrier(d.Headers).Get("traceparent"))
+		return err
+	})
+	if err == nil {
+		d.lease = &l
+	}
+	return j, err
+}
+
+// write asks the LLM for the letter, publishing its progress as it comes.
+func (w *Worker) write(d *delivery, j jobstore.Job) (llm.Completion, error) {
+	start := time.Now()
+	w.cfg.Progress.Publish(progress.Event{Type: progress.TypeStatus, JobID: j.ID, Status: job.StatusProcessing, Attempt: j.Attempts})
+	p := prompt.Build(j.JobDescription, j.CVText, j.Tone)
+	deltas := newCoalescer(func(index int, text string) {
+		w.cfg.Progress.Publish(progress.Event{Type: progress.TypeDelta, JobID: j.ID, Attempt: j.Attempts, Index: index, Text: text})
+	})
+	out, err := w.llm.Stream(d.ctx, p.System, p.User, deltas.add)
+	deltas.flush()
+	w.cfg.Metrics.llmCall(time.Since(start), err)
+	return out, err
+}
+
+// apply carries out a claimed job's fate.
+func (w *Worker) apply(d *delivery, j jobstore.Job, out llm.Completion, f fate) {
+	switch f.action {
+	case actionComplete:
+		w.complete(d, j, out)
+	case actionDrop: // the job is already final
+		w.log.InfoContext(d.ctx, "worker: job cancelled by its user; call abandoned")
+		w.finish(d, settleAck, "cancelled")
+	case actionRelease: // drain timeout: give the job back for another worker
+		w.finish(d, settleRelease, "released")
+	case actionFail:
+		w.fail(d, f.reason, f.errMsg)
+	default:
+		w.retry(d, f.errMsg, f.delay)
+	}
+}
+
+// successorHeaders carry this delivery's trace context to the messages its outcome sends:
+// a retry's processing span becomes a child of this one, in the same trace.
+func (w *Worker) successorHeaders(d *delivery) map[string]string {
+	h := map[string]string{}
+	w.tel.Propagator.Inject(d.ctx, propagation.MapCarrier(h))
+	return h
+}
+
+func (w *Worker) complete(d *delivery, j jobstore.Job, out llm.Completion) {
+	err := w.persist(d.ctx, "complete", func(ctx context.Context) error {
+		_, err := w.store.Complete(ctx, *d.lease, jobstore.Result{
+			CoverLetter: out.Text, PromptTokens: out.PromptTokens, CompletionTokens: out.CompletionTokens, Model: out.Model,
+		}, w.successorHeaders(d))
+		return err
+	})
+	if err == nil {
+		w.log.InfoContext(d.ctx, "worker: job completed", slog.Duration("took", time.Since(j.CreatedAt)),
+			slog.Int("prompt_tokens", out.PromptTokens), slog.Int("completion_tokens", out.CompletionTokens))
+		w.cfg.Metrics.finished(job.StatusCompleted, "", time.Since(j.CreatedAt), out)
+		d.span.SetAttributes(outcomeKey.String("completed"))
+		w.announce(d, job.StatusCompleted)
+	}
+	w.settle(d, err)
+}
+
+func (w *Worker) retry(d *delivery, errMsg string, delay time.Duration) {
+	err := w.persist(d.ctx, "retry", func(ctx context.Context) error {
+		_, err := w.store.Retry(ctx, *d.lease, errMsg, time.Now().Add(delay), w.successorHeaders(d))
+		return err
+	})
+	if err == nil {
+		w.log.WarnContext(d.ctx, "worker: attempt failed, will retry", slog.String("error", errMsg), slog.Duration("retry_in", delay))
+		w.cfg.Metrics.retried()
+		d.span.SetAttributes(outcomeKey.String("retry"))
+		w.announce(d, job.StatusPending)
+		d.span.SetStatus(codes.Error, errMsg)
+		d.span.SetAttributes(semconv.ErrorTypeKey.String("llm_transient"))
+	}
+	w.settle(d, err)
+}
+
+func (w *Worker) fail(d *delivery, reason, errMsg string) {
+	err := w.persist(d.ctx, "fail", func(ctx context.Context) error {
+		_, err := w.store.Fail(ctx, *d.lease, errMsg, w.successorHeaders(d),
+			jobstore.DeadLetter{Body: d.Body, Headers: stringHeaders(d.Headers), Reason: reason, Error: errMsg})
+		return err
+	})
+	if err == nil {
+		w.log.ErrorContext(d.ctx, "worker: job failed", slog.String("reason", reason), slog.String("error", errMsg))
+		w.cfg.Metrics.finished(job.StatusFailed, reason, 0, llm.Completion{})
+		d.span.SetAttributes(outcomeKey.String("failed"))
+		w.announce(d, job.StatusFailed)
+		d.span.SetStatus(codes.Error, errMsg)
+		d.span.SetAttributes(semconv.ErrorTypeKey.String(reason))
+	}
+	w.settle(d, err)
+}
+
+func (w *Worker) deadLetter(d *delivery, reason string) {
+	id := d.MessageID
+	if id == "" {
+		id = fmt.Sprintf("invalid/%d", time.Now().UnixNano())
+	}
+	err := w.persist(d.ctx, "dead-letter", func(ctx context.Context) error {
+		return w.store.DeadLetterMessage(ctx, id, jobstore.DeadLetter{
+			Body: d.Body, Headers: stringHeaders(d.Headers), Reason: job.ReasonInvalidMessage, Error: reason,
+		})
+	})
+	if err == nil {
+		w.log.ErrorContext(d.ctx, "worker: invalid message dead-lettered", slog.String("message_id", id), slog.String("error", reason))
+		w.cfg.Metrics.deadLettered(job.ReasonInvalidMessage)
+		d.span.SetAttributes(outcomeKey.String("dead_lettered"))
+		d.span.SetStatus(codes.Error, reason)
+		d.span.SetAttributes(semconv.ErrorTypeKey.String(job.ReasonInvalidMessage))
+	}
+	w.settle(d, err)
+}
+
+// announce tells whoever watches the job that its status changed.
+func (w *Worker) announce(d *delivery, s job.Status) {
+	w.cfg.Progress.Publish(progress.Event{Type: progress.TypeStatus, JobID: d.lease.JobID, Status: s})
+}
+
+// settle ends a delivery once its store step returned err: see settlementAfter.
+func (w *Worker) settle(d *delivery, err error) {
+	s, outcome := settlementAfter(err, d.lease != nil)
+	switch {
+	case errors.Is(err, jobstore.ErrLeaseLost):
+		w.log.WarnContext(d.ctx, "worker: lease lost to another worker; result discarded")
+	case errors.Is(err, jobstore.ErrNotClaimable):
+		w.log.InfoContext(d.ctx, "worker: duplicate or stale message dropped", slog.Bool("redelivered", d.Redelivered))
+	}
+	w.finish(d, s, outcome)
+}
+
+// finish settles a delivery as s, naming its outcome on the span unless outcome is empty.
+func (w *Worker) finish(d *delivery, s settlement, outcome string) {
+	if outcome != "" {
+		d.span.SetAttributes(outcomeKey.String(outcome))
+	}
+	switch s {
+	case settleAck:
+		if err := d.ack(); err != nil {
+			// The channel died: RabbitMQ redelivers, and the job's state turns the copy into a no-op.
+			w.log.WarnContext(d.ctx, "worker: ack failed", slog.String("error", err.Error()))
+		}
+	case settleRelease:
+		w.release(d)
+	default:
+		w.requeue(d.ctx, d)
+	}
+}
+
+// release gives the job back and requeues the message: used on shutdown.
+func (w *Worker) release(d *delivery) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 5*time.Second)
+	defer cancel()
+	if err := w.store.Release(ctx, *d.lease); err != nil && !errors.Is(err, jobstore.ErrLeaseLost) {
+		w.log.WarnContext(ctx, "worker: release job (its lease will expire instead)", slog.String("error", err.Error()))
+	}
+	w.requeue(ctx, d)
+	w.log.InfoContext(ctx, "worker: job given back")
+}
+
+func (w *Worker) requeue(ctx context.Context, d *delivery) {
+	if err := d.requeue(); err != nil {
+		w.log.WarnContext(ctx, "worker: requeue message", slog.String("error", err.Error()))
+	}
+}
+
+// persist runs a store operation, retrying while the database is unreachable: a blip must not
+// lose the outcome, and holding the message (not nacking it) keeps it off the delivery limit.
+// It gives up only when ctx ends or the store answers with a verdict (lease lost, not
+// claimable).
+func (w *Worker) persist(ctx context.Context, op string, fn func(context.Context) error) error {
+	delay := 100 * time.Millisecond
+	for {
+		opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fn(opCtx)
+		cancel()
+		if isVerdict(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.log.WarnContext(ctx, "worker: database unavailable, retrying", slog.String("op", op),
+			slog.String("error", err.Error()), slog.Duration("retry_in", delay))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// stringHeaders keeps a message's headers for the DLQ, as strings.
+func stringHeaders(h map[string]any) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case []byte:
+			out[k] = string(v)
+		default:
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,124 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/llm"
+)
+
+// The decisions of the worker, as pure functions: what becomes of a claimed job once its LLM
+// call ended (docs/architecture.md, "Retries"), and how a delivery is settled once the store
+// answered. handle and process carry them out.
+
+// action is what becomes of a claimed job.
+type action int
+
+const (
+	actionComplete action = iota + 1 // store the letter: completed, announced
+	actionRetry                      // back to pending, due after delay, with a new message
+	actionFail                       // failed for good, announced; the message goes to the DLQ
+	actionRelease                    // give the job back (pending, due now), requeue the message
+	actionDrop                       // ack and change nothing: its user cancelled it, it is final
+)
+
+func (a action) String() string { return name(int(a), "complete", "retry", "fail", "release", "drop") }
+
+// fate is the decision about a claimed job.
+type fate struct {
+	action action
+	reason string        // actionFail: the DLQ reason, job.Reason*
+	errMsg string        // actionRetry, actionFail: the error stored with the job
+	delay  time.Duration // actionRetry: the wait before the next attempt
+}
+
+// attempt is what happened to a claimed job: the input of its fate.
+type attempt struct {
+	err      error // the LLM call's error; nil: the letter was written
+	cause    error // context.Cause of the job's context: nil while it runs, ErrJobCancelled, or the drain's end
+	attempts int   // attempts since the job was last requeued from the DLQ, this one included
+	panic    any   // recovered while handling the job, before its outcome was stored; nil: none
+}
+
+// policy is the retry policy of a Config, with its source of jitter.
+type policy struct {
+	maxAttempts         int
+	baseDelay, maxDelay time.Duration
+	rnd                 func(n int64) int64 // a value in [0, n)
+}
+
+// decide is a claimed job's fate. In order: a panic is a transient failure retried after the
+// base delay; a letter is stored even if the job was cancelled meanwhile; a job its user
+// cancelled is dropped; a job the drain stopped is given back; an LLM rejection fails at once;
+// a spent attempt budget fails; anything else is retried after the jittered backoff, never
+// sooner than the LLM's Retry-After.
+func (p policy) decide(a attempt) fate {
+	var llmErr *llm.Error
+	switch {
+	case a.panic != nil:
+		return fate{action: actionRetry, errMsg: fmt.Sprintf("internal error: %v", a.panic), delay: p.baseDelay}
+	case a.err == nil:
+		return fate{action: actionComplete}
+	case errors.Is(a.cause, ErrJobCancelled):
+		return fate{action: actionDrop}
+	case a.cause != nil:
+		return fate{action: actionRelease}
+	case errors.As(a.err, &llmErr) && !llmErr.Temporary:
+		return fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: fmt.Sprintf("the LLM rejected the request: %v", a.err)}
+	case a.attempts >= p.maxAttempts:
+		return fate{action: actionFail, reason: job.ReasonAttemptsExhausted,
+			errMsg: fmt.Sprintf("gave up after %d attempts; last error: %v", a.attempts, a.err)}
+	}
+	var retryAfter time.Duration
+	if llmErr != nil {
+		retryAfter = llmErr.RetryAfter
+	}
+	return fate{action: actionRetry, errMsg: a.err.Error(), delay: retryDelay(a.attempts, p.baseDelay, p.maxDelay, retryAfter, p.rnd)}
+}
+
+// settlement is how a delivery ends once the store answered the worker's step for it.
+type settlement int
+
+const (
+	settleAck     settlement = iota + 1 // done with the message: its outcome is stored, or moot
+	settleRelease                       // give the leased job back, then requeue the message
+	settleRequeue                       // requeue the message: nothing was claimed
+)
+
+func (s settlement) String() string { return name(int(s), "ack", "release", "requeue") }
+
+// name is the name of the nth (from 1) constant of names, for test failures and logs.
+func name(n int, names ...string) string {
+	if n < 1 || n > len(names) {
+		return fmt.Sprintf("invalid(%d)", n)
+	}
+	return names[n-1]
+}
+
+// settlementAfter is how a delivery ends after a store step returned err, and the outcome it gives
+// the delivery's span ("" when the step's own). nil: stored, ack. ErrLeaseLost: another
+// worker holds the job now, ack. ErrNotClaimable: a duplicate, ack. Anything else reaches here
+// only when shutdown interrupted the step (persist retries outages): give back what was taken.
+func settlementAfter(err error, leased bool) (settlement, string) {
+	switch {
+	case err == nil:
+		return settleAck, ""
+	case errors.Is(err, jobstore.ErrLeaseLost):
+		return settleAck, "lease_lost"
+	case errors.Is(err, jobstore.ErrNotClaimable):
+		return settleAck, "duplicate"
+	case leased:
+		return settleRelease, "released"
+	default:
+		return settleRequeue, "requeued"
+	}
+}
+
+// isVerdict tells a store answer that retrying cannot change (done, or refused for good) from
+// a failure to reach the database.
+func isVerdict(err error) bool {
+	return err == nil || errors.Is(err, jobstore.ErrLeaseLost) || errors.Is(err, jobstore.ErrNotClaimable)
+}

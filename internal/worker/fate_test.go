@@ -1,0 +1,146 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/llm"
+)
+
+// TestDecide is the "Retries" table of docs/architecture.md, as the worker decides it: every
+// class of LLM outcome × the attempts spent × how the job's context ended.
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	p := policy{maxAttempts: 3, baseDelay: time.Second, maxDelay: time.Minute, rnd: func(n int64) int64 { return n - 1 }}
+	var (
+		rejected    = &llm.Error{StatusCode: 400, Err: errors.New("bad model")}
+		rateLimited = &llm.Error{StatusCode: 429, Temporary: true, RetryAfter: 30 * time.Second, Err: errors.New("slow down")}
+		shortWait   = &llm.Error{StatusCode: 429, Temporary: true, RetryAfter: time.Millisecond, Err: errors.New("slow down")}
+		unavailable = &llm.Error{StatusCode: 503, Temporary: true, Err: errors.New("overloaded")}
+		timedOut    = &llm.Error{Temporary: true, Err: errors.New("no answer within 1m0s")}
+		other       = errors.New("connection reset")
+		drained     = fmt.Errorf("llm: %w", context.Canceled)
+		cancelled   = fmt.Errorf("llm: %w", context.Canceled)
+	)
+	tests := []struct {
+		name string
+		in   attempt
+		want fate
+	}{
+		{"letter written", attempt{attempts: 1}, fate{action: actionComplete}},
+		{"letter written on the last attempt", attempt{attempts: 3}, fate{action: actionComplete}},
+		{"letter written as its user cancelled: stored, the store refuses it", attempt{attempts: 1, cause: ErrJobCancelled}, fate{action: actionComplete}},
+		{"letter written as the drain ended", attempt{attempts: 1, cause: context.Canceled}, fate{action: actionComplete}},
+
+		{"rejected (4xx)", attempt{err: rejected, attempts: 1},
+			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: "the LLM rejected the request: " + rejected.Error()}},
+		{"rejected past the budget: still a rejection", attempt{err: rejected, attempts: 9},
+			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: "the LLM rejected the request: " + rejected.Error()}},
+		{"rejected, wrapped", attempt{err: fmt.Errorf("stream: %w", rejected), attempts: 1},
+			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: "the LLM rejected the request: stream: " + rejected.Error()}},
+
+		{"5xx, first attempt: base backoff", attempt{err: unavailable, attempts: 1},
+			fate{action: actionRetry, errMsg: unavailable.Error(), delay: time.Second}},
+		{"5xx, second attempt: doubled", attempt{err: unavailable, attempts: 2},
+			fate{action: actionRetry, errMsg: unavailable.Error(), delay: 2 * time.Second}},
+		{"timeout", attempt{err: timedOut, attempts: 1},
+			fate{action: actionRetry, errMsg: timedOut.Error(), delay: time.Second}},
+		{"429 with Retry-After longer than the backoff", attempt{err: rateLimited, attempts: 1},
+			fate{action: actionRetry, errMsg: rateLimited.Error(), delay: 30 * time.Second}},
+		{"429 with Retry-After shorter than the backoff", attempt{err: shortWait, attempts: 2},
+			fate{action: actionRetry, errMsg: shortWait.Error(), delay: 2 * time.Second}},
+		{"not an LLM error (network)", attempt{err: other, attempts: 2},
+			fate{action: actionRetry, errMsg: other.Error(), delay: 2 * time.Second}},
+
+		{"transient on the last attempt", attempt{err: unavailable, attempts: 3},
+			fate{action: actionFail, reason: job.ReasonAttemptsExhausted, errMsg: "gave up after 3 attempts; last error: " + unavailable.Error()}},
+		{"other error past the budget", attempt{err: other, attempts: 4},
+			fate{action: actionFail, reason: job.ReasonAttemptsExhausted, errMsg: "gave up after 4 attempts; last error: connection reset"}},
+		{"429 on the last attempt: Retry-After does not extend the budget", attempt{err: rateLimited, attempts: 3},
+			fate{action: actionFail, reason: job.ReasonAttemptsExhausted, errMsg: "gave up after 3 attempts; last error: " + rateLimited.Error()}},
+
+		{"user cancel", attempt{err: cancelled, cause: ErrJobCancelled, attempts: 1}, fate{action: actionDrop}},
+		{"user cancel on the last attempt", attempt{err: cancelled, cause: ErrJobCancelled, attempts: 3}, fate{action: actionDrop}},
+		{"user cancel as the LLM rejected", attempt{err: rejected, cause: ErrJobCancelled, attempts: 1}, fate{action: actionDrop}},
+		{"drain timeout", attempt{err: drained, cause: context.Canceled, attempts: 1}, fate{action: actionRelease}},
+		{"drain timeout on the last attempt: given back, not failed", attempt{err: drained, cause: context.Canceled, attempts: 3}, fate{action: actionRelease}},
+		{"drain timeout as the LLM rejected", attempt{err: rejected, cause: context.Canceled, attempts: 1}, fate{action: actionRelease}},
+
+		{"panic", attempt{panic: "boom", attempts: 1}, fate{action: actionRetry, errMsg: "internal error: boom", delay: time.Second}},
+		{"panic past the budget: still retried", attempt{panic: errors.New("nil map"), attempts: 9},
+			fate{action: actionRetry, errMsg: "internal error: nil map", delay: time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := p.decide(tt.in); got != tt.want {
+				t.Errorf("decide = %+v (%v), want %+v (%v)", got, got.action, tt.want, tt.want.action)
+			}
+		})
+	}
+}
+
+// TestDecideJittersWithinTheUpperHalf: the retry delay is the jittered backoff, within
+// [backoff/2, backoff], and capped.
+func TestDecideJittersWithinTheUpperHalf(t *testing.T) {
+	t.Parallel()
+	lowest := policy{maxAttempts: 10, baseDelay: time.Second, maxDelay: 4 * time.Second, rnd: func(int64) int64 { return 0 }}
+	err := &llm.Error{StatusCode: 502, Temporary: true, Err: errors.New("bad gateway")}
+	for attempts, want := range map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 3: 2 * time.Second, 8: 2 * time.Second} {
+		if got := lowest.decide(attempt{err: err, attempts: attempts}); got.delay != want {
+			t.Errorf("attempt %d: delay %v, want %v", attempts, got.delay, want)
+		}
+	}
+}
+
+func TestSettlementAfter(t *testing.T) {
+	t.Parallel()
+	outage := fmt.Errorf("jobstore: complete job-1: %w", errors.New("dial tcp 127.0.0.1:5432: connection refused"))
+	tests := []struct {
+		name        string
+		err         error
+		leased      bool
+		want        settlement
+		wantOutcome string
+		verdict     bool
+	}{
+		{"stored", nil, true, settleAck, "", true},
+		{"dead letter stored", nil, false, settleAck, "", true},
+		{"lease lost to another worker", fmt.Errorf("jobstore: %w", jobstore.ErrLeaseLost), true, settleAck, "lease_lost", true},
+		{"duplicate message", jobstore.ErrNotClaimable, false, settleAck, "duplicate", true},
+		{"claim interrupted by shutdown", context.Canceled, false, settleRequeue, "requeued", false},
+		{"dead letter interrupted by shutdown", context.DeadlineExceeded, false, settleRequeue, "requeued", false},
+		{"outcome interrupted by shutdown", context.Canceled, true, settleRelease, "released", false},
+		{"outage when persist gave up", outage, true, settleRelease, "released", false},
+		{"outage before a claim", outage, false, settleRequeue, "requeued", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, outcome := settlementAfter(tt.err, tt.leased)
+			if got != tt.want || outcome != tt.wantOutcome {
+				t.Errorf("settlementAfter = %v %q, want %v %q", got, outcome, tt.want, tt.wantOutcome)
+			}
+			if v := isVerdict(tt.err); v != tt.verdict {
+				t.Errorf("isVerdict = %v, want %v: persist would retry a verdict or give up on an outage", v, tt.verdict)
+			}
+		})
+	}
+}
+
+func TestActionAndSettlementNames(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ got, want string }{
+		{actionComplete.String(), "complete"}, {actionDrop.String(), "drop"}, {action(0).String(), "invalid(0)"},
+		{action(6).String(), "invalid(6)"}, {settleRequeue.String(), "requeue"}, {settlement(-1).String(), "invalid(-1)"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("name %q, want %q", tt.got, tt.want)
+		}
+	}
+}
