@@ -27,6 +27,9 @@ type Config struct {
 	// Seed seeds the random faults, making them reproducible. Defaults to 0,
 	// which picks a random seed.
 	Seed int64
+	// Profile is the provider whose wire format and refusals the server
+	// reproduces. Defaults to ProfileOpenAI.
+	Profile Profile
 }
 
 // Validate reports whether the rates are within [0, 1] and the durations
@@ -35,6 +38,11 @@ func (c Config) Validate() error {
 	problems := c.faults().problems()
 	if c.RetryAfter < 0 {
 		problems = append(problems, fmt.Sprintf("retry-after must not be negative, got %v", c.RetryAfter))
+	}
+	if p := c.Profile; p != "" {
+		if err := p.Set(string(p)); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	return asError(problems)
 }
