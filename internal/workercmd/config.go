@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/telemetry"
 )
 
 // Config is the worker's configuration, read from the environment by envconfig.
@@ -20,6 +23,18 @@ type Config struct {
 	OpenAIBaseURL string `envconfig:"OPENAI_BASE_URL" default:"https://api.openai.com/v1" desc:"The base URL of an OpenAI-compatible API. Defaults to OpenAI's."`
 	// OpenAIModel is the model name. Defaults to gpt-4o-mini.
 	OpenAIModel string `envconfig:"OPENAI_MODEL" default:"gpt-4o-mini" desc:"The model name. Defaults to gpt-4o-mini."`
+	// OpenAIAPIType is openai (OpenAI, vLLM, Ollama, LiteLLM…) or azure. Defaults to openai.
+	OpenAIAPIType string `envconfig:"OPENAI_API_TYPE" default:"openai" desc:"openai (OpenAI and OpenAI-compatible servers: vLLM, Ollama, LiteLLM) or azure (Azure OpenAI: OPENAI_BASE_URL is the resource endpoint). Defaults to openai."`
+	// OpenAIAPIVersion is Azure's api-version. Defaults to 2024-10-21.
+	OpenAIAPIVersion string `envconfig:"OPENAI_API_VERSION" desc:"Azure only: the api-version query parameter. Defaults to 2024-10-21."`
+	// AzureDeployment is the Azure deployment called. Defaults to OPENAI_MODEL.
+	AzureDeployment string `envconfig:"AZURE_OPENAI_DEPLOYMENT" desc:"Azure only: the deployment called. Defaults to OPENAI_MODEL."`
+	// OpenAIModelKind is auto, chat or reasoning. Defaults to auto.
+	OpenAIModelKind string `envconfig:"OPENAI_MODEL_KIND" default:"auto" desc:"auto, chat or reasoning: how OPENAI_MODEL is asked (reasoning: max_completion_tokens, no temperature). auto decides from the name (o1, o3, o4…, gpt-5 and later are reasoning models). Defaults to auto."`
+	// OpenAIReasoningEffort is sent to reasoning models. Defaults to the model's own.
+	OpenAIReasoningEffort string `envconfig:"OPENAI_REASONING_EFFORT" desc:"Reasoning models only: reasoning_effort (minimal, low, medium, high). Defaults to the model's own."`
+	// LLMMaxTokens caps an answer, reasoning included. Defaults to 1024 (reasoning models 8192).
+	LLMMaxTokens int `envconfig:"LLM_MAX_TOKENS" desc:"Caps an answer's tokens, reasoning included. Defaults to 1024, or 8192 for reasoning models."`
 	// LLMTimeout bounds one LLM call. Defaults to 60s.
 	LLMTimeout time.Duration `envconfig:"LLM_TIMEOUT" default:"60s" desc:"Bounds one LLM call. Defaults to 60s."`
 	// AdminAddr serves /healthz, /readyz and /metrics. Defaults to :9090.
@@ -61,5 +76,18 @@ func (c Config) Validate() error {
 	case c.AdminAddr == "":
 		return errors.New("ADMIN_ADDR must not be empty")
 	}
+	if err := c.LLMConfig(nil).Validate(); err != nil {
+		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)
+	}
 	return nil
+}
+
+// LLMConfig is the llm.Config of these settings.
+func (c Config) LLMConfig(tel *telemetry.Telemetry) llm.Config {
+	return llm.Config{
+		APIType: llm.APIType(c.OpenAIAPIType), BaseURL: c.OpenAIBaseURL, APIKey: c.OpenAIAPIKey,
+		Model: c.OpenAIModel, ModelKind: llm.ModelKind(c.OpenAIModelKind), ReasoningEffort: c.OpenAIReasoningEffort,
+		APIVersion: c.OpenAIAPIVersion, Deployment: c.AzureDeployment, MaxTokens: c.LLMMaxTokens,
+		Timeout: c.LLMTimeout, Telemetry: tel,
+	}
 }

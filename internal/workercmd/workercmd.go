@@ -81,10 +81,7 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Telemetry, ready chan
 	relay := outbox.NewRelay(pool, publisher, outbox.RelayConfig{Logger: log, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
 	store.OnOutboxWrite(relay.Wake)
 	progressPub := progress.NewPublisher(conn, log)
-	w := worker.New(conn, store, llm.New(llm.Config{
-		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
-		Telemetry: tel,
-	}), worker.Config{
+	w := worker.New(conn, store, llm.New(cfg.LLMConfig(tel)), worker.Config{
 		Concurrency:    cfg.Concurrency,
 		MaxAttempts:    cfg.MaxAttempts,
 		RetryBaseDelay: cfg.RetryBaseDelay,
