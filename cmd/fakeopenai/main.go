@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&cfg.RetryAfter, "retry-after", time.Second, "delay advertised by 429 answers")
 	fs.StringVar(&cfg.Model, "model", fakeopenai.DefaultModel, "model listed by /v1/models")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the random faults; 0 picks one")
+	fs.Var(&cfg.Profile, "profile", "provider `profile` whose wire format and refusals to reproduce: openai, azure, vllm or ollama (default openai)")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("fakeopenai: listening", "addr", ln.Addr().String(), "latency", cfg.Latency.String(),
-		"failRate", cfg.FailRate, "rateLimitRate", cfg.RateLimitRate)
+		"failRate", cfg.FailRate, "rateLimitRate", cfg.RateLimitRate, "profile", cfg.Profile.String())
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

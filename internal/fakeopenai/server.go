@@ -68,7 +68,7 @@ func New(cfg Config) (*Server, error) {
 		const chatPath = "/openai/deployments/{deployment}/chat/completions"
 		s.mux.HandleFunc("POST "+chatPath, s.chatCompletions)
 		s.mux.HandleFunc(chatPath, methodNotAllowed(http.MethodPost))
-		s.mux.HandleFunc("/openai/", func(w http.ResponseWriter, _ *http.Request) {
+		s.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 			writeError(w, azureError(http.StatusNotFound, "Resource not found"), false)
 		})
 	} else {

@@ -65,13 +65,21 @@ func post(t *testing.T, baseURL, body string) (*http.Response, []byte) {
 
 func do(t *testing.T, method, url, body, auth string) (*http.Response, []byte) {
 	t.Helper()
+	header := http.Header{}
+	if auth != "" {
+		header.Set("Authorization", auth)
+	}
+	return doWith(t, method, url, body, header)
+}
+
+// doWith sends a raw request with these headers and returns the response and its body.
+func doWith(t *testing.T, method, url, body string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
+	req.Header = header
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
