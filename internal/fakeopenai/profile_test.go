@@ -59,9 +59,12 @@ func errorOf(t *testing.T, raw []byte) map[string]any {
 
 func TestProfileSet(t *testing.T) {
 	var p fakeopenai.Profile
-	for in, want := range map[string]fakeopenai.Profile{"": "openai", "Azure": "azure", " vllm ": "vllm", "ollama": "ollama"} {
-		if err := p.Set(in); err != nil || p != want {
-			t.Errorf("Set(%q) = %v, %q; want %q", in, err, p, want)
+	for _, tt := range []struct {
+		in   string
+		want fakeopenai.Profile
+	}{{"", "openai"}, {"Azure", "azure"}, {"\tvllm ", "vllm"}, {"ollama", "ollama"}} {
+		if err := p.Set(tt.in); err != nil || p != tt.want {
+			t.Errorf("Set(%q) = %v, %q; want %q", tt.in, err, p, tt.want)
 		}
 	}
 	if err := p.Set("bedrock"); err == nil || !strings.Contains(err.Error(), "unknown profile") {

@@ -207,7 +207,7 @@ func TestChatSpanSaysWhereUsageComesFromAndWhyItFailed(t *testing.T) {
 		for _, s := range rec.Ended() {
 			if s.Name() == "chat "+p.chat {
 				for _, kv := range s.Attributes() {
-					attrs[string(kv.Key)] = kv.Value.Emit()
+					attrs[string(kv.Key)] = kv.Value.String()
 				}
 			}
 		}

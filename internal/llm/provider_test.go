@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -131,38 +132,58 @@ func call(t *testing.T, c *Client, user string, streamed bool) (Completion, erro
 	return out, err
 }
 
-// modes are the two ways the worker may ask.
-var modes = []struct {
+// subtest is a provider asked one way: "profile/complete" or "profile/stream".
+type subtest struct {
 	name     string
+	p        provider
 	streamed bool
-}{{"complete", false}, {"stream", true}}
+}
+
+// subtests are the providers keep accepts (nil: all), asked each way.
+func subtests(keep func(provider) bool) []subtest {
+	var out []subtest
+	for _, p := range providers() {
+		if keep == nil || keep(p) {
+			out = append(out, subtest{string(p.profile) + "/complete", p, false}, subtest{string(p.profile) + "/stream", p, true})
+		}
+	}
+	return out
+}
+
+// letter is the letter p's chat model writes for prompt.
+func letter(t *testing.T, p provider, streamed bool) Completion {
+	t.Helper()
+	c, _ := setup(t, p)
+	out, err := call(t, c, prompt, streamed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func servesReasoningModels(p provider) bool { return p.reasoning != "" }
 
 // TestProviderLetters: every provider writes a letter, streamed or not, and the usage says
 // where its counts come from: reported, or estimated with a tokenizer when a self-hosted
 // server reports none in streams.
 func TestProviderLetters(t *testing.T) {
 	t.Parallel()
-	for _, p := range providers() {
-		for _, m := range modes {
-			t.Run(string(p.profile)+"/"+m.name, func(t *testing.T) {
-				t.Parallel()
-				c, _ := setup(t, p)
-				out, err := call(t, c, prompt, m.streamed)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !strings.Contains(out.Text, "Acme Robotics") || out.FinishReason != "stop" || out.ID == "" || out.Model == "" {
-					t.Fatalf("completion = %+v", out)
-				}
-				wantSource := UsageReported
-				if m.streamed && !p.streamUsage {
-					wantSource = UsageEstimated
-				}
-				if out.UsageSource != wantSource || out.PromptTokens < 20 || out.CompletionTokens < 50 {
-					t.Fatalf("usage = %d+%d %s, want plausible counts %s", out.PromptTokens, out.CompletionTokens, out.UsageSource, wantSource)
-				}
-			})
-		}
+	for _, st := range subtests(nil) {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			p, streamed := st.p, st.streamed
+			out := letter(t, p, streamed)
+			if !strings.Contains(out.Text, "Acme Robotics") || out.FinishReason != "stop" || out.ID == "" || out.Model == "" {
+				t.Fatalf("completion = %+v", out)
+			}
+			wantSource := UsageReported
+			if streamed && !p.streamUsage {
+				wantSource = UsageEstimated
+			}
+			if out.UsageSource != wantSource || out.PromptTokens < 20 || out.CompletionTokens < 50 {
+				t.Fatalf("usage = %d+%d %s, want plausible counts %s", out.PromptTokens, out.CompletionTokens, out.UsageSource, wantSource)
+			}
+		})
 	}
 }
 
@@ -199,28 +220,24 @@ func TestEstimatedUsageMatchesReported(t *testing.T) {
 // explicitly; their reasoning tokens are counted.
 func TestProviderReasoningModels(t *testing.T) {
 	t.Parallel()
-	for _, p := range providers() {
-		if p.reasoning == "" {
-			continue
-		}
-		for _, m := range modes {
-			t.Run(string(p.profile)+"/"+m.name, func(t *testing.T) {
-				t.Parallel()
-				_, b := setup(t, p)
-				c := b.with(func(cfg *Config) { cfg.Model = p.reasoning })
-				out, err := call(t, c, prompt, m.streamed)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if out.ReasoningTokens == 0 || out.CompletionTokens <= out.ReasoningTokens || out.UsageSource != UsageReported {
-					t.Fatalf("usage = %+v, want reasoning tokens within the completion tokens", out)
-				}
-				body := b.requests.last(t).body
-				if body["max_completion_tokens"] != float64(DefaultReasoningMaxTokens) || body["max_tokens"] != nil || body["temperature"] != nil {
-					t.Fatalf("request body %v", body)
-				}
-			})
-		}
+	for _, st := range subtests(servesReasoningModels) {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			p, streamed := st.p, st.streamed
+			_, b := setup(t, p)
+			c := b.with(func(cfg *Config) { cfg.Model = p.reasoning })
+			out, err := call(t, c, prompt, streamed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.ReasoningTokens == 0 || out.CompletionTokens <= out.ReasoningTokens || out.UsageSource != UsageReported {
+				t.Fatalf("usage = %+v, want reasoning tokens within the completion tokens", out)
+			}
+			body := b.requests.last(t).body
+			if body["max_completion_tokens"] != float64(DefaultReasoningMaxTokens) || body["max_tokens"] != nil || body["temperature"] != nil {
+				t.Fatalf("request body %v", body)
+			}
+		})
 	}
 }
 
@@ -248,25 +265,21 @@ func TestModelKind(t *testing.T) {
 // not as a temporary error that burns every attempt.
 func TestClientRejectionIsPermanent(t *testing.T) {
 	t.Parallel()
-	for _, p := range providers() {
-		if p.reasoning == "" {
-			continue
-		}
-		for _, m := range modes {
-			t.Run(string(p.profile)+"/"+m.name, func(t *testing.T) {
-				t.Parallel()
-				_, b := setup(t, p)
-				c := b.with(func(cfg *Config) { cfg.Model, cfg.ModelKind = p.reasoning, ModelKindChat })
-				_, err := call(t, c, prompt, m.streamed)
-				var e *Error
-				if !errors.As(err, &e) || e.Temporary || e.Reason != ReasonClientRejected || !strings.Contains(e.Error(), "MaxCompletionTokens") {
-					t.Fatalf("err = %#v, want a permanent %s error", err, ReasonClientRejected)
-				}
-				if n := b.fake.Stats().Requests; n != 0 {
-					t.Fatalf("the fake got %d requests", n)
-				}
-			})
-		}
+	for _, st := range subtests(servesReasoningModels) {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			p, streamed := st.p, st.streamed
+			_, b := setup(t, p)
+			c := b.with(func(cfg *Config) { cfg.Model, cfg.ModelKind = p.reasoning, ModelKindChat })
+			_, err := call(t, c, prompt, streamed)
+			var e *Error
+			if !errors.As(err, &e) || e.Temporary || e.Reason != ReasonClientRejected || !strings.Contains(e.Error(), "MaxCompletionTokens") {
+				t.Fatalf("err = %#v, want a permanent %s error", err, ReasonClientRejected)
+			}
+			if n := b.fake.Stats().Requests; n != 0 {
+				t.Fatalf("the fake got %d requests", n)
+			}
+		})
 	}
 }
 
@@ -277,24 +290,25 @@ func TestAnswersThatAreNotALetter(t *testing.T) {
 	cases := []struct {
 		marker, reason, says string
 	}{
-		{"[[fakeopenai:finish=length]]", ReasonTruncated, "cap of 1024 tokens"},
-		{"[[fakeopenai:finish=content_filter]]", ReasonContentFilter, "content filter withheld the answer"},
-		{"[[fakeopenai:answer=empty]]", ReasonEmptyAnswer, "empty answer"},
-		{"[[fakeopenai:answer=blank]]", ReasonEmptyAnswer, "empty answer"},
-		{"[[fakeopenai:filter=prompt]]", ReasonContentFilter, "content filter refused the prompt"},
+		{"finish=length", ReasonTruncated, "cap of 1024 tokens"},
+		{"finish=content_filter", ReasonContentFilter, "content filter withheld the answer"},
+		{"answer=empty", ReasonEmptyAnswer, "empty answer"},
+		{"answer=blank", ReasonEmptyAnswer, "empty answer"},
+		{"filter=prompt", ReasonContentFilter, "content filter refused the prompt"},
 	}
-	for _, p := range providers() {
-		for _, m := range modes {
+	for _, st := range subtests(nil) {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			p, streamed := st.p, st.streamed
 			for _, tc := range cases {
-				t.Run(string(p.profile)+"/"+m.name+"/"+tc.marker[13:len(tc.marker)-2], func(t *testing.T) {
-					t.Parallel()
+				t.Run(tc.marker, func(t *testing.T) {
 					c, _ := setup(t, p)
-					_, err := call(t, c, prompt+"\n"+tc.marker, m.streamed)
+					_, err := call(t, c, prompt+"\n[[fakeopenai:"+tc.marker+"]]", streamed)
 					var e *Error
 					if !errors.As(err, &e) {
 						t.Fatalf("err = %v, want an *Error", err)
 					}
-					if strings.Contains(tc.marker, "filter=prompt") && !p.contentFilter {
+					if tc.marker == "filter=prompt" && !p.contentFilter {
 						tc.reason, tc.says = e.Reason, "400" // the fake refuses in the shape of the profile
 					}
 					if e.Temporary || e.Reason != tc.reason || !strings.Contains(err.Error(), tc.says) {
@@ -302,7 +316,7 @@ func TestAnswersThatAreNotALetter(t *testing.T) {
 					}
 				})
 			}
-		}
+		})
 	}
 }
 
@@ -335,25 +349,20 @@ func TestReasoningModelThatThinksPastTheCap(t *testing.T) {
 func TestProviderErrors(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		marker     string
 		status     int
 		temporary  bool
 		retryAfter time.Duration
 	}{
-		{"[[fakeopenai:status=400]]", 400, false, 0},
-		{"[[fakeopenai:status=401]]", 401, false, 0},
-		{"[[fakeopenai:status=404]]", 404, false, 0},
-		{"[[fakeopenai:status=429]]", 429, true, time.Second},
-		{"[[fakeopenai:status=500]]", 500, true, 0},
-		{"[[fakeopenai:status=503]]", 503, true, 0},
+		{400, false, 0}, {401, false, 0}, {404, false, 0}, {429, true, time.Second}, {500, true, 0}, {503, true, 0},
 	}
-	for _, p := range providers() {
-		for _, m := range modes {
+	for _, st := range subtests(nil) {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			p, streamed := st.p, st.streamed
 			for _, tc := range cases {
-				t.Run(string(p.profile)+"/"+m.name+"/"+tc.marker[20:23], func(t *testing.T) {
-					t.Parallel()
+				t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
 					c, _ := setup(t, p)
-					_, err := call(t, c, prompt+"\n"+tc.marker, m.streamed)
+					_, err := call(t, c, prompt+"\n[[fakeopenai:status="+strconv.Itoa(tc.status)+"]]", streamed)
 					var e *Error
 					if !errors.As(err, &e) || e.StatusCode != tc.status || e.Temporary != tc.temporary || e.RetryAfter != tc.retryAfter {
 						t.Fatalf("err = %#v, want status %d temporary %v retry after %v", err, tc.status, tc.temporary, tc.retryAfter)
@@ -363,7 +372,7 @@ func TestProviderErrors(t *testing.T) {
 					}
 				})
 			}
-		}
+		})
 	}
 }
 
@@ -371,26 +380,20 @@ func TestProviderErrors(t *testing.T) {
 // read into the Completion; self-hosted servers send none.
 func TestProviderRateLimitHeaders(t *testing.T) {
 	t.Parallel()
-	for _, p := range providers() {
-		for _, m := range modes {
-			t.Run(string(p.profile)+"/"+m.name, func(t *testing.T) {
-				t.Parallel()
-				c, _ := setup(t, p)
-				out, err := call(t, c, prompt, m.streamed)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rl := out.RateLimit
-				switch {
-				case !p.rateLimits && rl != RateLimit{}:
-					t.Fatalf("rate limit %+v from a server that sends none", rl)
-				case p.rateLimits && (!rl.Reported || rl.RemainingRequests <= 0 || rl.RemainingTokens <= 0):
-					t.Fatalf("rate limit %+v, want the remaining budget", rl)
-				case p.profile == fakeopenai.ProfileOpenAI && (rl.LimitRequests <= rl.RemainingRequests || rl.ResetRequests <= 0):
-					t.Fatalf("rate limit %+v, want limits and resets", rl)
-				}
-			})
-		}
+	for _, st := range subtests(nil) {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			p, streamed := st.p, st.streamed
+			rl := letter(t, p, streamed).RateLimit
+			switch {
+			case !p.rateLimits && rl != RateLimit{}:
+				t.Fatalf("rate limit %+v from a server that sends none", rl)
+			case p.rateLimits && (!rl.Reported || rl.RemainingRequests <= 0 || rl.RemainingTokens <= 0):
+				t.Fatalf("rate limit %+v, want the remaining budget", rl)
+			case p.profile == fakeopenai.ProfileOpenAI && (rl.LimitRequests <= rl.RemainingRequests || rl.ResetRequests <= 0):
+				t.Fatalf("rate limit %+v, want limits and resets", rl)
+			}
+		})
 	}
 }
 

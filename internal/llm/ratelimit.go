@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,29 +20,28 @@ type RateLimit struct {
 
 // parseRateLimit reads the x-ratelimit-* headers; a header absent or unreadable reads 0.
 func parseRateLimit(h http.Header) RateLimit {
-	var rl RateLimit
-	num := func(name string) int {
-		v := h.Get(name)
-		rl.Reported = rl.Reported || v != ""
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0
-		}
-		return n
+	rl := RateLimit{
+		LimitRequests:     headerValue(h, "x-ratelimit-limit-requests", strconv.Atoi),
+		RemainingRequests: headerValue(h, "x-ratelimit-remaining-requests", strconv.Atoi),
+		ResetRequests:     headerValue(h, "x-ratelimit-reset-requests", time.ParseDuration),
+		LimitTokens:       headerValue(h, "x-ratelimit-limit-tokens", strconv.Atoi),
+		RemainingTokens:   headerValue(h, "x-ratelimit-remaining-tokens", strconv.Atoi),
+		ResetTokens:       headerValue(h, "x-ratelimit-reset-tokens", time.ParseDuration),
 	}
-	dur := func(name string) time.Duration {
-		v := h.Get(name)
-		rl.Reported = rl.Reported || v != ""
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return 0
-		}
-		return d
+	for name := range h {
+		rl.Reported = rl.Reported || strings.HasPrefix(strings.ToLower(name), "x-ratelimit-")
 	}
-	rl.LimitRequests, rl.RemainingRequests = num("x-ratelimit-limit-requests"), num("x-ratelimit-remaining-requests")
-	rl.LimitTokens, rl.RemainingTokens = num("x-ratelimit-limit-tokens"), num("x-ratelimit-remaining-tokens")
-	rl.ResetRequests, rl.ResetTokens = dur("x-ratelimit-reset-requests"), dur("x-ratelimit-reset-tokens")
 	return rl
+}
+
+// headerValue is the header name read by parse, or the zero value.
+func headerValue[T any](h http.Header, name string, parse func(string) (T, error)) T {
+	v, err := parse(h.Get(name))
+	if err != nil {
+		var zero T
+		return zero
+	}
+	return v
 }
 
 // callRecord is what the transport saw of a call: go-openai exposes neither whether a request
