@@ -106,7 +106,7 @@ type Client struct {
 	attrs     []attribute.KeyValue // of every span: provider, model, server
 }
 
-// New returns a Client. Settings that Config.Validate would refuse make calls fail.
+// New returns a Client. It does not check cfg: call Config.Validate first.
 func New(cfg Config) *Client {
 	cfg = cfg.withDefaults()
 	oc := cfg.clientConfig()
@@ -128,14 +128,14 @@ func New(cfg Config) *Client {
 			semconv.GenAIOperationNameChat, provider,
 			semconv.GenAIRequestModel(cfg.Model),
 			semconv.GenAIRequestMaxTokens(cfg.MaxTokens),
-			modelKindKey.Bool(reasoning),
+			reasoningModelKey.Bool(reasoning),
 		}, serverAttributes(oc.BaseURL)...),
 	}
 }
 
 // Span attributes of our own.
 const (
-	modelKindKey       = attribute.Key("careerops.llm.reasoning_model")
+	reasoningModelKey  = attribute.Key("careerops.llm.reasoning_model")
 	usageSourceKey     = attribute.Key("careerops.llm.usage.source")
 	reasoningTokensKey = attribute.Key("careerops.llm.usage.reasoning_tokens")
 )
