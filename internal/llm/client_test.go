@@ -217,3 +217,18 @@ func TestChatSpanSaysWhereUsageComesFromAndWhyItFailed(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenCounterPicksTheModelsEncoding(t *testing.T) {
+	t.Parallel()
+	for model, want := range map[string]string{
+		"gpt-4o-mini": "o200k_base", "gpt-4.1": "o200k_base", "o3-mini": "o200k_base", "openai/gpt-5": "o200k_base",
+		"gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "llama3.1:8b": "cl100k_base", "meta-llama/Llama-3.1-8B": "cl100k_base",
+	} {
+		if got := codecFor(model).GetName(); got != want {
+			t.Errorf("codecFor(%q) = %s, want %s", model, got, want)
+		}
+	}
+	if n := newTokenCounter("gpt-4o").count("Hello, world!"); n != 4 {
+		t.Errorf("count = %d, want 4", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/tiktoken-go/tokenizer"
+	"github.com/tiktoken-go/tokenizer/codec"
 )
 
 // Where a Completion's token counts come from.
@@ -23,36 +24,36 @@ const (
 	tokensPerReply   = 3
 )
 
-// tokenCounter counts tokens with the encoding of a model, loaded on first use (the
-// vocabularies are embedded: nothing is downloaded).
+// tokenCounter counts tokens with the encoding of a model, loaded on first use. The
+// vocabularies are compiled in (nothing is downloaded); only the two used here are linked.
 type tokenCounter struct {
-	codec func() (tokenizer.Codec, error)
+	codec func() tokenizer.Codec
 }
 
 func newTokenCounter(model string) *tokenCounter {
-	return &tokenCounter{codec: sync.OnceValues(func() (tokenizer.Codec, error) { return codecFor(model) })}
+	return &tokenCounter{codec: sync.OnceValue(func() tokenizer.Codec { return codecFor(model) })}
 }
 
-// codecFor picks the encoding of model: o200k_base for OpenAI's current families, the
-// model's own for older OpenAI models, else cl100k_base, close to the tiktoken-based
-// vocabularies of open models such as Llama 3.
-func codecFor(model string) (tokenizer.Codec, error) {
+// codecFor picks the encoding of model: o200k_base for OpenAI's current families (gpt-4o,
+// gpt-4.1, the reasoning models), else cl100k_base: GPT-4 and GPT-3.5's, and close to the
+// tiktoken-based vocabularies of open models such as Llama 3.
+func codecFor(model string) tokenizer.Codec {
 	m := strings.ToLower(model[strings.LastIndex(model, "/")+1:])
-	if IsReasoningModel(m) || strings.HasPrefix(m, "gpt-4o") || strings.HasPrefix(m, "gpt-4.1") || strings.HasPrefix(m, "chatgpt-4o") {
-		return tokenizer.Get(tokenizer.O200kBase)
+	for _, family := range []string{"gpt-4o", "gpt-4.1", "chatgpt-4o"} {
+		if strings.HasPrefix(m, family) {
+			return codec.NewO200kBase()
+		}
 	}
-	if c, err := tokenizer.ForModel(tokenizer.Model(m)); err == nil {
-		return c, nil
+	if IsReasoningModel(m) {
+		return codec.NewO200kBase()
 	}
-	return tokenizer.Get(tokenizer.Cl100kBase)
+	return codec.NewCl100kBase()
 }
 
 // count is the number of tokens of s; should the tokenizer fail, about one per four bytes.
 func (t *tokenCounter) count(s string) int {
-	if c, err := t.codec(); err == nil {
-		if n, err := c.Count(s); err == nil {
-			return n
-		}
+	if n, err := t.codec().Count(s); err == nil {
+		return n
 	}
 	return (len(s) + 3) / 4
 }
