@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
 )
@@ -90,6 +91,18 @@ type WorkerConfig struct {
 	OpenAIBaseURL string `env:"OPENAI_BASE_URL" help:"The base URL of an OpenAI-compatible API."`
 	// OpenAIModel is the model name.
 	OpenAIModel string `env:"OPENAI_MODEL" help:"The model name."`
+	// OpenAIAPIType is openai (OpenAI and compatible servers) or azure.
+	OpenAIAPIType string `env:"OPENAI_API_TYPE" help:"openai (OpenAI and OpenAI-compatible servers: vLLM, Ollama, LiteLLM) or azure (Azure OpenAI: OPENAI_BASE_URL is the resource endpoint)."`
+	// OpenAIAPIVersion is Azure's api-version.
+	OpenAIAPIVersion string `env:"OPENAI_API_VERSION" help:"Azure only: the api-version query parameter."`
+	// AzureDeployment is the Azure deployment called; empty: OPENAI_MODEL.
+	AzureDeployment string `env:"AZURE_OPENAI_DEPLOYMENT" help:"Azure only: the deployment called; empty: OPENAI_MODEL."`
+	// OpenAIModelKind says how OPENAI_MODEL is asked: auto, chat or reasoning.
+	OpenAIModelKind string `env:"OPENAI_MODEL_KIND" help:"auto, chat or reasoning: how OPENAI_MODEL is asked (reasoning: max_completion_tokens, no temperature); auto decides from the name (o1, o3, o4…, gpt-5 and later are reasoning models)."`
+	// OpenAIReasoningEffort is passed to reasoning models; empty: the model's own.
+	OpenAIReasoningEffort string `env:"OPENAI_REASONING_EFFORT" help:"Reasoning models only: reasoning_effort (minimal, low, medium, high); empty: the model's own."`
+	// LLMMaxTokens caps an answer's tokens; 0: by the model kind.
+	LLMMaxTokens int `env:"LLM_MAX_TOKENS" help:"Caps an answer's tokens, reasoning included; 0: 1024 for chat models, 8192 for reasoning models."`
 	// LLMTimeout bounds one LLM call.
 	LLMTimeout time.Duration `env:"LLM_TIMEOUT" help:"Bounds one LLM call (a claimed job's lease follows from it)."`
 	// AdminAddr serves /healthz, /readyz and /metrics.
@@ -114,17 +127,20 @@ type WorkerConfig struct {
 // DefaultWorkerConfig is the worker's configuration before the environment: its defaults.
 func DefaultWorkerConfig() WorkerConfig {
 	return WorkerConfig{
-		OpenAIBaseURL:  "https://api.openai.com/v1",
-		OpenAIModel:    "gpt-4o-mini",
-		LLMTimeout:     worker.DefaultLLMTimeout,
-		AdminAddr:      ":9090",
-		Concurrency:    worker.DefaultConcurrency,
-		MaxAttempts:    worker.DefaultMaxAttempts,
-		RetryBaseDelay: worker.DefaultRetryBaseDelay,
-		RetryMaxDelay:  worker.DefaultRetryMaxDelay,
-		DrainTimeout:   worker.DefaultDrainTimeout,
-		ReapInterval:   worker.DefaultReapInterval,
-		Diagnostics:    defaultDiagnostics(),
+		OpenAIBaseURL:    "https://api.openai.com/v1",
+		OpenAIModel:      "gpt-4o-mini",
+		OpenAIAPIType:    string(llm.APITypeOpenAI),
+		OpenAIAPIVersion: llm.DefaultAzureAPIVersion,
+		OpenAIModelKind:  string(llm.ModelKindAuto),
+		LLMTimeout:       worker.DefaultLLMTimeout,
+		AdminAddr:        ":9090",
+		Concurrency:      worker.DefaultConcurrency,
+		MaxAttempts:      worker.DefaultMaxAttempts,
+		RetryBaseDelay:   worker.DefaultRetryBaseDelay,
+		RetryMaxDelay:    worker.DefaultRetryMaxDelay,
+		DrainTimeout:     worker.DefaultDrainTimeout,
+		ReapInterval:     worker.DefaultReapInterval,
+		Diagnostics:      defaultDiagnostics(),
 	}
 }
 
@@ -145,7 +161,20 @@ func (c *WorkerConfig) Validate() error {
 	case c.AdminAddr == "":
 		return errors.New("ADMIN_ADDR must not be empty")
 	}
+	if err := c.llmConfig(nil).Validate(); err != nil {
+		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)
+	}
 	return nil
+}
+
+// llmConfig is the LLM client's configuration.
+func (c *WorkerConfig) llmConfig(tel *telemetry.Telemetry) llm.Config {
+	return llm.Config{
+		APIType: llm.APIType(c.OpenAIAPIType), BaseURL: c.OpenAIBaseURL, APIKey: c.OpenAIAPIKey,
+		Model: c.OpenAIModel, ModelKind: llm.ModelKind(c.OpenAIModelKind), ReasoningEffort: c.OpenAIReasoningEffort,
+		APIVersion: c.OpenAIAPIVersion, Deployment: c.AzureDeployment, MaxTokens: c.LLMMaxTokens,
+		Timeout: c.LLMTimeout, Telemetry: tel,
+	}
 }
 
 // maxConns is the pool's size.

@@ -115,3 +115,19 @@ func TestFakeOpenAIHelpPrintsUsage(t *testing.T) {
 		}
 	}
 }
+
+// --profile and FAKEOPENAI_PROFILE name a provider profile; another name is refused at start.
+func TestFakeOpenAIRejectsAnUnknownProfile(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"--profile", "bedrock"}, nil},
+		{nil, map[string]string{"FAKEOPENAI_PROFILE": "bedrock"}},
+	} {
+		err := FakeOpenAI(Options{})(t.Context(), tt.args, env(tt.env), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "unknown profile") {
+			t.Errorf("run(%q, %v) = %v, want an unknown profile error", tt.args, tt.env, err)
+		}
+	}
+}

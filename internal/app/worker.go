@@ -62,10 +62,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer b.close()
 
 	progressPub := progress.NewPublisher(b.conn, log)
-	w := worker.New(broker.NewConsumer(b.conn, job.QueueGenerate, "careerops-worker"), b.store, llm.New(llm.Config{
-		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel, Timeout: cfg.LLMTimeout,
-		Telemetry: tel,
-	}), worker.Config{
+	w := worker.New(broker.NewConsumer(b.conn, job.QueueGenerate, "careerops-worker"), b.store, llm.New(cfg.llmConfig(tel)), worker.Config{
 		Concurrency:    cfg.Concurrency,
 		MaxAttempts:    cfg.MaxAttempts,
 		RetryBaseDelay: cfg.RetryBaseDelay,

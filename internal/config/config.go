@@ -172,6 +172,8 @@ func bindFlags(fs *flag.FlagSet, cfg any) error {
 			fs.Float64Var(p, s.flag, *p, s.help)
 		case *time.Duration:
 			fs.DurationVar(p, s.flag, *p, s.help)
+		case flag.Value: // a type that parses itself, such as an enumeration
+			fs.Var(p, s.flag, s.help)
 		default:
 			return fmt.Errorf("config: flag -%s: unsupported type %T", s.flag, p)
 		}

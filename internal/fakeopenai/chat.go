@@ -1,6 +1,7 @@
 package fakeopenai
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -17,21 +19,13 @@ const (
 	wordsPerChunk  = 3
 )
 
-// chatCompletions serves POST /v1/chat/completions.
+// chatCompletions serves POST /v1/chat/completions, or Azure's
+// POST /openai/deployments/{deployment}/chat/completions.
 func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	id := s.requests.Add(1)
-	if e := authorize(r); e != nil {
-		s.reject(w, e)
-		return
-	}
-	req, e := decodeChatRequest(w, r)
+	req, d, e := s.readChatRequest(w, r)
 	if e != nil {
 		s.reject(w, e)
-		return
-	}
-	d, err := parseDirectives(req.Messages)
-	if err != nil {
-		s.reject(w, invalidRequest(http.StatusBadRequest, err.Error()))
 		return
 	}
 
@@ -52,43 +46,153 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 
 	prompt, promptChars := hashPrompt(req.Messages)
 	if status := s.fault(d, prompt); status != 0 {
-		s.reject(w, injectedError(status))
+		s.reject(w, s.injectedError(status))
 		return
 	}
-
-	letter := composeLetter(req.Messages, prompt)
-	u := usage{
-		PromptTokens:     approxTokens(promptChars),
-		CompletionTokens: approxTokens(utf8.RuneCountInString(letter)),
+	if d.filter != "" {
+		s.reject(w, s.traits.contentFilterError())
+		return
 	}
-	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	a := s.answer(req, d, prompt, promptChars)
+	s.setRateLimitHeaders(w, a.usage.TotalTokens)
 	c := completion{
 		ID:                "chatcmpl-fake" + strconv.FormatInt(id, 10),
 		Created:           time.Now().Unix(),
 		Model:             req.Model,
 		SystemFingerprint: "fp_fakeopenai",
 	}
+	if s.traits.azure {
+		c.PromptFilterResults = []promptFilterResult{{ContentFilterResults: filterVerdict(false)}}
+	}
 	if !req.Stream {
-		c.Object = "chat.completion"
-		c.Choices = []choice{{Message: &delta{Role: "assistant", Content: &letter}, FinishReason: ptr("stop")}}
-		c.Usage = &u
-		writeJSON(w, http.StatusOK, c)
-		s.completed.Add(1)
+		s.writeCompletion(w, c, a)
 		return
 	}
 	var streamUsage *usage
-	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-		streamUsage = &u
+	if s.traits.streamUsage && req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		streamUsage = &a.usage
 	}
-	if stream(r.Context(), w, c, letter, latency-wait, streamUsage) {
+	if stream(r.Context(), w, c, a, latency-wait, streamUsage) {
 		s.completed.Add(1)
 	} else {
 		s.canceled.Add(1)
 	}
 }
 
+// readChatRequest checks a request's URL and credentials, reads its body and its markers.
+func (s *Server) readChatRequest(w http.ResponseWriter, r *http.Request) (chatRequest, directives, *apiError) {
+	if s.traits.azure && r.URL.Query().Get("api-version") == "" {
+		return chatRequest{}, directives{}, azureError(http.StatusNotFound, "Resource not found")
+	}
+	if e := s.traits.authorize(r); e != nil {
+		return chatRequest{}, directives{}, e
+	}
+	req, e := decodeChatRequest(w, r, r.PathValue("deployment"))
+	if e == nil {
+		e = s.traits.checkParams(req)
+	}
+	if e != nil {
+		return req, directives{}, e
+	}
+	d, err := parseDirectives(req.Messages)
+	if err != nil {
+		return req, d, invalidRequest(http.StatusBadRequest, err.Error())
+	}
+	return req, d, nil
+}
+
+// writeCompletion answers with the whole completion at once. A filtered answer has no
+// content, as Azure's.
+func (s *Server) writeCompletion(w http.ResponseWriter, c completion, a answer) {
+	if a.finish == finishContentFilter {
+		a.text = ""
+	}
+	c.Object = "chat.completion"
+	ch := choice{Message: &delta{Role: "assistant", Content: &a.text}, FinishReason: &a.finish}
+	if c.PromptFilterResults != nil {
+		ch.ContentFilterResults = filterVerdict(a.finish == finishContentFilter)
+	}
+	c.Choices, c.Usage = []choice{ch}, &a.usage
+	writeJSON(w, http.StatusOK, c)
+	s.completed.Add(1)
+}
+
+// answer is what the model says, why it stopped and what it cost.
+type answer struct {
+	text, finish string
+	usage        usage
+}
+
+// answer writes the letter, shaped by the markers and cut at the request's token cap.
+// Reasoning models think first: their reasoning tokens count in completion_tokens and
+// against the cap, so a small cap leaves them with nothing to say.
+func (s *Server) answer(req chatRequest, d directives, prompt uint64, promptChars int) answer {
+	a := answer{text: composeLetter(req.Messages, prompt), finish: finishStop}
+	reasoning := 0
+	if s.traits.reasoningRules && isReasoningModel(req.Model) {
+		reasoning = 64 + int(prompt%4)*32
+	}
+	switch {
+	case d.answer == "empty":
+		a.text = ""
+	case d.answer == "blank":
+		a.text = " \n\n \t\n"
+	case d.finish != "":
+		a.text, a.finish = cutWords(a.text, len(a.text)/3), d.finish
+	}
+	if limit := req.maxTokens(); limit > 0 && reasoning+approxTokens(utf8.RuneCountInString(a.text)) > limit {
+		a.text, a.finish = cutWords(a.text, max(0, limit-reasoning)*4), finishLength
+	}
+	a.usage = usage{
+		PromptTokens:     approxTokens(promptChars),
+		CompletionTokens: reasoning + approxTokens(utf8.RuneCountInString(a.text)),
+	}
+	a.usage.TotalTokens = a.usage.PromptTokens + a.usage.CompletionTokens
+	if s.traits.usageDetails {
+		a.usage.PromptTokensDetails = &promptDetails{}
+		a.usage.CompletionTokensDetails = &completionDetails{ReasoningTokens: reasoning}
+	}
+	return a
+}
+
+// cutWords returns s cut to at most n bytes, at the last space before that.
+func cutWords(s string, n int) string {
+	if n >= len(s) {
+		return s
+	}
+	if i := strings.LastIndexByte(s[:n], ' '); i > 0 {
+		return s[:i]
+	}
+	return ""
+}
+
+// injectedError is the error a fault or marker answers with, in the profile's shape.
+func (s *Server) injectedError(status int) *apiError {
+	if s.traits.azure && status == http.StatusTooManyRequests {
+		return azureError(status, "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version "+
+			"2024-10-21 have exceeded token rate limit of your current AIServices S0 pricing tier. Please retry after "+
+			s.retryAfter+" seconds (injected by fakeopenai).")
+	}
+	return injectedError(status)
+}
+
+// setRateLimitHeaders counts a completion of tokens in this minute's budget and says what is
+// left, where the provider does.
+func (s *Server) setRateLimitHeaders(w http.ResponseWriter, tokens int) {
+	if !s.traits.rateLimits {
+		return
+	}
+	s.mu.Lock()
+	h := s.rateLimit.take(time.Now(), tokens, s.traits.azure)
+	s.mu.Unlock()
+	for k, v := range h {
+		w.Header()[k] = v
+	}
+}
+
 // decodeChatRequest reads and checks a chat-completion request.
-func decodeChatRequest(w http.ResponseWriter, r *http.Request) (chatRequest, *apiError) {
+// An Azure request names its model by the deployment in its URL.
+func decodeChatRequest(w http.ResponseWriter, r *http.Request, deployment string) (chatRequest, *apiError) {
 	var req chatRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(&req); err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
@@ -97,6 +201,7 @@ func decodeChatRequest(w http.ResponseWriter, r *http.Request) (chatRequest, *ap
 		return req, invalidRequest(http.StatusBadRequest,
 			"We could not parse the JSON body of your request. ("+err.Error()+")")
 	}
+	req.Model = cmp.Or(req.Model, deployment)
 	if req.Model == "" {
 		return req, invalidRequest(http.StatusBadRequest, "you must provide a model parameter")
 	}
@@ -130,10 +235,11 @@ func hashPrompt(msgs []message) (hash uint64, chars int) {
 	return hash, chars
 }
 
-// stream writes c as server-sent events carrying letter in pieces of a few
-// words spread over d, then a usage chunk if u is not nil. It reports
-// whether the client got it all.
-func stream(ctx context.Context, w http.ResponseWriter, c completion, letter string, d time.Duration, u *usage) bool {
+// stream writes c as server-sent events carrying the answer in pieces of a
+// few words spread over d, then a usage chunk if u is not nil. It reports
+// whether the client got it all. With Azure's prompt_filter_results, a first
+// chunk without choices carries them and the last choice its verdict.
+func stream(ctx context.Context, w http.ResponseWriter, c completion, a answer, d time.Duration, u *usage) bool {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -155,7 +261,16 @@ func stream(ctx context.Context, w http.ResponseWriter, c completion, letter str
 		return err == nil && ctx.Err() == nil
 	}
 
-	pieces := splitWords(letter, wordsPerChunk)
+	c.Object = "chat.completion.chunk"
+	azure := c.PromptFilterResults != nil
+	if azure {
+		c.Choices = []choice{}
+		if !send() {
+			return false
+		}
+		c.PromptFilterResults = nil
+	}
+	pieces := splitWords(a.text, wordsPerChunk)
 	var tick <-chan time.Time
 	if pace := d / time.Duration(len(pieces)); pace > 0 {
 		t := time.NewTicker(pace)
@@ -163,7 +278,6 @@ func stream(ctx context.Context, w http.ResponseWriter, c completion, letter str
 		tick = t.C
 	}
 
-	c.Object = "chat.completion.chunk"
 	c.Choices = []choice{{Delta: &delta{Role: "assistant", Content: ptr("")}}}
 	if !send() {
 		return false
@@ -181,7 +295,10 @@ func stream(ctx context.Context, w http.ResponseWriter, c completion, letter str
 			return false
 		}
 	}
-	c.Choices[0].Delta, c.Choices[0].FinishReason = &delta{}, ptr("stop")
+	c.Choices[0].Delta, c.Choices[0].FinishReason = &delta{}, &a.finish
+	if azure {
+		c.Choices[0].ContentFilterResults = filterVerdict(a.finish == finishContentFilter)
+	}
 	if !send() {
 		return false
 	}

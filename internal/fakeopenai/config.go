@@ -29,6 +29,9 @@ type Config struct {
 	// Seed seeds the random faults, making them reproducible. Defaults to 0,
 	// which picks a random seed.
 	Seed int64 `env:"FAKEOPENAI_SEED" flag:"seed" help:"Seed of the random faults; 0 picks one."`
+	// Profile is the provider whose wire format and refusals the server
+	// reproduces. Defaults to ProfileOpenAI.
+	Profile Profile `env:"FAKEOPENAI_PROFILE" flag:"profile" help:"Provider whose wire format and refusals to reproduce: openai, azure, vllm or ollama."`
 }
 
 // Validate reports whether the rates are within [0, 1] and the durations
@@ -37,6 +40,11 @@ func (c Config) Validate() error {
 	problems := c.faults().problems()
 	if c.RetryAfter < 0 {
 		problems = append(problems, fmt.Sprintf("retry-after must not be negative, got %v", c.RetryAfter))
+	}
+	if p := c.Profile; p != "" {
+		if err := p.Set(string(p)); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	return asError(problems)
 }

@@ -19,6 +19,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative rate-limit rate", Config{RateLimitRate: -0.1}, true},
 		{"NaN rate", Config{FailRate: math.NaN()}, true},
 		{"negative retry-after", Config{RetryAfter: -time.Second}, true},
+		{"profile", Config{Profile: ProfileAzure}, false},
+		{"unknown profile", Config{Profile: "bedrock"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package fakeopenai
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,10 @@ import (
 const (
 	markerOpen  = "[[fakeopenai:"
 	markerClose = "]]"
+
+	finishStop          = "stop"
+	finishLength        = "length"
+	finishContentFilter = "content_filter"
 )
 
 // directives are what the markers of a prompt ask for.
@@ -19,6 +24,9 @@ type directives struct {
 	failTimes  int           //
 	latency    time.Duration // replaces the configured latency if hasLatency
 	hasLatency bool
+	finish     string // "length" or "content_filter": the answer stops early for that reason
+	answer     string // "empty" or "blank": the answer is "" or only whitespace
+	filter     string // "prompt": the content filter rejects the prompt with 400
 }
 
 // parseDirectives reads the markers of all messages; a later marker of the
@@ -74,8 +82,31 @@ func (d *directives) set(body string) error {
 			return fmt.Errorf("want a non-negative duration such as 300ms, got %q", value)
 		}
 		d.latency, d.hasLatency = latency, true
+	case "finish", "answer", "filter":
+		return d.setAnswer(key, value)
 	default:
-		return fmt.Errorf("unknown key %q, want status, fail or latency", key)
+		return fmt.Errorf("unknown key %q, want status, fail, latency, finish, answer or filter", key)
+	}
+	return nil
+}
+
+// setAnswer sets the directives that shape the answer rather than fail it.
+func (d *directives) setAnswer(key, value string) error {
+	allowed := map[string][]string{
+		"finish": {finishLength, finishContentFilter},
+		"answer": {"empty", "blank"},
+		"filter": {"prompt"},
+	}[key]
+	if !slices.Contains(allowed, value) {
+		return fmt.Errorf("want %s=%s, got %q", key, strings.Join(allowed, "|"), value)
+	}
+	switch key {
+	case "finish":
+		d.finish = value
+	case "answer":
+		d.answer = value
+	default:
+		d.filter = value
 	}
 	return nil
 }

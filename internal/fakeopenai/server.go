@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,12 +30,14 @@ type Server struct {
 	model        string
 	retryAfter   string // Retry-After header value, in seconds
 	retryAfterMS string // retry-after-ms header value
+	traits       traits // of the profile
 	mux          *http.ServeMux
 
-	mu       sync.Mutex // guards the fields below
-	faults   Faults
-	rng      *rand.Rand
-	failures map[uint64]int // failures answered, by prompt hash, for fail markers
+	mu        sync.Mutex // guards the fields below
+	faults    Faults
+	rng       *rand.Rand
+	failures  map[uint64]int // failures answered, by prompt hash, for fail markers
+	rateLimit rateLimitWindow
 
 	requests, completed, failed, rateLimited, canceled atomic.Int64
 }
@@ -48,6 +49,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.RetryAfter = cmp.Or(cfg.RetryAfter, DefaultRetryAfter)
 	cfg.Model = cmp.Or(cfg.Model, DefaultModel)
+	if err := cfg.Profile.Set(string(cfg.Profile)); err != nil { // lower case, empty is OpenAI
+		return nil, err
+	}
 	seed := uint64(cfg.Seed)
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -56,16 +60,26 @@ func New(cfg Config) (*Server, error) {
 		model:        cfg.Model,
 		retryAfter:   strconv.FormatInt(max(1, int64((cfg.RetryAfter+time.Second-1)/time.Second)), 10),
 		retryAfterMS: strconv.FormatInt(cfg.RetryAfter.Milliseconds(), 10),
+		traits:       cfg.Profile.traits(),
 		mux:          http.NewServeMux(),
 		faults:       cfg.faults(),
 		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		failures:     make(map[uint64]int),
 	}
-	s.mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
-	s.mux.HandleFunc("/v1/chat/completions", methodNotAllowed(http.MethodPost))
-	s.mux.HandleFunc("GET /v1/models", s.models)
-	s.mux.HandleFunc("/v1/models", methodNotAllowed(http.MethodGet))
-	s.mux.HandleFunc("/v1/", notFound)
+	if s.traits.azure {
+		const chatPath = "/openai/deployments/{deployment}/chat/completions"
+		s.mux.HandleFunc("POST "+chatPath, s.chatCompletions)
+		s.mux.HandleFunc(chatPath, methodNotAllowed(http.MethodPost))
+		s.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, azureError(http.StatusNotFound, "Resource not found"), false)
+		})
+	} else {
+		s.mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
+		s.mux.HandleFunc("/v1/chat/completions", methodNotAllowed(http.MethodPost))
+		s.mux.HandleFunc("GET /v1/models", s.models)
+		s.mux.HandleFunc("/v1/models", methodNotAllowed(http.MethodGet))
+		s.mux.HandleFunc("/v1/", notFound)
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
@@ -146,12 +160,12 @@ func (s *Server) reject(w http.ResponseWriter, e *apiError) {
 	} else {
 		s.failed.Add(1)
 	}
-	writeError(w, e)
+	writeError(w, e, s.traits.flatErrors)
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
-	if e := authorize(r); e != nil {
-		writeError(w, e)
+	if e := s.traits.authorize(r); e != nil {
+		s.reject(w, e)
 		return
 	}
 	type model struct {
@@ -192,33 +206,20 @@ func (s *Server) putFaults(w http.ResponseWriter, r *http.Request) {
 		err = s.SetFaults(f)
 	}
 	if err != nil {
-		writeError(w, invalidRequest(http.StatusBadRequest, "invalid faults: "+err.Error()))
+		writeError(w, invalidRequest(http.StatusBadRequest, "invalid faults: "+err.Error()), false)
 		return
 	}
 	s.getFaults(w, r)
-}
-
-// authorize requires a bearer token, any token.
-func authorize(r *http.Request) *apiError {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) || strings.TrimSpace(h[len(prefix):]) == "" {
-		return &apiError{
-			status: http.StatusUnauthorized, Type: "invalid_request_error", Code: ptr("invalid_api_key"),
-			Message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-		}
-	}
-	return nil
 }
 
 func methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		writeError(w, invalidRequest(http.StatusMethodNotAllowed,
-			"Method "+r.Method+" is not allowed for "+r.URL.Path+", use "+allow+"."))
+			"Method "+r.Method+" is not allowed for "+r.URL.Path+", use "+allow+"."), false)
 	}
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, invalidRequest(http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")"))
+	writeError(w, invalidRequest(http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")"), false)
 }

@@ -16,6 +16,20 @@ type chatRequest struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	MaxTokens           *int     `json:"max_tokens"`
+	MaxCompletionTokens *int     `json:"max_completion_tokens"`
+	Temperature         *float64 `json:"temperature"`
+}
+
+// maxTokens is the cap on the answer's tokens, reasoning included; 0 for none.
+func (r chatRequest) maxTokens() int {
+	switch {
+	case r.MaxCompletionTokens != nil:
+		return *r.MaxCompletionTokens
+	case r.MaxTokens != nil:
+		return *r.MaxTokens
+	}
+	return 0
 }
 
 type message struct {
@@ -65,6 +79,13 @@ type completion struct {
 	SystemFingerprint string   `json:"system_fingerprint"`
 	Choices           []choice `json:"choices"`
 	Usage             *usage   `json:"usage,omitempty"`
+	// PromptFilterResults is Azure's verdict on the prompt.
+	PromptFilterResults []promptFilterResult `json:"prompt_filter_results,omitempty"`
+}
+
+type promptFilterResult struct {
+	PromptIndex          int            `json:"prompt_index"`
+	ContentFilterResults map[string]any `json:"content_filter_results"`
 }
 
 // choice is a choice of a completion (Message set) or of a stream chunk
@@ -75,6 +96,8 @@ type choice struct {
 	Delta        *delta  `json:"delta,omitempty"`
 	Logprobs     any     `json:"logprobs"`
 	FinishReason *string `json:"finish_reason"`
+	// ContentFilterResults is Azure's verdict on the answer.
+	ContentFilterResults map[string]any `json:"content_filter_results,omitempty"`
 }
 
 type delta struct {
@@ -83,14 +106,29 @@ type delta struct {
 }
 
 type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens            int                `json:"prompt_tokens"`
+	CompletionTokens        int                `json:"completion_tokens"` // reasoning included
+	TotalTokens             int                `json:"total_tokens"`
+	PromptTokensDetails     *promptDetails     `json:"prompt_tokens_details,omitempty"`
+	CompletionTokensDetails *completionDetails `json:"completion_tokens_details,omitempty"`
+}
+
+type promptDetails struct {
+	CachedTokens int `json:"cached_tokens"`
+	AudioTokens  int `json:"audio_tokens"`
+}
+
+type completionDetails struct {
+	ReasoningTokens          int `json:"reasoning_tokens"`
+	AudioTokens              int `json:"audio_tokens"`
+	AcceptedPredictionTokens int `json:"accepted_prediction_tokens"`
+	RejectedPredictionTokens int `json:"rejected_prediction_tokens"`
 }
 
 // apiError is an OpenAI error, written as {"error": {...}}.
 type apiError struct {
 	status  int
+	body    any     // written instead of the fields below when set, as for Azure's own shapes
 	Message string  `json:"message"`
 	Type    string  `json:"type"`
 	Param   *string `json:"param"`
@@ -121,10 +159,20 @@ func injectedError(status int) *apiError {
 
 func ptr[T any](v T) *T { return &v }
 
-func writeError(w http.ResponseWriter, e *apiError) {
+// writeError writes e as {"error": e}, or in vLLM's flat shape when flat.
+func writeError(w http.ResponseWriter, e *apiError, flat bool) {
+	var body any = e
+	if e.body != nil {
+		body = e.body
+	}
+	if flat {
+		writeJSON(w, e.status, map[string]any{"object": "error", "message": e.Message,
+			"type": http.StatusText(e.status), "param": e.Param, "code": e.status})
+		return
+	}
 	writeJSON(w, e.status, struct {
-		Error *apiError `json:"error"`
-	}{e})
+		Error any `json:"error"`
+	}{body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

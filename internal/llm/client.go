@@ -30,15 +30,30 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	// BaseURL of the API, e.g. https://api.openai.com/v1 or http://127.0.0.1:8090/v1.
+	// APIType is the kind of endpoint: APITypeOpenAI (OpenAI and OpenAI-compatible servers such
+	// as vLLM, Ollama, LiteLLM) or APITypeAzure. Defaults to APITypeOpenAI.
+	APIType APIType
+	// BaseURL of the API, e.g. https://api.openai.com/v1 or http://127.0.0.1:8090/v1; for
+	// Azure the resource's endpoint, e.g. https://my-resource.openai.azure.com.
 	BaseURL string
-	// APIKey is sent as a bearer token. Never logged.
+	// APIKey is sent as a bearer token (Azure: in the api-key header). Never logged.
 	APIKey string
-	// Model is the model name sent with each request.
+	// Model is the model name sent with each request; it also decides ModelKindAuto.
 	Model string
+	// ModelKind says whether Model is a chat or a reasoning model. Defaults to ModelKindAuto:
+	// decided from the model's name.
+	ModelKind ModelKind
+	// ReasoningEffort is sent to reasoning models as reasoning_effort (minimal, low, medium,
+	// high…). Defaults to none: the model's default.
+	ReasoningEffort string
+	// APIVersion is Azure's api-version. Defaults to DefaultAzureAPIVersion.
+	APIVersion string
+	// Deployment is the Azure deployment to call. Defaults to Model.
+	Deployment string
 	// Timeout bounds one call, response included. Defaults to 60s.
 	Timeout time.Duration
-	// MaxTokens caps the length of the answer. Defaults to 1024.
+	// MaxTokens caps the length of the answer, reasoning included. Defaults to 1024 for chat
+	// models and 8192 for reasoning models, whose hidden reasoning counts against the cap.
 	MaxTokens int
 	// Transport is the HTTP transport; defaults to http.DefaultTransport. Tracing wraps it.
 	Transport http.RoundTripper
@@ -47,46 +62,83 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 }
 
-// Client calls the chat-completions API.
-type Client struct {
-	api    *openai.Client
-	cfg    Config
-	tracer trace.Tracer
-	server []attribute.KeyValue
-}
+// Default token caps.
+const (
+	DefaultMaxTokens          = 1024
+	DefaultReasoningMaxTokens = 8192
+)
 
-// New returns a Client.
-func New(cfg Config) *Client {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 60 * time.Second
+// withDefaults fills the settings left unset.
+func (c Config) withDefaults() Config {
+	c.APIType = cmp.Or(c.APIType, APITypeOpenAI)
+	c.ModelKind = cmp.Or(c.ModelKind, ModelKindAuto)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), 60*time.Second)
+	if c.MaxTokens <= 0 {
+		c.MaxTokens = DefaultMaxTokens
+		if c.ModelKind.reasoning(c.Model) {
+			c.MaxTokens = DefaultReasoningMaxTokens
+		}
 	}
-	if cfg.MaxTokens <= 0 {
-		cfg.MaxTokens = 1024
+	if c.APIType == APITypeAzure {
+		c.APIVersion = cmp.Or(c.APIVersion, DefaultAzureAPIVersion)
+		c.Deployment = cmp.Or(c.Deployment, c.Model)
 	}
-	if cfg.Transport == nil {
+	if c.Transport == nil {
 		// Keep connections for every call in flight: the default keeps 2 per host, and each
 		// new one to the LLM is a TLS handshake.
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 256
-		cfg.Transport = t
+		c.Transport = t
 	}
-	oc := openai.DefaultConfig(cfg.APIKey)
-	if cfg.BaseURL != "" {
-		oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if c.Telemetry == nil {
+		c.Telemetry = telemetry.New(slog.Default(), noop.NewTracerProvider())
 	}
-	if cfg.Telemetry == nil {
-		cfg.Telemetry = telemetry.New(slog.Default(), noop.NewTracerProvider())
-	}
-	transport := otelhttp.NewTransport(retryAfterRecorder{next: cfg.Transport},
+	return c
+}
+
+// Client calls the chat-completions API.
+type Client struct {
+	api       *openai.Client
+	cfg       Config
+	reasoning bool // requests are shaped for a reasoning model
+	tokens    *tokenCounter
+	tracer    trace.Tracer
+	attrs     []attribute.KeyValue // of every span: provider, model, server
+}
+
+// New returns a Client. It does not check cfg: call Config.Validate first.
+func New(cfg Config) *Client {
+	cfg = cfg.withDefaults()
+	oc := cfg.clientConfig()
+	transport := otelhttp.NewTransport(recorder{next: cfg.Transport},
 		otelhttp.WithTracerProvider(cfg.Telemetry.TracerProvider), otelhttp.WithPropagators(cfg.Telemetry.Propagator))
 	oc.HTTPClient = &http.Client{Transport: transport}
+	provider := semconv.GenAIProviderNameOpenAI
+	if cfg.APIType == APITypeAzure {
+		provider = semconv.GenAIProviderNameAzureAIOpenAI
+	}
+	reasoning := cfg.ModelKind.reasoning(cfg.Model)
 	return &Client{
-		api:    openai.NewClientWithConfig(oc),
-		cfg:    cfg,
-		tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/llm"),
-		server: serverAttributes(oc.BaseURL),
+		api:       openai.NewClientWithConfig(oc),
+		cfg:       cfg,
+		reasoning: reasoning,
+		tokens:    newTokenCounter(cfg.Model),
+		tracer:    cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/llm"),
+		attrs: append([]attribute.KeyValue{
+			semconv.GenAIOperationNameChat, provider,
+			semconv.GenAIRequestModel(cfg.Model),
+			semconv.GenAIRequestMaxTokens(cfg.MaxTokens),
+			reasoningModelKey.Bool(reasoning),
+		}, serverAttributes(oc.BaseURL)...),
 	}
 }
+
+// Span attributes of our own.
+const (
+	reasoningModelKey  = attribute.Key("careerops.llm.reasoning_model")
+	usageSourceKey     = attribute.Key("careerops.llm.usage.source")
+	reasoningTokensKey = attribute.Key("careerops.llm.usage.reasoning_tokens")
+)
 
 // Completion is the model's answer and what it cost.
 type Completion struct {
@@ -95,7 +147,14 @@ type Completion struct {
 	Model            string
 	FinishReason     string
 	PromptTokens     int
-	CompletionTokens int
+	CompletionTokens int // the answer's tokens, reasoning included
+	// ReasoningTokens is the part of CompletionTokens a reasoning model spent thinking.
+	ReasoningTokens int
+	// UsageSource says where the token counts come from: UsageReported by the server, or
+	// UsageEstimated with a tokenizer when the server reported none.
+	UsageSource string
+	// RateLimit is what the response said of the provider's rate limits.
+	RateLimit RateLimit
 }
 
 // Complete asks the model once. Failures are *Error.
@@ -104,15 +163,12 @@ func (c *Client) Complete(ctx context.Context, system, user string) (Completion,
 }
 
 // Stream asks the model once; with onDelta it streams the answer, calling onDelta with each
-// piece as it arrives (the Completion still holds the whole text). Failures are *Error.
+// piece as it arrives (the Completion still holds the whole text). Failures are *Error; an
+// answer that is not a letter (cut at the token cap, withheld by a content filter, empty) is
+// a permanent one with its Reason, returned with the Completion, which says what it cost.
 func (c *Client) Stream(ctx context.Context, system, user string, onDelta func(string)) (out Completion, err error) {
 	ctx, span := c.tracer.Start(ctx, "chat "+c.cfg.Model, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(append([]attribute.KeyValue{
-			semconv.GenAIOperationNameChat,
-			semconv.GenAIProviderNameOpenAI,
-			semconv.GenAIRequestModel(c.cfg.Model),
-			semconv.GenAIRequestMaxTokens(c.cfg.MaxTokens),
-		}, c.server...)...))
+		trace.WithAttributes(c.attrs...))
 	if c.cfg.Telemetry.CaptureContent {
 		span.SetAttributes(semconv.GenAIInputMessagesKey.String(messagesJSON(
 			[2]string{"system", system}, [2]string{"user", user})))
@@ -121,48 +177,72 @@ func (c *Client) Stream(ctx context.Context, system, user string, onDelta func(s
 
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	var retryAfter time.Duration
-	callCtx = context.WithValue(callCtx, retryAfterKey{}, &retryAfter)
+	callCtx, call := withCallRecord(callCtx)
+	req := c.request(system, user)
+	if onDelta != nil {
+		out, err = c.stream(callCtx, req, onDelta)
+	} else {
+		out, err = c.complete(callCtx, req)
+	}
+	switch {
+	case err != nil && ctx.Err() != nil: // the caller gave up (shutdown), not the API
+		return Completion{}, ctx.Err()
+	case err != nil:
+		return Completion{}, classify(err, callCtx.Err() != nil, c.cfg.Timeout, call)
+	}
+	out.RateLimit = call.rateLimit
+	if out.UsageSource == "" {
+		c.tokens.estimateUsage(&out, system, user)
+	}
+	if e := checkAnswer(out, c.cfg.MaxTokens); e != nil {
+		e.RateLimit = out.RateLimit
+		return out, e
+	}
+	return out, nil
+}
 
+// request is the chat-completion request for a prompt, shaped for the model's kind.
+func (c *Client) request(system, user string) openai.ChatCompletionRequest {
 	req := openai.ChatCompletionRequest{
 		Model: c.cfg.Model,
-		// max_tokens, not max_completion_tokens: OpenAI still takes it for chat models and
-		// most OpenAI-compatible servers know only this one.
-		MaxTokens: c.cfg.MaxTokens, //nolint:staticcheck // SA1019: see above
 		Messages: []openai.ChatCompletionMessage{
 			{Role: openai.ChatMessageRoleSystem, Content: system},
 			{Role: openai.ChatMessageRoleUser, Content: user},
 		},
 	}
-	if onDelta != nil {
-		out, err = c.stream(callCtx, req, onDelta)
-		switch {
-		case err == nil:
-			return out, nil
-		case ctx.Err() != nil:
-			return Completion{}, ctx.Err()
-		default:
-			return Completion{}, classify(err, callCtx.Err() != nil, c.cfg.Timeout, retryAfter)
-		}
+	if c.reasoning {
+		req.MaxCompletionTokens, req.ReasoningEffort = c.cfg.MaxTokens, c.cfg.ReasoningEffort
+	} else {
+		// max_tokens, not max_completion_tokens: OpenAI still takes it for chat models and
+		// most OpenAI-compatible servers know only this one.
+		req.MaxTokens = c.cfg.MaxTokens //nolint:staticcheck // SA1019: see above
 	}
-	resp, err := c.api.CreateChatCompletion(callCtx, req)
+	return req
+}
+
+// complete asks for the whole answer at once.
+func (c *Client) complete(ctx context.Context, req openai.ChatCompletionRequest) (Completion, error) {
+	resp, err := c.api.CreateChatCompletion(ctx, req)
 	if err != nil {
-		if ctx.Err() != nil { // the caller gave up (shutdown), not the API
-			return Completion{}, ctx.Err()
-		}
-		return Completion{}, classify(err, callCtx.Err() != nil, c.cfg.Timeout, retryAfter)
+		return Completion{}, err
 	}
-	if len(resp.Choices) == 0 || strings.TrimSpace(resp.Choices[0].Message.Content) == "" {
-		return Completion{}, &Error{Temporary: true, Err: errors.New("the model returned an empty answer")}
+	out := Completion{ID: resp.ID, Model: resp.Model}
+	if len(resp.Choices) > 0 {
+		out.Text = strings.TrimSpace(resp.Choices[0].Message.Content)
+		out.FinishReason = string(resp.Choices[0].FinishReason)
 	}
-	return Completion{
-		ID:               resp.ID,
-		Text:             strings.TrimSpace(resp.Choices[0].Message.Content),
-		Model:            resp.Model,
-		FinishReason:     string(resp.Choices[0].FinishReason),
-		PromptTokens:     resp.Usage.PromptTokens,
-		CompletionTokens: resp.Usage.CompletionTokens,
-	}, nil
+	if resp.Usage.PromptTokens > 0 || resp.Usage.CompletionTokens > 0 {
+		setUsage(&out, resp.Usage)
+	}
+	return out, nil
+}
+
+// setUsage copies the usage a server reported.
+func setUsage(out *Completion, u openai.Usage) {
+	out.PromptTokens, out.CompletionTokens, out.UsageSource = u.PromptTokens, u.CompletionTokens, UsageReported
+	if u.CompletionTokensDetails != nil {
+		out.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
+	}
 }
 
 // stream reads a streamed answer, handing each piece to onDelta.
@@ -188,7 +268,7 @@ func (c *Client) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 		}
 		out.ID, out.Model = cmp.Or(chunk.ID, out.ID), cmp.Or(chunk.Model, out.Model)
 		if chunk.Usage != nil {
-			out.PromptTokens, out.CompletionTokens = chunk.Usage.PromptTokens, chunk.Usage.CompletionTokens
+			setUsage(&out, *chunk.Usage)
 		}
 		for _, choice := range chunk.Choices {
 			if choice.Delta.Content != "" {
@@ -201,47 +281,30 @@ func (c *Client) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 		}
 	}
 	out.Text = strings.TrimSpace(text.String())
-	if out.Text == "" {
-		return Completion{}, &Error{Temporary: true, Err: errors.New("the model returned an empty answer")}
-	}
 	return out, nil
 }
 
 // endSpan records the outcome of a call on its span and ends it.
 func endSpan(span trace.Span, out Completion, err error, captureContent bool) {
 	defer span.End()
+	if out.UsageSource != "" { // an answer came, even one that is not a letter
+		span.SetAttributes(
+			semconv.GenAIResponseID(out.ID),
+			semconv.GenAIResponseModel(out.Model),
+			semconv.GenAIResponseFinishReasons(out.FinishReason),
+			semconv.GenAIUsageInputTokens(out.PromptTokens),
+			semconv.GenAIUsageOutputTokens(out.CompletionTokens),
+			reasoningTokensKey.Int(out.ReasoningTokens),
+			usageSourceKey.String(out.UsageSource),
+		)
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
 		return
 	}
-	span.SetAttributes(
-		semconv.GenAIResponseID(out.ID),
-		semconv.GenAIResponseModel(out.Model),
-		semconv.GenAIResponseFinishReasons(out.FinishReason),
-		semconv.GenAIUsageInputTokens(out.PromptTokens),
-		semconv.GenAIUsageOutputTokens(out.CompletionTokens),
-	)
 	if captureContent {
 		span.SetAttributes(semconv.GenAIOutputMessagesKey.String(messagesJSON([2]string{"assistant", out.Text})))
-	}
-}
-
-// errorType is a low-cardinality name of a failure: the HTTP status, "timeout", or the
-// context's error.
-func errorType(err error) string {
-	var e *Error
-	switch {
-	case errors.As(err, &e) && e.StatusCode != 0:
-		return strconv.Itoa(e.StatusCode)
-	case errors.As(err, &e) && strings.HasPrefix(e.Err.Error(), "no answer within"):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.As(err, &e):
-		return "network"
-	default:
-		return "_OTHER"
 	}
 }
 
@@ -277,88 +340,4 @@ func serverAttributes(baseURL string) []attribute.KeyValue {
 		port = p
 	}
 	return []attribute.KeyValue{semconv.ServerAddress(u.Hostname()), semconv.ServerPort(port)}
-}
-
-// Error is a failed call.
-type Error struct {
-	// StatusCode is the HTTP status, 0 when none arrived (network error, timeout).
-	StatusCode int
-	// Temporary says a later attempt may succeed.
-	Temporary bool
-	// RetryAfter is the wait the server asked for, 0 if none.
-	RetryAfter time.Duration
-	Err        error
-}
-
-func (e *Error) Error() string {
-	if e.StatusCode != 0 {
-		return fmt.Sprintf("llm: HTTP %d: %v", e.StatusCode, e.Err)
-	}
-	return "llm: " + e.Err.Error()
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-func classify(err error, timedOut bool, timeout time.Duration, retryAfter time.Duration) *Error {
-	if timedOut {
-		return &Error{Temporary: true, Err: fmt.Errorf("no answer within %s", timeout)}
-	}
-	status := 0
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
-	switch {
-	case errors.As(err, &apiErr):
-		status = apiErr.HTTPStatusCode
-		err = errors.New(apiErr.Message)
-	case errors.As(err, &reqErr):
-		status = reqErr.HTTPStatusCode
-		err = fmt.Errorf("%s", http.StatusText(status))
-	}
-	return &Error{StatusCode: status, Temporary: temporaryStatus(status), RetryAfter: retryAfter, Err: err}
-}
-
-// temporaryStatus: no status (network), 408, 409, 429 and 5xx are worth retrying; any other
-// 4xx means the request itself is wrong (bad key, bad model, prompt too long).
-func temporaryStatus(status int) bool {
-	switch {
-	case status == 0, status == http.StatusRequestTimeout, status == http.StatusConflict,
-		status == http.StatusTooManyRequests, status >= 500:
-		return true
-	}
-	return false
-}
-
-type retryAfterKey struct{}
-
-// retryAfterRecorder notes a response's Retry-After for Complete: go-openai does not expose
-// response headers on errors.
-type retryAfterRecorder struct{ next http.RoundTripper }
-
-func (t retryAfterRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if err != nil {
-		return resp, err
-	}
-	if dst, ok := req.Context().Value(retryAfterKey{}).(*time.Duration); ok {
-		*dst = parseRetryAfter(resp.Header, time.Now())
-	}
-	return resp, nil
-}
-
-// parseRetryAfter reads retry-after-ms (OpenAI's) or Retry-After in seconds or as an HTTP date.
-func parseRetryAfter(h http.Header, now time.Time) time.Duration {
-	if ms, err := strconv.ParseFloat(h.Get("retry-after-ms"), 64); err == nil && ms > 0 {
-		return time.Duration(ms * float64(time.Millisecond))
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

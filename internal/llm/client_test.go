@@ -103,3 +103,132 @@ func TestChatSpanRecordsContentOnlyWhenAskedTo(t *testing.T) {
 		}
 	}
 }
+
+func TestIsReasoningModel(t *testing.T) {
+	t.Parallel()
+	for model, want := range map[string]bool{
+		"o1": true, "o1-mini": true, "o3": true, "o3-mini": true, "o4-mini": true, "o4-mini-high": true,
+		"gpt-5": true, "gpt-5-mini": true, "gpt-5-nano": true, "gpt-5.1": true, "gpt-5.1-mini": true, "GPT-5": true,
+		"gpt-6": true, "gpt-10": true, "openai/o3": true, "azure/gpt-5-mini": true,
+		"gpt-4o-mini": false, "gpt-4o": false, "gpt-4.1": false, "gpt-4": false, "gpt-3.5-turbo": false,
+		"llama3.1:8b": false, "meta-llama/Llama-3.1-8B-Instruct": false, "openchat": false, "orca2": false,
+		"fake-gpt": false, "o": false, "": false, "letters-prod": false,
+	} {
+		if got := IsReasoningModel(model); got != want {
+			t.Errorf("IsReasoningModel(%q) = %v, want %v", model, got, want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"defaults", Config{Model: "m"}, ""},
+		{"azure reasoning", Config{Model: "m", APIType: APITypeAzure, ModelKind: ModelKindReasoning, MaxTokens: 9}, ""},
+		{"no model", Config{}, "model"},
+		{"unknown api type", Config{Model: "m", APIType: "bedrock"}, "API type"},
+		{"unknown kind", Config{Model: "m", ModelKind: "thinking"}, "model kind"},
+		{"negative cap", Config{Model: "m", MaxTokens: -1}, "token cap"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: Validate() = %v, want an error about %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+func TestDefaultMaxTokensFollowTheKind(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		cfg  Config
+		want int
+	}{
+		{Config{Model: "gpt-4o-mini"}, DefaultMaxTokens},
+		{Config{Model: "o3-mini"}, DefaultReasoningMaxTokens},
+		{Config{Model: "o3-mini", ModelKind: ModelKindChat}, DefaultMaxTokens},
+		{Config{Model: "letters", ModelKind: ModelKindReasoning}, DefaultReasoningMaxTokens},
+		{Config{Model: "o3-mini", MaxTokens: 2000}, 2000},
+	}
+	for _, tt := range tests {
+		if got := tt.cfg.withDefaults().MaxTokens; got != tt.want {
+			t.Errorf("%+v: MaxTokens = %d, want %d", tt.cfg, got, tt.want)
+		}
+	}
+}
+
+func TestParseRateLimit(t *testing.T) {
+	t.Parallel()
+	h := http.Header{}
+	if got := parseRateLimit(h); got != (RateLimit{}) {
+		t.Fatalf("no headers: %+v", got)
+	}
+	for k, v := range map[string]string{
+		"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59", "x-ratelimit-reset-requests": "1s",
+		"x-ratelimit-limit-tokens": "40000", "x-ratelimit-remaining-tokens": "39000", "x-ratelimit-reset-tokens": "6m0s",
+	} {
+		h.Set(k, v)
+	}
+	want := RateLimit{Reported: true, LimitRequests: 60, RemainingRequests: 59, ResetRequests: time.Second,
+		LimitTokens: 40000, RemainingTokens: 39000, ResetTokens: 6 * time.Minute}
+	if got := parseRateLimit(h); got != want {
+		t.Fatalf("parseRateLimit = %+v, want %+v", got, want)
+	}
+	azure := http.Header{"X-Ratelimit-Remaining-Tokens": {"12"}, "X-Ratelimit-Reset-Tokens": {"soon"}}
+	if got := parseRateLimit(azure); got != (RateLimit{Reported: true, RemainingTokens: 12}) {
+		t.Fatalf("Azure's headers: %+v", got)
+	}
+}
+
+// TestChatSpanSaysWhereUsageComesFromAndWhyItFailed: the span carries the usage source and,
+// for an answer that is not a letter, the reason as error.type with what the call cost.
+func TestChatSpanSaysWhereUsageComesFromAndWhyItFailed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		user                  string
+		wantSource, wantError string
+	}{
+		{"Job description:\nPlumber at Mario Bros", UsageEstimated, ""},
+		{"Job description:\nPlumber [[fakeopenai:finish=length]]", UsageEstimated, ReasonTruncated},
+	}
+	for _, tt := range tests {
+		rec := tracetest.NewSpanRecorder()
+		p := providers()[2] // vllm: no usage in streams
+		_, b := setup(t, p)
+		c := b.with(func(cfg *Config) {
+			cfg.Telemetry = telemetry.New(slog.Default(), sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+		})
+		_, _ = c.Stream(t.Context(), "be brief", tt.user, func(string) {}) // the span tells
+		attrs := map[string]string{}
+		for _, s := range rec.Ended() {
+			if s.Name() == "chat "+p.chat {
+				for _, kv := range s.Attributes() {
+					attrs[string(kv.Key)] = kv.Value.String()
+				}
+			}
+		}
+		if attrs["careerops.llm.usage.source"] != tt.wantSource || attrs["error.type"] != tt.wantError ||
+			attrs["gen_ai.usage.output_tokens"] == "" || attrs["careerops.llm.reasoning_model"] != "false" {
+			t.Errorf("%q: chat span attributes %v", tt.user, attrs)
+		}
+	}
+}
+
+func TestTokenCounterPicksTheModelsEncoding(t *testing.T) {
+	t.Parallel()
+	for model, want := range map[string]string{
+		"gpt-4o-mini": "o200k_base", "gpt-4.1": "o200k_base", "o3-mini": "o200k_base", "openai/gpt-5": "o200k_base",
+		"gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "llama3.1:8b": "cl100k_base", "meta-llama/Llama-3.1-8B": "cl100k_base",
+	} {
+		if got := codecFor(model).GetName(); got != want {
+			t.Errorf("codecFor(%q) = %s, want %s", model, got, want)
+		}
+	}
+	if n := newTokenCounter("gpt-4o").count("Hello, world!"); n != 4 {
+		t.Errorf("count = %d, want 4", n)
+	}
+}
