@@ -147,18 +147,41 @@ func TestClaimTakesOverAnExpiredLease(t *testing.T) {
 
 func TestClaimCreatesAJobFromAForeignMessage(t *testing.T) {
 	t.Parallel()
-	s, _ := setup(t)
+	s, tb := setup(t)
 	ctx := context.Background()
-	m := job.GenerateMessage{JobID: "ext-1", UserID: 9001, JobDescription: "x", CVText: "y", Tone: job.ToneFriendly,
-		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	m := job.GenerateMessage{JobID: "ext-1", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneFriendly,
+		CreatedAt: time.Now().Add(-time.Second)}
 	j, _, err := s.Claim(ctx, m, false, time.Minute, "")
-	if err != nil || j.UserID != 9001 || j.Status != job.StatusProcessing || !j.CreatedAt.Equal(m.CreatedAt) {
+	if err != nil || j.UserID != tb.user || j.Status != job.StatusProcessing {
 		t.Fatalf("claim of a foreign message = %+v, %v", j, err)
 	}
-	// A standalone user added later gets a fresh id, not 9001.
-	id, err := s.AddUser(ctx, "new@example.com")
-	if err != nil || id == 9001 {
-		t.Fatalf("AddUser = %d, %v", id, err)
+}
+
+// A message from another publisher is not trusted: it cannot create a user, and its createdAt
+// (which the per-minute quota counts by) is not believed.
+func TestClaimDoesNotTrustAForeignMessage(t *testing.T) {
+	t.Parallel()
+	s, tb := setup(t)
+	ctx := context.Background()
+	forged := job.GenerateMessage{JobID: "forged-1", UserID: 9001, JobDescription: "x", CVText: "y"}
+	if _, _, err := s.Claim(ctx, forged, false, time.Minute, ""); !errors.Is(err, jobstore.ErrUnknownUser) {
+		t.Fatalf("claim for a user with no row = %v, want ErrUnknownUser", err)
+	}
+	if exists, err := s.UserExists(ctx, 9001); err != nil || exists {
+		t.Fatalf("the forged message created user 9001 (%v, %v)", exists, err)
+	}
+	if _, err := s.GetAny(ctx, "forged-1"); !errors.Is(err, jobstore.ErrNotFound) {
+		t.Fatalf("the forged message created a job: %v", err)
+	}
+
+	backdated := job.GenerateMessage{JobID: "old-1", UserID: tb.user, JobDescription: "x", CVText: "y",
+		CreatedAt: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)}
+	j, _, err := s.Claim(ctx, backdated, false, time.Minute, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := time.Since(j.CreatedAt); age > time.Minute || age < -time.Minute {
+		t.Fatalf("the job's createdAt is %s: the message's back-dated createdAt was believed", j.CreatedAt)
 	}
 }
 
@@ -272,6 +295,18 @@ func TestReapExpiredRequeuesOrFails(t *testing.T) {
 	}
 	if j, _ := s.GetAny(ctx, "b"); j.Status != job.StatusFailed || j.Error == "" {
 		t.Fatalf("b = %s %q", j.Status, j.Error)
+	}
+	// A job failed by the reaper is dead-lettered like any other failed job, so that
+	// careeropsctl dlq and the ops page can requeue it.
+	var reason string
+	var body []byte
+	err = tb.pool.QueryRow(ctx, `SELECT headers->>$1, body FROM outbox_messages WHERE routing_key = $2`,
+		job.HeaderDeathReason, job.QueueDLQ).Scan(&reason, &body)
+	if err != nil || reason != job.ReasonAttemptsExhausted {
+		t.Fatalf("dead letter of b: reason %q, %v", reason, err)
+	}
+	if m, err := job.DecodeGenerateMessage(body); err != nil || m.JobID != "b" {
+		t.Fatalf("dead letter body of b = %+v, %v", m, err)
 	}
 }
 

@@ -142,15 +142,7 @@ func checkLimits(ctx context.Context, tx pgx.Tx, userID int64, l Limits) error {
 
 // enqueueGenerate writes the job's message for the generate queue to the outbox.
 func enqueueGenerate(ctx context.Context, tx pgx.Tx, j Job, headers map[string]string, at time.Time) error {
-	body, err := json.Marshal(job.GenerateMessage{
-		JobID:          j.ID,
-		UserID:         j.UserID,
-		JobDescription: j.JobDescription,
-		CVText:         j.CVText,
-		Tone:           j.Tone,
-		CreatedAt:      j.CreatedAt,
-		RetryCount:     j.Attempts,
-	})
+	body, err := json.Marshal(generateMessage(j))
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
 	}
@@ -164,6 +156,19 @@ func enqueueGenerate(ctx context.Context, tx pgx.Tx, j Job, headers map[string]s
 		Headers:    withHeaders(headers, job.HeaderJobID, j.ID, job.HeaderDueAt, due.UTC().Format(time.RFC3339Nano)),
 		Body:       body,
 	}, at)
+}
+
+// generateMessage is the job's message for the generate queue.
+func generateMessage(j Job) job.GenerateMessage {
+	return job.GenerateMessage{
+		JobID:          j.ID,
+		UserID:         j.UserID,
+		JobDescription: j.JobDescription,
+		CVText:         j.CVText,
+		Tone:           j.Tone,
+		CreatedAt:      j.CreatedAt,
+		RetryCount:     j.Attempts,
+	}
 }
 
 // enqueueCompleted writes the job's final-result message to the outbox.
@@ -204,9 +209,11 @@ type Lease struct {
 
 // Claim moves a job to processing for the holder of the returned lease, until leaseFor has
 // passed. A job that does not exist yet (a message published by another service) is created
-// from the message first. A job may be claimed when it is pending and due, or when it is
-// processing under an expired lease or the message is a redelivery (its previous holder lost
-// its connection). Anything else is ErrNotClaimable: a duplicate message, to be dropped.
+// from the message first, for a user who exists (else ErrUnknownUser), with the time of its
+// arrival as its creation time: a publisher's createdAt is not believed. A job may be claimed
+// when it is pending and due, or when it is processing under an expired lease or the message
+// is a redelivery (its previous holder lost its connection). Anything else is
+// ErrNotClaimable: a duplicate message, to be dropped.
 //
 // traceParent is the message's trace context, kept with a job created from a message.
 func (s *Store) Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration, traceParent string) (Job, Lease, error) {
@@ -218,25 +225,8 @@ func (s *Store) Claim(ctx context.Context, m job.GenerateMessage, redelivered bo
 		if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cover_letter_jobs WHERE job_id = $1)`, m.JobID).Scan(&exists); err != nil {
+		if err := createFromMessage(ctx, tx, m, traceParent); err != nil {
 			return err
-		}
-		if exists {
-			return ErrNotClaimable
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING`, m.UserID); err != nil {
-			return fmt.Errorf("create user %d: %w", m.UserID, err)
-		}
-		createdAt := m.CreatedAt
-		if createdAt.IsZero() {
-			createdAt = time.Now()
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, created_at, traceparent)
-			VALUES ($1, $2, $3, $4, $5, $6, nullif($7, '')) ON CONFLICT (job_id) DO NOTHING`,
-			m.JobID, m.UserID, m.JobDescription, m.CVText, m.Tone, createdAt, traceParent); err != nil {
-			return fmt.Errorf("create job from message: %w", err)
 		}
 		j, err = claim(ctx, tx, lease, redelivered, leaseFor)
 		if errors.Is(err, ErrNotFound) {
@@ -245,12 +235,35 @@ func (s *Store) Claim(ctx context.Context, m job.GenerateMessage, redelivered bo
 		return err
 	})
 	switch {
-	case errors.Is(err, ErrNotClaimable):
+	case errors.Is(err, ErrNotClaimable), errors.Is(err, ErrUnknownUser):
 		return Job{}, Lease{}, err
 	case err != nil:
 		return Job{}, Lease{}, fmt.Errorf("jobstore: claim %s: %w", m.JobID, err)
 	}
 	return j, lease, nil
+}
+
+// createFromMessage creates the job a foreign message names, if it does not exist yet (else
+// the message is a stale copy: ErrNotClaimable).
+func createFromMessage(ctx context.Context, tx pgx.Tx, m job.GenerateMessage, traceParent string) error {
+	var jobExists, userExists bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cover_letter_jobs WHERE job_id = $1),
+		EXISTS (SELECT 1 FROM users WHERE id = $2)`, m.JobID, m.UserID).Scan(&jobExists, &userExists)
+	switch {
+	case err != nil:
+		return err
+	case jobExists:
+		return ErrNotClaimable
+	case !userExists:
+		return ErrUnknownUser
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, traceparent)
+		VALUES ($1, $2, $3, $4, $5, nullif($6, '')) ON CONFLICT (job_id) DO NOTHING`,
+		m.JobID, m.UserID, m.JobDescription, m.CVText, m.Tone, traceParent); err != nil {
+		return fmt.Errorf("create job from message: %w", err)
+	}
+	return nil
 }
 
 func claim(ctx context.Context, tx pgx.Tx, lease Lease, redelivered bool, leaseFor time.Duration) (Job, error) {
