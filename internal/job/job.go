@@ -192,6 +192,15 @@ func Clip(s string, n int) string {
 	return s[:cut] + mark
 }
 
+// SafeText makes s fit to store and publish whatever its source: invalid UTF-8 and NUL
+// (which PostgreSQL refuses) become U+FFFD, and the result is clipped to n bytes.
+func SafeText(s string, n int) string {
+	if strings.ContainsRune(s, 0) {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	return Clip(strings.ToValidUTF8(s, "\uFFFD"), n)
+}
+
 // CompletedMessage is the body of a message on QueueCompleted. It is written once per final
 // result, in the transaction that stores the result, and delivered at least once: after a
 // crash between RabbitMQ's confirm and the outbox's commit the same message (same message id,

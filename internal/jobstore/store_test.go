@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -343,5 +344,57 @@ func TestListPagesNewestFirst(t *testing.T) {
 	page, next, err := s.List(ctx, jobstore.ListParams{UserID: tb.user, Limit: 10, Status: job.StatusCompleted})
 	if err != nil || len(page) != 0 || next != nil {
 		t.Fatalf("completed filter = %v, %v, %v", page, next, err)
+	}
+}
+
+// Whatever the LLM or a foreign message hands the store (a NUL, invalid UTF-8, 300 kB of
+// error text), the outcome is stored: PostgreSQL would refuse the NUL (a data error the
+// worker would retry forever), and an unbounded error would end up in headers and logs.
+func TestOutcomesAreStoredWhateverTheirText(t *testing.T) {
+	t.Parallel()
+	s, tb := setup(t)
+	ctx := context.Background()
+	hostile := "bad\x00text\xff" + strings.Repeat("e", 300<<10)
+
+	a := tb.create(t, s, "a")
+	_, lease, err := s.Claim(ctx, msgFor(a), false, time.Minute, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Retry(ctx, lease, hostile, time.Now(), nil); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	if _, lease, err = s.Claim(ctx, msgFor(a), false, time.Minute, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Complete(ctx, lease, jobstore.Result{CoverLetter: "Dear\x00 Sir\xff"}, nil); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	if j, _ := s.GetAny(ctx, "a"); strings.ContainsRune(j.CoverLetter, 0) || !strings.HasPrefix(j.CoverLetter, "Dear") {
+		t.Fatalf("letter = %q", j.CoverLetter)
+	}
+
+	b := tb.create(t, s, "b")
+	if _, lease, err = s.Claim(ctx, msgFor(b), false, time.Minute, ""); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := s.Fail(ctx, lease, hostile, nil, jobstore.DeadLetter{Body: []byte("{}"), Reason: job.ReasonLLMRejected, Error: hostile,
+		Headers: map[string]string{"x-foreign\x00": hostile}})
+	if err != nil {
+		t.Fatalf("Fail: %v", err)
+	}
+	if len(failed.Error) > job.MaxErrorBytes || strings.ContainsRune(failed.Error, 0) {
+		t.Fatalf("stored error of %d bytes: %.40q", len(failed.Error), failed.Error)
+	}
+	if err := s.DeadLetterMessage(ctx, "c/dead", jobstore.DeadLetter{Body: []byte("\x00"), Reason: job.ReasonInvalidMessage, Error: hostile,
+		Headers: map[string]string{"tone": hostile}}); err != nil {
+		t.Fatalf("DeadLetterMessage: %v", err)
+	}
+	var longest int
+	if err := tb.pool.QueryRow(ctx, `SELECT max(length(v)) FROM outbox_messages, jsonb_each_text(headers) AS h(k, v)`).Scan(&longest); err != nil {
+		t.Fatal(err)
+	}
+	if longest > job.MaxErrorBytes {
+		t.Fatalf("a header value of %d bytes was stored", longest)
 	}
 }

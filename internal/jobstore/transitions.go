@@ -278,6 +278,10 @@ func claim(ctx context.Context, tx pgx.Tx, lease Lease, redelivered bool, leaseF
 		RETURNING `+jobColumns, lease.JobID, lease.Token, leaseFor.Seconds(), redelivered))
 }
 
+// maxLetterBytes bounds a stored letter: far more than any letter, far less than a runaway
+// answer could hold.
+const maxLetterBytes = 256 << 10
+
 // Result is what the LLM produced.
 type Result struct {
 	CoverLetter      string
@@ -296,7 +300,8 @@ func (s *Store) Complete(ctx context.Context, l Lease, r Result, headers map[str
 			SET status = 'completed', cover_letter = $3, prompt_tokens = $4, completion_tokens = $5, model = $6,
 			    error_message = NULL, lease_token = NULL, lease_expires_at = NULL, completed_at = now(), updated_at = now()
 			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, r.CoverLetter, r.PromptTokens, r.CompletionTokens, r.Model))
+			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(r.CoverLetter, maxLetterBytes), r.PromptTokens, r.CompletionTokens,
+			job.SafeText(r.Model, 255)))
 		if err != nil {
 			return err
 		}
@@ -315,7 +320,7 @@ func (s *Store) Retry(ctx context.Context, l Lease, errMsg string, runAfter time
 			UPDATE cover_letter_jobs
 			SET status = 'pending', error_message = $3, run_after = $4, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
 			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, errMsg, runAfter))
+			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(errMsg, job.MaxErrorBytes), runAfter))
 		if err != nil {
 			return err
 		}
@@ -338,7 +343,7 @@ func (d DeadLetter) message(id string) broker.Message {
 		headers[k] = v
 	}
 	headers[job.HeaderDeathReason] = d.Reason
-	headers[job.HeaderDeathError] = d.Error
+	headers[job.HeaderDeathError] = job.SafeText(d.Error, job.MaxErrorBytes)
 	return broker.Message{RoutingKey: job.QueueDLQ, MessageID: id, Headers: headers, Body: d.Body}
 }
 
@@ -353,7 +358,7 @@ func (s *Store) Fail(ctx context.Context, l Lease, errMsg string, headers map[st
 			SET status = 'failed', error_message = $3, lease_token = NULL, lease_expires_at = NULL,
 			    completed_at = now(), updated_at = now()
 			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, errMsg))
+			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(errMsg, job.MaxErrorBytes)))
 		if err != nil {
 			return err
 		}
