@@ -93,6 +93,7 @@ const (
 	ReasonInvalidMessage    = "invalid_message"
 	ReasonLLMRejected       = "llm_rejected"
 	ReasonAttemptsExhausted = "attempts_exhausted"
+	ReasonQuotaExceeded     = "quota_exceeded"
 )
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)

@@ -48,7 +48,7 @@ type Progress interface {
 
 // JobStore records job state.
 type JobStore interface {
-	Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration, traceParent string) (jobstore.Job, jobstore.Lease, error)
+	Claim(ctx context.Context, r jobstore.ClaimRequest) (jobstore.Job, jobstore.Lease, error)
 	Complete(ctx context.Context, l jobstore.Lease, r jobstore.Result, headers map[string]string) (jobstore.Job, error)
 	Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Job, error)
 	Fail(ctx context.Context, l jobstore.Lease, errMsg string, headers map[string]string, dl jobstore.DeadLetter) (jobstore.Job, error)
@@ -327,7 +327,8 @@ func (w *Worker) process(d *delivery) {
 	)
 	err := w.persist(d.ctx, "claim", func(ctx context.Context) error {
 		var err error
-		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor(), broker.HeaderCarrier(d.Headers).Get("traceparent"))
+		j, l, err = w.store.Claim(ctx, jobstore.ClaimRequest{Message: msg, Redelivered: d.Redelivered, LeaseFor: w.cfg.LeaseFor(),
+			TraceParent: broker.HeaderCarrier(d.Headers).Get("traceparent")})
 		return err
 	})
 	switch {
