@@ -52,6 +52,9 @@ type APIConfig struct {
 	Diagnostics
 }
 
+// defaultUserJobsPerMinute is USER_JOBS_PER_MINUTE's default, for the api and the worker.
+const defaultUserJobsPerMinute = 10
+
 // DefaultAPIConfig is the api's configuration before the environment: its defaults.
 func DefaultAPIConfig() APIConfig {
 	return APIConfig{
@@ -59,7 +62,7 @@ func DefaultAPIConfig() APIConfig {
 		DatabaseMaxConns:      16,
 		ShutdownTimeout:       15 * time.Second,
 		UserRequestsPerMinute: 300,
-		UserJobsPerMinute:     10,
+		UserJobsPerMinute:     defaultUserJobsPerMinute,
 		UserTokensPerDay:      200_000,
 		Diagnostics:           defaultDiagnostics(),
 	}
@@ -119,6 +122,9 @@ type WorkerConfig struct {
 	DrainTimeout time.Duration `env:"WORKER_DRAIN_TIMEOUT" help:"Bounds how long SIGTERM waits for jobs in flight."`
 	// ReapInterval is how often jobs of dead workers are looked for.
 	ReapInterval time.Duration `env:"WORKER_REAP_INTERVAL" help:"How often jobs of dead workers are looked for."`
+	// UserJobsPerMinute caps the jobs one user may have created per minute, for jobs created
+	// from other services' messages (0: none).
+	UserJobsPerMinute int `env:"USER_JOBS_PER_MINUTE" help:"Caps the cover letters one user may have created per minute, for jobs other services publish to the queue (0: no limit); the api applies the same setting to its requests."`
 	// DatabaseMaxConns bounds the pool; 0 is WORKER_CONCURRENCY + 4.
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" help:"Bounds the database pool; 0: WORKER_CONCURRENCY + 4."`
 	Diagnostics
@@ -160,6 +166,8 @@ func (c *WorkerConfig) Validate() error {
 		return errors.New("LLM_TIMEOUT, WORKER_*_DELAY, WORKER_DRAIN_TIMEOUT and WORKER_REAP_INTERVAL must be positive, max delay ≥ base delay")
 	case c.AdminAddr == "":
 		return errors.New("ADMIN_ADDR must not be empty")
+	case c.UserJobsPerMinute < 0:
+		return errors.New("USER_JOBS_PER_MINUTE must not be negative")
 	}
 	if err := c.llmConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)

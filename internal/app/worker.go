@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,6 +71,8 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 		LLMTimeout:     cfg.LLMTimeout,
 		DrainTimeout:   cfg.DrainTimeout,
 		ReapInterval:   cfg.ReapInterval,
+		JobsPerMinute:  cfg.UserJobsPerMinute,
+		Name:           processName(),
 		Telemetry:      tel,
 		Metrics:        worker.NewMetrics(b.registry),
 		Progress:       progressPub,
@@ -120,4 +123,13 @@ func cancellations(b *base, w *worker.Worker) *pgxlisten.Listener {
 			return nil
 		}))
 	return l
+}
+
+// processName names this worker process in the heartbeat table: host name and pid.
+func processName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }

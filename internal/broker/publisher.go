@@ -22,6 +22,36 @@ type Message struct {
 // ErrNacked means RabbitMQ refused a message (basic.nack): it was not stored.
 var ErrNacked = errors.New("broker: message nacked by RabbitMQ")
 
+// ErrRefused means a message can never be published as it is, so it was not sent: RabbitMQ
+// would answer it by closing the whole connection (and with it every other channel's work).
+var ErrRefused = errors.New("broker: message refused before publishing")
+
+// ErrUnavailable means the broker could not be reached: nothing was sent.
+var ErrUnavailable = errors.New("broker: unavailable")
+
+// MaxHeaderFrameBytes bounds a message's properties (its headers, mostly). RabbitMQ's frame
+// size is 128 KiB by default and a header frame larger than the frame size is a connection
+// error (FRAME_ERROR); the bound leaves room below it.
+const MaxHeaderFrameBytes = 64 << 10
+
+// check refuses a message the broker would refuse with a connection error.
+func (m Message) check() error {
+	if len(m.Exchange) > 255 || len(m.RoutingKey) > 255 || len(m.MessageID) > 255 {
+		return fmt.Errorf("%w: exchange, routing key and message id are at most 255 bytes", ErrRefused)
+	}
+	size := 64 + len(m.MessageID) // the fixed properties, content type and message id
+	for k, v := range m.Headers {
+		if len(k) > 255 {
+			return fmt.Errorf("%w: header name of %d bytes", ErrRefused, len(k))
+		}
+		size += 1 + len(k) + 1 + 4 + len(v)
+	}
+	if size > MaxHeaderFrameBytes {
+		return fmt.Errorf("%w: its headers take %d bytes, more than %d", ErrRefused, size, MaxHeaderFrameBytes)
+	}
+	return nil
+}
+
 // Publisher publishes persistent messages on a confirm-mode channel and reports which
 // RabbitMQ confirmed. It reopens its channel after a failure. Safe for concurrent use;
 // batches are published one at a time.
@@ -46,12 +76,15 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Message) []error {
 	ch, err := p.channel(ctx)
 	if err != nil {
 		for i := range errs {
-			errs[i] = err
+			errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return errs
 	}
 	confirms := make([]*amqp.DeferredConfirmation, len(msgs))
 	for i, m := range msgs {
+		if errs[i] = m.check(); errs[i] != nil {
+			continue
+		}
 		headers := make(amqp.Table, len(m.Headers))
 		for k, v := range m.Headers {
 			headers[k] = v
@@ -83,7 +116,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Message) []error {
 		}
 	}
 	for _, err := range errs {
-		if err != nil { // start afresh next time: the channel may be dead or in an unknown state
+		if err != nil && !errors.Is(err, ErrRefused) { // start afresh next time: the channel may be dead or in an unknown state
 			_ = p.ch.Close()
 			p.ch = nil
 			break

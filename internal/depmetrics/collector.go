@@ -22,6 +22,7 @@ type Collector struct {
 	brokerConn     *prometheus.Desc
 	outboxMessages *prometheus.Desc
 	outboxAge      *prometheus.Desc
+	outboxParked   *prometheus.Desc
 }
 
 // New returns a Collector. brokerUp reports whether the RabbitMQ connection is up.
@@ -39,12 +40,14 @@ func New(pool *pgxpool.Pool, brokerUp func() bool) *Collector {
 			"Messages in the outbox: not yet confirmed by RabbitMQ, or delayed retries.", nil, nil),
 		outboxAge: prometheus.NewDesc("careerops_outbox_oldest_message_age_seconds",
 			"How long the oldest due outbox message has waited to be published (0 if none).", nil, nil),
+		outboxParked: prometheus.NewDesc("careerops_outbox_parked_messages",
+			"Outbox messages the relay gave up on (refused by RabbitMQ too often, or never publishable): replay them with careeropsctl outbox replay.", nil, nil),
 	}
 }
 
 // Describe sends the metric descriptions.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.databaseUp, c.poolConns, c.brokerConn, c.outboxMessages, c.outboxAge} {
+	for _, d := range []*prometheus.Desc{c.databaseUp, c.poolConns, c.brokerConn, c.outboxMessages, c.outboxAge, c.outboxParked} {
 		ch <- d
 	}
 }
@@ -67,9 +70,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.brokerConn, prometheus.GaugeValue, brokerUp)
 	if up == 1 {
-		if count, oldest, err := outbox.Backlog(ctx, c.pool); err == nil {
-			ch <- prometheus.MustNewConstMetric(c.outboxMessages, prometheus.GaugeValue, float64(count))
-			ch <- prometheus.MustNewConstMetric(c.outboxAge, prometheus.GaugeValue, oldest.Seconds())
+		if b, err := outbox.ReadBacklog(ctx, c.pool); err == nil {
+			ch <- prometheus.MustNewConstMetric(c.outboxMessages, prometheus.GaugeValue, float64(b.Waiting))
+			ch <- prometheus.MustNewConstMetric(c.outboxAge, prometheus.GaugeValue, b.OldestDue.Seconds())
+			ch <- prometheus.MustNewConstMetric(c.outboxParked, prometheus.GaugeValue, float64(b.Parked))
 		}
 	}
 }

@@ -93,6 +93,13 @@ const (
 	ReasonInvalidMessage    = "invalid_message"
 	ReasonLLMRejected       = "llm_rejected"
 	ReasonAttemptsExhausted = "attempts_exhausted"
+	ReasonQuotaExceeded     = "quota_exceeded"
+	// The LLM answered, but not with a letter: cut at its token cap, refused by the
+	// provider's content filter, or empty; or the worker's LLM settings do not fit the model.
+	ReasonLLMTruncated     = "llm_truncated"
+	ReasonLLMContentFilter = "llm_content_filter"
+	ReasonLLMEmptyAnswer   = "llm_empty_answer"
+	ReasonLLMMisconfigured = "llm_misconfigured"
 )
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
@@ -190,6 +197,15 @@ func Clip(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + mark
+}
+
+// SafeText makes s fit to store and publish whatever its source: invalid UTF-8 and NUL
+// (which PostgreSQL refuses) become U+FFFD, and the result is clipped to n bytes.
+func SafeText(s string, n int) string {
+	if strings.ContainsRune(s, 0) {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	return Clip(strings.ToValidUTF8(s, "\uFFFD"), n)
 }
 
 // CompletedMessage is the body of a message on QueueCompleted. It is written once per final

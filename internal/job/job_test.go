@@ -122,3 +122,17 @@ func TestClip(t *testing.T) {
 		}
 	}
 }
+
+func TestSafeText(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"plain":                   "plain",
+		"nul\x00here":             "nul\uFFFDhere",
+		"bad\xff\xfeutf8":         "bad\uFFFDutf8",
+		strings.Repeat("x", 2000): strings.Repeat("x", 97) + "…",
+	} {
+		if got := SafeText(in, 100); got != want {
+			t.Errorf("SafeText(%.20q, 100) = %q, want %q", in, got, want)
+		}
+	}
+}

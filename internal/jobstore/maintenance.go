@@ -2,6 +2,7 @@ package jobstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/outbox"
 )
 
 // Requeue gives a failed job a fresh attempt budget and sends it to the generate queue again
@@ -45,6 +47,31 @@ func (s *Store) Requeue(ctx context.Context, jobID string, headers map[string]st
 	return j, err
 }
 
+// failReaped fails a job whose workers kept dying with it: announced and dead-lettered like
+// any job that spent its attempts, so that it can be requeued from the DLQ.
+func failReaped(ctx context.Context, tx pgx.Tx, j Job) error {
+	msg := fmt.Sprintf("worker lost the job %d times (crashed or timed out)", j.AttemptsSince)
+	if _, err := tx.Exec(ctx, `
+		UPDATE cover_letter_jobs
+		SET status = 'failed', error_message = $2, lease_token = NULL, lease_expires_at = NULL,
+		    completed_at = now(), updated_at = now()
+		WHERE job_id = $1`, j.ID, msg); err != nil {
+		return err
+	}
+	j.Status, j.Error = job.StatusFailed, msg
+	now := time.Now()
+	j.CompletedAt = &now
+	if err := enqueueCompleted(ctx, tx, j, nil); err != nil {
+		return err
+	}
+	body, err := json.Marshal(generateMessage(j))
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	dl := DeadLetter{Body: body, Headers: map[string]string{job.HeaderJobID: j.ID}, Reason: job.ReasonAttemptsExhausted, Error: msg}
+	return outbox.Insert(ctx, tx, dl.message(j.ID+"/dead"), time.Time{})
+}
+
 // ReapExpired finds jobs whose lease expired more than grace ago — their worker died and
 // RabbitMQ did not redeliver them, e.g. because it dead-lettered the message at its delivery
 // limit — and sends them to the generate queue again, or fails them once maxAttempts is spent.
@@ -65,18 +92,7 @@ func (s *Store) ReapExpired(ctx context.Context, grace time.Duration, maxAttempt
 		}
 		for _, j := range jobs {
 			if j.AttemptsSince >= maxAttempts {
-				msg := fmt.Sprintf("worker lost the job %d times (crashed or timed out)", j.AttemptsSince)
-				if _, err := tx.Exec(ctx, `
-					UPDATE cover_letter_jobs
-					SET status = 'failed', error_message = $2, lease_token = NULL, lease_expires_at = NULL,
-					    completed_at = now(), updated_at = now()
-					WHERE job_id = $1`, j.ID, msg); err != nil {
-					return err
-				}
-				j.Status, j.Error = job.StatusFailed, msg
-				now := time.Now()
-				j.CompletedAt = &now
-				if err := enqueueCompleted(ctx, tx, j, nil); err != nil {
+				if err := failReaped(ctx, tx, j); err != nil {
 					return err
 				}
 				failed++

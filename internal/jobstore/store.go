@@ -24,6 +24,7 @@ var (
 	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
 	ErrNotClaimable        = errors.New("job is not claimable")
 	ErrLeaseLost           = errors.New("job lease lost")
+	ErrLeaseHeld           = errors.New("job held by a live worker")
 	ErrNotInDLQState       = errors.New("job is not failed")
 )
 

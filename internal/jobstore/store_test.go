@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/careerops/jobs/internal/dbtest"
@@ -49,6 +51,11 @@ func (tb *testBundle) outbox(t *testing.T, routingKey string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// claimOf is a claim of m by a worker process that is alive (it has just sent a heartbeat).
+func claimOf(m job.GenerateMessage, redelivered bool, leaseFor time.Duration) jobstore.ClaimRequest {
+	return jobstore.ClaimRequest{Message: m, Redelivered: redelivered, LeaseFor: leaseFor}
 }
 
 func msgFor(j jobstore.Job) job.GenerateMessage {
@@ -102,15 +109,15 @@ func TestClaimGuardsTheJob(t *testing.T) {
 	ctx := context.Background()
 	j := tb.create(t, s, "job-1")
 
-	claimed, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute, "")
+	claimed, lease, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute))
 	if err != nil || claimed.Status != job.StatusProcessing || claimed.Attempts != 1 {
 		t.Fatalf("first claim = %+v, %v", claimed, err)
 	}
-	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Minute, ""); !errors.Is(err, jobstore.ErrNotClaimable) {
+	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
 		t.Fatalf("a duplicate message claimed a held job: %v", err)
 	}
-	// A redelivery means the holder lost its channel: the job is taken over.
-	_, lease2, err := s.Claim(ctx, msgFor(j), true, time.Minute, "")
+	// A redelivery from a holder that sends no heartbeat (it died): the job is taken over.
+	_, lease2, err := s.Claim(ctx, claimOf(msgFor(j), true, time.Minute))
 	if err != nil {
 		t.Fatalf("redelivery did not take over: %v", err)
 	}
@@ -122,7 +129,7 @@ func TestClaimGuardsTheJob(t *testing.T) {
 		t.Fatalf("complete = %+v, %v", done, err)
 	}
 	for _, redelivered := range []bool{false, true} {
-		if _, _, err := s.Claim(ctx, msgFor(j), redelivered, time.Minute, ""); !errors.Is(err, jobstore.ErrNotClaimable) {
+		if _, _, err := s.Claim(ctx, claimOf(msgFor(j), redelivered, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
 			t.Fatalf("a completed job was claimed again (redelivered %v): %v", redelivered, err)
 		}
 	}
@@ -136,29 +143,52 @@ func TestClaimTakesOverAnExpiredLease(t *testing.T) {
 	s, tb := setup(t)
 	ctx := context.Background()
 	j := tb.create(t, s, "job-1")
-	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Millisecond, ""); err != nil {
+	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * time.Millisecond)
-	if _, _, err := s.Claim(ctx, msgFor(j), false, time.Minute, ""); err != nil {
+	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute)); err != nil {
 		t.Fatalf("an expired lease was not taken over: %v", err)
 	}
 }
 
 func TestClaimCreatesAJobFromAForeignMessage(t *testing.T) {
 	t.Parallel()
-	s, _ := setup(t)
+	s, tb := setup(t)
 	ctx := context.Background()
-	m := job.GenerateMessage{JobID: "ext-1", UserID: 9001, JobDescription: "x", CVText: "y", Tone: job.ToneFriendly,
-		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	j, _, err := s.Claim(ctx, m, false, time.Minute, "")
-	if err != nil || j.UserID != 9001 || j.Status != job.StatusProcessing || !j.CreatedAt.Equal(m.CreatedAt) {
+	m := job.GenerateMessage{JobID: "ext-1", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneFriendly,
+		CreatedAt: time.Now().Add(-time.Second)}
+	j, _, err := s.Claim(ctx, claimOf(m, false, time.Minute))
+	if err != nil || j.UserID != tb.user || j.Status != job.StatusProcessing {
 		t.Fatalf("claim of a foreign message = %+v, %v", j, err)
 	}
-	// A standalone user added later gets a fresh id, not 9001.
-	id, err := s.AddUser(ctx, "new@example.com")
-	if err != nil || id == 9001 {
-		t.Fatalf("AddUser = %d, %v", id, err)
+}
+
+// A message from another publisher is not trusted: it cannot create a user, and its createdAt
+// (which the per-minute quota counts by) is not believed.
+func TestClaimDoesNotTrustAForeignMessage(t *testing.T) {
+	t.Parallel()
+	s, tb := setup(t)
+	ctx := context.Background()
+	forged := job.GenerateMessage{JobID: "forged-1", UserID: 9001, JobDescription: "x", CVText: "y"}
+	if _, _, err := s.Claim(ctx, claimOf(forged, false, time.Minute)); !errors.Is(err, jobstore.ErrUnknownUser) {
+		t.Fatalf("claim for a user with no row = %v, want ErrUnknownUser", err)
+	}
+	if exists, err := s.UserExists(ctx, 9001); err != nil || exists {
+		t.Fatalf("the forged message created user 9001 (%v, %v)", exists, err)
+	}
+	if _, err := s.GetAny(ctx, "forged-1"); !errors.Is(err, jobstore.ErrNotFound) {
+		t.Fatalf("the forged message created a job: %v", err)
+	}
+
+	backdated := job.GenerateMessage{JobID: "old-1", UserID: tb.user, JobDescription: "x", CVText: "y",
+		CreatedAt: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)}
+	j, _, err := s.Claim(ctx, claimOf(backdated, false, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := time.Since(j.CreatedAt); age > time.Minute || age < -time.Minute {
+		t.Fatalf("the job's createdAt is %s: the message's back-dated createdAt was believed", j.CreatedAt)
 	}
 }
 
@@ -167,7 +197,7 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 	s, tb := setup(t)
 	ctx := context.Background()
 	j := tb.create(t, s, "job-1")
-	_, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute, "")
+	_, lease, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +207,7 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 		t.Fatalf("retry = %+v, %v", retried, err)
 	}
 	// An early copy of the message cannot run it before its time, even as a redelivery.
-	if _, _, err := s.Claim(ctx, msgFor(j), true, time.Minute, ""); !errors.Is(err, jobstore.ErrNotClaimable) {
+	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), true, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
 		t.Fatalf("claimed before run_after: %v", err)
 	}
 	var due time.Time
@@ -194,7 +224,7 @@ func TestFailAnnouncesAndDeadLetters(t *testing.T) {
 	s, tb := setup(t)
 	ctx := context.Background()
 	j := tb.create(t, s, "job-1")
-	_, lease, err := s.Claim(ctx, msgFor(j), false, time.Minute, "")
+	_, lease, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +256,7 @@ func TestRequeueRestoresTheBudget(t *testing.T) {
 		t.Fatalf("requeue of an unknown job: %v", err)
 	}
 	for range 2 {
-		_, lease, err := s.Claim(ctx, msgFor(j), true, time.Minute, "")
+		_, lease, err := s.Claim(ctx, claimOf(msgFor(j), true, time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +264,7 @@ func TestRequeueRestoresTheBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, lease, err := s.Claim(ctx, msgFor(j), true, time.Minute, "")
+	_, lease, err := s.Claim(ctx, claimOf(msgFor(j), true, time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,13 +283,13 @@ func TestReapExpiredRequeuesOrFails(t *testing.T) {
 	ctx := context.Background()
 	a, b := tb.create(t, s, "a"), tb.create(t, s, "b")
 	for _, j := range []jobstore.Job{a, b} {
-		if _, _, err := s.Claim(ctx, msgFor(j), false, time.Millisecond, ""); err != nil {
+		if _, _, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// b has used its budget of 2 with one more claim.
 	time.Sleep(5 * time.Millisecond)
-	if _, _, err := s.Claim(ctx, msgFor(b), false, time.Millisecond, ""); err != nil {
+	if _, _, err := s.Claim(ctx, claimOf(msgFor(b), false, time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
@@ -272,6 +302,18 @@ func TestReapExpiredRequeuesOrFails(t *testing.T) {
 	}
 	if j, _ := s.GetAny(ctx, "b"); j.Status != job.StatusFailed || j.Error == "" {
 		t.Fatalf("b = %s %q", j.Status, j.Error)
+	}
+	// A job failed by the reaper is dead-lettered like any other failed job, so that
+	// careeropsctl dlq and the ops page can requeue it.
+	var reason string
+	var body []byte
+	err = tb.pool.QueryRow(ctx, `SELECT headers->>$1, body FROM outbox_messages WHERE routing_key = $2`,
+		job.HeaderDeathReason, job.QueueDLQ).Scan(&reason, &body)
+	if err != nil || reason != job.ReasonAttemptsExhausted {
+		t.Fatalf("dead letter of b: reason %q, %v", reason, err)
+	}
+	if m, err := job.DecodeGenerateMessage(body); err != nil || m.JobID != "b" {
+		t.Fatalf("dead letter body of b = %+v, %v", m, err)
 	}
 }
 
@@ -308,5 +350,124 @@ func TestListPagesNewestFirst(t *testing.T) {
 	page, next, err := s.List(ctx, jobstore.ListParams{UserID: tb.user, Limit: 10, Status: job.StatusCompleted})
 	if err != nil || len(page) != 0 || next != nil {
 		t.Fatalf("completed filter = %v, %v, %v", page, next, err)
+	}
+}
+
+// Whatever the LLM or a foreign message hands the store (a NUL, invalid UTF-8, 300 kB of
+// error text), the outcome is stored: PostgreSQL would refuse the NUL (a data error the
+// worker would retry forever), and an unbounded error would end up in headers and logs.
+func TestOutcomesAreStoredWhateverTheirText(t *testing.T) {
+	t.Parallel()
+	s, tb := setup(t)
+	ctx := context.Background()
+	hostile := "bad\x00text\xff" + strings.Repeat("e", 300<<10)
+
+	a := tb.create(t, s, "a")
+	_, lease, err := s.Claim(ctx, claimOf(msgFor(a), false, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Retry(ctx, lease, hostile, time.Now(), nil); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	if _, lease, err = s.Claim(ctx, claimOf(msgFor(a), false, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Complete(ctx, lease, jobstore.Result{CoverLetter: "Dear\x00 Sir\xff"}, nil); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	if j, _ := s.GetAny(ctx, "a"); strings.ContainsRune(j.CoverLetter, 0) || !strings.HasPrefix(j.CoverLetter, "Dear") {
+		t.Fatalf("letter = %q", j.CoverLetter)
+	}
+
+	b := tb.create(t, s, "b")
+	if _, lease, err = s.Claim(ctx, claimOf(msgFor(b), false, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := s.Fail(ctx, lease, hostile, nil, jobstore.DeadLetter{Body: []byte("{}"), Reason: job.ReasonLLMRejected, Error: hostile,
+		Headers: map[string]string{"x-foreign\x00": hostile}})
+	if err != nil {
+		t.Fatalf("Fail: %v", err)
+	}
+	if len(failed.Error) > job.MaxErrorBytes || strings.ContainsRune(failed.Error, 0) {
+		t.Fatalf("stored error of %d bytes: %.40q", len(failed.Error), failed.Error)
+	}
+	if err := s.DeadLetterMessage(ctx, "c/dead", jobstore.DeadLetter{Body: []byte("\x00"), Reason: job.ReasonInvalidMessage, Error: hostile,
+		Headers: map[string]string{"tone": hostile}}); err != nil {
+		t.Fatalf("DeadLetterMessage: %v", err)
+	}
+	var longest int
+	if err := tb.pool.QueryRow(ctx, `SELECT max(length(v)) FROM outbox_messages, jsonb_each_text(headers) AS h(k, v)`).Scan(&longest); err != nil {
+		t.Fatal(err)
+	}
+	if longest > job.MaxErrorBytes {
+		t.Fatalf("a header value of %d bytes was stored", longest)
+	}
+}
+
+// A redelivered message does not take a job over from a worker that is still alive (its
+// broker connection dropped, its LLM call goes on): the copy waits (ErrLeaseHeld) until the
+// holder finishes or stops sending heartbeats. One LLM call per job, not two.
+func TestRedeliveryWaitsForALiveHolder(t *testing.T) {
+	t.Parallel()
+	s, tb := setup(t)
+	ctx := context.Background()
+	holder, other := uuid.New(), uuid.New()
+	for _, p := range []uuid.UUID{holder, other} {
+		if err := s.Heartbeat(ctx, p, "worker"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := tb.create(t, s, "job-1")
+	req := claimOf(msgFor(j), false, time.Minute)
+	req.Owner = holder
+	if _, _, err := s.Claim(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	copyReq := claimOf(msgFor(j), true, time.Minute)
+	copyReq.Owner, copyReq.OwnerDeadAfter = other, 15*time.Second
+	if _, _, err := s.Claim(ctx, copyReq); !errors.Is(err, jobstore.ErrLeaseHeld) {
+		t.Fatalf("a redelivery claimed a job its live holder runs: %v, want ErrLeaseHeld", err)
+	}
+	// The holder stops sending heartbeats (killed): the copy takes over.
+	if _, err := tb.pool.Exec(ctx, `UPDATE worker_processes SET seen_at = now() - interval '1 minute' WHERE id = $1`, holder); err != nil {
+		t.Fatal(err)
+	}
+	taken, _, err := s.Claim(ctx, copyReq)
+	if err != nil || taken.Attempts != 2 {
+		t.Fatalf("takeover from a dead holder = %+v, %v", taken, err)
+	}
+	// A copy that is not a redelivery never takes over: it is a duplicate.
+	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
+		t.Fatalf("a duplicate claimed a running job: %v", err)
+	}
+}
+
+// Jobs created from other publishers' messages count against the user's per-minute quota:
+// over it, the job is failed and dead-lettered at once, without an LLM call.
+func TestForeignMessagesCountAgainstTheQuota(t *testing.T) {
+	t.Parallel()
+	s, tb := setup(t)
+	ctx := context.Background()
+	limits := jobstore.Limits{JobsPerMinute: 2}
+	for i := range 3 {
+		m := job.GenerateMessage{JobID: fmt.Sprintf("ext-%d", i), UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}
+		req := claimOf(m, false, time.Minute)
+		req.Limits = limits
+		_, _, err := s.Claim(ctx, req)
+		var limitErr *jobstore.LimitError
+		switch {
+		case i < 2 && err != nil:
+			t.Fatalf("job %d: %v", i, err)
+		case i == 2 && !errors.As(err, &limitErr):
+			t.Fatalf("job %d over the quota: %v, want a LimitError", i, err)
+		}
+	}
+	j, err := s.GetAny(ctx, "ext-2")
+	if err != nil || j.Status != job.StatusFailed || !strings.Contains(j.Error, "jobs_per_minute") {
+		t.Fatalf("the job over the quota = %+v, %v", j, err)
+	}
+	if n := tb.outbox(t, job.QueueDLQ); n != 1 {
+		t.Fatalf("%d dead letters, want 1", n)
 	}
 }

@@ -142,15 +142,7 @@ func checkLimits(ctx context.Context, tx pgx.Tx, userID int64, l Limits) error {
 
 // enqueueGenerate writes the job's message for the generate queue to the outbox.
 func enqueueGenerate(ctx context.Context, tx pgx.Tx, j Job, headers map[string]string, at time.Time) error {
-	body, err := json.Marshal(job.GenerateMessage{
-		JobID:          j.ID,
-		UserID:         j.UserID,
-		JobDescription: j.JobDescription,
-		CVText:         j.CVText,
-		Tone:           j.Tone,
-		CreatedAt:      j.CreatedAt,
-		RetryCount:     j.Attempts,
-	})
+	body, err := json.Marshal(generateMessage(j))
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
 	}
@@ -164,6 +156,19 @@ func enqueueGenerate(ctx context.Context, tx pgx.Tx, j Job, headers map[string]s
 		Headers:    withHeaders(headers, job.HeaderJobID, j.ID, job.HeaderDueAt, due.UTC().Format(time.RFC3339Nano)),
 		Body:       body,
 	}, at)
+}
+
+// generateMessage is the job's message for the generate queue.
+func generateMessage(j Job) job.GenerateMessage {
+	return job.GenerateMessage{
+		JobID:          j.ID,
+		UserID:         j.UserID,
+		JobDescription: j.JobDescription,
+		CVText:         j.CVText,
+		Tone:           j.Tone,
+		CreatedAt:      j.CreatedAt,
+		RetryCount:     j.Attempts,
+	}
 }
 
 // enqueueCompleted writes the job's final-result message to the outbox.
@@ -202,68 +207,179 @@ type Lease struct {
 	Token uuid.UUID
 }
 
-// Claim moves a job to processing for the holder of the returned lease, until leaseFor has
+// ClaimRequest asks to run the job a generate message names.
+type ClaimRequest struct {
+	Message job.GenerateMessage
+	// Redelivered says RabbitMQ delivered the message before, to a consumer whose channel
+	// died: the job's holder may be dead, or only its connection.
+	Redelivered bool
+	// LeaseFor is how long the job stays with this worker before another may take it over.
+	LeaseFor time.Duration
+	// TraceParent is the message's trace context, kept with a job created from a message.
+	TraceParent string
+	// Owner is the claiming worker process (see Heartbeat); OwnerDeadAfter is how long a
+	// process may go without a heartbeat before its jobs may be taken over.
+	Owner          uuid.UUID
+	OwnerDeadAfter time.Duration
+	// Limits is the quota a job created from a foreign message counts against.
+	Limits Limits
+}
+
+// Claim moves a job to processing for the holder of the returned lease, until LeaseFor has
 // passed. A job that does not exist yet (a message published by another service) is created
-// from the message first. A job may be claimed when it is pending and due, or when it is
-// processing under an expired lease or the message is a redelivery (its previous holder lost
-// its connection). Anything else is ErrNotClaimable: a duplicate message, to be dropped.
-//
-// traceParent is the message's trace context, kept with a job created from a message.
-func (s *Store) Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration, traceParent string) (Job, Lease, error) {
-	lease := Lease{JobID: m.JobID, Token: uuid.New()}
+// from the message first, for a user who exists (else ErrUnknownUser), with the time of its
+// arrival as its creation time (a publisher's createdAt is not believed) and within the
+// user's quota (else the job is failed and dead-lettered at once and Claim returns the
+// *LimitError). A job may be claimed when it is pending and due, when its lease expired, or by
+// a redelivery once its holder stopped sending heartbeats; a redelivery of a job whose holder
+// is alive is ErrLeaseHeld (ask again later: the holder may still finish it). Anything else
+// is ErrNotClaimable: a duplicate message, to be dropped.
+func (s *Store) Claim(ctx context.Context, r ClaimRequest) (Job, Lease, error) {
+	lease := Lease{JobID: r.Message.JobID, Token: uuid.New()}
 	var j Job
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	var limitErr *LimitError
+	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		j, err = claim(ctx, tx, lease, redelivered, leaseFor)
+		j, err = claim(ctx, tx, lease, r)
 		if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cover_letter_jobs WHERE job_id = $1)`, m.JobID).Scan(&exists); err != nil {
+		if err := createFromMessage(ctx, tx, r); err != nil {
 			return err
 		}
-		if exists {
-			return ErrNotClaimable
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING`, m.UserID); err != nil {
-			return fmt.Errorf("create user %d: %w", m.UserID, err)
-		}
-		createdAt := m.CreatedAt
-		if createdAt.IsZero() {
-			createdAt = time.Now()
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, created_at, traceparent)
-			VALUES ($1, $2, $3, $4, $5, $6, nullif($7, '')) ON CONFLICT (job_id) DO NOTHING`,
-			m.JobID, m.UserID, m.JobDescription, m.CVText, m.Tone, createdAt, traceParent); err != nil {
-			return fmt.Errorf("create job from message: %w", err)
-		}
-		j, err = claim(ctx, tx, lease, redelivered, leaseFor)
+		j, err = claim(ctx, tx, lease, r)
 		if errors.Is(err, ErrNotFound) {
 			return ErrNotClaimable
 		}
 		return err
 	})
 	switch {
-	case errors.Is(err, ErrNotClaimable):
+	case errors.As(err, &limitErr):
+		return Job{}, Lease{}, s.refuseOverQuota(ctx, r, limitErr)
+	case errors.Is(err, ErrNotClaimable), errors.Is(err, ErrUnknownUser), errors.Is(err, ErrLeaseHeld):
 		return Job{}, Lease{}, err
 	case err != nil:
-		return Job{}, Lease{}, fmt.Errorf("jobstore: claim %s: %w", m.JobID, err)
+		return Job{}, Lease{}, fmt.Errorf("jobstore: claim %s: %w", r.Message.JobID, err)
 	}
 	return j, lease, nil
 }
 
-func claim(ctx context.Context, tx pgx.Tx, lease Lease, redelivered bool, leaseFor time.Duration) (Job, error) {
-	return scanJob(tx.QueryRow(ctx, `
-		UPDATE cover_letter_jobs
-		SET status = 'processing', attempts = attempts + 1, lease_token = $2,
+// createFromMessage creates the job a foreign message names, if it does not exist yet (else
+// the message is a stale copy: ErrNotClaimable).
+func createFromMessage(ctx context.Context, tx pgx.Tx, r ClaimRequest) error {
+	m := r.Message
+	var jobExists, userExists bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cover_letter_jobs WHERE job_id = $1),
+		EXISTS (SELECT 1 FROM users WHERE id = $2 FOR NO KEY UPDATE)`, m.JobID, m.UserID).Scan(&jobExists, &userExists)
+	switch {
+	case err != nil:
+		return err
+	case jobExists:
+		return ErrNotClaimable
+	case !userExists:
+		return ErrUnknownUser
+	}
+	if err := checkLimits(ctx, tx, m.UserID, Limits{JobsPerMinute: r.Limits.JobsPerMinute}); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, traceparent)
+		VALUES ($1, $2, $3, $4, $5, nullif($6, '')) ON CONFLICT (job_id) DO NOTHING`,
+		m.JobID, m.UserID, m.JobDescription, m.CVText, m.Tone, r.TraceParent); err != nil {
+		return fmt.Errorf("create job from message: %w", err)
+	}
+	return nil
+}
+
+// refuseOverQuota stores a foreign message's job as failed (over the quota), announces it and
+// dead-letters the message, so that an operator may requeue it. It returns limitErr.
+func (s *Store) refuseOverQuota(ctx context.Context, r ClaimRequest, limitErr *LimitError) error {
+	m := r.Message
+	msg := job.SafeText("refused: "+limitErr.Error(), job.MaxErrorBytes)
+	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
+		j, err := scanJob(tx.QueryRow(ctx, `
+			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, traceparent,
+			    status, error_message, completed_at)
+			VALUES ($1, $2, $3, $4, $5, nullif($6, ''), 'failed', $7, now())
+			ON CONFLICT (job_id) DO NOTHING
+			RETURNING `+jobColumns, m.JobID, m.UserID, m.JobDescription, m.CVText, m.Tone, r.TraceParent, msg))
+		if errors.Is(err, ErrNotFound) {
+			return nil // a copy got there first
+		}
+		if err != nil {
+			return err
+		}
+		if err := enqueueCompleted(ctx, tx, j, nil); err != nil {
+			return err
+		}
+		body, err := json.Marshal(generateMessage(j))
+		if err != nil {
+			return fmt.Errorf("encode message: %w", err)
+		}
+		dl := DeadLetter{Body: body, Headers: map[string]string{job.HeaderJobID: j.ID}, Reason: job.ReasonQuotaExceeded, Error: msg}
+		return outbox.Insert(ctx, tx, dl.message(j.ID+"/dead"), time.Time{})
+	})
+	if err != nil {
+		return fmt.Errorf("jobstore: refuse %s over the quota: %w", m.JobID, err)
+	}
+	return limitErr
+}
+
+// claim takes the lease of a claimable job; a redelivery that finds the job held by a live
+// process is ErrLeaseHeld.
+func claim(ctx context.Context, tx pgx.Tx, lease Lease, r ClaimRequest) (Job, error) {
+	j, err := scanJob(tx.QueryRow(ctx, `
+		UPDATE cover_letter_jobs AS j
+		SET status = 'processing', attempts = attempts + 1, lease_token = $2, lease_owner = nullif($5, '00000000-0000-0000-0000-000000000000'::uuid),
 		    lease_expires_at = now() + make_interval(secs => $3), run_after = NULL,
 		    started_at = now(), updated_at = now()
 		WHERE job_id = $1 AND (
 		    (status = 'pending' AND (run_after IS NULL OR run_after <= now()))
-		    OR (status = 'processing' AND (lease_expires_at < now() OR $4)))
-		RETURNING `+jobColumns, lease.JobID, lease.Token, leaseFor.Seconds(), redelivered))
+		    OR (status = 'processing' AND (lease_expires_at < now() OR ($4 AND NOT EXISTS (
+		        SELECT 1 FROM worker_processes AS p
+		        WHERE p.id = j.lease_owner AND p.seen_at > now() - make_interval(secs => $6))))))
+		RETURNING `+jobColumns, lease.JobID, lease.Token, r.LeaseFor.Seconds(), r.Redelivered, r.Owner, r.OwnerDeadAfter.Seconds()))
+	if !errors.Is(err, ErrNotFound) || !r.Redelivered {
+		return j, err
+	}
+	var processing bool
+	if err := tx.QueryRow(ctx, `SELECT status = 'processing' FROM cover_letter_jobs WHERE job_id = $1`, lease.JobID).Scan(&processing); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Job{}, ErrNotFound
+		}
+		return Job{}, err
+	}
+	if processing {
+		return Job{}, ErrLeaseHeld
+	}
+	return Job{}, ErrNotClaimable
 }
+
+// Heartbeat records that the worker process owner is alive; name says which it is (its
+// host name, say). Send one every few seconds: jobs of a process silent for longer than a
+// claim's OwnerDeadAfter may be taken over by a redelivery.
+func (s *Store) Heartbeat(ctx context.Context, owner uuid.UUID, name string) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO worker_processes (id, name) VALUES ($1, $2)
+		ON CONFLICT (id) DO UPDATE SET seen_at = now()`, owner, job.SafeText(name, 255))
+	if err != nil {
+		return fmt.Errorf("jobstore: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Forget removes a process that stops, and processes silent for a day.
+func (s *Store) Forget(ctx context.Context, owner uuid.UUID) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM worker_processes WHERE id = $1 OR seen_at < now() - interval '1 day'`, owner)
+	if err != nil {
+		return fmt.Errorf("jobstore: forget process: %w", err)
+	}
+	return nil
+}
+
+// maxLetterBytes bounds a stored letter: far more than any letter, far less than a runaway
+// answer could hold.
+const maxLetterBytes = 256 << 10
 
 // Result is what the LLM produced.
 type Result struct {
@@ -283,7 +399,8 @@ func (s *Store) Complete(ctx context.Context, l Lease, r Result, headers map[str
 			SET status = 'completed', cover_letter = $3, prompt_tokens = $4, completion_tokens = $5, model = $6,
 			    error_message = NULL, lease_token = NULL, lease_expires_at = NULL, completed_at = now(), updated_at = now()
 			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, r.CoverLetter, r.PromptTokens, r.CompletionTokens, r.Model))
+			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(r.CoverLetter, maxLetterBytes), r.PromptTokens, r.CompletionTokens,
+			job.SafeText(r.Model, 255)))
 		if err != nil {
 			return err
 		}
@@ -302,7 +419,7 @@ func (s *Store) Retry(ctx context.Context, l Lease, errMsg string, runAfter time
 			UPDATE cover_letter_jobs
 			SET status = 'pending', error_message = $3, run_after = $4, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
 			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, errMsg, runAfter))
+			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(errMsg, job.MaxErrorBytes), runAfter))
 		if err != nil {
 			return err
 		}
@@ -325,7 +442,7 @@ func (d DeadLetter) message(id string) broker.Message {
 		headers[k] = v
 	}
 	headers[job.HeaderDeathReason] = d.Reason
-	headers[job.HeaderDeathError] = d.Error
+	headers[job.HeaderDeathError] = job.SafeText(d.Error, job.MaxErrorBytes)
 	return broker.Message{RoutingKey: job.QueueDLQ, MessageID: id, Headers: headers, Body: d.Body}
 }
 
@@ -340,7 +457,7 @@ func (s *Store) Fail(ctx context.Context, l Lease, errMsg string, headers map[st
 			SET status = 'failed', error_message = $3, lease_token = NULL, lease_expires_at = NULL,
 			    completed_at = now(), updated_at = now()
 			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, errMsg))
+			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(errMsg, job.MaxErrorBytes)))
 		if err != nil {
 			return err
 		}

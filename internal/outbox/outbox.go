@@ -5,15 +5,21 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/job"
 )
 
 // DBTX is what Insert needs: a transaction, usually.
@@ -21,14 +27,22 @@ type DBTX interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// Insert adds m to the outbox, to be published not before availableAt (zero: at once).
+// Bounds on what Insert stores of a message's headers, so that every row can be published
+// (broker.MaxHeaderFrameBytes) and none can bloat a log line or the DLQ.
+const (
+	// MaxHeaderValueBytes clips each header value (W3C tracestate is at most 512).
+	MaxHeaderValueBytes = job.MaxErrorBytes
+	// MaxHeaderBytes bounds all headers together; past it, headers are dropped, ours and the
+	// trace context last.
+	MaxHeaderBytes = 16 << 10
+)
+
+// Insert adds m to the outbox, to be published not before availableAt (zero: at once). Its
+// headers are made safe first (SafeHeaders).
 func Insert(ctx context.Context, db DBTX, m broker.Message, availableAt time.Time) error {
-	headers, err := json.Marshal(m.Headers)
+	headers, err := json.Marshal(SafeHeaders(m.Headers))
 	if err != nil {
 		return fmt.Errorf("outbox: encode headers: %w", err)
-	}
-	if m.Headers == nil {
-		headers = []byte("{}")
 	}
 	if m.Body == nil {
 		m.Body = []byte{}
@@ -47,16 +61,108 @@ func Insert(ctx context.Context, db DBTX, m broker.Message, availableAt time.Tim
 	return nil
 }
 
-// Backlog counts the messages waiting to be published, and the age of the oldest due one.
-func Backlog(ctx context.Context, db interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}) (count int64, oldest time.Duration, err error) {
-	var seconds float64
-	err = db.QueryRow(ctx, `
-		SELECT count(*), coalesce(extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now())), 0)::float8
-		FROM outbox_messages`).Scan(&count, &seconds)
-	if err != nil {
-		return 0, 0, fmt.Errorf("outbox: backlog: %w", err)
+// SafeHeaders returns headers that can be stored and published whatever their source (a
+// foreign message's headers end up in dead letters): names and values cleaned of NUL and
+// invalid UTF-8, names clipped to 255 bytes, values to MaxHeaderValueBytes, and, past
+// MaxHeaderBytes in all, headers dropped: others' first, then ours, the trace context last.
+func SafeHeaders(headers map[string]string) map[string]string {
+	out := make(map[string]string, len(headers))
+	keys := slices.SortedFunc(maps.Keys(headers), func(a, b string) int {
+		return cmp.Or(cmp.Compare(keepRank(a), keepRank(b)), cmp.Compare(a, b))
+	})
+	size := 0
+	for _, k := range keys {
+		name, value := job.SafeText(k, 255), job.SafeText(headers[k], MaxHeaderValueBytes)
+		if size += len(name) + len(value) + 8; size > MaxHeaderBytes {
+			break
+		}
+		out[name] = value
 	}
-	return count, time.Duration(seconds * float64(time.Second)), nil
+	return out
+}
+
+// keepRank orders headers by how much they matter: the trace context, then ours, then others.
+func keepRank(name string) int {
+	switch {
+	case name == "traceparent" || name == "tracestate":
+		return 0
+	case strings.HasPrefix(name, "x-careerops-"):
+		return 1
+	}
+	return 2
+}
+
+// Backlog is the state of the outbox.
+type Backlog struct {
+	// Waiting counts the rows waiting to be published, Parked those an operator must replay.
+	Waiting, Parked int64
+	// OldestDue is how long the oldest due row has waited (0: none is due).
+	OldestDue time.Duration
+}
+
+// ReadBacklog reads the outbox's Backlog.
+func ReadBacklog(ctx context.Context, db Querier) (Backlog, error) {
+	var b Backlog
+	var seconds float64
+	err := db.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL),
+		       coalesce(extract(epoch FROM now() - min(available_at) FILTER (WHERE parked_at IS NULL AND available_at <= now())), 0)::float8
+		FROM outbox_messages`).Scan(&b.Waiting, &b.Parked, &seconds)
+	if err != nil {
+		return b, fmt.Errorf("outbox: backlog: %w", err)
+	}
+	b.OldestDue = time.Duration(seconds * float64(time.Second))
+	return b, nil
+}
+
+// Querier runs queries: a pool, a connection or a transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// ParkedRow is a message the relay gave up on.
+type ParkedRow struct {
+	ID                   int64
+	Exchange, RoutingKey string
+	MessageID, LastError string
+	Attempts             int
+	CreatedAt, ParkedAt  time.Time
+}
+
+// ListParked lists up to limit parked rows, oldest first.
+func ListParked(ctx context.Context, db Querier, limit int) ([]ParkedRow, error) {
+	rows, err := db.Query(ctx, `
+		SELECT id, exchange, routing_key, message_id, coalesce(last_error, ''), publish_attempts, created_at, parked_at
+		FROM outbox_messages WHERE parked_at IS NOT NULL ORDER BY parked_at, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: list parked: %w", err)
+	}
+	parked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ParkedRow, error) {
+		var p ParkedRow
+		err := r.Scan(&p.ID, &p.Exchange, &p.RoutingKey, &p.MessageID, &p.LastError, &p.Attempts, &p.CreatedAt, &p.ParkedAt)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: list parked: %w", err)
+	}
+	return parked, nil
+}
+
+// Replay puts the parked row id (0: every parked row) back in line with a fresh attempt budget
+// and wakes the relays of every process. It returns how many rows it replayed.
+func Replay(ctx context.Context, db Querier, id int64) (int64, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE outbox_messages SET parked_at = NULL, publish_attempts = 0, available_at = now()
+		WHERE parked_at IS NOT NULL AND ($1 = 0 OR id = $1)`, id)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: replay: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		if _, err := db.Exec(ctx, `SELECT pg_notify($1, '')`, database.NotifyChannel); err != nil {
+			return tag.RowsAffected(), fmt.Errorf("outbox: wake the relays: %w", err)
+		}
+	}
+	return tag.RowsAffected(), nil
 }

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,8 +37,13 @@ type RelayConfig struct {
 	// PollInterval is the longest the relay sleeps without a notification. Defaults to 1s.
 	PollInterval time.Duration
 	// RetryDelay is how long a message that RabbitMQ did not confirm waits before the next
-	// try, and how long the relay backs off when the broker or database is down. Defaults to 1s.
+	// try (doubled for each further attempt, up to MaxRetryDelay), and how long the relay
+	// backs off when the broker or database is down. Defaults to 1s.
 	RetryDelay time.Duration
+	// MaxAttempts is how often RabbitMQ may refuse a row before the relay parks it (tries
+	// while the broker is unreachable do not count; a row it can never take is parked at
+	// once). Defaults to 10.
+	MaxAttempts int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Telemetry, if set, traces each publish as a PRODUCER span "send <queue>", a child of
@@ -70,6 +76,9 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) *Relay {
 	}
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 10
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -133,7 +142,7 @@ func (r *Relay) drain(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	var untilNext *float64
-	err := r.pool.QueryRow(ctx, `SELECT extract(epoch FROM min(available_at) - now())::float8 FROM outbox_messages`).Scan(&untilNext)
+	err := r.pool.QueryRow(ctx, `SELECT extract(epoch FROM min(available_at) - now())::float8 FROM outbox_messages WHERE parked_at IS NULL`).Scan(&untilNext)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: next due row: %w", err)
 	}
@@ -156,26 +165,21 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		return 0, errors.Join(err, tx.Commit(ctx))
 	}
 	errs := r.publish(ctx, msgs)
-	var done, failed []int64
-	var firstErr error
-	for i, err := range errs {
-		if err == nil {
-			done = append(done, ids[i])
-			continue
-		}
-		failed = append(failed, ids[i])
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
 	// Even if ctx is ending, record what RabbitMQ confirmed so it is not published again.
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := r.record(finishCtx, tx, done, failed, firstErr); err != nil {
+	if err := r.record(finishCtx, tx, ids, errs); err != nil {
 		return 0, err
 	}
+	failed, firstErr := 0, error(nil)
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
 	if firstErr != nil {
-		return 0, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", len(failed), len(msgs), firstErr)
+		return 0, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", failed, len(msgs), firstErr)
 	}
 	return len(msgs), nil
 }
@@ -185,7 +189,7 @@ func (r *Relay) selectBatch(ctx context.Context, tx pgx.Tx) (ids []int64, msgs [
 	rows, err := tx.Query(ctx, `
 		SELECT id, exchange, routing_key, message_id, headers, body
 		FROM outbox_messages
-		WHERE available_at <= now()
+		WHERE parked_at IS NULL AND available_at <= now()
 		ORDER BY id
 		LIMIT $1
 		FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
@@ -232,17 +236,32 @@ func (r *Relay) publish(ctx context.Context, msgs []broker.Message) []error {
 	return errs
 }
 
-// record deletes the confirmed rows and schedules the refused ones again, then commits.
-func (r *Relay) record(ctx context.Context, tx pgx.Tx, done, failed []int64, firstErr error) error {
+// record deletes the confirmed rows and schedules the others again, then commits. A row the
+// broker can never take, or has refused MaxAttempts times, is parked; a try that found the
+// broker unreachable does not count.
+func (r *Relay) record(ctx context.Context, tx pgx.Tx, ids []int64, errs []error) error {
 	batch := &pgx.Batch{}
+	var done []int64
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			done = append(done, ids[i])
+		case errors.Is(err, broker.ErrUnavailable):
+			batch.Queue(`UPDATE outbox_messages SET last_error = $2, available_at = now() + make_interval(secs => $3)
+				WHERE id = $1`, ids[i], job.SafeText(err.Error(), job.MaxErrorBytes), r.cfg.RetryDelay.Seconds())
+		default:
+			parkNow := errors.Is(err, broker.ErrRefused)
+			batch.Queue(`
+				UPDATE outbox_messages
+				SET publish_attempts = publish_attempts + 1, last_error = $2,
+				    available_at = now() + make_interval(secs => least($3 * 2 ^ publish_attempts, $4)),
+				    parked_at = CASE WHEN $5 OR publish_attempts + 1 >= $6 THEN now() END
+				WHERE id = $1`, ids[i], job.SafeText(err.Error(), job.MaxErrorBytes), r.cfg.RetryDelay.Seconds(),
+				maxRetryDelay.Seconds(), parkNow, r.cfg.MaxAttempts)
+		}
+	}
 	if len(done) > 0 {
 		batch.Queue(`DELETE FROM outbox_messages WHERE id = ANY($1)`, done)
-	}
-	if len(failed) > 0 {
-		batch.Queue(`
-			UPDATE outbox_messages
-			SET publish_attempts = publish_attempts + 1, last_error = $2, available_at = now() + make_interval(secs => $3)
-			WHERE id = ANY($1)`, failed, firstErr.Error(), r.cfg.RetryDelay.Seconds())
 	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("outbox: record published rows: %w", err)
@@ -252,6 +271,9 @@ func (r *Relay) record(ctx context.Context, tx pgx.Tx, done, failed []int64, fir
 	}
 	return nil
 }
+
+// maxRetryDelay caps the wait between two tries of a row RabbitMQ refused.
+const maxRetryDelay = 5 * time.Minute
 
 // startSpans starts one "send" span per message under the trace context stored with it.
 func (r *Relay) startSpans(ctx context.Context, msgs []broker.Message) []trace.Span {

@@ -150,9 +150,9 @@ func TestRelayKeepsRowsRabbitMQDidNotConfirm(t *testing.T) {
 	if kept != 2 || attempts != 2 || lastErr == "" {
 		t.Fatalf("kept %d rows with %d attempts (%q), want the 2 nacked ones", kept, attempts, lastErr)
 	}
-	count, oldest, err := outbox.Backlog(ctx, pool)
-	if err != nil || count != 2 || oldest != 0 {
-		t.Fatalf("Backlog = %d, %v, %v; want 2 rows, none due", count, oldest, err)
+	b, err := outbox.ReadBacklog(ctx, pool)
+	if err != nil || b.Waiting != 2 || b.OldestDue != 0 || b.Parked != 0 {
+		t.Fatalf("Backlog = %+v, %v; want 2 rows waiting, none due", b, err)
 	}
 }
 

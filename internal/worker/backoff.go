@@ -25,11 +25,11 @@ func Backoff(attempt int, base, limit time.Duration, rnd func(n int64) int64) ti
 }
 
 // RetryDelay is the wait before the next attempt: the jittered backoff, but never less than
-// what the LLM asked for with Retry-After.
+// what the LLM asked for with Retry-After, up to limit.
 func RetryDelay(attempt int, base, limit, retryAfter time.Duration) time.Duration {
 	return retryDelay(attempt, base, limit, retryAfter, rand.Int64N)
 }
 
 func retryDelay(attempt int, base, limit, retryAfter time.Duration, rnd func(n int64) int64) time.Duration {
-	return max(Backoff(attempt, base, limit, rnd), retryAfter)
+	return max(Backoff(attempt, base, limit, rnd), min(retryAfter, limit))
 }

@@ -34,11 +34,16 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// The server's Retry-After is honoured up to the longest backoff (WORKER_RETRY_MAX_DELAY): a
+// provider (or a proxy) asking for an hour does not park the job for an hour.
 func TestRetryDelayHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	for range 100 {
-		if got := RetryDelay(1, 10*time.Millisecond, time.Second, 3*time.Second); got != 3*time.Second {
+		if got := RetryDelay(1, 10*time.Millisecond, 5*time.Second, 3*time.Second); got != 3*time.Second {
 			t.Fatalf("RetryDelay = %v, want the server's 3s", got)
+		}
+		if got := RetryDelay(1, 10*time.Millisecond, 5*time.Second, time.Hour); got != 5*time.Second {
+			t.Fatalf("RetryDelay = %v, want the cap of 5s", got)
 		}
 		got := RetryDelay(2, 100*time.Millisecond, time.Second, 0)
 		if got < 100*time.Millisecond || got > 200*time.Millisecond {

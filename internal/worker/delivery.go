@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
@@ -103,7 +103,16 @@ func (w *Worker) process(d *delivery) {
 		return
 	}
 	j, err := w.claim(d, msg)
-	if err != nil {
+	var limitErr *jobstore.LimitError
+	switch {
+	case errors.Is(err, jobstore.ErrUnknownUser), database.IsDataError(err):
+		w.deadLetter(d, job.SafeText(fmt.Sprintf("%v: %v", job.ErrInvalidMessage, err), job.MaxErrorBytes))
+		return
+	case errors.As(err, &limitErr): // the store failed the job and dead-lettered its message
+		w.log.WarnContext(d.ctx, "worker: job over its user's quota refused", slog.String("limit", limitErr.Limit))
+		w.finish(d, settleAck, "quota_exceeded")
+		return
+	case err != nil:
 		w.settle(d, err)
 		return
 	}
@@ -121,12 +130,8 @@ func (w *Worker) process(d *delivery) {
 
 // decode reads the job from a delivery, or dead-letters a message that cannot be one.
 func (w *Worker) decode(d *delivery) (job.GenerateMessage, bool) {
-	var msg job.GenerateMessage
-	if err := json.Unmarshal(d.Body, &msg); err != nil {
-		w.deadLetter(d, fmt.Sprintf("%v: body is not a JSON job: %v", job.ErrInvalidMessage, err))
-		return msg, false
-	}
-	if err := msg.Validate(); err != nil {
+	msg, err := job.DecodeGenerateMessage(d.Body)
+	if err != nil {
 		w.deadLetter(d, err.Error())
 		return msg, false
 	}
@@ -137,21 +142,38 @@ func (w *Worker) decode(d *delivery) (job.GenerateMessage, bool) {
 	return msg, true
 }
 
-// claim takes the job's lease for this delivery.
+// claim takes the job's lease for this delivery. While a live worker holds the job (this is a
+// redelivery after its connection dropped) it waits: that worker may still finish the job.
 func (w *Worker) claim(d *delivery, msg job.GenerateMessage) (jobstore.Job, error) {
-	var (
-		j jobstore.Job
-		l jobstore.Lease
-	)
-	err := w.persist(d.ctx, "claim", func(ctx context.Context) error {
-		var err error
-		j, l, err = w.store.Claim(ctx, msg, d.Redelivered, w.cfg.LeaseFor(), broker.HeaderCarrier(d.Headers).Get("traceparent"))
-		return err
-	})
-	if err == nil {
-		d.lease = &l
+	req := jobstore.ClaimRequest{
+		Message: msg, Redelivered: d.Redelivered, LeaseFor: w.cfg.LeaseFor(),
+		TraceParent: broker.HeaderCarrier(d.Headers).Get("traceparent"),
+		Owner:       w.id, OwnerDeadAfter: 3 * w.cfg.HeartbeatInterval,
+		Limits: jobstore.Limits{JobsPerMinute: w.cfg.JobsPerMinute},
 	}
-	return j, err
+	for {
+		var (
+			j   jobstore.Job
+			l   jobstore.Lease
+			err error
+		)
+		err = w.persist(d.ctx, "claim", func(ctx context.Context) error {
+			j, l, err = w.store.Claim(ctx, req)
+			return err
+		})
+		switch {
+		case err == nil:
+			d.lease = &l
+			return j, nil
+		case !errors.Is(err, jobstore.ErrLeaseHeld):
+			return j, err
+		}
+		select {
+		case <-d.ctx.Done():
+			return j, d.ctx.Err()
+		case <-time.After(w.cfg.HeartbeatInterval):
+		}
+	}
 }
 
 // write asks the LLM for the letter, publishing its progress as it comes.

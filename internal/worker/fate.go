@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
@@ -67,7 +68,8 @@ func (p policy) decide(a attempt) fate {
 	case a.cause != nil:
 		return fate{action: actionRelease}
 	case errors.As(a.err, &llmErr) && !llmErr.Temporary:
-		return fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: fmt.Sprintf("the LLM rejected the request: %v", a.err)}
+		reason, says := rejection(llmErr.Reason)
+		return fate{action: actionFail, reason: reason, errMsg: says + ": " + a.err.Error()}
 	case a.attempts >= p.maxAttempts:
 		return fate{action: actionFail, reason: job.ReasonAttemptsExhausted,
 			errMsg: fmt.Sprintf("gave up after %d attempts; last error: %v", a.attempts, a.err)}
@@ -77,6 +79,22 @@ func (p policy) decide(a attempt) fate {
 		retryAfter = llmErr.RetryAfter
 	}
 	return fate{action: actionRetry, errMsg: a.err.Error(), delay: retryDelay(a.attempts, p.baseDelay, p.maxDelay, retryAfter, p.rnd)}
+}
+
+// rejection names the job outcome of a permanent LLM error of the given llm.Reason, and says
+// what happened in words its user reads.
+func rejection(llmReason string) (reason, says string) {
+	switch llmReason {
+	case llm.ReasonTruncated:
+		return job.ReasonLLMTruncated, "the letter is incomplete"
+	case llm.ReasonContentFilter:
+		return job.ReasonLLMContentFilter, "the AI provider's content filter refused the job description or CV"
+	case llm.ReasonEmptyAnswer:
+		return job.ReasonLLMEmptyAnswer, "the model returned no letter"
+	case llm.ReasonClientRejected:
+		return job.ReasonLLMMisconfigured, "the worker's LLM settings do not fit the model"
+	}
+	return job.ReasonLLMRejected, "the LLM rejected the request"
 }
 
 // settlement is how a delivery ends once the store answered the worker's step for it.
@@ -120,5 +138,8 @@ func settlementAfter(err error, leased bool) (settlement, string) {
 // isVerdict tells a store answer that retrying cannot change (done, or refused for good) from
 // a failure to reach the database.
 func isVerdict(err error) bool {
-	return err == nil || errors.Is(err, jobstore.ErrLeaseLost) || errors.Is(err, jobstore.ErrNotClaimable)
+	var limitErr *jobstore.LimitError
+	return err == nil || errors.Is(err, jobstore.ErrLeaseLost) || errors.Is(err, jobstore.ErrNotClaimable) ||
+		errors.Is(err, jobstore.ErrUnknownUser) || errors.Is(err, jobstore.ErrLeaseHeld) || errors.As(err, &limitErr) ||
+		database.IsDataError(err)
 }

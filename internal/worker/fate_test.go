@@ -24,6 +24,11 @@ func TestDecide(t *testing.T) {
 		unavailable = &llm.Error{StatusCode: 503, Temporary: true, Err: errors.New("overloaded")}
 		timedOut    = &llm.Error{Temporary: true, Err: errors.New("no answer within 1m0s")}
 		other       = errors.New("connection reset")
+		hourWait    = &llm.Error{StatusCode: 429, Temporary: true, RetryAfter: time.Hour, Err: errors.New("slow down")}
+		truncated   = &llm.Error{Reason: llm.ReasonTruncated, Err: errors.New("the answer reached the cap")}
+		filtered    = &llm.Error{StatusCode: 400, Reason: llm.ReasonContentFilter, Err: errors.New("filtered")}
+		empty       = &llm.Error{Reason: llm.ReasonEmptyAnswer, Err: errors.New("empty")}
+		refused     = &llm.Error{Reason: llm.ReasonClientRejected, Err: errors.New("max_tokens")}
 		drained     = fmt.Errorf("llm: %w", context.Canceled)
 		cancelled   = fmt.Errorf("llm: %w", context.Canceled)
 	)
@@ -54,6 +59,16 @@ func TestDecide(t *testing.T) {
 			fate{action: actionRetry, errMsg: rateLimited.Error(), delay: 30 * time.Second}},
 		{"429 with Retry-After shorter than the backoff", attempt{err: shortWait, attempts: 2},
 			fate{action: actionRetry, errMsg: shortWait.Error(), delay: 2 * time.Second}},
+		{"429 with a Retry-After beyond the longest backoff: capped", attempt{err: hourWait, attempts: 1},
+			fate{action: actionRetry, errMsg: hourWait.Error(), delay: time.Minute}},
+		{"answer cut at the token cap", attempt{err: truncated, attempts: 1},
+			fate{action: actionFail, reason: job.ReasonLLMTruncated, errMsg: "the letter is incomplete: " + truncated.Error()}},
+		{"content filter", attempt{err: filtered, attempts: 1},
+			fate{action: actionFail, reason: job.ReasonLLMContentFilter, errMsg: "the AI provider's content filter refused the job description or CV: " + filtered.Error()}},
+		{"empty answer", attempt{err: empty, attempts: 1},
+			fate{action: actionFail, reason: job.ReasonLLMEmptyAnswer, errMsg: "the model returned no letter: " + empty.Error()}},
+		{"refused before sending: the worker's settings", attempt{err: refused, attempts: 1},
+			fate{action: actionFail, reason: job.ReasonLLMMisconfigured, errMsg: "the worker's LLM settings do not fit the model: " + refused.Error()}},
 		{"not an LLM error (network)", attempt{err: other, attempts: 2},
 			fate{action: actionRetry, errMsg: other.Error(), delay: 2 * time.Second}},
 

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,7 +33,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testUser owns the jobs of the tests: Claim creates it with the first job of a message.
+// testUser owns the jobs of the tests; setup creates it.
 const testUser = 7
 
 // testBundle is what a Worker under test runs against: the real PostgreSQL and jobstore (with
@@ -57,6 +58,9 @@ type testBundle struct {
 func setup(t *testing.T, opts ...func(*Config)) (*Worker, *testBundle) {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
+	if _, err := pool.Exec(context.Background(), `INSERT INTO users (id, email) VALUES ($1, 'test@example.com')`, testUser); err != nil {
+		t.Fatal(err)
+	}
 	spans := tracetest.NewSpanRecorder()
 	tb := &testBundle{
 		pool:     pool,
@@ -122,7 +126,7 @@ func (tb *testBundle) message(t *testing.T, id string) broker.Delivery {
 // claim claims job-1 as another worker would: it is processing under a lease of an hour.
 func (tb *testBundle) claim(t *testing.T) jobstore.Lease {
 	t.Helper()
-	_, lease, err := tb.store.Store.Claim(context.Background(), generateMessage("job-1"), false, time.Hour, "")
+	_, lease, err := tb.store.Store.Claim(context.Background(), jobstore.ClaimRequest{Message: generateMessage("job-1"), LeaseFor: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,16 +495,24 @@ type faultyStore struct {
 	*jobstore.Store
 
 	mu      sync.Mutex
-	failing map[string]int // op → calls left that fail with errOutage; -1: all
+	failing map[string]int // op → calls left that fail with errOutage (or errs[op]); -1: all
+	errs    map[string]error
 	panics  string         // op that panics
 	calls   map[string]int // op → calls made
 }
 
 // fail makes the next n calls of op fail (n < 0: every call).
-func (s *faultyStore) fail(op string, n int) {
+func (s *faultyStore) fail(op string, n int) { s.failWith(op, n, nil) }
+
+// failWith makes the next n calls of op fail with err (nil: an outage).
+func (s *faultyStore) failWith(op string, n int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failing[op] = n
+	if s.errs == nil {
+		s.errs = map[string]error{}
+	}
+	s.errs[op] = err
 }
 
 func (s *faultyStore) fault(op string) error {
@@ -512,7 +524,7 @@ func (s *faultyStore) fault(op string) error {
 	}
 	if n := s.failing[op]; n != 0 {
 		s.failing[op] = n - 1
-		return fmt.Errorf("jobstore: %s: %w", op, errOutage)
+		return fmt.Errorf("jobstore: %s: %w", op, cmp.Or(s.errs[op], errOutage))
 	}
 	return nil
 }
@@ -523,11 +535,11 @@ func (s *faultyStore) callsOf(op string) int {
 	return s.calls[op]
 }
 
-func (s *faultyStore) Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration, traceParent string) (jobstore.Job, jobstore.Lease, error) {
+func (s *faultyStore) Claim(ctx context.Context, r jobstore.ClaimRequest) (jobstore.Job, jobstore.Lease, error) {
 	if err := s.fault("claim"); err != nil {
 		return jobstore.Job{}, jobstore.Lease{}, err
 	}
-	return s.Store.Claim(ctx, m, redelivered, leaseFor, traceParent)
+	return s.Store.Claim(ctx, r)
 }
 
 func (s *faultyStore) Complete(ctx context.Context, l jobstore.Lease, r jobstore.Result, headers map[string]string) (jobstore.Job, error) {

@@ -18,8 +18,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/google/uuid"
+
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/progress"
@@ -50,13 +51,15 @@ type Progress interface {
 
 // JobStore records job state.
 type JobStore interface {
-	Claim(ctx context.Context, m job.GenerateMessage, redelivered bool, leaseFor time.Duration, traceParent string) (jobstore.Job, jobstore.Lease, error)
+	Claim(ctx context.Context, r jobstore.ClaimRequest) (jobstore.Job, jobstore.Lease, error)
 	Complete(ctx context.Context, l jobstore.Lease, r jobstore.Result, headers map[string]string) (jobstore.Job, error)
 	Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Job, error)
 	Fail(ctx context.Context, l jobstore.Lease, errMsg string, headers map[string]string, dl jobstore.DeadLetter) (jobstore.Job, error)
 	Release(ctx context.Context, l jobstore.Lease) error
 	DeadLetterMessage(ctx context.Context, id string, dl jobstore.DeadLetter) error
 	ReapExpired(ctx context.Context, grace time.Duration, maxAttempts int) (requeued, failed int, err error)
+	Heartbeat(ctx context.Context, owner uuid.UUID, name string) error
+	Forget(ctx context.Context, owner uuid.UUID) error
 }
 
 // Defaults of Config, stated once: the worker program's --help shows them too.
@@ -68,6 +71,9 @@ const (
 	DefaultLLMTimeout     = 60 * time.Second
 	DefaultDrainTimeout   = 30 * time.Second
 	DefaultReapInterval   = 30 * time.Second
+	// DefaultHeartbeatInterval: a worker silent for three intervals counts as dead, and a
+	// redelivery may take its jobs over.
+	DefaultHeartbeatInterval = 5 * time.Second
 	// leaseMargin is the time a job's lease gives beyond the LLM call, to store the result.
 	leaseMargin = 30 * time.Second
 )
@@ -89,6 +95,13 @@ type Config struct {
 	DrainTimeout time.Duration
 	// ReapInterval is how often the worker looks for jobs whose worker died.
 	ReapInterval time.Duration
+	// HeartbeatInterval is how often the worker tells the others it is alive.
+	HeartbeatInterval time.Duration
+	// JobsPerMinute caps the jobs one user may have created per minute, for jobs created from
+	// other services' messages (the api applies it to its own); 0: no limit.
+	JobsPerMinute int
+	// Name names the worker process in the heartbeat table (its host name, say).
+	Name string
 	// Telemetry logs and traces; defaults to slog.Default() and no tracing.
 	Telemetry *telemetry.Telemetry
 	// Metrics records what happens; nil records nothing.
@@ -110,6 +123,7 @@ func (c Config) withDefaults() Config {
 	c.LLMTimeout = cmp.Or(max(c.LLMTimeout, 0), DefaultLLMTimeout)
 	c.DrainTimeout = cmp.Or(max(c.DrainTimeout, 0), DefaultDrainTimeout)
 	c.ReapInterval = cmp.Or(max(c.ReapInterval, 0), DefaultReapInterval)
+	c.HeartbeatInterval = cmp.Or(max(c.HeartbeatInterval, 0), DefaultHeartbeatInterval)
 	if c.Progress == nil {
 		c.Progress = (*progress.Publisher)(nil)
 	}
@@ -121,7 +135,8 @@ func (c Config) withDefaults() Config {
 
 // Worker runs jobs from the generate queue.
 type Worker struct {
-	running sync.Map // job id → *runningJob
+	running sync.Map  // job id → *runningJob
+	id      uuid.UUID // this process, in heartbeats and leases
 
 	source Source
 	store  JobStore
@@ -136,7 +151,7 @@ type Worker struct {
 // New returns a Worker that takes its jobs from source.
 func New(source Source, store JobStore, model LLM, cfg Config) *Worker {
 	cfg = cfg.withDefaults()
-	return &Worker{source: source, store: store, llm: model, cfg: cfg, tel: cfg.Telemetry, log: cfg.Telemetry.Logger,
+	return &Worker{id: uuid.New(), source: source, store: store, llm: model, cfg: cfg, tel: cfg.Telemetry, log: cfg.Telemetry.Logger,
 		policy: policy{maxAttempts: cfg.MaxAttempts, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay, rnd: rand.Int64N},
 		tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/worker")}
 }
@@ -153,6 +168,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() {
 		defer close(reaperDone)
 		w.reap(ctx)
+	}()
+	// Heartbeats go on until the last job drained: the others must not take those over.
+	beatCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
+	beatsDone := make(chan struct{})
+	go func() {
+		defer close(beatsDone)
+		w.heartbeat(beatCtx)
 	}()
 
 	for ctx.Err() == nil {
@@ -178,8 +200,31 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-drained
 	}
 	<-reaperDone
+	stopBeats()
+	<-beatsDone
 	w.log.InfoContext(ctx, "worker: stopped")
 	return nil
+}
+
+// heartbeat tells the other workers this one is alive until ctx ends, then that it is gone.
+func (w *Worker) heartbeat(ctx context.Context) {
+	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		if err := w.store.Heartbeat(ctx, w.id, w.cfg.Name); err != nil && ctx.Err() == nil {
+			w.log.WarnContext(ctx, "worker: heartbeat", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			forgetCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := w.store.Forget(forgetCtx, w.id); err != nil {
+				w.log.WarnContext(forgetCtx, "worker: forget this process", slog.String("error", err.Error()))
+			}
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // errSubscriptionEnded is why consume returns while the worker still runs.

@@ -1,0 +1,52 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/brokertest"
+	"github.com/careerops/jobs/internal/job"
+)
+
+// A message whose header frame RabbitMQ would refuse (FRAME_ERROR, after which the broker
+// closes the whole connection) is refused before it is sent: the rest of its batch is
+// published and the shared connection stays up.
+func TestPublisherRefusesAHeaderFrameTheBrokerWouldReject(t *testing.T) {
+	t.Parallel()
+	url := brokertest.NewVhostURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := broker.Dial(ctx, broker.ConnectionConfig{URL: url, Name: t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { conn.Close(); conn.Wait() }()
+	pub := broker.NewPublisher(conn)
+	defer pub.Close()
+	ok := broker.Message{RoutingKey: job.QueueCompleted, MessageID: "ok", Body: []byte(`{}`)}
+	poison := broker.Message{RoutingKey: job.QueueCompleted, MessageID: "poison", Body: []byte(`{}`),
+		Headers: map[string]string{job.HeaderDeathError: strings.Repeat("x", 300<<10)}}
+	errs := pub.Publish(ctx, []broker.Message{ok, poison, ok})
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("the valid messages of the batch were not confirmed: %v", errs)
+	}
+	if !errors.Is(errs[1], broker.ErrRefused) {
+		t.Fatalf("the oversize message: %v, want ErrRefused", errs[1])
+	}
+	time.Sleep(200 * time.Millisecond) // a connection.close from the broker would have come by now
+	if !conn.Connected() {
+		t.Fatal("the connection was dropped")
+	}
+	if errs := pub.Publish(ctx, []broker.Message{ok}); errs[0] != nil {
+		t.Fatalf("publishing after the refusal: %v", errs[0])
+	}
+	ch := brokertest.Channel(t, url)
+	q, err := ch.QueueDeclarePassive(job.QueueCompleted, true, false, false, false, nil)
+	if err != nil || q.Messages != 3 {
+		t.Fatalf("queue holds %d messages (%v), want 3", q.Messages, err)
+	}
+}
