@@ -1,4 +1,4 @@
-package chaostest
+package chaos
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/loadgen"
+	"github.com/careerops/jobs/tools/loadgen"
 )
 
 // harness is the run's: one PostgreSQL, one RabbitMQ node, the built programs. Scenarios run

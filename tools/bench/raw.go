@@ -14,7 +14,7 @@ import (
 
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
-	"github.com/careerops/jobs/internal/loadgen"
+	"github.com/careerops/jobs/tools/loadgen"
 )
 
 // rawMode is what one raw operation does.

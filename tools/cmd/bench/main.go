@@ -1,5 +1,5 @@
 // Command bench is `make bench` (scripts/bench.sh builds the programs and runs it): see
-// package internal/bench and docs/benchmarks.md.
+// package tools/bench and docs/benchmarks.md.
 package main
 
 import (
@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/careerops/jobs/internal/bench"
+	"github.com/careerops/jobs/tools/bench"
 )
 
 func main() {

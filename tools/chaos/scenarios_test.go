@@ -1,4 +1,4 @@
-package chaostest
+package chaos
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/job"
-	"github.com/careerops/jobs/internal/loadgen"
+	"github.com/careerops/jobs/tools/loadgen"
 )
 
 // TestChaos runs the seven scenarios of the fault suite, one after another, on one private

@@ -1,4 +1,4 @@
-package chaostest
+package chaos
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/job"
-	"github.com/careerops/jobs/internal/loadgen"
+	"github.com/careerops/jobs/tools/loadgen"
 )
 
 // Expected is a job the scenario created and expects to end.

@@ -1,5 +1,5 @@
 // Command loadgen submits cover-letter jobs to the api at a set pace and reports what became
-// of them. See package internal/loadgen; `loadgen --help` lists the flags.
+// of them. See package tools/loadgen; `loadgen --help` lists the flags.
 package main
 
 import (
@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	"github.com/careerops/jobs/internal/cli"
-	"github.com/careerops/jobs/internal/loadgen"
+	"github.com/careerops/jobs/tools/loadgen"
 )
 
 func main() {

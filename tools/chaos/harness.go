@@ -1,13 +1,13 @@
-// Package chaostest is the fault suite (`make chaos`): it runs the real programs (api,
+// Package chaos is the fault suite (`make chaos`): it runs the real programs (api,
 // workers, fakeopenai) as processes against a private PostgreSQL and a private RabbitMQ node
-// that it starts, kills and restarts itself, drives them with internal/loadgen, breaks things
+// that it starts, kills and restarts itself, drives them with tools/loadgen, breaks things
 // on purpose, and then checks from the database, the api and the queues that every accepted
 // job ended exactly once. See docs/operations.md, "Fault suite".
 //
 // The tests run only with CAREEROPS_CHAOS=1 (scripts/chaos.sh sets it), so `make test` skips
 // them. The harness in this package's non-test files (private services, processes, the
 // counting LLM proxy, the end check) is meant for reuse by benchmarks.
-package chaostest
+package chaos
 
 import (
 	"bufio"
@@ -136,7 +136,7 @@ func (h *Harness) Port() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.ports) == 0 {
-		panic("chaostest: out of reserved ports")
+		panic("chaos: out of reserved ports")
 	}
 	p := h.ports[0]
 	h.ports = h.ports[1:]
@@ -154,7 +154,7 @@ func (h *Harness) PortRange(n int) int {
 			return first
 		}
 	}
-	panic("chaostest: no reserved port range that long")
+	panic("chaos: no reserved port range that long")
 }
 
 // allocatePorts reserves n consecutive free ports outside the kernel's ephemeral range, so

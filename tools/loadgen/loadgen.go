@@ -2,7 +2,7 @@
 // set pace over several users, the way a careful client does (an Idempotency-Key per job,
 // retries of 503s, 429s and lost connections with that same key, Retry-After honoured up to a
 // cap), and records what became of every request. It can then poll the jobs until they are
-// final. The fault suite (internal/chaostest) and `cmd/loadgen` use it; so can benchmarks.
+// final. The fault suite (tools/chaos) and `tools/cmd/loadgen` use it; so can benchmarks.
 package loadgen
 
 import (
