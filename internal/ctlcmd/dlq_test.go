@@ -7,14 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/dlqtest"
+	"github.com/careerops/jobs/internal/testkit"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 )
@@ -31,9 +29,9 @@ type testBundle struct {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	pool, dbURL := dbtest.NewPool(t)
-	amqpURL := brokertest.NewVhostURL(t)
-	ch := brokertest.Channel(t, amqpURL)
+	pool, dbURL := testkit.NewPool(t)
+	amqpURL := testkit.NewVhostURL(t)
+	ch := testkit.Channel(t, amqpURL)
 	if err := broker.Declare(ch); err != nil {
 		t.Fatalf("declare: %v", err)
 	}
@@ -74,17 +72,17 @@ func (b *testBundle) deadLetter(t *testing.T, jobID, reason, errMsg string) {
 
 func generateBody(t *testing.T, jobID string, userID int64) []byte {
 	t.Helper()
-	return dlqtest.GenerateBody(t, jobID, userID)
+	return testkit.GenerateBody(t, jobID, userID)
 }
 
 func (b *testBundle) insertJob(t *testing.T, jobID string, status job.Status) {
 	t.Helper()
-	dlqtest.InsertJob(t, b.pool, jobID, status)
+	testkit.InsertJob(t, b.pool, jobID, status)
 }
 
 func (b *testBundle) queueLen(t *testing.T, queue string, want int) int {
 	t.Helper()
-	return dlqtest.QueueLen(t, b.ch, queue, want)
+	return testkit.QueueLen(t, b.ch, queue, want)
 }
 
 // get takes one message off queue, waiting for it briefly.

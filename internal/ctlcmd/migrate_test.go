@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // newEmptyDatabaseURL names a database that does not exist yet (migrate up creates it) and
@@ -21,7 +21,7 @@ func newEmptyDatabaseURL(t *testing.T) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "careerops_test_ctl_" + hex.EncodeToString(b)
-	u, err := url.Parse(dbtest.AdminURL())
+	u, err := url.Parse(testkit.AdminDatabaseURL())
 	if err != nil {
 		t.Fatalf("admin URL: %v", err)
 	}
@@ -29,7 +29,7 @@ func newEmptyDatabaseURL(t *testing.T) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, dbtest.AdminURL())
+		conn, err := pgx.Connect(ctx, testkit.AdminDatabaseURL())
 		if err != nil {
 			t.Errorf("connect to drop %s: %v", name, err)
 			return

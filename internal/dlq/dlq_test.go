@@ -7,14 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/dlqtest"
+	"github.com/careerops/jobs/internal/testkit"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
@@ -32,22 +30,22 @@ type testBundle struct {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	url := brokertest.NewVhostURL(t)
-	ch := brokertest.Channel(t, url)
+	url := testkit.NewVhostURL(t)
+	ch := testkit.Channel(t, url)
 	if err := broker.Declare(ch); err != nil {
 		t.Fatalf("declare: %v", err)
 	}
 	if err := ch.Confirm(false); err != nil {
 		t.Fatalf("confirm mode: %v", err)
 	}
-	pool, _ := dbtest.NewPool(t)
+	pool, _ := testkit.NewPool(t)
 	return &testBundle{url: url, ch: ch, pool: pool, store: jobstore.New(pool)}
 }
 
 // channel opens a channel for the code under test; close it to return what it holds.
 func (b *testBundle) channel(t *testing.T) *amqp.Channel {
 	t.Helper()
-	return brokertest.Channel(t, b.url)
+	return testkit.Channel(t, b.url)
 }
 
 // publish puts a message on queue and waits for RabbitMQ to confirm it.
@@ -76,17 +74,17 @@ func (b *testBundle) deadLetter(t *testing.T, jobID, reason, errMsg string) {
 
 func generateBody(t *testing.T, jobID string) []byte {
 	t.Helper()
-	return dlqtest.GenerateBody(t, jobID, 1)
+	return testkit.GenerateBody(t, jobID, 1)
 }
 
 func (b *testBundle) insertJob(t *testing.T, jobID string, status job.Status) {
 	t.Helper()
-	dlqtest.InsertJob(t, b.pool, jobID, status)
+	testkit.InsertJob(t, b.pool, jobID, status)
 }
 
 func (b *testBundle) queueLen(t *testing.T, queue string, want int) int {
 	t.Helper()
-	return dlqtest.QueueLen(t, b.ch, queue, want)
+	return testkit.QueueLen(t, b.ch, queue, want)
 }
 
 // drain takes every message off queue (waiting until it holds want) and returns their job ids.

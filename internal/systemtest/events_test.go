@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 type sseEvent struct {
@@ -216,7 +215,7 @@ func TestEventStreamAccess(t *testing.T) {
 func TestThousandIdleStreamsCostLittle(t *testing.T) {
 	t.Parallel()
 	bin := plainBinaries(t)
-	dbURL, amqpURL := dbtest.NewURL(t), brokertest.NewVhostURL(t)
+	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	apiAddr := freeAddr(t)
 	cmd := exec.Command(filepath.Join(bin, "api"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL,

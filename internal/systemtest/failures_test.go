@@ -11,8 +11,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // TestMessageFromAnotherServiceCompletes: a seed-format body published straight to the queue
@@ -21,7 +21,7 @@ import (
 func TestMessageFromAnotherServiceCompletes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{noAPI: true})
-	ch := brokertest.Channel(t, b.amqpURL)
+	ch := testkit.Channel(t, b.amqpURL)
 	body := `{"jobId":"express-123","userId":77,"jobDescription":"Product Designer at Hooli","cvText":"Figma, user research","tone":"friendly","createdAt":"2026-11-28T10:00:00Z"}`
 	publish(t, ch, job.QueueGenerate, []byte(body), nil)
 
@@ -74,7 +74,7 @@ func TestLLMRejectionFailsWithoutRetry(t *testing.T) {
 	if v.Status != "failed" || v.Error == "" || v.CoverLetter != "" {
 		t.Fatalf("status = %+v", v)
 	}
-	ch := brokertest.Channel(t, b.amqpURL)
+	ch := testkit.Channel(t, b.amqpURL)
 	dead := getOne(t, ch, job.QueueDLQ, 10*time.Second)
 	if dead.Headers[job.HeaderDeathReason] != job.ReasonLLMRejected || !strings.Contains(string(dead.Body), id) {
 		t.Fatalf("DLQ message headers %v body %s", dead.Headers, dead.Body)
@@ -86,7 +86,7 @@ func TestLLMRejectionFailsWithoutRetry(t *testing.T) {
 func TestPoisonMessagesReachTheDLQ(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
-	ch := brokertest.Channel(t, b.amqpURL)
+	ch := testkit.Channel(t, b.amqpURL)
 	poison := []string{
 		`not json at all`,
 		`{"jobId":"p-1","userId":1}`,
@@ -185,7 +185,7 @@ func getOne(t *testing.T, ch *amqp.Channel, queue string, within time.Duration) 
 
 func dlqDepth(t *testing.T, amqpURL string, want int) {
 	t.Helper()
-	ch := brokertest.Channel(t, amqpURL)
+	ch := testkit.Channel(t, amqpURL)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		q, err := ch.QueueDeclarePassive(job.QueueDLQ, true, false, false, false, nil)

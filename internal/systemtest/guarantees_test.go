@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/fakeopenai"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/internal/workercmd"
 )
 
@@ -49,7 +49,7 @@ func TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice(t *testing.T) {
 	}
 	// Exactly one completion message per job.
 	b.waitCount(0, 10*time.Second, `SELECT count(*) FROM outbox_messages`)
-	ch := brokertest.Channel(t, b.amqpURL)
+	ch := testkit.Channel(t, b.amqpURL)
 	seen := map[string]int{}
 	for range n {
 		m := getOne(t, ch, job.QueueCompleted, 10*time.Second)
@@ -116,7 +116,7 @@ func TestProgramsSurviveLostConnections(t *testing.T) {
 	first := b.submit(token, "Before at Acme", "CV", "")
 	b.waitFinal(first, 30*time.Second)
 
-	brokertest.CloseConnections(t, b.amqpURL)
+	testkit.CloseConnections(t, b.amqpURL)
 	if _, err := b.pool.Exec(context.Background(),
 		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
 		t.Fatal(err)

@@ -27,11 +27,10 @@ import (
 
 	"github.com/careerops/jobs/internal/apicmd"
 	"github.com/careerops/jobs/internal/auth"
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/ctlcmd"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/fakeopenai"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/internal/workercmd"
 )
 
@@ -71,9 +70,9 @@ type options struct {
 func setup(t *testing.T, opts options) *bundle {
 	t.Helper()
 	b := &bundle{t: t, spans: tracetest.NewSpanRecorder(), logs: &syncBuffer{}}
-	b.pool, b.dbURL = dbtest.NewPool(t)
+	b.pool, b.dbURL = testkit.NewPool(t)
 	b.store = jobstore.New(b.pool)
-	b.amqpURL = brokertest.NewVhostURL(t)
+	b.amqpURL = testkit.NewVhostURL(t)
 
 	var err error
 	b.llm, err = fakeopenai.New(fakeopenai.Config{Seed: 1})

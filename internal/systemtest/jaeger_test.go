@@ -14,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // jaegerTrace is a trace as Jaeger's query API returns it.
@@ -128,7 +127,7 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 	t.Parallel()
 	otlp, query := startJaeger(t)
 	bin := binaries(t)
-	dbURL, amqpURL := dbtest.NewURL(t), brokertest.NewVhostURL(t)
+	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,

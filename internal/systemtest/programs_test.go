@@ -16,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 var (
@@ -143,7 +142,7 @@ func TestProgramsHelpFlagsAndConfigErrors(t *testing.T) {
 func TestProgramsExitZeroOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	bin := binaries(t)
-	dbURL, amqpURL := dbtest.NewURL(t), brokertest.NewVhostURL(t)
+	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,
@@ -267,8 +266,8 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		apiKey     = "sk-live-s3cret-key-77c1"
 	)
 	secret := "jwt-s3cret-" + strings.Repeat("q", 32)
-	dbURL := strings.Replace(dbtest.NewURL(t), "postgres@", "postgres:"+dbPassword+"@", 1) // trust auth ignores it
-	amqpURL := brokertest.NewVhostURL(t)
+	dbURL := strings.Replace(testkit.NewDatabaseURL(t), "postgres@", "postgres:"+dbPassword+"@", 1) // trust auth ignores it
+	amqpURL := testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + secret,

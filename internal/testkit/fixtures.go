@@ -1,6 +1,4 @@
-// Package dlqtest holds the fixtures of the tests that read and requeue the dead-letter queue
-// (internal/dlq, internal/ctlcmd, internal/ops): job rows and messages, and queue depths.
-package dlqtest
+package testkit
 
 import (
 	"context"
@@ -45,15 +43,14 @@ func InsertJob(t testing.TB, pool *pgxpool.Pool, jobID string, status job.Status
 // until queue holds want ready messages, and returns the count it saw last.
 func QueueLen(t testing.TB, ch *amqp.Channel, queue string, want int) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var n int
+	_ = WaitUntil(context.Background(), 5*time.Second, 50*time.Millisecond, func() bool {
 		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
 		if err != nil {
 			t.Fatalf("inspect %s: %v", queue, err)
 		}
-		if q.Messages == want || time.Now().After(deadline) {
-			return q.Messages
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		n = q.Messages
+		return n == want
+	}) // the caller compares the count it gets
+	return n
 }

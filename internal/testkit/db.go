@@ -1,13 +1,8 @@
-// Package dbtest gives each test its own freshly migrated PostgreSQL database, cloned from a
-// template that is migrated once per schema version.
-package dbtest
+package testkit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -18,62 +13,73 @@ import (
 	"github.com/careerops/jobs/internal/database"
 )
 
-// AdminURL is the server the tests use: TEST_DATABASE_URL, or the local PostgreSQL.
-func AdminURL() string {
+// AdminDatabaseURL is the PostgreSQL server the tests use: TEST_DATABASE_URL, or the local one.
+func AdminDatabaseURL() string {
 	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
 		return u
 	}
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
-// NewURL creates an empty, migrated database for this test, drops it when the test ends, and
-// returns its URL.
-func NewURL(t testing.TB) string {
+// NewDatabaseURL creates an empty, migrated database for this test (a clone of a template
+// migrated once per schema version), drops it when the test ends, and returns its URL.
+func NewDatabaseURL(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	admin, err := pgx.Connect(ctx, AdminURL())
+	admin, err := pgx.Connect(ctx, AdminDatabaseURL())
 	if err != nil {
-		t.Fatalf("dbtest: connect to PostgreSQL (is it running? `make services`): %v", err)
+		t.Fatalf("testkit: connect to PostgreSQL (is it running? `make services`): %v", err)
 	}
 	defer admin.Close(context.Background())
 
 	template, err := ensureTemplate(ctx, admin)
 	if err != nil {
-		t.Fatalf("dbtest: %v", err)
+		t.Fatalf("testkit: %v", err)
 	}
-	name := "careerops_test_" + randomSuffix()
+	name := "careerops_test_" + RandomHex(6)
 	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
 		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize())); err != nil {
-		t.Fatalf("dbtest: create database: %v", err)
+		t.Fatalf("testkit: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, AdminURL())
-		if err != nil {
-			t.Errorf("dbtest: connect to drop %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("dbtest: drop %s: %v", name, err)
+		if err := DropDatabase(context.Background(), AdminDatabaseURL(), name); err != nil {
+			t.Errorf("testkit: %v", err)
 		}
 	})
-	return withDatabase(AdminURL(), name)
+	dbURL, err := WithDatabase(AdminDatabaseURL(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dbURL
 }
 
-// NewPool is NewURL with a pool on the new database, closed when the test ends.
+// NewPool is NewDatabaseURL with a pool on the new database, closed when the test ends.
 func NewPool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	dbURL := NewURL(t)
+	dbURL := NewDatabaseURL(t)
 	pool, err := database.Connect(context.Background(), dbURL, 8, nil)
 	if err != nil {
-		t.Fatalf("dbtest: %v", err)
+		t.Fatalf("testkit: %v", err)
 	}
 	t.Cleanup(pool.Close)
 	return pool, dbURL
+}
+
+// DropDatabase drops the database name of the server at adminURL, its sessions closed.
+func DropDatabase(ctx context.Context, adminURL, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to drop %s: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	return nil
 }
 
 // ensureTemplate creates and migrates the template database for the current schema once,
@@ -103,26 +109,15 @@ func ensureTemplate(ctx context.Context, admin *pgx.Conn) (string, error) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{building}.Sanitize()); err != nil {
 		return "", fmt.Errorf("create template: %w", err)
 	}
-	if _, err := database.Migrate(ctx, withDatabase(AdminURL(), building)); err != nil {
+	buildingURL, err := WithDatabase(AdminDatabaseURL(), building)
+	if err != nil {
+		return "", err
+	}
+	if _, err := database.Migrate(ctx, buildingURL); err != nil {
 		return "", err
 	}
 	if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{building}.Sanitize()+" RENAME TO "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return "", fmt.Errorf("publish template: %w", err)
 	}
 	return name, nil
-}
-
-func withDatabase(rawURL, name string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		panic(fmt.Sprintf("dbtest: bad admin URL: %v", err)) // a broken test setup, not input
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-func randomSuffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
