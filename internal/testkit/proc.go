@@ -165,12 +165,12 @@ func (p *Proc) StopCleanly(timeout time.Duration) error {
 	return nil
 }
 
-// WaitReady asks url every 2 ms until it answers 200 and returns the time since the process
-// started (start to ready); an error if the process exits first or timeout passes.
-func (p *Proc) WaitReady(ctx context.Context, url string, timeout time.Duration) (time.Duration, error) {
+// WaitReady asks url every interval until it answers 200 and returns the time since the
+// process started (start to ready); an error if the process exits first or timeout passes.
+func (p *Proc) WaitReady(ctx context.Context, url string, timeout, interval time.Duration) (time.Duration, error) {
 	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
 	var took time.Duration
-	err := WaitUntil(ctx, timeout, 2*time.Millisecond, func() bool {
+	err := WaitUntil(ctx, timeout, interval, func() bool {
 		if answers200(ctx, client, url) {
 			took = time.Since(p.Started)
 			return true

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/tools/loadgen"
 )
 
@@ -27,7 +28,7 @@ type poster struct {
 }
 
 func newPoster(base string, tokens []string, conns int) *poster {
-	return &poster{base: base, tokens: tokens, client: loadgen.NewHTTPClient(conns), prefix: "bench-" + randomHex(4)}
+	return &poster{base: base, tokens: tokens, client: loadgen.NewHTTPClient(conns), prefix: "bench-" + testkit.RandomHex(4)}
 }
 
 // post submits one job and returns the HTTP status (0: transport error) and the job id.

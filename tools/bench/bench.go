@@ -217,7 +217,7 @@ func Main(ctx context.Context, cfg Config) error {
 	// 2. The api: start-up (three times, for the start-to-ready figure), then the enqueue.
 	for i := range 3 {
 		if sys.api != nil {
-			if err := sys.api.stop(30 * time.Second); err != nil {
+			if err := sys.api.StopCleanly(30 * time.Second); err != nil {
 				return fail("api stop", err)
 			}
 		}

@@ -1,14 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -24,6 +17,7 @@ import (
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // jwtSecret signs the bench users' tokens; the api gets it as JWT_SECRET.
@@ -38,7 +32,7 @@ type world struct {
 	amqpURL  string
 	pool     *pgxpool.Pool // the bench's own small pool: bookkeeping queries only
 	amqpConn *amqp.Connection
-	mgmt     *mgmt
+	mgmt     *testkit.RabbitAdmin
 	userIDs  []int64
 	tokens   []string
 	pgPID    int // postmaster of the server at 127.0.0.1:5432
@@ -46,93 +40,89 @@ type world struct {
 	versions string
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// withDatabase returns base with its database replaced by name.
-func withDatabase(base, name string) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
 func newWorld(ctx context.Context, cfg Config) (*world, error) {
-	w := &world{cfg: cfg, name: "careerops_bench_" + randomHex(4)}
+	w := &world{cfg: cfg, name: "careerops_bench_" + testkit.RandomHex(4)}
+	if err := w.openDatabase(ctx); err != nil {
+		return w, err
+	}
+	if err := w.openBroker(ctx); err != nil {
+		return w, err
+	}
+	if err := w.addUsers(ctx); err != nil {
+		return w, err
+	}
+	w.pgPID = postmasterPID(ctx, w.pool)
+	w.mqPID, _ = w.mgmt.NodePID(ctx) // 0: RabbitMQ's CPU is not measured
+	var pgVersion string
+	_ = w.pool.QueryRow(ctx, `SHOW server_version`).Scan(&pgVersion) // only printed
+	mqVersion, _ := w.mgmt.Version(ctx)                              // only printed
+	w.versions = fmt.Sprintf("PostgreSQL %s, RabbitMQ %s", strings.Fields(pgVersion + " ?")[0], mqVersion)
+	return w, nil
+}
+
+// openDatabase creates and migrates the bench database and opens the bench's own pool.
+func (w *world) openDatabase(ctx context.Context) error {
 	var err error
-	if w.dbURL, err = withDatabase(cfg.AdminDatabaseURL, w.name); err != nil {
-		return nil, fmt.Errorf("BENCH_DATABASE_URL: %w", err)
+	if w.dbURL, err = testkit.WithDatabase(w.cfg.AdminDatabaseURL, w.name); err != nil {
+		return fmt.Errorf("BENCH_DATABASE_URL: %w", err)
 	}
 	if err := database.EnsureDatabase(ctx, w.dbURL); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := database.Migrate(ctx, w.dbURL); err != nil {
-		return w, err
+		return err
 	}
 	// The bench's own connections say who they are, so that their CPU is not the system's.
 	benchURL := w.dbURL + "?application_name=" + benchAppName
 	if strings.Contains(w.dbURL, "?") {
 		benchURL = w.dbURL + "&application_name=" + benchAppName
 	}
-	if w.pool, err = database.Connect(ctx, benchURL, 4, nil); err != nil {
-		return w, err
-	}
+	w.pool, err = database.Connect(ctx, benchURL, 4, nil)
+	return err
+}
 
-	w.mgmt = &mgmt{base: cfg.ManagementURL, user: "guest", pass: "guest", client: &http.Client{Timeout: 10 * time.Second}}
-	if u, err := url.Parse(cfg.AMQPURL); err == nil && u.User != nil {
-		w.mgmt.user = u.User.Username()
-		w.mgmt.pass, _ = u.User.Password()
+// openBroker creates the bench vhost, connects to it and declares the real topology.
+func (w *world) openBroker(ctx context.Context) error {
+	var err error
+	if w.mgmt, err = testkit.NewRabbitAdmin(w.cfg.ManagementURL, w.cfg.AMQPURL); err != nil {
+		return fmt.Errorf("BENCH_RABBITMQ_URL: %w", err)
 	}
-	if err := w.mgmt.createVhost(ctx, w.name); err != nil {
-		return w, fmt.Errorf("create vhost %s (management API %s): %w", w.name, cfg.ManagementURL, err)
+	if err := w.mgmt.CreateVhost(ctx, w.name); err != nil {
+		return fmt.Errorf("create vhost %s (management API %s): %w", w.name, w.cfg.ManagementURL, err)
 	}
-	u, err := url.Parse(cfg.AMQPURL)
+	u, err := url.Parse(w.cfg.AMQPURL)
 	if err != nil {
-		return w, fmt.Errorf("BENCH_RABBITMQ_URL: %w", err)
+		return fmt.Errorf("BENCH_RABBITMQ_URL: %w", err)
 	}
 	u.Path, u.RawPath = "/"+w.name, ""
 	w.amqpURL = u.String()
 	if w.amqpConn, err = amqp.DialConfig(w.amqpURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), Properties: amqp.Table{"connection_name": "careerops-bench"}}); err != nil {
-		return w, fmt.Errorf("dial RabbitMQ: %w", err)
+		return fmt.Errorf("dial RabbitMQ: %w", err)
 	}
 	ch, err := w.amqpConn.Channel()
 	if err != nil {
-		return w, err
+		return err
 	}
 	defer ch.Close()
-	if err := broker.Declare(ch); err != nil { // the real topology, as the programs declare it
-		return w, err
-	}
+	return broker.Declare(ch) // the real topology, as the programs declare it
+}
 
+// addUsers adds cfg.Users users with a token each.
+func (w *world) addUsers(ctx context.Context) error {
 	store := jobstore.New(w.pool)
-	for i := range cfg.Users {
+	for i := range w.cfg.Users {
 		id, err := store.AddUser(ctx, fmt.Sprintf("bench-%d@%s.example", i, w.name))
 		if err != nil {
-			return w, err
+			return err
 		}
 		token, err := auth.Issue([]byte(jwtSecret), id, 6*time.Hour, time.Now())
 		if err != nil {
-			return w, err
+			return err
 		}
 		w.userIDs = append(w.userIDs, id)
 		w.tokens = append(w.tokens, token)
 	}
-
-	w.pgPID = postmasterPID(ctx, w.pool)
-	w.mqPID, _ = w.mgmt.nodePID(ctx)
-	var pgVersion string
-	_ = w.pool.QueryRow(ctx, `SHOW server_version`).Scan(&pgVersion)
-	var overview struct {
-		Version string `json:"rabbitmq_version"`
-	}
-	_ = w.mgmt.do(ctx, http.MethodGet, "/api/overview", nil, &overview)
-	w.versions = fmt.Sprintf("PostgreSQL %s, RabbitMQ %s", strings.Fields(pgVersion + " ?")[0], overview.Version)
-	return w, nil
+	return nil
 }
 
 // postmasterPID reads postmaster.pid in the server's data directory (0 if not readable: the
@@ -199,12 +189,9 @@ func (w *world) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if w.mgmt != nil {
-		_ = w.mgmt.deleteVhost(ctx, w.name)
+		_ = w.mgmt.DeleteVhost(ctx, w.name) // best effort: the run is over
 	}
-	if conn, err := pgx.Connect(ctx, w.cfg.AdminDatabaseURL); err == nil {
-		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{w.name}.Sanitize()+" WITH (FORCE)")
-		_ = conn.Close(ctx)
-	}
+	_ = testkit.DropDatabase(ctx, w.cfg.AdminDatabaseURL, w.name) // best effort too
 }
 
 // reset empties the job and outbox tables and the queues between runs, so that each run
@@ -238,66 +225,4 @@ func (w *world) queueDepth(queue string) (int, error) {
 		return 0, err
 	}
 	return q.Messages, nil
-}
-
-// mgmt talks to RabbitMQ's management API.
-type mgmt struct {
-	base, user, pass string
-	client           *http.Client
-}
-
-func (m *mgmt) do(ctx context.Context, method, path string, body any, out any) error {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(m.base, "/")+path, r)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(m.user, m.pass)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %.200s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
-func (m *mgmt) createVhost(ctx context.Context, name string) error {
-	if err := m.do(ctx, http.MethodPut, "/api/vhosts/"+url.PathEscape(name), map[string]any{}, nil); err != nil {
-		return err
-	}
-	return m.do(ctx, http.MethodPut, "/api/permissions/"+url.PathEscape(name)+"/"+url.PathEscape(m.user),
-		map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
-}
-
-func (m *mgmt) deleteVhost(ctx context.Context, name string) error {
-	return m.do(ctx, http.MethodDelete, "/api/vhosts/"+url.PathEscape(name), nil, nil)
-}
-
-// nodePID is the OS pid of the (first) RabbitMQ node.
-func (m *mgmt) nodePID(ctx context.Context) (int, error) {
-	var nodes []struct {
-		OSPID string `json:"os_pid"`
-	}
-	if err := m.do(ctx, http.MethodGet, "/api/nodes", nil, &nodes); err != nil {
-		return 0, err
-	}
-	if len(nodes) == 0 {
-		return 0, fmt.Errorf("no RabbitMQ node")
-	}
-	return strconv.Atoi(nodes[0].OSPID)
 }

@@ -35,7 +35,7 @@ func runExperiments(ctx context.Context, s *system, d durations, raw RawResult, 
 		return w.reset(ctx)
 	}
 	restartAPI := func() error {
-		if err := s.api.stop(30 * time.Second); err != nil {
+		if err := s.api.StopCleanly(30 * time.Second); err != nil {
 			return err
 		}
 		return s.startAPI(ctx)

@@ -1,124 +1,21 @@
 package bench
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/careerops/jobs/internal/testkit"
 )
 
-// proc is a program the bench started: the leader of its own process group, killed with the
-// bench if the bench dies (Pdeathsig), so no run leaves a process behind.
-type proc struct {
-	name    string
-	log     string
-	cmd     *exec.Cmd
-	started time.Time
-	done    chan struct{}
-	err     error
-}
-
 // startProc starts path with args and env (the whole environment), its output appended to
-// logDir/name.log.
-func startProc(name, path string, args, env []string, logDir string) (*proc, error) {
-	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cmd := exec.Command(path, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &proc{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitReady polls url every 2 ms until it answers 200 and returns the time since the process
-// was started: start to ready.
-func (p *proc) waitReady(ctx context.Context, url string, timeout time.Duration) (time.Duration, error) {
-	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(timeout)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return 0, err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return time.Since(p.started), nil
-			}
-		}
-		if p.exited() {
-			return 0, fmt.Errorf("%s exited during start-up (%w); see %s", p.name, p.err, p.log)
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fmt.Errorf("%s: %s not 200 within %s; see %s", p.name, url, timeout, p.log)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// stop sends SIGTERM and waits up to timeout, then kills the process group.
-func (p *proc) stop(timeout time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	_ = syscall.Kill(p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-		var ee *exec.ExitError
-		if p.err != nil && !errors.As(p.err, &ee) {
-			return p.err
-		}
-		if p.err != nil {
-			return fmt.Errorf("%s exited with %w; see %s", p.name, p.err, p.log)
-		}
-		return nil
-	case <-time.After(timeout):
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		<-p.done
-		return fmt.Errorf("%s did not stop within %s of SIGTERM; killed", p.name, timeout)
-	}
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+// logDir/name.log: the leader of its own process group, killed with the bench if the bench
+// dies, so no run leaves a process behind.
+func startProc(name, path string, args, env []string, logDir string) (*testkit.Proc, error) {
+	return testkit.StartProc(testkit.ProcSpec{Name: name, Path: path, Args: args, Env: env, Log: filepath.Join(logDir, name+".log")})
 }
 
 // rssBytes is a process's resident set (VmRSS).

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // system runs the real programs against the bench's world: one api, one fakeopenai, and the
@@ -25,11 +27,11 @@ type system struct {
 	profDir string
 	pprof   bool // the programs serve PPROF_ADDR
 
-	api      *proc
+	api      *testkit.Proc
 	apiURL   string
 	apiPprof string
 
-	fake    *proc
+	fake    *testkit.Proc
 	fakeURL string
 	fakeLat time.Duration
 
@@ -46,21 +48,9 @@ type system struct {
 }
 
 type workerProc struct {
-	*proc
+	*testkit.Proc
 	admin string // http://127.0.0.1:port
 	pprof string // host:port or ""
-}
-
-// baseEnv is a clean environment for a program: PATH and HOME, the Go runtime's own knobs if
-// the caller set them, and vars.
-func baseEnv(vars ...string) []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return append(env, vars...)
 }
 
 // supportsPprof reports whether a program lists PPROF_ADDR in its --help.
@@ -71,17 +61,17 @@ func supportsPprof(bin string) bool {
 
 // startAPI starts an api and waits until /readyz answers 200.
 func (s *system) startAPI(ctx context.Context) error {
-	port, err := freePort()
+	port, err := testkit.FreePort()
 	if err != nil {
 		return err
 	}
 	s.apiURL = "http://127.0.0.1:" + strconv.Itoa(port)
-	env := baseEnv("DATABASE_URL="+s.w.dbURL, "RABBITMQ_URL="+s.w.amqpURL, "JWT_SECRET="+jwtSecret,
+	env := testkit.ChildEnv("DATABASE_URL="+s.w.dbURL, "RABBITMQ_URL="+s.w.amqpURL, "JWT_SECRET="+jwtSecret,
 		"HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
 		"USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "USER_TOKENS_PER_DAY=0")
 	s.apiPprof = ""
 	if s.pprof {
-		pp, err := freePort()
+		pp, err := testkit.FreePort()
 		if err != nil {
 			return err
 		}
@@ -94,7 +84,7 @@ func (s *system) startAPI(ctx context.Context) error {
 		return err
 	}
 	s.api = p
-	took, err := p.waitReady(ctx, s.apiURL+"/readyz", 30*time.Second)
+	took, err := p.WaitReady(ctx, s.apiURL+"/readyz", 30*time.Second, 2*time.Millisecond)
 	if err != nil {
 		return err
 	}
@@ -107,7 +97,7 @@ func (s *system) startAPI(ctx context.Context) error {
 // sampleAPIIdle records the api's resident set after it has idled a second.
 func (s *system) sampleAPIIdle() {
 	time.Sleep(time.Second)
-	if rss, err := rssBytes(s.api.pid()); err == nil {
+	if rss, err := rssBytes(s.api.Pid()); err == nil {
 		s.apiIdle = append(s.apiIdle, rss)
 	}
 }
@@ -115,23 +105,23 @@ func (s *system) sampleAPIIdle() {
 // startFake (re)starts fakeopenai with latency.
 func (s *system) startFake(ctx context.Context, latency time.Duration) error {
 	if s.fake != nil {
-		if err := s.fake.stop(15 * time.Second); err != nil {
+		if err := s.fake.StopCleanly(15 * time.Second); err != nil {
 			return err
 		}
 	}
-	port, err := freePort()
+	port, err := testkit.FreePort()
 	if err != nil {
 		return err
 	}
 	s.fakeURL = "http://127.0.0.1:" + strconv.Itoa(port)
 	s.seq++
 	p, err := startProc(fmt.Sprintf("fakeopenai-%d", s.seq), filepath.Join(s.cfg.BinDir, "fakeopenai"),
-		[]string{"--addr", "127.0.0.1:" + strconv.Itoa(port), "--latency", latency.String()}, baseEnv(), s.logDir)
+		[]string{"--addr", "127.0.0.1:" + strconv.Itoa(port), "--latency", latency.String()}, testkit.ChildEnv(), s.logDir)
 	if err != nil {
 		return err
 	}
 	s.fake, s.fakeLat = p, latency
-	_, err = p.waitReady(ctx, s.fakeURL+"/healthz", 15*time.Second)
+	_, err = p.WaitReady(ctx, s.fakeURL+"/healthz", 15*time.Second, 2*time.Millisecond)
 	return err
 }
 
@@ -146,17 +136,17 @@ func workerConns(workers, conc int) int {
 // until ready, then records their idle resident sets.
 func (s *system) startWorkers(ctx context.Context, n, conc int, withPprof bool) error {
 	for i := range n {
-		port, err := freePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			return err
 		}
-		env := baseEnv("DATABASE_URL="+s.w.dbURL, "RABBITMQ_URL="+s.w.amqpURL,
+		env := testkit.ChildEnv("DATABASE_URL="+s.w.dbURL, "RABBITMQ_URL="+s.w.amqpURL,
 			"OPENAI_API_KEY=sk-bench", "OPENAI_BASE_URL="+s.fakeURL+"/v1", "OPENAI_MODEL=fake-gpt",
 			"ADMIN_ADDR=127.0.0.1:"+strconv.Itoa(port), "WORKER_CONCURRENCY="+strconv.Itoa(conc),
 			"DATABASE_MAX_CONNS="+strconv.Itoa(workerConns(n, conc)))
 		wp := &workerProc{admin: "http://127.0.0.1:" + strconv.Itoa(port)}
 		if withPprof && s.pprof && i == 0 {
-			pp, err := freePort()
+			pp, err := testkit.FreePort()
 			if err != nil {
 				return err
 			}
@@ -168,9 +158,9 @@ func (s *system) startWorkers(ctx context.Context, n, conc int, withPprof bool) 
 		if err != nil {
 			return err
 		}
-		wp.proc = p
+		wp.Proc = p
 		s.workers = append(s.workers, wp)
-		took, err := p.waitReady(ctx, wp.admin+"/readyz", 30*time.Second)
+		took, err := p.WaitReady(ctx, wp.admin+"/readyz", 30*time.Second, 2*time.Millisecond)
 		if err != nil {
 			return err
 		}
@@ -180,7 +170,7 @@ func (s *system) startWorkers(ctx context.Context, n, conc int, withPprof bool) 
 	}
 	time.Sleep(time.Second)
 	for _, wp := range s.workers {
-		if rss, err := rssBytes(wp.pid()); err == nil {
+		if rss, err := rssBytes(wp.Pid()); err == nil {
 			s.workIdle = append(s.workIdle, rss)
 		}
 	}
@@ -191,7 +181,7 @@ func (s *system) startWorkers(ctx context.Context, n, conc int, withPprof bool) 
 func (s *system) stopWorkers() error {
 	var first error
 	for _, wp := range s.workers {
-		if err := wp.stop(45 * time.Second); err != nil && first == nil {
+		if err := wp.StopCleanly(45 * time.Second); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -202,11 +192,11 @@ func (s *system) stopWorkers() error {
 // stopAll stops every program the system started.
 func (s *system) stopAll() error {
 	first := s.stopWorkers()
-	for _, p := range []*proc{s.api, s.fake} {
+	for _, p := range []*testkit.Proc{s.api, s.fake} {
 		if p == nil {
 			continue
 		}
-		if err := p.stop(30 * time.Second); err != nil && first == nil {
+		if err := p.StopCleanly(30 * time.Second); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -218,16 +208,16 @@ func (s *system) components() []component {
 	comps := []component{{name: "bench", pidsFn: s.w.benchPIDs},
 		{name: "postgres", pidsFn: s.w.postgresPIDs},
 		{name: "rabbitmq", pids: []int{s.w.mqPID}, tree: true}}
-	if s.api != nil && !s.api.exited() {
-		comps = append(comps, component{name: "api", pids: []int{s.api.pid()}})
+	if s.api != nil && !s.api.Exited() {
+		comps = append(comps, component{name: "api", pids: []int{s.api.Pid()}})
 	}
-	if s.fake != nil && !s.fake.exited() {
-		comps = append(comps, component{name: "fakeopenai", pids: []int{s.fake.pid()}})
+	if s.fake != nil && !s.fake.Exited() {
+		comps = append(comps, component{name: "fakeopenai", pids: []int{s.fake.Pid()}})
 	}
 	if len(s.workers) > 0 {
 		c := component{name: "worker"}
 		for _, wp := range s.workers {
-			c.pids = append(c.pids, wp.pid())
+			c.pids = append(c.pids, wp.Pid())
 		}
 		comps = append(comps, c)
 	}
@@ -247,12 +237,12 @@ func (s *system) sampleRSS(stop <-chan struct{}) {
 		}
 		s.mu.Lock()
 		if s.api != nil {
-			if rss, err := rssBytes(s.api.pid()); err == nil {
+			if rss, err := rssBytes(s.api.Pid()); err == nil {
 				s.apiMaxRSS = max(s.apiMaxRSS, rss)
 			}
 		}
 		for _, wp := range s.workers {
-			if rss, err := rssBytes(wp.pid()); err == nil {
+			if rss, err := rssBytes(wp.Pid()); err == nil {
 				s.workMaxRSS = max(s.workMaxRSS, rss)
 			}
 		}

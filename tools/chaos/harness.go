@@ -13,17 +13,17 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // Harness owns a run's temporary directory, the built programs, the private PostgreSQL and
@@ -37,7 +37,7 @@ type Harness struct {
 	RabbitMQ *RabbitMQ
 
 	mu      sync.Mutex
-	procs   []*Proc
+	procs   []*testkit.Proc
 	pidFile *os.File
 	ports   []int
 	logf    func(format string, args ...any)
@@ -92,14 +92,10 @@ func NewHarness(ctx context.Context, o Options) (h *Harness, err error) {
 	}
 
 	start := time.Now()
-	args := append([]string{"build"}, o.BuildFlags...)
-	args = append(args, "-o", h.BinDir+"/", "./cmd/api", "./cmd/worker", "./cmd/fakeopenai", "./cmd/careeropsctl")
-	build := exec.CommandContext(ctx, "go", args...)
-	build.Dir = o.ModuleRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		return h, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	if err := testkit.Build(ctx, o.ModuleRoot, h.BinDir, o.BuildFlags, "./cmd/api", "./cmd/worker", "./cmd/fakeopenai", "./cmd/careeropsctl"); err != nil {
+		return h, err
 	}
-	h.logf("chaos: built the programs in %.1fs (go %s)", time.Since(start).Seconds(), strings.Join(args, " "))
+	h.logf("chaos: built the programs in %.1fs (go build %s)", time.Since(start).Seconds(), strings.Join(o.BuildFlags, " "))
 
 	start = time.Now()
 	if h.Postgres, err = startPostgres(ctx, h); err != nil {
@@ -199,24 +195,6 @@ func (h *Harness) allocatePorts(n int) error {
 
 // Bin is the path of a built program.
 func (h *Harness) Bin(name string) string { return filepath.Join(h.BinDir, name) }
-
-// baseEnv is what every program inherits from the test process: only what it needs to run,
-// so that the developer's DATABASE_URL or OTEL_* never leak in.
-func baseEnv(extra ...string) []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TZ=UTC"}
-	for _, k := range []string{"TMPDIR", "GOCOVERDIR"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return append(env, extra...)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // grepLog returns the last limit lines of a log file that contain every one of words.
 func grepLog(path string, limit int, words ...string) []string {

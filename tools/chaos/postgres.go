@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // Postgres is the run's private PostgreSQL server: its own data directory and port, trust
@@ -23,7 +25,7 @@ type Postgres struct {
 	binDir  string
 	cred    *syscall.Credential
 	h       *Harness
-	proc    *Proc
+	proc    *testkit.Proc
 }
 
 // pgBinDir finds initdb and postgres: CHAOS_PG_BIN, else the newest /usr/lib/postgresql/*/bin.
@@ -73,10 +75,10 @@ func startPostgres(ctx context.Context, h *Harness) (*Postgres, error) {
 			}
 		}
 	}
-	initdb, err := h.start(ProcSpec{
+	initdb, err := h.start(testkit.ProcSpec{
 		Name: "initdb", Path: filepath.Join(bin, "initdb"), Cred: pg.cred,
 		Args: []string{"-D", pg.dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"},
-		Env:  baseEnv(), Dir: filepath.Dir(pg.dataDir),
+		Env:  testkit.ChildEnv(), Dir: filepath.Dir(pg.dataDir),
 	})
 	if err != nil {
 		return nil, err
@@ -120,30 +122,30 @@ func (pg *Postgres) URL(db string) string {
 
 // Start starts the server and waits until it answers.
 func (pg *Postgres) Start(ctx context.Context) error {
-	p, err := pg.h.start(ProcSpec{
+	p, err := pg.h.start(testkit.ProcSpec{
 		Name: "postgres", Path: filepath.Join(pg.binDir, "postgres"), Cred: pg.cred,
-		Args: []string{"-D", pg.dataDir}, Env: baseEnv(), Dir: filepath.Dir(pg.dataDir),
+		Args: []string{"-D", pg.dataDir}, Env: testkit.ChildEnv(), Dir: filepath.Dir(pg.dataDir),
 	})
 	if err != nil {
 		return err
 	}
 	pg.proc = p
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	_ = testkit.WaitUntil(ctx, 60*time.Second, 100*time.Millisecond, func() bool {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(cctx, pg.URL("postgres"))
-		cancel()
-		if err == nil {
+		defer cancel()
+		var conn *pgx.Conn
+		if conn, err = pgx.Connect(cctx, pg.URL("postgres")); err == nil {
 			_ = conn.Close(ctx)
-			return nil
 		}
-		if p.Exited() {
-			return fmt.Errorf("postgres exited with %d; see %s", p.ExitCode(), p.Log)
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("postgres not answering after 60s: %w; see %s", err, p.Log)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil || p.Exited()
+	})
+	switch {
+	case err == nil:
+		return nil
+	case p.Exited():
+		return fmt.Errorf("postgres exited with %d; see %s", p.ExitCode(), p.Log)
+	default:
+		return fmt.Errorf("postgres not answering after 60s: %w; see %s", err, p.Log)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // RabbitMQ is the run's private RabbitMQ node: its own node name, AMQP and distribution
@@ -24,8 +26,8 @@ type RabbitMQ struct {
 	scripts string // rabbitmq-server and rabbitmqctl
 	env     []string
 	h       *Harness
-	epmd    *Proc
-	proc    *Proc
+	epmd    *testkit.Proc
+	proc    *testkit.Proc
 }
 
 // rabbitScripts finds rabbitmq-server and rabbitmqctl: CHAOS_RABBITMQ_SCRIPTS, else the
@@ -56,7 +58,7 @@ func startRabbitMQ(ctx context.Context, h *Harness) (*RabbitMQ, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epmd not found: %w", err)
 	}
-	r := &RabbitMQ{Node: "chaos-" + randomHex(4) + "@localhost", Port: h.Port(), dir: filepath.Join(h.Root, "rabbitmq"),
+	r := &RabbitMQ{Node: "chaos-" + testkit.RandomHex(4) + "@localhost", Port: h.Port(), dir: filepath.Join(h.Root, "rabbitmq"),
 		scripts: scripts, h: h}
 	dist, epmdPort, ctlMin := h.Port(), h.Port(), h.PortRange(11)
 	home := filepath.Join(r.dir, "home")
@@ -73,7 +75,7 @@ func startRabbitMQ(ctx context.Context, h *Harness) (*RabbitMQ, error) {
 		"rabbitmq-env.conf": "# empty: keeps the machine's /etc/rabbitmq/rabbitmq-env.conf out\n",
 		"advanced.config":   "[].\n",
 		// Created by the node otherwise; written here so that rabbitmqctl can read it at once.
-		"home/.erlang.cookie": strings.ToUpper(randomHex(10)),
+		"home/.erlang.cookie": strings.ToUpper(testkit.RandomHex(10)),
 	}
 	for name, content := range files {
 		mode := os.FileMode(0o644)
@@ -84,7 +86,7 @@ func startRabbitMQ(ctx context.Context, h *Harness) (*RabbitMQ, error) {
 			return nil, err
 		}
 	}
-	r.env = baseEnv(
+	r.env = testkit.ChildEnv(
 		"HOME="+home,
 		"RABBITMQ_NODENAME="+r.Node,
 		"RABBITMQ_DIST_PORT="+strconv.Itoa(dist),
@@ -106,7 +108,7 @@ func startRabbitMQ(ctx context.Context, h *Harness) (*RabbitMQ, error) {
 	)
 	// Our own epmd, on our own port, as our child: the node registers there, not with the
 	// machine's epmd, and nothing outlives the run.
-	if r.epmd, err = h.start(ProcSpec{Name: "epmd", Path: epmdPath,
+	if r.epmd, err = h.start(testkit.ProcSpec{Name: "epmd", Path: epmdPath,
 		Args: []string{"-port", strconv.Itoa(epmdPort), "-address", "127.0.0.1"}, Env: r.env}); err != nil {
 		return nil, err
 	}
@@ -124,27 +126,28 @@ func (r *RabbitMQ) URL(vhost string) string {
 // Start starts the node and waits until it accepts AMQP connections.
 func (r *RabbitMQ) Start(ctx context.Context) error {
 	// As the service starter does (see go-svc.md): the node needs many file descriptors.
-	p, err := r.h.start(ProcSpec{Name: "rabbitmq", Path: "/bin/sh", Env: r.env, Dir: r.dir,
+	p, startErr := r.h.start(testkit.ProcSpec{Name: "rabbitmq", Path: "/bin/sh", Env: r.env, Dir: r.dir,
 		Args: []string{"-c", `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0"`,
 			filepath.Join(r.scripts, "rabbitmq-server")}})
-	if err != nil {
-		return err
+	if startErr != nil {
+		return startErr
 	}
 	r.proc = p
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		conn, err := amqp.DialConfig(r.URL(""), amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
-		if err == nil {
+	var err error
+	_ = testkit.WaitUntil(ctx, 90*time.Second, 200*time.Millisecond, func() bool {
+		var conn *amqp.Connection
+		if conn, err = amqp.DialConfig(r.URL(""), amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)}); err == nil {
 			_ = conn.Close()
-			return nil
 		}
-		if p.Exited() {
-			return fmt.Errorf("rabbitmq-server exited with %d; see %s and %s", p.ExitCode(), p.Log, filepath.Join(r.dir, "log"))
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("RabbitMQ not answering after 90s: %w; see %s", err, p.Log)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return err == nil || p.Exited()
+	})
+	switch {
+	case err == nil:
+		return nil
+	case p.Exited():
+		return fmt.Errorf("rabbitmq-server exited with %d; see %s and %s", p.ExitCode(), p.Log, filepath.Join(r.dir, "log"))
+	default:
+		return fmt.Errorf("RabbitMQ not answering after 90s: %w; see %s", err, p.Log)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/tools/loadgen"
 )
 
@@ -570,7 +571,7 @@ func poisonMessages() ([]Poison, []Expected) {
 	}
 	var ext []Expected
 	for n := range 15 {
-		ext = append(ext, Expected{Ref: refOf("poison-ext", n), JobID: fmt.Sprintf("ext-%s-%d", randomHex(4), n), User: -1, How: "external"})
+		ext = append(ext, Expected{Ref: refOf("poison-ext", n), JobID: fmt.Sprintf("ext-%s-%d", testkit.RandomHex(4), n), User: -1, How: "external"})
 	}
 	return ps, ext
 }

@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // JWTSecret signs the suite's user tokens.
@@ -38,14 +39,14 @@ type System struct {
 	AMQP    string
 	Pool    *pgxpool.Pool
 	Proxy   *LLMProxy
-	Fake    *Proc
+	Fake    *testkit.Proc
 	FakeURL string
-	API     *Proc
+	API     *testkit.Proc
 	APIURL  string
 	Tokens  []string
 
 	apiPort int
-	apis    []*Proc
+	apis    []*testkit.Proc
 
 	stopTimes []string // how long each process took to stop at Shutdown
 
@@ -56,7 +57,7 @@ type System struct {
 
 // WorkerProc is one worker process.
 type WorkerProc struct {
-	*Proc
+	*testkit.Proc
 	ID       string    // its name in the proxy's paths
 	KilledAt time.Time // zero unless killed with SIGKILL
 	Stopped  bool      // stopped with SIGTERM by the scenario
@@ -102,11 +103,11 @@ func NewSystem(ctx context.Context, h *Harness, cfg SystemConfig) (*System, erro
 
 	fakePort := h.Port()
 	s.FakeURL = "http://127.0.0.1:" + strconv.Itoa(fakePort)
-	if s.Fake, err = h.start(ProcSpec{Name: cfg.Name + "-fakeopenai", Path: h.Bin("fakeopenai"), Env: baseEnv(),
+	if s.Fake, err = h.start(testkit.ProcSpec{Name: cfg.Name + "-fakeopenai", Path: h.Bin("fakeopenai"), Env: testkit.ChildEnv(),
 		Args: append([]string{"--addr", "127.0.0.1:" + strconv.Itoa(fakePort)}, cfg.FakeArgs...)}); err != nil {
 		return s, err
 	}
-	if err := waitHTTP(ctx, s.FakeURL+"/healthz", s.Fake, 15*time.Second); err != nil {
+	if _, err := s.Fake.WaitReady(ctx, s.FakeURL+"/healthz", 15*time.Second, 50*time.Millisecond); err != nil {
 		return s, err
 	}
 	if s.Proxy, err = NewLLMProxy(s.FakeURL); err != nil {
@@ -128,7 +129,7 @@ func (s *System) Ctl(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.H.Bin("careeropsctl"), args...)
-	cmd.Env = baseEnv("DATABASE_URL="+s.DBURL, "RABBITMQ_URL="+s.AMQP, "JWT_SECRET="+JWTSecret)
+	cmd.Env = testkit.ChildEnv("DATABASE_URL="+s.DBURL, "RABBITMQ_URL="+s.AMQP, "JWT_SECRET="+JWTSecret)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -142,7 +143,7 @@ func (s *System) Ctl(ctx context.Context, args ...string) (string, error) {
 // until it answers /healthz.
 func (s *System) StartAPI(ctx context.Context) error {
 	addr := "127.0.0.1:" + strconv.Itoa(s.apiPort)
-	p, err := s.H.start(ProcSpec{Name: fmt.Sprintf("%s-api-%d", s.Cfg.Name, len(s.apis)+1), Path: s.H.Bin("api"), Env: baseEnv(
+	p, err := s.H.start(testkit.ProcSpec{Name: fmt.Sprintf("%s-api-%d", s.Cfg.Name, len(s.apis)+1), Path: s.H.Bin("api"), Env: testkit.ChildEnv(
 		"DATABASE_URL="+s.DBURL, "RABBITMQ_URL="+s.AMQP, "JWT_SECRET="+JWTSecret, "HTTP_ADDR="+addr,
 		"SHUTDOWN_TIMEOUT=10s", "LOG_LEVEL=info",
 		// The per-user limits are not under test here: the load comes from a few users.
@@ -153,7 +154,8 @@ func (s *System) StartAPI(ctx context.Context) error {
 	}
 	s.API, s.APIURL = p, "http://"+addr
 	s.apis = append(s.apis, p)
-	return waitHTTP(ctx, s.APIURL+"/healthz", p, 30*time.Second)
+	_, err = p.WaitReady(ctx, s.APIURL+"/healthz", 30*time.Second, 50*time.Millisecond)
+	return err
 }
 
 // workerEnv is a worker's environment: short retry and reap intervals so that a scenario
@@ -173,7 +175,7 @@ func (s *System) workerEnv(id string) []string {
 	for k, v := range env {
 		out = append(out, k+"="+v)
 	}
-	return baseEnv(out...)
+	return testkit.ChildEnv(out...)
 }
 
 // StartWorker starts one more worker.
@@ -182,7 +184,7 @@ func (s *System) StartWorker() (*WorkerProc, error) {
 	s.workerN++
 	id := fmt.Sprintf("w%d", s.workerN)
 	s.mu.Unlock()
-	p, err := s.H.start(ProcSpec{Name: s.Cfg.Name + "-worker-" + id, Path: s.H.Bin("worker"), Env: s.workerEnv(id)})
+	p, err := s.H.start(testkit.ProcSpec{Name: s.Cfg.Name + "-worker-" + id, Path: s.H.Bin("worker"), Env: s.workerEnv(id)})
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +252,7 @@ func (s *System) Shutdown(drain time.Duration) []string {
 	var problems []string
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	stop := func(p *Proc) {
+	stop := func(p *testkit.Proc) {
 		defer wg.Done()
 		t0 := time.Now()
 		code, graceful := p.Stop(drain)
@@ -290,25 +292,3 @@ func (s *System) Shutdown(drain time.Duration) []string {
 
 // StopTimes says how long each process took to stop with SIGTERM at Shutdown.
 func (s *System) StopTimes() []string { return s.stopTimes }
-
-// waitHTTP polls url until it answers 200, p exits, or within passes.
-func waitHTTP(ctx context.Context, url string, p *Proc, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if p.Exited() {
-			return fmt.Errorf("%s exited with %d before answering; see %s", p.Name, p.ExitCode(), p.Log)
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s not answering %s after %s", p.Name, url, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

@@ -13,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/tools/loadgen"
 )
 
@@ -107,24 +108,22 @@ func ExpectedFromLoad(rep *loadgen.Report, refs func(i int) string) []Expected {
 // WaitDrained waits until no job is pending or processing and the outbox is empty, and
 // returns how long that took from since.
 func (s *System) WaitDrained(ctx context.Context, since time.Time, within time.Duration) (time.Duration, error) {
-	deadline := time.Now().Add(within)
-	for {
-		var open, outbox int
-		err := s.Pool.QueryRow(ctx, `SELECT
+	var open, outbox int
+	var err error
+	_ = testkit.WaitUntil(ctx, within, 100*time.Millisecond, func() bool {
+		err = s.Pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM cover_letter_jobs WHERE status IN ('pending', 'processing')),
 			(SELECT count(*) FROM outbox_messages)`).Scan(&open, &outbox)
-		if err == nil && open == 0 && outbox == 0 {
-			return time.Since(since), nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			if err != nil {
-				return time.Since(since), fmt.Errorf("not drained after %s: %w", within, err)
-			}
-			return time.Since(since), fmt.Errorf("not drained after %s: %d jobs pending or processing, %d outbox rows",
-				within, open, outbox)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil && open == 0 && outbox == 0
+	})
+	switch {
+	case err != nil:
+		return time.Since(since), fmt.Errorf("not drained after %s: %w", within, err)
+	case open != 0 || outbox != 0:
+		return time.Since(since), fmt.Errorf("not drained after %s: %d jobs pending or processing, %d outbox rows",
+			within, open, outbox)
 	}
+	return time.Since(since), nil
 }
 
 // Rows reads every job.
@@ -317,13 +316,10 @@ func (s *System) Verify(ctx context.Context, c Check) (Figures, []string) {
 	// Nothing stays in the generate queue: no message held by a stuck worker, no duplicate
 	// left unconsumed (rabbitmqctl list_queues, as an operator would look).
 	var left int
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	_ = testkit.WaitUntil(ctx, 15*time.Second, 500*time.Millisecond, func() bool {
 		left, err = s.H.RabbitMQ.QueueDepth(ctx, s.Cfg.Name, job.QueueGenerate)
-		if err != nil || left == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return err != nil || left == 0
+	}) // err and left say how it ended
 	switch {
 	case err != nil:
 		add("list_queues: %v", err)
@@ -603,8 +599,8 @@ func (s *System) Explain(ctx context.Context, jobID string) string {
 }
 
 // procs are the scenario's api and worker processes, dead or alive.
-func (s *System) procs() []*Proc {
-	procs := append([]*Proc(nil), s.apis...)
+func (s *System) procs() []*testkit.Proc {
+	procs := append([]*testkit.Proc(nil), s.apis...)
 	for _, w := range s.AllWorkers() {
 		procs = append(procs, w.Proc)
 	}

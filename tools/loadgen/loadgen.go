@@ -8,8 +8,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // Request is the body of one job.
@@ -74,9 +74,7 @@ func (c Config) withDefaults() Config {
 		c.Body = DefaultBody
 	}
 	if c.KeyPrefix == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		c.KeyPrefix = "loadgen-" + hex.EncodeToString(b[:])
+		c.KeyPrefix = "loadgen-" + testkit.RandomHex(6)
 	}
 	if c.MaxTries <= 0 {
 		c.MaxTries = 100
