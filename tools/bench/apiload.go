@@ -1,17 +1,16 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/careerops/jobs/internal/apiclient"
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/tools/loadgen"
 )
@@ -20,49 +19,31 @@ import (
 // spreading jobs over the bench's users, and never retries: every answer but 202 counts as
 // an error.
 type poster struct {
-	base   string
+	api    *apiclient.Client
 	tokens []string
-	client *http.Client
 	prefix string
 	next   atomic.Int64
 }
 
 func newPoster(base string, tokens []string, conns int) *poster {
-	return &poster{base: base, tokens: tokens, client: loadgen.NewHTTPClient(conns), prefix: "bench-" + testkit.RandomHex(4)}
+	return &poster{api: apiclient.New(base, loadgen.NewHTTPClient(conns)), tokens: tokens, prefix: "bench-" + testkit.RandomHex(4)}
 }
 
 // post submits one job and returns the HTTP status (0: transport error) and the job id.
 func (p *poster) post(ctx context.Context) (int, string, error) {
 	i := int(p.next.Add(1))
-	body, _ := json.Marshal(loadgen.DefaultBody(i))
+	b := loadgen.DefaultBody(i)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/api/cover-letter", bytes.NewReader(body))
-	if err != nil {
-		return 0, "", err
+	created, err := p.api.Create(ctx, p.tokens[i%len(p.tokens)],
+		job.CreateRequest{JobDescription: b.JobDescription, CVText: b.CVText, Tone: job.Tone(b.Tone)}, p.prefix+"-"+strconv.Itoa(i))
+	switch {
+	case err != nil:
+		return apiclient.StatusOf(err), "", err
+	case created.Replayed: // a key is never sent twice: a 200 is an error here
+		return http.StatusOK, "", fmt.Errorf("200 (a replay) for a new Idempotency-Key")
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+p.tokens[i%len(p.tokens)])
-	req.Header.Set("Idempotency-Key", p.prefix+"-"+strconv.Itoa(i))
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return resp.StatusCode, "", err
-	}
-	if resp.StatusCode != http.StatusAccepted {
-		return resp.StatusCode, "", fmt.Errorf("%d: %.200s", resp.StatusCode, b)
-	}
-	var out struct {
-		JobID string `json:"jobId"`
-	}
-	if err := json.Unmarshal(b, &out); err != nil || out.JobID == "" {
-		return resp.StatusCode, "", fmt.Errorf("202 without a jobId: %.200s", b)
-	}
-	return resp.StatusCode, out.JobID, nil
+	return http.StatusAccepted, created.JobID, nil
 }
 
 // APIResult is one API enqueue run.

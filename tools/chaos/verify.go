@@ -12,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/careerops/jobs/internal/apiclient"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/tools/loadgen"
@@ -354,7 +355,7 @@ func (s *System) checkAPI(ctx context.Context, c Check, rows map[string]Row, los
 		problems = append(problems, fmt.Sprintf(format, args...))
 		mu.Unlock()
 	}
-	api := loadgen.API{BaseURL: s.APIURL, Client: loadgen.NewHTTPClient(8)}
+	api := apiclient.New(s.APIURL, loadgen.NewHTTPClient(8))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for _, e := range c.Jobs {
@@ -366,7 +367,8 @@ func (s *System) checkAPI(ctx context.Context, c Check, rows map[string]Row, los
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			st, code, err := api.Status(ctx, s.Tokens[e.User], e.JobID)
+			st, err := api.Status(ctx, s.Tokens[e.User], e.JobID)
+			code := apiclient.StatusOf(err)
 			r := rows[e.JobID]
 			switch {
 			case err != nil:
@@ -376,7 +378,7 @@ func (s *System) checkAPI(ctx context.Context, c Check, rows map[string]Row, los
 					lost[e.JobID] = fmt.Sprintf("the api cannot show it: %d %v", code, err)
 				}
 				mu.Unlock()
-			case st.Status != r.Status:
+			case string(st.Status) != r.Status:
 				add("api: job %s is %s, its row %s", e.JobID, st.Status, r.Status)
 			case st.Status == "completed" && st.CoverLetter != r.Letter:
 				add("api: job %s shows another letter than its row", e.JobID)
@@ -397,7 +399,7 @@ func (s *System) checkAPI(ctx context.Context, c Check, rows map[string]Row, los
 		}
 	}
 	for u, ids := range byUser {
-		list, err := api.List(ctx, s.Tokens[u], 100)
+		list, err := api.ListAll(ctx, s.Tokens[u], 100)
 		if err != nil {
 			add("api: list of user %d: %v", u, err)
 			continue
@@ -405,7 +407,7 @@ func (s *System) checkAPI(ctx context.Context, c Check, rows map[string]Row, los
 		seen := map[string]int{}
 		for _, j := range list {
 			seen[j.JobID]++
-			if !j.Final() {
+			if !j.Status.Final() {
 				add("api: user %d's list shows job %s %s", u, j.JobID, j.Status)
 			}
 		}

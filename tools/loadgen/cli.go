@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/careerops/jobs/internal/apiclient"
 	"github.com/careerops/jobs/internal/cli"
+	"github.com/careerops/jobs/internal/job"
 )
 
 // stringList is a repeatable flag.
@@ -100,10 +102,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	var final map[string]JobStatus
+	var final map[string]job.View
 	if wait > 0 && ctx.Err() == nil {
 		waitCtx, cancel := context.WithTimeout(ctx, wait)
-		final = API{BaseURL: cfg.BaseURL, Client: NewHTTPClient(cfg.Concurrency)}.WaitFinal(waitCtx, tokens, rep, 500*time.Millisecond, cfg.Concurrency)
+		final = WaitFinal(waitCtx, apiclient.New(cfg.BaseURL, NewHTTPClient(cfg.Concurrency)), tokens, rep, 500*time.Millisecond, cfg.Concurrency)
 		cancel()
 	}
 	if asJSON {
@@ -111,7 +113,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			*Report
-			Final map[string]JobStatus `json:"final,omitempty"`
+			Final map[string]job.View `json:"final,omitempty"`
 		}{rep, final})
 	}
 	_, err = fmt.Fprintln(stdout, Summary(rep, final))
@@ -119,7 +121,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 }
 
 // Summary is one line of figures about a load and, if final is not nil, its jobs' outcomes.
-func Summary(rep *Report, final map[string]JobStatus) string {
+func Summary(rep *Report, final map[string]job.View) string {
 	codes := make([]int, 0, len(rep.Answers))
 	for c := range rep.Answers {
 		codes = append(codes, c)

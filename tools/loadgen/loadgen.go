@@ -6,12 +6,10 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/careerops/jobs/internal/apiclient"
 	"github.com/careerops/jobs/internal/testkit"
 )
 
@@ -64,6 +63,8 @@ type Config struct {
 	OnAccepted func(r JobResult)
 	// Client sends the requests. Defaults to a client with keep-alive for Concurrency.
 	Client *http.Client
+
+	api *apiclient.Client // on BaseURL with Client
 }
 
 func (c Config) withDefaults() Config {
@@ -95,6 +96,7 @@ func (c Config) withDefaults() Config {
 		c.Client = NewHTTPClient(c.Concurrency)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	c.api = apiclient.New(c.BaseURL, c.Client)
 	return c
 }
 
@@ -302,27 +304,13 @@ func submit(ctx context.Context, cfg Config, i int, answered func(i, status int)
 func post(ctx context.Context, cfg Config, token, key string, body []byte) (int, time.Duration, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.BaseURL+"/api/cover-letter", bytes.NewReader(body))
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
+	var header []string
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		header = []string{"Idempotency-Key", key}
 	}
-	resp, err := cfg.Client.Do(req)
+	r, err := cfg.api.Do(ctx, http.MethodPost, "/api/cover-letter", token, body, header...)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return 0, 0, nil, fmt.Errorf("read answer to %d: %w", resp.StatusCode, err)
-	}
-	var retryAfter time.Duration
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		retryAfter = time.Duration(s) * time.Second
-	}
-	return resp.StatusCode, retryAfter, answer, nil
+	return r.Status, r.RetryAfter(), r.Body, nil
 }
