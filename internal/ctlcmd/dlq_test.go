@@ -7,14 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/testkit"
-
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -82,26 +81,13 @@ func (b *testBundle) insertJob(t *testing.T, jobID string, status job.Status) {
 
 func (b *testBundle) queueLen(t *testing.T, queue string, want int) int {
 	t.Helper()
-	return testkit.QueueLen(t, b.ch, queue, want)
+	return testkit.QueueLen(t, b.ch, queue, want, 5*time.Second)
 }
 
 // get takes one message off queue, waiting for it briefly.
 func (b *testBundle) get(t *testing.T, queue string) amqp.Delivery {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		d, ok, err := b.ch.Get(queue, true)
-		if err != nil {
-			t.Fatalf("get from %s: %v", queue, err)
-		}
-		if ok {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no message on %s", queue)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testkit.GetMessage(t, b.ch, queue, 5*time.Second)
 }
 
 // outboxGenerateRows counts the job's messages for the generate queue in the outbox, with the

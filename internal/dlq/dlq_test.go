@@ -84,7 +84,7 @@ func (b *testBundle) insertJob(t *testing.T, jobID string, status job.Status) {
 
 func (b *testBundle) queueLen(t *testing.T, queue string, want int) int {
 	t.Helper()
-	return testkit.QueueLen(t, b.ch, queue, want)
+	return testkit.QueueLen(t, b.ch, queue, want, 5*time.Second)
 }
 
 // drain takes every message off queue (waiting until it holds want) and returns their job ids.

@@ -92,17 +92,7 @@ func (b *testBundle) failedJob(t *testing.T, id string) {
 // dlqLen waits briefly (returned messages come back asynchronously) for the DLQ to hold want.
 func (b *testBundle) dlqLen(t *testing.T, want int) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		q, err := b.ch.QueueDeclarePassive(job.QueueDLQ, true, false, false, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if q.Messages == want || time.Now().After(deadline) {
-			return q.Messages
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testkit.QueueLen(t, b.ch, job.QueueDLQ, want, 5*time.Second)
 }
 
 func TestQueueStats(t *testing.T) {
@@ -125,20 +115,13 @@ func TestQueueStats(t *testing.T) {
 			{Name: job.QueueDLQ, Messages: 2},
 		}
 		var got []ops.QueueStat
-		deadline := time.Now().Add(5 * time.Second) // queue counters settle asynchronously
-		for {
+		testkit.Eventually(t, 5*time.Second, func() bool { // queue counters settle asynchronously
 			var err error
 			if got, err = src.QueueStats(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(got) == fmt.Sprint(want) || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("QueueStats = %+v, want %+v", got, want)
-		}
+			return fmt.Sprint(got) == fmt.Sprint(want)
+		}, func() string { return fmt.Sprintf("QueueStats = %+v, want %+v", got, want) })
 	})
 
 	t.Run("LeavesOutQueuesNotDeclared", func(t *testing.T) {

@@ -166,11 +166,7 @@ func rows(t *testing.T, pool *pgxpool.Pool) int {
 
 func waitRows(t *testing.T, pool *pgxpool.Pool, want int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for rows(t, pool) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox still holds %d rows, want %d", rows(t, pool), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var n int
+	testkit.Eventually(t, 20*time.Second, func() bool { n = rows(t, pool); return n == want },
+		func() string { return fmt.Sprintf("outbox holds %d rows, want %d", n, want) })
 }

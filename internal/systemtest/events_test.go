@@ -100,7 +100,7 @@ func TestEventStreamShowsTheLetterBeingWritten(t *testing.T) {
 	var (
 		names  []string
 		pieces strings.Builder
-		final  statusView
+		final  job.View
 	)
 	for e := range events {
 		names = append(names, e.Name)

@@ -167,37 +167,12 @@ func publish(t *testing.T, ch *amqp.Channel, queue string, body []byte, headers 
 // getOne takes one message from queue, waiting for it.
 func getOne(t *testing.T, ch *amqp.Channel, queue string, within time.Duration) amqp.Delivery {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		m, ok, err := ch.Get(queue, true)
-		if err != nil {
-			t.Fatalf("get from %s: %v", queue, err)
-		}
-		if ok {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no message on %s after %s", queue, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testkit.GetMessage(t, ch, queue, within)
 }
 
 func dlqDepth(t *testing.T, amqpURL string, want int) {
 	t.Helper()
-	ch := testkit.Channel(t, amqpURL)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		q, err := ch.QueueDeclarePassive(job.QueueDLQ, true, false, false, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if q.Messages == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DLQ holds %d messages, want %d", q.Messages, want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if n := testkit.QueueLen(t, testkit.Channel(t, amqpURL), job.QueueDLQ, want, 10*time.Second); n != want {
+		t.Fatalf("DLQ holds %d messages, want %d", n, want)
 	}
 }

@@ -150,18 +150,15 @@ func TestProgramsSurviveLostConnections(t *testing.T) {
 
 func waitReady(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	testkit.Eventually(t, 10*time.Second, func() bool { return answers200(url) }, "%s ready", url)
+}
+
+// answers200 reports whether a GET of url answers 200.
+func answers200(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
 	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

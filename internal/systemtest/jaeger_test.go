@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/testkit"
 )
 
@@ -101,19 +102,10 @@ func startJaeger(t *testing.T) (otlp, query string) {
 		}
 	})
 	query = "http://" + queryAddr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(query + "/api/services")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jaeger did not start: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testkit.WaitUntil(context.Background(), 60*time.Second, 100*time.Millisecond, func() bool {
+		return answers200(query + "/api/services")
+	}); err != nil {
+		t.Fatalf("jaeger did not start: %v\n%s", err, logs.String())
 	}
 	return "http://" + otlpAddr, query
 }
@@ -162,14 +154,7 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 	token := issue(t, userID)
 	b := &bundle{t: t, apiURL: "http://" + apiAddr}
 	jobID := b.submit(token, "Observability Engineer at Honeycomb [[fakeopenai:fail=500x1]]", "OpenTelemetry since 2019", "")
-	var v statusView
-	deadline := time.Now().Add(30 * time.Second)
-	for v = b.status(token, jobID); v.Status != "completed"; v = b.status(token, jobID) {
-		if time.Now().After(deadline) {
-			t.Fatalf("job not completed: %+v", v)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	v := b.waitStatus(token, jobID, 30*time.Second, job.StatusCompleted)
 	var promptTokens, completionTokens int
 	if err := conn.QueryRow(context.Background(), `SELECT prompt_tokens, completion_tokens FROM cover_letter_jobs WHERE job_id = $1`, jobID).
 		Scan(&promptTokens, &completionTokens); err != nil {
@@ -178,17 +163,10 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 
 	// Read the trace back until the last spans (the completion's publish) have arrived.
 	var tr jaegerTrace
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		tr = fetchTrace(t, query, v.TraceID)
-		if countOp(tr, "send cover-letter.completed") == 1 && countOp(tr, "process cover-letter.generate") == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("trace %s incomplete in Jaeger after 30 s:\n%s", v.TraceID, drawJaeger(tr))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return countOp(tr, "send cover-letter.completed") == 1 && countOp(tr, "process cover-letter.generate") == 2
+	}, func() string { return fmt.Sprintf("trace %s complete in Jaeger:\n%s", v.TraceID, drawJaeger(tr)) })
 	t.Logf("trace %s as Jaeger returned it (%d spans):\n%s", tr.TraceID, len(tr.Spans), drawJaeger(tr))
 
 	byID := map[string]jaegerSpan{}

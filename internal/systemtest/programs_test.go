@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/testkit"
 )
 
@@ -180,13 +181,8 @@ func TestProgramsExitZeroOnSIGTERM(t *testing.T) {
 	b := &bundle{t: t, apiURL: "http://" + apiAddr}
 	jobID := b.submit(token, "Welder at Springfield Plant", "MIG, TIG", "")
 	// SIGTERM the worker while the LLM call is in flight: it must finish the job, then exit 0.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(workerLogs.String(), "worker: job started") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the worker never started the job:\n%s", workerLogs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(workerLogs.String(), "worker: job started") },
+		func() string { return "the worker starting the job:\n" + workerLogs.String() })
 	for _, p := range []struct {
 		name string
 		cmd  *exec.Cmd
@@ -309,13 +305,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	record(b.do("POST", "/api/cover-letter", token, []byte(`{"jobDescription":`)))
 	record(b.do("GET", "/api/cover-letter/status/nope", token, nil))
 	for _, id := range []string{ok, refused} {
-		deadline := time.Now().Add(30 * time.Second)
-		for v := b.status(token, id); v.Status != "completed" && v.Status != "failed"; v = b.status(token, id) {
-			if time.Now().After(deadline) {
-				t.Fatalf("job %s stuck in %s", id, v.Status)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		b.waitStatus(token, id, 30*time.Second, job.StatusCompleted, job.StatusFailed)
 		r := b.do("GET", "/api/cover-letter/status/"+id, token, nil)
 		record(r)
 	}

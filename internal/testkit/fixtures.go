@@ -39,12 +39,12 @@ func InsertJob(t testing.TB, pool *pgxpool.Pool, jobID string, status job.Status
 	}
 }
 
-// QueueLen waits (briefly: messages return to a queue asynchronously when a channel closes)
-// until queue holds want ready messages, and returns the count it saw last.
-func QueueLen(t testing.TB, ch *amqp.Channel, queue string, want int) int {
+// QueueLen waits up to within (messages return to a queue asynchronously when a channel
+// closes) until queue holds want ready messages, and returns the count it saw last.
+func QueueLen(t testing.TB, ch *amqp.Channel, queue string, want int, within time.Duration) int {
 	t.Helper()
 	var n int
-	_ = WaitUntil(context.Background(), 5*time.Second, 50*time.Millisecond, func() bool {
+	_ = WaitUntil(context.Background(), within, 50*time.Millisecond, func() bool {
 		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
 		if err != nil {
 			t.Fatalf("inspect %s: %v", queue, err)
@@ -53,4 +53,19 @@ func QueueLen(t testing.TB, ch *amqp.Channel, queue string, want int) int {
 		return n == want
 	}) // the caller compares the count it gets
 	return n
+}
+
+// GetMessage takes one message off queue (acknowledged), waiting up to within for it.
+func GetMessage(t testing.TB, ch *amqp.Channel, queue string, within time.Duration) amqp.Delivery {
+	t.Helper()
+	var m amqp.Delivery
+	Eventually(t, within, func() bool {
+		var ok bool
+		var err error
+		if m, ok, err = ch.Get(queue, true); err != nil {
+			t.Fatalf("get from %s: %v", queue, err)
+		}
+		return ok
+	}, "a message on %s", queue)
+	return m
 }
