@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,117 +90,72 @@ func (r APIResult) line() string {
 func runAPILoad(ctx context.Context, w *world, apiURL string, conc int, warm, window time.Duration, comps []component) (APIResult, error) {
 	res := APIResult{Concurrency: conc, Window: window, Answers: map[int]int{}}
 	p := newPoster(apiURL, w.tokens, conc)
-	start := time.Now()
-	t0, t1 := start.Add(warm), start.Add(warm+window)
-	type sample struct {
-		end time.Time
-		lat time.Duration
-	}
-	var (
-		mu       sync.Mutex
-		samples  []sample
-		firstErr error
-		wg       sync.WaitGroup
-		snaps    = make(chan cpuSnap, 2)
-	)
-	waitsDone := make(chan Waits, 1)
-	go func() {
-		time.Sleep(time.Until(t0))
-		stopWaits := w.sampleWaits(ctx)
-		snaps <- snapCPU(comps)
-		time.Sleep(time.Until(t1))
-		snaps <- snapCPU(comps)
-		waitsDone <- stopWaits()
-	}()
+	win := newWindow(warm, window)
+	edges := win.edges(ctx, w, comps, true)
 	loadDone := make(chan struct{})
-	var outboxMax atomic.Int64
-	go func() { // the outbox backlog during the load
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-loadDone:
-				return
-			case <-t.C:
-			}
-			var n int64
-			if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM outbox_messages`).Scan(&n); err == nil && n > outboxMax.Load() {
-				outboxMax.Store(n)
-			}
-		}
-	}()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var local []sample
-			answers := map[int]int{}
-			for time.Now().Before(t1) && ctx.Err() == nil {
-				s := time.Now()
-				status, _, err := p.post(ctx)
-				e := time.Now()
-				answers[status]++
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					continue
-				}
-				local = append(local, sample{e, e.Sub(s)})
-			}
-			mu.Lock()
-			samples = append(samples, local...)
-			for k, v := range answers {
-				res.Answers[k] += v
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	outboxMax := make(chan int64, 1)
+	go func() { outboxMax <- w.outboxMax(ctx, loadDone) }()
+	l := win.run(ctx, conc, func(int, int) (int, error) {
+		status, _, err := p.post(ctx)
+		return status, err
+	}, nil)
 	lastAnswer := time.Now()
 	close(loadDone)
-	a, b := <-snaps, <-snaps
-	res.Waits = <-waitsDone
-
-	// The outbox drain: until every accepted job's message is confirmed by RabbitMQ.
-	deadline := lastAnswer.Add(2 * time.Minute)
-	for {
-		var n int64
-		if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM outbox_messages`).Scan(&n); err != nil {
-			return res, err
-		}
-		if n == 0 {
-			res.OutboxDrain = time.Since(lastAnswer)
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return res, fmt.Errorf("outbox still holds %d messages 2 min after the load", n)
-		}
-		time.Sleep(2 * time.Millisecond)
+	a, b, waits := edges()
+	res.Waits, res.Answers, res.OutboxMax = waits, l.keys, <-outboxMax
+	var err error
+	if res.OutboxDrain, err = w.outboxDrain(ctx, lastAnswer); err != nil {
+		return res, err
 	}
-	res.OutboxMax = outboxMax.Load()
-
-	var lats []time.Duration
-	for _, s := range samples {
-		if !s.end.Before(t0) && !s.end.After(t1) {
-			lats = append(lats, s.lat)
-		}
-	}
-	res.Accepted = len(lats)
-	res.PerSec = float64(len(lats)) / window.Seconds()
-	res.Latency = Summarise(lats)
+	res.Accepted = len(l.lats)
+	res.PerSec = float64(len(l.lats)) / window.Seconds()
+	res.Latency = Summarise(l.lats)
 	for code, n := range res.Answers {
 		res.TotalSent += n
 		if code != http.StatusAccepted {
 			res.Errors += n
 		}
 	}
-	if firstErr != nil {
-		res.FirstError = firstErr.Error()
+	if l.firstErr != nil {
+		res.FirstError = l.firstErr.Error()
 	}
 	res.CPU = cpuBetween(a, b)
 	res.Published, _ = w.queueDepth("cover-letter.generate")
 	return res, nil
+}
+
+// outboxMax is the largest outbox backlog seen every 50 ms until done.
+func (w *world) outboxMax(ctx context.Context, done <-chan struct{}) int64 {
+	var most int64
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return most
+		case <-t.C:
+		}
+		var n int64
+		if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM outbox_messages`).Scan(&n); err == nil {
+			most = max(most, n)
+		}
+	}
+}
+
+// outboxDrain waits until every accepted job's message is confirmed by RabbitMQ (the outbox
+// is empty) and returns how long that took from since.
+func (w *world) outboxDrain(ctx context.Context, since time.Time) (time.Duration, error) {
+	var n int64
+	var err error
+	_ = testkit.WaitUntil(ctx, 2*time.Minute-time.Since(since), 2*time.Millisecond, func() bool {
+		err = w.pool.QueryRow(ctx, `SELECT count(*) FROM outbox_messages`).Scan(&n)
+		return err != nil || n == 0
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case n != 0:
+		return 0, fmt.Errorf("outbox still holds %d messages 2 min after the load", n)
+	}
+	return time.Since(since), nil
 }

@@ -136,32 +136,34 @@ type Footprint struct {
 	BinaryBuildTag string           `json:"binaryBuild"`
 }
 
+// run is one bench run: its configuration, durations, what it measured and the running system.
+type run struct {
+	cfg             Config
+	d               durations
+	res             *Results
+	w               *world
+	sys             *system
+	logDir, profDir string
+	raw             RawResult // the full raw run, the reference of the api's ratio
+}
+
+func (r *run) say(format string, args ...any) {
+	fmt.Fprintf(r.cfg.Stdout, "bench: "+format+"\n", args...)
+}
+
+func (r *run) fail(what string, err error) error {
+	return fmt.Errorf("%s: %w (logs in %s)", what, err, r.logDir)
+}
+
 // Main runs the bench and prints its figures; it returns an error if a run failed.
 func Main(ctx context.Context, cfg Config) error {
-	out, errw := cfg.Stdout, cfg.Stderr
-	d := cfg.durations()
-	res := &Results{Commit: cfg.Commit, Started: time.Now(), Footprint: Footprint{BinarySizes: map[string]int64{}}}
-	res.Machine = machineLine()
-	say := func(format string, args ...any) { fmt.Fprintf(out, "bench: "+format+"\n", args...) }
-	say("commit %s; %s; phases %s%s", cfg.Commit, res.Machine, strings.Join(cfg.Phases, ","), map[bool]string{true: " (QUICK: short windows, not for the docs)"}[cfg.Quick])
-
-	logDir := filepath.Join(cfg.OutDir, "logs")
-	profDir := filepath.Join(cfg.OutDir, "profiles")
-	_ = os.RemoveAll(logDir)
-	for _, dir := range []string{logDir, profDir} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
+	r := &run{cfg: cfg, d: cfg.durations(), logDir: filepath.Join(cfg.OutDir, "logs"), profDir: filepath.Join(cfg.OutDir, "profiles"),
+		res: &Results{Commit: cfg.Commit, Started: time.Now(), Footprint: Footprint{BinarySizes: map[string]int64{}}}}
+	r.res.Machine = machineLine()
+	r.say("commit %s; %s; phases %s%s", cfg.Commit, r.res.Machine, strings.Join(cfg.Phases, ","), map[bool]string{true: " (QUICK: short windows, not for the docs)"}[cfg.Quick])
+	if err := r.prepare(); err != nil {
+		return err
 	}
-	for _, name := range []string{"api", "worker", "fakeopenai"} {
-		st, err := os.Stat(filepath.Join(cfg.BinDir, name))
-		if err != nil {
-			return fmt.Errorf("%w (build the programs first: scripts/bench.sh does)", err)
-		}
-		res.Footprint.BinarySizes[name] = st.Size()
-	}
-	res.Footprint.BinaryBuildTag = "`CGO_ENABLED=0 go build -trimpath -ldflags='-s -w'`, as the Dockerfile does"
-
 	w, err := newWorld(ctx, cfg)
 	if w != nil {
 		defer w.close()
@@ -169,156 +171,228 @@ func Main(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	res.Machine += "; " + w.versions
-	say("database %s, vhost %s, %d users; %s (pid %d, RabbitMQ pid %d)", w.name, w.name, len(w.userIDs), w.versions, w.pgPID, w.mqPID)
-	sys := &system{w: w, cfg: cfg, logDir: logDir, profDir: profDir,
+	r.w = w
+	r.res.Machine += "; " + w.versions
+	r.say("database %s, vhost %s, %d users; %s (pid %d, RabbitMQ pid %d)", w.name, w.name, len(w.userIDs), w.versions, w.pgPID, w.mqPID)
+	r.sys = &system{w: w, cfg: cfg, logDir: r.logDir, profDir: r.profDir,
 		pprof: cfg.Profile && supportsPprof(filepath.Join(cfg.BinDir, "api")) && supportsPprof(filepath.Join(cfg.BinDir, "worker"))}
-	if cfg.Profile && !sys.pprof {
-		say("BENCH_PROFILE=1 but the programs have no PPROF_ADDR: profiling only the bench's own raw path")
+	if cfg.Profile && !r.sys.pprof {
+		r.say("BENCH_PROFILE=1 but the programs have no PPROF_ADDR: profiling only the bench's own raw path")
 	}
-	defer func() {
-		if err := sys.stopAll(); err != nil {
-			fmt.Fprintf(errw, "bench: stopping programs: %v\n", err)
-		}
-	}()
-
-	fail := func(what string, err error) error {
-		return fmt.Errorf("%s: %w (logs in %s)", what, err, logDir)
+	defer r.stopAll()
+	if err := r.phases(ctx); err != nil {
+		return err
 	}
+	r.report()
+	return nil
+}
 
-	// 1. The raw limit, with its two halves and the progress publisher's path for reference.
-	var raw RawResult
-	if cfg.phase("raw") {
-		type rawRun struct {
-			mode   rawMode
-			conc   int
-			window time.Duration
-		}
-		for _, r := range []rawRun{{rawFull, 32, d.rawWindow}, {rawInsert, 32, d.rawPartWindow}, {rawPublish, 32, d.rawPartWindow}, {rawProgress, 1, d.rawPartWindow}} {
-			var stopProf func()
-			if cfg.Profile && r.mode == rawFull {
-				stopProf = startSelfProfile(filepath.Join(profDir, "raw-bench.pb.gz"))
-			}
-			rr, err := runRaw(ctx, w, r.mode, r.conc, d.rawWarm, r.window, sys.components())
-			if stopProf != nil {
-				stopProf()
-			}
-			if err != nil {
-				return fail("raw "+string(r.mode), err)
-			}
-			res.Raw = append(res.Raw, rr)
-			if r.mode == rawFull {
-				raw = rr
-			}
-			fmt.Fprintln(out, rr.line())
+// prepare makes the output directories and records the programs' sizes.
+func (r *run) prepare() error {
+	_ = os.RemoveAll(r.logDir) // the last run's logs; MkdirAll says if the directory is unusable
+	for _, dir := range []string{r.logDir, r.profDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
 		}
 	}
+	for _, name := range []string{"api", "worker", "fakeopenai"} {
+		st, err := os.Stat(filepath.Join(r.cfg.BinDir, name))
+		if err != nil {
+			return fmt.Errorf("%w (build the programs first: scripts/bench.sh does)", err)
+		}
+		r.res.Footprint.BinarySizes[name] = st.Size()
+	}
+	r.res.Footprint.BinaryBuildTag = "`CGO_ENABLED=0 go build -trimpath -ldflags='-s -w'`, as the Dockerfile does"
+	return nil
+}
 
-	// 2. The api: start-up (three times, for the start-to-ready figure), then the enqueue.
+func (r *run) stopAll() {
+	if err := r.sys.stopAll(); err != nil {
+		fmt.Fprintf(r.cfg.Stderr, "bench: stopping programs: %v\n", err)
+	}
+}
+
+// phases runs the phases asked for, in order.
+func (r *run) phases(ctx context.Context) error {
+	if r.cfg.phase("raw") {
+		if err := r.phaseRaw(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.startAPIs(ctx); err != nil {
+		return err
+	}
+	if r.cfg.phase("api") {
+		if err := r.phaseAPI(ctx); err != nil {
+			return err
+		}
+	}
+	// 3–4. End to end, by latency; the overhead and free-capacity runs at their latency.
+	for _, lat := range []time.Duration{0, time.Second} {
+		if err := r.phaseE2E(ctx, lat); err != nil {
+			return err
+		}
+	}
+	// Experiments: the same runs with one thing changed in the bench database only, to test
+	// what the measurements above suggest. Not the product's configuration.
+	if r.cfg.phase("experiments") {
+		if err := runExperiments(ctx, r.sys, r.d, r.raw, r.res); err != nil {
+			return r.fail("experiments", err)
+		}
+	}
+	return nil
+}
+
+// phaseRaw is 1: the raw limit, with its two halves and the progress publisher's path for
+// reference.
+func (r *run) phaseRaw(ctx context.Context) error {
+	type rawRun struct {
+		mode   rawMode
+		conc   int
+		window time.Duration
+	}
+	d := r.d
+	for _, rr := range []rawRun{{rawFull, 32, d.rawWindow}, {rawInsert, 32, d.rawPartWindow}, {rawPublish, 32, d.rawPartWindow}, {rawProgress, 1, d.rawPartWindow}} {
+		var stopProf func()
+		if r.cfg.Profile && rr.mode == rawFull {
+			stopProf = startSelfProfile(filepath.Join(r.profDir, "raw-bench.pb.gz"))
+		}
+		res, err := runRaw(ctx, r.w, rr.mode, rr.conc, d.rawWarm, rr.window, r.sys.components())
+		if stopProf != nil {
+			stopProf()
+		}
+		if err != nil {
+			return r.fail("raw "+string(rr.mode), err)
+		}
+		r.res.Raw = append(r.res.Raw, res)
+		if rr.mode == rawFull {
+			r.raw = res
+		}
+		fmt.Fprintln(r.cfg.Stdout, res.line())
+	}
+	return nil
+}
+
+// startAPIs starts the api three times, for the start-to-ready figure, and leaves it running.
+func (r *run) startAPIs(ctx context.Context) error {
+	sys := r.sys
 	for i := range 3 {
 		if sys.api != nil {
 			if err := sys.api.StopCleanly(30 * time.Second); err != nil {
-				return fail("api stop", err)
+				return r.fail("api stop", err)
 			}
 		}
 		if err := sys.startAPI(ctx); err != nil {
-			return fail("api start", err)
+			return r.fail("api start", err)
 		}
-		if i < 2 || !cfg.Quick {
+		if i < 2 || !r.cfg.Quick {
 			sys.sampleAPIIdle()
 		}
 	}
-	say("api start→ready %v; idle RSS %v", roundAll(sys.apiReady), mbAll(sys.apiIdle))
-	if cfg.phase("api") {
-		if err := w.reset(ctx); err != nil {
+	r.say("api start→ready %v; idle RSS %v", roundAll(sys.apiReady), mbAll(sys.apiIdle))
+	return nil
+}
+
+// phaseAPI is 2: the api's enqueue at two concurrencies.
+func (r *run) phaseAPI(ctx context.Context) error {
+	if err := r.w.reset(ctx); err != nil {
+		return err
+	}
+	for _, conc := range []int{32, 128} {
+		var profDone chan struct{}
+		if r.cfg.Profile && r.sys.pprof && conc == 32 {
+			profDone = make(chan struct{})
+			go func() {
+				defer close(profDone)
+				r.profileAPI(ctx)
+			}()
+		}
+		ar, err := runAPILoad(ctx, r.w, r.sys.apiURL, conc, r.d.apiWarm, r.d.apiWindow, r.sys.components())
+		if profDone != nil {
+			<-profDone
+		}
+		if err != nil {
+			return r.fail(fmt.Sprintf("api enqueue c=%d", conc), err)
+		}
+		if r.raw.OpsPerSec > 0 {
+			ar.RatioRaw = ar.PerSec / r.raw.OpsPerSec
+		}
+		r.res.API = append(r.res.API, ar)
+		fmt.Fprintln(r.cfg.Stdout, ar.line())
+		if err := r.w.reset(ctx); err != nil {
 			return err
 		}
-		for _, conc := range []int{32, 128} {
-			var profDone chan struct{}
-			if cfg.Profile && sys.pprof && conc == 32 {
-				profDone = make(chan struct{})
-				go func() {
-					defer close(profDone)
-					time.Sleep(d.apiWarm + 1100*time.Millisecond)
-					path := filepath.Join(profDir, "api-enqueue-c32-api.pb.gz")
-					if err := fetchProfile(ctx, sys.apiPprof, max(int(d.apiWindow.Seconds())-1, 1), path); err != nil {
-						fmt.Fprintf(errw, "bench: profile %s: %v\n", path, err)
-					}
-				}()
-			}
-			ar, err := runAPILoad(ctx, w, sys.apiURL, conc, d.apiWarm, d.apiWindow, sys.components())
-			if profDone != nil {
-				<-profDone
-			}
-			if err != nil {
-				return fail(fmt.Sprintf("api enqueue c=%d", conc), err)
-			}
-			if raw.OpsPerSec > 0 {
-				ar.RatioRaw = ar.PerSec / raw.OpsPerSec
-			}
-			res.API = append(res.API, ar)
-			fmt.Fprintln(out, ar.line())
-			if err := w.reset(ctx); err != nil {
-				return err
-			}
-		}
 	}
+	return nil
+}
 
-	// 3–4. End to end, by latency; the overhead and free-capacity runs at their latency.
-	for _, lat := range []time.Duration{0, time.Second} {
-		if cfg.phase("e2e") {
-			for _, workers := range []int{1, 2, 4} {
-				for _, conc := range []int{8, 32} {
-					spec := E2ESpec{Name: fmt.Sprintf("%s %dx%d", latName(lat), workers, conc), Latency: lat, Workers: workers, Conc: conc,
-						Warm: d.e2eWarm, Window: d.e2eWindow, Profile: cfg.Profile && workers == 1 && conc == 32}
-					er, err := runE2E(ctx, sys, spec)
-					if err != nil {
-						return fail("e2e "+spec.Name, err)
-					}
-					res.E2E = append(res.E2E, er)
-					fmt.Fprintln(out, er.line())
+// profileAPI takes a CPU profile of the api over the enqueue window.
+func (r *run) profileAPI(ctx context.Context) {
+	time.Sleep(r.d.apiWarm + 1100*time.Millisecond)
+	path := filepath.Join(r.profDir, "api-enqueue-c32-api.pb.gz")
+	if err := fetchProfile(ctx, r.sys.apiPprof, max(int(r.d.apiWindow.Seconds())-1, 1), path); err != nil {
+		fmt.Fprintf(r.cfg.Stderr, "bench: profile %s: %v\n", path, err)
+	}
+}
+
+// phaseE2E is 3–4 at one LLM latency: end to end by workers and concurrency, then the
+// overhead (at 0 s) and the free-capacity runs.
+func (r *run) phaseE2E(ctx context.Context, lat time.Duration) error {
+	d := r.d
+	if r.cfg.phase("e2e") {
+		for _, workers := range []int{1, 2, 4} {
+			for _, conc := range []int{8, 32} {
+				spec := E2ESpec{Name: fmt.Sprintf("%s %dx%d", latName(lat), workers, conc), Latency: lat, Workers: workers, Conc: conc,
+					Warm: d.e2eWarm, Window: d.e2eWindow, Profile: r.cfg.Profile && workers == 1 && conc == 32}
+				er, err := runE2E(ctx, r.sys, spec)
+				if err != nil {
+					return r.fail("e2e "+spec.Name, err)
 				}
+				r.res.E2E = append(r.res.E2E, er)
+				fmt.Fprintln(r.cfg.Stdout, er.line())
 			}
-		}
-		if lat == 0 && cfg.phase("overhead") {
-			spec := E2ESpec{Name: "0s 1x1", Latency: 0, Workers: 1, Conc: 1, Warm: d.e2eWarm, Window: d.overheadWindow}
-			er, err := runE2E(ctx, sys, spec)
-			if err != nil {
-				return fail("overhead", err)
-			}
-			res.Overhead = overheadOf(er)
-			fmt.Fprintln(out, res.Overhead.line())
-		}
-		if cfg.phase("free") {
-			// Half of what the combination could do (at 0 s latency: half of what it did).
-			spec := E2ESpec{Name: latName(lat) + " 1x32 @50%", Latency: lat, Workers: 1, Conc: 32, Warm: d.e2eWarm, Window: d.freeWindow}
-			spec.Rate = spec.capacity() / 2
-			if lat == 0 {
-				spec.Rate = 50
-				for _, r := range res.E2E {
-					if r.Spec.Latency == 0 && r.Spec.Workers == 1 && r.Spec.Conc == 32 && r.JobsPerSec > 0 {
-						spec.Rate = r.JobsPerSec / 2
-					}
-				}
-			}
-			er, err := runE2E(ctx, sys, spec)
-			if err != nil {
-				return fail("free "+spec.Name, err)
-			}
-			res.Free = append(res.Free, er)
-			fmt.Fprintln(out, er.line())
 		}
 	}
+	if lat == 0 && r.cfg.phase("overhead") {
+		spec := E2ESpec{Name: "0s 1x1", Latency: 0, Workers: 1, Conc: 1, Warm: d.e2eWarm, Window: d.overheadWindow}
+		er, err := runE2E(ctx, r.sys, spec)
+		if err != nil {
+			return r.fail("overhead", err)
+		}
+		r.res.Overhead = overheadOf(er)
+		fmt.Fprintln(r.cfg.Stdout, r.res.Overhead.line())
+	}
+	if r.cfg.phase("free") {
+		return r.phaseFree(ctx, lat)
+	}
+	return nil
+}
 
-	// Experiments: the same runs with one thing changed in the bench database only, to test
-	// what the measurements above suggest. Not the product's configuration.
-	if cfg.phase("experiments") {
-		if err := runExperiments(ctx, sys, d, raw, res); err != nil {
-			return fail("experiments", err)
+// phaseFree runs at half of what one worker at concurrency 32 could do (at 0 s latency: half
+// of what it did).
+func (r *run) phaseFree(ctx context.Context, lat time.Duration) error {
+	spec := E2ESpec{Name: latName(lat) + " 1x32 @50%", Latency: lat, Workers: 1, Conc: 32, Warm: r.d.e2eWarm, Window: r.d.freeWindow}
+	spec.Rate = spec.capacity() / 2
+	if lat == 0 {
+		spec.Rate = 50
+		for _, e := range r.res.E2E {
+			if e.Spec.Latency == 0 && e.Spec.Workers == 1 && e.Spec.Conc == 32 && e.JobsPerSec > 0 {
+				spec.Rate = e.JobsPerSec / 2
+			}
 		}
 	}
+	er, err := runE2E(ctx, r.sys, spec)
+	if err != nil {
+		return r.fail("free "+spec.Name, err)
+	}
+	r.res.Free = append(r.res.Free, er)
+	fmt.Fprintln(r.cfg.Stdout, er.line())
+	return nil
+}
 
-	// 5. Footprint.
+// report is 5, the footprint, then the noise, the targets, the table and the files.
+func (r *run) report() {
+	out, res, sys := r.cfg.Stdout, r.res, r.sys
 	sys.mu.Lock()
 	res.Footprint.APIIdleRSS, res.Footprint.WorkerIdleRSS = sys.apiIdle, sys.workIdle
 	res.Footprint.APIMaxRSS, res.Footprint.WorkerMaxRSS = sys.apiMaxRSS, sys.workMaxRSS
@@ -335,20 +409,22 @@ func Main(ctx context.Context, cfg Config) error {
 		}
 		fmt.Fprintf(out, "target %-62s %-7s %s %s\n", t.What, verdict, t.Measured, t.By)
 	}
-
-	if err := sys.stopAll(); err != nil {
-		fmt.Fprintf(errw, "bench: stopping programs: %v\n", err)
-	}
+	r.stopAll()
 	res.Took = time.Since(res.Started)
 	table := res.Markdown()
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, table)
 	if b, err := json.MarshalIndent(res, "", "  "); err == nil {
-		_ = os.WriteFile(filepath.Join(cfg.OutDir, "results.json"), b, 0o644)
+		r.writeFile("results.json", b)
 	}
-	_ = os.WriteFile(filepath.Join(cfg.OutDir, "results.md"), []byte(table), 0o644)
-	say("took %s; results in %s/results.{md,json}, logs in %s", res.Took.Round(time.Second), cfg.OutDir, logDir)
-	return nil
+	r.writeFile("results.md", []byte(table))
+	r.say("took %s; results in %s/results.{md,json}, logs in %s", res.Took.Round(time.Second), r.cfg.OutDir, r.logDir)
+}
+
+func (r *run) writeFile(name string, b []byte) {
+	if err := os.WriteFile(filepath.Join(r.cfg.OutDir, name), b, 0o644); err != nil {
+		fmt.Fprintf(r.cfg.Stderr, "bench: %v\n", err)
+	}
 }
 
 func latName(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // E2ESpec is one end-to-end run.
@@ -94,12 +96,28 @@ func (r E2EResult) line() string {
 	return s
 }
 
+// e2eRun is one end-to-end run under way: its counters are shared by the feeders and the
+// poller.
+type e2eRun struct {
+	s      *system
+	spec   E2ESpec
+	res    *E2EResult
+	poster *poster
+	start  time.Time
+	t0, t1 time.Time // the window
+
+	accepted, done, failed  atomic.Int64
+	issued                  atomic.Int64 // accepted + in flight
+	submitErrs              atomic.Int64
+	shortTicks, windowTicks atomic.Int64
+	errOnce                 sync.Once
+}
+
 // runE2E starts the workers, feeds jobs through the api, measures the window, waits until
 // every job is final and stops the workers.
 func runE2E(ctx context.Context, s *system, spec E2ESpec) (E2EResult, error) {
 	res := E2EResult{Spec: spec}
-	w := s.w
-	if err := w.reset(ctx); err != nil {
+	if err := s.w.reset(ctx); err != nil {
 		return res, err
 	}
 	if s.fake == nil || s.fakeLat != spec.Latency {
@@ -108,171 +126,207 @@ func runE2E(ctx context.Context, s *system, spec E2ESpec) (E2EResult, error) {
 		}
 	}
 	if err := s.startWorkers(ctx, spec.Workers, spec.Conc, spec.Profile); err != nil {
-		_ = s.stopWorkers()
+		_ = s.stopWorkers() // the start's error says more
 		return res, err
 	}
-	defer func() { _ = s.stopWorkers() }()
+	defer func() { _ = s.stopWorkers() }() // logged by stopWorkers' caller at the end; the run's figures stand
 
-	var (
-		accepted, done, failed atomic.Int64
-		issued                 atomic.Int64 // accepted + in flight
-		submitErrs             atomic.Int64
-		errOnce                sync.Once
-	)
-	p := newPoster(s.apiURL, w.tokens, 32)
-	submit := func() {
-		_, _, err := p.post(ctx)
-		if err != nil {
-			submitErrs.Add(1)
-			issued.Add(-1)
-			errOnce.Do(func() { res.FirstError = err.Error() })
-			return
-		}
-		accepted.Add(1)
-	}
-
-	start := time.Now()
-	t0, t1 := start.Add(spec.Warm), start.Add(spec.Warm+spec.Window)
+	r := &e2eRun{s: s, spec: spec, res: &res, poster: newPoster(s.apiURL, s.w.tokens, 32), start: time.Now()}
+	r.t0, r.t1 = r.start.Add(spec.Warm), r.start.Add(spec.Warm+spec.Window)
 	stopFeed := make(chan struct{})
-	var feeders sync.WaitGroup
-
-	// The poller: how many jobs are final, every 20 ms; and whether the backlog ran short.
-	var shortTicks, windowTicks atomic.Int64
 	pollDone := make(chan struct{})
-	go func() {
-		defer close(pollDone)
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-stopFeed:
-				return
-			case <-t.C:
-			}
-			var c, f int64
-			if err := w.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed') FROM cover_letter_jobs`).Scan(&c, &f); err != nil {
-				continue
-			}
-			done.Store(c + f)
-			failed.Store(f)
-			if now := time.Now(); now.After(t0) && now.Before(t1) {
-				windowTicks.Add(1)
-				if accepted.Load()-c-f < int64(spec.Workers*spec.Conc) {
-					shortTicks.Add(1)
-				}
-			}
-		}
-	}()
-
-	if spec.Rate <= 0 { // saturate: keep the backlog outstanding
-		backlog := int64(spec.backlog())
-		for range 16 {
-			feeders.Add(1)
-			go func() {
-				defer feeders.Done()
-				for time.Now().Before(t1) && ctx.Err() == nil {
-					if issued.Add(1)-done.Load() > backlog {
-						issued.Add(-1)
-						time.Sleep(2 * time.Millisecond)
-						continue
-					}
-					submit()
-				}
-			}()
-		}
-	} else { // open loop at spec.Rate
-		next := make(chan struct{})
-		for range 32 {
-			feeders.Add(1)
-			go func() {
-				defer feeders.Done()
-				for range next {
-					issued.Add(1)
-					submit()
-				}
-			}()
-		}
-		go func() {
-			defer close(next)
-			for i := 0; ; i++ {
-				due := start.Add(time.Duration(float64(i) / spec.Rate * float64(time.Second)))
-				if !due.Before(t1) || ctx.Err() != nil {
-					return
-				}
-				time.Sleep(time.Until(due))
-				next <- struct{}{}
-			}
-		}()
+	go r.poll(ctx, stopFeed, pollDone)
+	var feeders sync.WaitGroup
+	if spec.Rate <= 0 {
+		r.saturate(ctx, &feeders)
+	} else {
+		r.openLoop(ctx, &feeders)
 	}
-
-	// Measure the window.
-	rssStop := make(chan struct{})
-	go s.sampleRSS(rssStop)
-	time.Sleep(time.Until(t0))
-	llm0, n0 := s.llmSumCount(ctx)
-	c0 := snapCPU(s.components())
-	stopWaits := w.sampleWaits(ctx)
-	var profWG sync.WaitGroup
-	if spec.Profile && s.pprof {
-		secs := max(int(spec.Window.Seconds())-1, 1)
-		for _, target := range []struct{ who, addr string }{{"worker", s.workers[0].pprof}, {"api", s.apiPprof}} {
-			if target.addr == "" {
-				continue
-			}
-			profWG.Add(1)
-			go func() {
-				defer profWG.Done()
-				path := filepath.Join(s.profDir, fmt.Sprintf("e2e-%s-%s.pb.gz", strings.NewReplacer(" ", "-", "@", "", "%", "").Replace(spec.Name), target.who))
-				if err := fetchProfile(ctx, target.addr, secs, path); err != nil {
-					fmt.Fprintf(s.cfg.Stderr, "bench: profile %s: %v\n", path, err)
-				}
-			}()
-		}
-	}
-	time.Sleep(time.Until(t1))
-	c1 := snapCPU(s.components())
-	res.Waits = stopWaits()
-	llm1, n1 := s.llmSumCount(ctx)
-	close(rssStop)
+	c0, c1, llm, err := r.measure(ctx)
 	feeders.Wait()
 	close(stopFeed)
 	<-pollDone
-	profWG.Wait()
-
-	// Drain: every accepted job final.
-	limit := time.Now().Add(90*time.Second + 3*spec.Latency)
-	for {
-		var c, f int64
-		if err := w.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed') FROM cover_letter_jobs`).Scan(&c, &f); err != nil {
-			return res, err
-		}
-		if c+f >= accepted.Load() {
-			res.Failed = int(f)
-			break
-		}
-		if time.Now().After(limit) || ctx.Err() != nil {
-			return res, fmt.Errorf("%s: %d of %d jobs final %s after the window", spec.Name, c+f, accepted.Load(), time.Since(t1).Round(time.Second))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	res.Drain = time.Since(t1)
-
-	res.Submitted = int(accepted.Load())
-	res.SubmitErrors = int(submitErrs.Load())
-	if n := windowTicks.Load(); n > 0 && spec.Rate <= 0 {
-		res.FeederShort = float64(shortTicks.Load()) / float64(n)
-	}
-	if n1 > n0 {
-		res.LLMCalls = int(n1 - n0)
-		res.LLMMean = time.Duration((llm1 - llm0) / float64(n1-n0) * float64(time.Second))
-	}
-	res.CPU = cpuBetween(c0, c1)
-	if err := res.fromDB(ctx, w, t0, t1); err != nil {
+	if err != nil {
 		return res, err
 	}
-	return res, nil
+	if err := r.drain(ctx); err != nil {
+		return res, err
+	}
+	r.finish(llm, c0, c1)
+	err = res.fromDB(ctx, s.w, r.t0, r.t1)
+	return res, err
+}
+
+func (r *e2eRun) submit(ctx context.Context) {
+	if _, _, err := r.poster.post(ctx); err != nil {
+		r.submitErrs.Add(1)
+		r.issued.Add(-1)
+		r.errOnce.Do(func() { r.res.FirstError = err.Error() })
+		return
+	}
+	r.accepted.Add(1)
+}
+
+// finals counts the completed and failed jobs.
+func (r *e2eRun) finals(ctx context.Context) (completed, failed int64, err error) {
+	err = r.s.w.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed') FROM cover_letter_jobs`).Scan(&completed, &failed)
+	return completed, failed, err
+}
+
+// poll counts the final jobs every 20 ms, and whether the backlog ran short, until stop.
+func (r *e2eRun) poll(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		c, f, err := r.finals(ctx)
+		if err != nil {
+			continue // the next tick asks again
+		}
+		r.done.Store(c + f)
+		r.failed.Store(f)
+		if now := time.Now(); now.After(r.t0) && now.Before(r.t1) {
+			r.windowTicks.Add(1)
+			if r.accepted.Load()-c-f < int64(r.spec.Workers*r.spec.Conc) {
+				r.shortTicks.Add(1)
+			}
+		}
+	}
+}
+
+// saturate keeps the backlog outstanding until the window ends.
+func (r *e2eRun) saturate(ctx context.Context, feeders *sync.WaitGroup) {
+	backlog := int64(r.spec.backlog())
+	for range 16 {
+		feeders.Add(1)
+		go func() {
+			defer feeders.Done()
+			for time.Now().Before(r.t1) && ctx.Err() == nil {
+				if r.issued.Add(1)-r.done.Load() > backlog {
+					r.issued.Add(-1)
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				r.submit(ctx)
+			}
+		}()
+	}
+}
+
+// openLoop offers spec.Rate jobs per second until the window ends.
+func (r *e2eRun) openLoop(ctx context.Context, feeders *sync.WaitGroup) {
+	next := make(chan struct{})
+	for range 32 {
+		feeders.Add(1)
+		go func() {
+			defer feeders.Done()
+			for range next {
+				r.issued.Add(1)
+				r.submit(ctx)
+			}
+		}()
+	}
+	go func() {
+		defer close(next)
+		for i := 0; ; i++ {
+			due := r.start.Add(time.Duration(float64(i) / r.spec.Rate * float64(time.Second)))
+			if !due.Before(r.t1) || ctx.Err() != nil {
+				return
+			}
+			time.Sleep(time.Until(due))
+			next <- struct{}{}
+		}
+	}()
+}
+
+// llmDelta is the workers' LLM histogram's sum and count at the start and end of the window.
+type llmDelta struct {
+	sum0, sum1 float64
+	n0, n1     uint64
+}
+
+// measure samples the window: CPU, RSS, LLM calls, PostgreSQL waits and the profiles.
+func (r *e2eRun) measure(ctx context.Context) (c0, c1 cpuSnap, llm llmDelta, err error) {
+	s := r.s
+	rssStop := make(chan struct{})
+	go s.sampleRSS(rssStop)
+	time.Sleep(time.Until(r.t0))
+	llm.sum0, llm.n0 = s.llmSumCount(ctx)
+	c0 = snapCPU(s.components())
+	stopWaits := s.w.sampleWaits(ctx)
+	profWG := r.profile(ctx)
+	time.Sleep(time.Until(r.t1))
+	c1 = snapCPU(s.components())
+	r.res.Waits = stopWaits()
+	llm.sum1, llm.n1 = s.llmSumCount(ctx)
+	close(rssStop)
+	profWG.Wait()
+	return c0, c1, llm, ctx.Err()
+}
+
+// profile fetches CPU profiles of a worker and the api over the window, if asked.
+func (r *e2eRun) profile(ctx context.Context) *sync.WaitGroup {
+	s, spec := r.s, r.spec
+	var wg sync.WaitGroup
+	if !spec.Profile || !s.pprof {
+		return &wg
+	}
+	secs := max(int(spec.Window.Seconds())-1, 1)
+	for _, target := range []struct{ who, addr string }{{"worker", s.workers[0].pprof}, {"api", s.apiPprof}} {
+		if target.addr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := filepath.Join(s.profDir, fmt.Sprintf("e2e-%s-%s.pb.gz", strings.NewReplacer(" ", "-", "@", "", "%", "").Replace(spec.Name), target.who))
+			if err := fetchProfile(ctx, target.addr, secs, path); err != nil {
+				fmt.Fprintf(s.cfg.Stderr, "bench: profile %s: %v\n", path, err)
+			}
+		}()
+	}
+	return &wg
+}
+
+// drain waits until every accepted job is final.
+func (r *e2eRun) drain(ctx context.Context) error {
+	var c, f int64
+	var err error
+	_ = testkit.WaitUntil(ctx, 90*time.Second+3*r.spec.Latency, 10*time.Millisecond, func() bool {
+		c, f, err = r.finals(ctx)
+		return err != nil || c+f >= r.accepted.Load()
+	})
+	switch {
+	case err != nil:
+		return err
+	case c+f < r.accepted.Load():
+		return fmt.Errorf("%s: %d of %d jobs final %s after the window", r.spec.Name, c+f, r.accepted.Load(), time.Since(r.t1).Round(time.Second))
+	}
+	r.res.Failed = int(f)
+	r.res.Drain = time.Since(r.t1)
+	return nil
+}
+
+// finish fills in the counters' figures.
+func (r *e2eRun) finish(llm llmDelta, c0, c1 cpuSnap) {
+	res := r.res
+	res.Submitted = int(r.accepted.Load())
+	res.SubmitErrors = int(r.submitErrs.Load())
+	if n := r.windowTicks.Load(); n > 0 && r.spec.Rate <= 0 {
+		res.FeederShort = float64(r.shortTicks.Load()) / float64(n)
+	}
+	if llm.n1 > llm.n0 {
+		res.LLMCalls = int(llm.n1 - llm.n0)
+		res.LLMMean = time.Duration((llm.sum1 - llm.sum0) / float64(llm.n1-llm.n0) * float64(time.Second))
+	}
+	res.CPU = cpuBetween(c0, c1)
 }
 
 // llmSumCount sums the workers' LLM call histograms (successful calls).

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -105,72 +104,19 @@ func runRaw(ctx context.Context, w *world, mode rawMode, conc int, warm, window 
 		}
 	}
 
-	start := time.Now()
-	t0, t1 := start.Add(warm), start.Add(warm+window)
-	type sample struct {
-		end time.Time
-		lat time.Duration
-	}
-	var (
-		mu       sync.Mutex
-		samples  []sample
-		errs     int
-		firstErr error
-		snaps    = make(chan cpuSnap, 2)
-		wg       sync.WaitGroup
-	)
-	go func() { // CPU at the window's edges
-		time.Sleep(time.Until(t0))
-		snaps <- snapCPU(comps)
-		time.Sleep(time.Until(t1))
-		snaps <- snapCPU(comps)
-	}()
-	for g := range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ch := chans[g]
-			var local []sample
-			for i := 0; time.Now().Before(t1) && ctx.Err() == nil; i++ {
-				id := uuid.NewString()
-				userID := w.userIDs[(g+i)%len(w.userIDs)]
-				s := time.Now()
-				err := rawOp(ctx, mode, pool, ch, id, userID, g*1_000_000+i)
-				e := time.Now()
-				if err != nil {
-					mu.Lock()
-					errs++
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					if errors.Is(err, amqp.ErrClosed) {
-						return
-					}
-					continue
-				}
-				local = append(local, sample{e, e.Sub(s)})
-			}
-			mu.Lock()
-			samples = append(samples, local...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	a, b := <-snaps, <-snaps
-	var lats []time.Duration
-	for _, s := range samples {
-		if !s.end.Before(t0) && !s.end.After(t1) {
-			lats = append(lats, s.lat)
-		}
-	}
+	win := newWindow(warm, window)
+	edges := win.edges(ctx, w, comps, false)
+	l := win.run(ctx, conc, func(g, i int) (int, error) {
+		return 0, rawOp(ctx, mode, pool, chans[g], uuid.NewString(), w.userIDs[(g+i)%len(w.userIDs)], g*1_000_000+i)
+	}, func(err error) bool { return errors.Is(err, amqp.ErrClosed) })
+	a, b, _ := edges()
 	res.Window = window
-	res.Ops = len(lats)
-	res.OpsPerSec = float64(len(lats)) / window.Seconds()
-	res.Latency = Summarise(lats)
-	res.Errors = errs
-	if firstErr != nil {
-		res.FirstError = firstErr.Error()
+	res.Ops = len(l.lats)
+	res.OpsPerSec = float64(len(l.lats)) / window.Seconds()
+	res.Latency = Summarise(l.lats)
+	res.Errors = l.errs
+	if l.firstErr != nil {
+		res.FirstError = l.firstErr.Error()
 	}
 	res.CPU = cpuBetween(a, b)
 	for _, ch := range chans {

@@ -146,81 +146,109 @@ func cpuCell(u CPUUse, n int) string {
 	return strings.Join(parts, " / ")
 }
 
+// markdown builds a page line by line.
+type markdown struct{ b strings.Builder }
+
+func (m *markdown) p(format string, args ...any) { fmt.Fprintf(&m.b, format+"\n", args...) }
+
 // Markdown is the run as tables for docs/benchmarks.md.
 func (r *Results) Markdown() string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	p("Commit `%s`, %s, %s; `make bench` took %s.", r.Commit, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Machine, r.Took.Round(time.Second))
-	p("")
+	m := &markdown{}
+	m.p("Commit `%s`, %s, %s; `make bench` took %s.", r.Commit, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Machine, r.Took.Round(time.Second))
+	m.p("")
 	if mean, worst, name := r.noise(); name != "" {
-		p("Noise: CPU used by other tenants of the machine (and kernel work no process is charged for) during the measured windows: mean %.2f cores, worst %.2f cores (%s).", mean, worst, name)
-		p("")
+		m.p("Noise: CPU used by other tenants of the machine (and kernel work no process is charged for) during the measured windows: mean %.2f cores, worst %.2f cores (%s).", mean, worst, name)
+		m.p("")
 	}
+	for _, section := range []func(*markdown){r.mdEnqueue, r.mdEndToEnd, r.mdFree, r.mdOverhead, r.mdExperiments, r.mdFootprint, r.mdTargets} {
+		section(m)
+	}
+	return m.b.String()
+}
+
+// mdEnqueue is the raw and api enqueue table.
+func (r *Results) mdEnqueue(m *markdown) {
 	if len(r.Raw)+len(r.API) > 0 {
-		p("#### Enqueue")
-		p("")
-		p("ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
-		p("")
-		p("| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |")
-		p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+		m.p("#### Enqueue")
+		m.p("")
+		m.p("ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
+		m.p("")
+		m.p("| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |")
+		m.p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
 		for _, x := range r.Raw {
-			p("| raw %s | %d | %s | %s | %s | %s | %d | %s | | %s |", x.Mode, x.Concurrency, rate(x.OpsPerSec), ms(x.Latency.P50), ms(x.Latency.P99),
+			m.p("| raw %s | %d | %s | %s | %s | %s | %d | %s | | %s |", x.Mode, x.Concurrency, rate(x.OpsPerSec), ms(x.Latency.P50), ms(x.Latency.P99),
 				ms(x.Latency.P999), x.Errors, map[bool]string{true: "1.00", false: ""}[x.Mode == rawFull], cpuCell(x.CPU, x.Ops))
 		}
 		for _, a := range r.API {
-			p("| api POST /api/cover-letter | %d | %s | %s | %s | %s | %d | %.2f | %s (max backlog %d) | %s |", a.Concurrency, rate(a.PerSec),
+			m.p("| api POST /api/cover-letter | %d | %s | %s | %s | %s | %d | %.2f | %s (max backlog %d) | %s |", a.Concurrency, rate(a.PerSec),
 				ms(a.Latency.P50), ms(a.Latency.P99), ms(a.Latency.P999), a.Errors, a.RatioRaw, ms(a.OutboxDrain), a.OutboxMax, cpuCell(a.CPU, a.Accepted))
 		}
-		p("")
+		m.p("")
 	}
+}
+
+// mdEndToEnd is the saturated end-to-end table.
+func (r *Results) mdEndToEnd(m *markdown) {
 	if len(r.E2E) > 0 {
-		p("#### End to end")
-		p("")
-		p("Saturated: beyond the W×C worker slots, a backlog of max(W×C, 48) jobs at 0 s and max(W×C/4, 8) at 1 s is kept submitted through the api, so queue wait includes that backlog. Feeder short: share of the window with fewer jobs outstanding than slots. CPU ms/job: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
-		p("")
-		p("| LLM latency | workers × conc | jobs/s | capacity/s | efficiency | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs completed in window / submitted | feeder short | CPU busy | CPU ms/job |")
-		p("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+		m.p("#### End to end")
+		m.p("")
+		m.p("Saturated: beyond the W×C worker slots, a backlog of max(W×C, 48) jobs at 0 s and max(W×C/4, 8) at 1 s is kept submitted through the api, so queue wait includes that backlog. Feeder short: share of the window with fewer jobs outstanding than slots. CPU ms/job: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
+		m.p("")
+		m.p("| LLM latency | workers × conc | jobs/s | capacity/s | efficiency | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs completed in window / submitted | feeder short | CPU busy | CPU ms/job |")
+		m.p("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
 		for _, e := range r.E2E {
 			capacity, eff := "–", "–"
 			if e.Spec.Latency > 0 {
 				capacity, eff = rate(e.Spec.capacity()), fmt.Sprintf("%.2f", e.Efficiency)
 			}
-			p("| %s | %d × %d | %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(e.Spec.Latency), e.Spec.Workers, e.Spec.Conc,
+			m.p("| %s | %d × %d | %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(e.Spec.Latency), e.Spec.Workers, e.Spec.Conc,
 				rate(e.JobsPerSec), capacity, eff, ms(e.QueueWait.P50), ms(e.QueueWait.P99), ms(e.PostToDone.P50), ms(e.PostToDone.P99),
 				e.Completed, e.Submitted, 100*e.FeederShort, e.CPU.BusyPct(), cpuCell(e.CPU, e.Completed))
 		}
-		p("")
+		m.p("")
 	}
+}
+
+// mdFree is the open-loop table.
+func (r *Results) mdFree(m *markdown) {
 	if len(r.Free) > 0 {
-		p("#### With free capacity")
-		p("")
-		p("Open loop at half of what 1 worker × 32 could do.")
-		p("")
-		p("| run | offered/s | jobs/s | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs created in window / submitted | CPU busy | CPU ms/job |")
-		p("| --- | --: | --: | --: | --: | --: | --: | --- |")
+		m.p("#### With free capacity")
+		m.p("")
+		m.p("Open loop at half of what 1 worker × 32 could do.")
+		m.p("")
+		m.p("| run | offered/s | jobs/s | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs created in window / submitted | CPU busy | CPU ms/job |")
+		m.p("| --- | --: | --: | --: | --: | --: | --: | --- |")
 		for _, f := range r.Free {
-			p("| %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %s |", f.Spec.Name, rate(f.Spec.Rate), rate(f.JobsPerSec), ms(f.QueueWait.P50), ms(f.QueueWait.P99),
+			m.p("| %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %s |", f.Spec.Name, rate(f.Spec.Rate), rate(f.JobsPerSec), ms(f.QueueWait.P50), ms(f.QueueWait.P99),
 				ms(f.PostToDone.P50), ms(f.PostToDone.P99), f.QueueWait.N, f.Submitted, f.CPU.BusyPct(), cpuCell(f.CPU, f.Completed))
 		}
-		p("")
+		m.p("")
 	}
+}
+
+// mdOverhead is the worker overhead paragraph.
+func (r *Results) mdOverhead(m *markdown) {
 	if o := r.Overhead; o != nil {
-		p("#### Worker overhead")
-		p("")
-		p("1 worker, concurrency 1, 0 s LLM latency, %d jobs: %s ms per job of which the LLM call %s ms → **overhead %s ms/job** (beside the call inside claim→complete %s ms; between jobs — complete transaction, ack, next delivery, claim transaction — %s ms). CPU per job: worker %s ms, fakeopenai %s ms, PostgreSQL %s ms, RabbitMQ %s ms.",
+		m.p("#### Worker overhead")
+		m.p("")
+		m.p("1 worker, concurrency 1, 0 s LLM latency, %d jobs: %s ms per job of which the LLM call %s ms → **overhead %s ms/job** (beside the call inside claim→complete %s ms; between jobs — complete transaction, ack, next delivery, claim transaction — %s ms). CPU per job: worker %s ms, fakeopenai %s ms, PostgreSQL %s ms, RabbitMQ %s ms.",
 			o.Run.Completed, ms(o.PerJob), ms(o.LLM), ms(o.Overhead), ms(o.InClaim), ms(o.Between), ms(o.WorkerCPU), ms(o.FakeLLMCPU), ms(o.PostgresCPU), ms(o.RabbitCPU))
-		p("")
+		m.p("")
 	}
+}
+
+// mdExperiments is the experiments table.
+func (r *Results) mdExperiments(m *markdown) {
 	if len(r.ExpAPI)+len(r.ExpOverhead) > 0 {
-		p("#### Experiments")
-		p("")
-		p("One change to the bench database for one run, to test a hypothesis; not the product's configuration.")
-		p("")
-		p("| experiment | run | result | vs the same run above | PostgreSQL waits |")
-		p("| --- | --- | --- | --- | --- |")
+		m.p("#### Experiments")
+		m.p("")
+		m.p("One change to the bench database for one run, to test a hypothesis; not the product's configuration.")
+		m.p("")
+		m.p("| experiment | run | result | vs the same run above | PostgreSQL waits |")
+		m.p("| --- | --- | --- | --- | --- |")
 		for _, a := range r.ExpAPI {
 			base := r.apiAt(32)
-			p("| %s | api c=32 | %s/s, p50 %s ms, p99 %s ms, %d errors | %.2f× throughput, p99 %s → %s ms | %s |", a.Experiment, rate(a.PerSec),
+			m.p("| %s | api c=32 | %s/s, p50 %s ms, p99 %s ms, %d errors | %.2f× throughput, p99 %s → %s ms | %s |", a.Experiment, rate(a.PerSec),
 				ms(a.Latency.P50), ms(a.Latency.P99), a.Errors, a.PerSec/max(base.PerSec, 1e-9), ms(base.Latency.P99), ms(a.Latency.P99), a.Waits.String())
 		}
 		for _, o := range r.ExpOverhead {
@@ -228,26 +256,34 @@ func (r *Results) Markdown() string {
 			if r.Overhead != nil {
 				base = fmt.Sprintf("overhead %s → %s ms/job", ms(r.Overhead.Overhead), ms(o.Overhead))
 			}
-			p("| %s | worker overhead 0 s, 1×1 | %s ms/job overhead (per job %s ms, LLM %s ms) | %s | %s |", o.Experiment, ms(o.Overhead), ms(o.PerJob), ms(o.LLM), base, o.Run.Waits.String())
+			m.p("| %s | worker overhead 0 s, 1×1 | %s ms/job overhead (per job %s ms, LLM %s ms) | %s | %s |", o.Experiment, ms(o.Overhead), ms(o.PerJob), ms(o.LLM), base, o.Run.Waits.String())
 		}
-		p("")
+		m.p("")
 	}
+}
+
+// mdFootprint is the footprint table.
+func (r *Results) mdFootprint(m *markdown) {
 	fp := r.Footprint
-	p("#### Footprint")
-	p("")
-	p("Binaries built with %s.", fp.BinaryBuildTag)
-	p("")
-	p("| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |")
-	p("| --- | --: | --: | --: | --: |")
-	p("| api | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["api"]), mb(medianInt(fp.APIIdleRSS)), mb(maxInt(fp.APIIdleRSS)), mb(fp.APIMaxRSS),
+	m.p("#### Footprint")
+	m.p("")
+	m.p("Binaries built with %s.", fp.BinaryBuildTag)
+	m.p("")
+	m.p("| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |")
+	m.p("| --- | --: | --: | --: | --: |")
+	m.p("| api | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["api"]), mb(medianInt(fp.APIIdleRSS)), mb(maxInt(fp.APIIdleRSS)), mb(fp.APIMaxRSS),
 		ms(Quantile(fp.APIReady, 0.5)), ms(Quantile(fp.APIReady, 1)), len(fp.APIReady))
-	p("| worker | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["worker"]), mb(medianInt(fp.WorkerIdleRSS)), mb(maxInt(fp.WorkerIdleRSS)), mb(fp.WorkerMaxRSS),
+	m.p("| worker | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["worker"]), mb(medianInt(fp.WorkerIdleRSS)), mb(maxInt(fp.WorkerIdleRSS)), mb(fp.WorkerMaxRSS),
 		ms(Quantile(fp.WorkerReady, 0.5)), ms(Quantile(fp.WorkerReady, 1)), len(fp.WorkerReady))
-	p("")
-	p("#### Targets")
-	p("")
-	p("| target | measured | met? |")
-	p("| --- | --- | --- |")
+	m.p("")
+}
+
+// mdTargets is the targets table.
+func (r *Results) mdTargets(m *markdown) {
+	m.p("#### Targets")
+	m.p("")
+	m.p("| target | measured | met? |")
+	m.p("| --- | --- | --- |")
 	for _, t := range r.Targets() {
 		verdict := "**missed**"
 		if t.Met {
@@ -256,7 +292,6 @@ func (r *Results) Markdown() string {
 		if t.By != "" {
 			verdict += " (" + t.By + ")"
 		}
-		p("| %s | %s | %s |", t.What, t.Measured, verdict)
+		m.p("| %s | %s | %s |", t.What, t.Measured, verdict)
 	}
-	return b.String()
 }
