@@ -152,9 +152,38 @@ func runScenario(t *testing.T, sc scenario) {
 		t.Fatalf("start the system: %v", err)
 	}
 	r := &run{t: t, s: s, ctx: ctx}
+	rep, faultsOver := r.loadWithFaults(sc)
+	r.checkLoad(rep)
+	check := Check{Jobs: ExpectedFromLoad(rep, func(i int) string { return refOf(sc.name, i) }), FaultsOver: faultsOver}
+	if sc.check != nil {
+		sc.check(r, &check)
+	}
+	r.checkAlive()
+	figures, problems := s.Verify(ctx, check)
+	figures.Extra = append(append([]string{}, r.extra...), figures.Extra...)
+	figures.Extra = append(figures.Extra, fmt.Sprintf("post_answers=%s", answers(rep)), fmt.Sprintf("took=%.0fs", time.Since(started).Seconds()))
+	if sc.after != nil {
+		sc.after(r, &figures)
+	}
+	problems = append(r.problems, problems...)
+	line := figures.Line()
+	fmt.Println(line)
+	if figures.Redelivered > 0 {
+		t.Logf("%d completion messages published again (at least once; same message id): %s", figures.Redelivered, figures.RedeliveryCause)
+	}
+	if path := os.Getenv("CHAOS_FIGURES"); path != "" {
+		if f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintln(f, line)
+			_ = f.Close() // the line is in the test log too
+		}
+	}
+	report(t, s, problems)
+}
 
+// loadConfig is sc's load on r's system.
+func (r *run) loadConfig(sc scenario) loadgen.Config {
 	cfg := sc.load
-	cfg.BaseURL, cfg.Tokens = s.APIURL, s.Tokens
+	cfg.BaseURL, cfg.Tokens = r.s.APIURL, r.s.Tokens
 	cfg.KeyPrefix = sc.name
 	if cfg.MaxRetryWait == 0 {
 		cfg.MaxRetryWait = time.Second
@@ -184,13 +213,19 @@ func runScenario(t *testing.T, sc scenario) {
 	if sc.setup != nil {
 		sc.setup(r, &cfg)
 	}
+	return cfg
+}
 
+// loadWithFaults runs the load and the faults side by side and returns the load's report and
+// when the last of both ended.
+func (r *run) loadWithFaults(sc scenario) (*loadgen.Report, time.Time) {
+	cfg := r.loadConfig(sc)
 	loadDone := make(chan struct{})
 	var rep *loadgen.Report
 	var loadErr error
 	go func() {
 		defer close(loadDone)
-		rep, loadErr = loadgen.Run(ctx, cfg)
+		rep, loadErr = loadgen.Run(r.ctx, cfg)
 	}()
 	faultsDone := make(chan struct{})
 	go func() {
@@ -203,9 +238,14 @@ func runScenario(t *testing.T, sc scenario) {
 	<-faultsDone
 	faultsOver := time.Now()
 	if loadErr != nil {
-		t.Fatalf("load: %v", loadErr)
+		r.t.Fatalf("load: %v", loadErr)
 	}
-	t.Log(loadgen.Summary(rep, nil))
+	r.t.Log(loadgen.Summary(rep, nil))
+	return rep, faultsOver
+}
+
+// checkLoad: enough jobs accepted, none rejected or given up, no server fault answered.
+func (r *run) checkLoad(rep *loadgen.Report) {
 	if n := rep.Count(loadgen.Accepted); n < 300 {
 		r.problem("only %d jobs accepted (202), want at least 300 per scenario", n)
 	}
@@ -219,12 +259,11 @@ func runScenario(t *testing.T, sc scenario) {
 			r.problem("load: the api answered %d to %d requests (a server fault, not a stated unavailability)", code, n)
 		}
 	}
+}
 
-	check := Check{Jobs: ExpectedFromLoad(rep, func(i int) string { return refOf(sc.name, i) }), FaultsOver: faultsOver}
-	if sc.check != nil {
-		sc.check(r, &check)
-	}
-	// The api and every worker not killed on purpose must still run: none may have crashed.
+// checkAlive: the api and every worker not killed on purpose still run; none crashed.
+func (r *run) checkAlive() {
+	s := r.s
 	if s.API.Exited() {
 		r.problem("the api exited by itself with %d; see %s", s.API.ExitCode(), s.API.Log)
 	}
@@ -233,25 +272,6 @@ func runScenario(t *testing.T, sc scenario) {
 			r.problem("worker %s exited by itself with %d; see %s", w.ID, w.ExitCode(), w.Log)
 		}
 	}
-	figures, problems := s.Verify(ctx, check)
-	figures.Extra = append(append([]string{}, r.extra...), figures.Extra...)
-	figures.Extra = append(figures.Extra, fmt.Sprintf("post_answers=%s", answers(rep)), fmt.Sprintf("took=%.0fs", time.Since(started).Seconds()))
-	if sc.after != nil {
-		sc.after(r, &figures)
-	}
-	problems = append(r.problems, problems...)
-	line := figures.Line()
-	fmt.Println(line)
-	if figures.Redelivered > 0 {
-		t.Logf("%d completion messages published again (at least once; same message id): %s", figures.Redelivered, figures.RedeliveryCause)
-	}
-	if path := os.Getenv("CHAOS_FIGURES"); path != "" {
-		if f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			fmt.Fprintln(f, line)
-			_ = f.Close()
-		}
-	}
-	report(t, s, problems)
 }
 
 // report fails the test with every problem and explains the first jobs involved.

@@ -333,49 +333,7 @@ func llmTrouble() scenario {
 			for i := range 400 {
 				refIndex[refOf("llm-trouble", i)] = i
 			}
-			c.PerJob = func(row Row, calls []LLMCall) []string {
-				var p []string
-				bad := func(format string, args ...any) {
-					p = append(p, fmt.Sprintf("job %s (%s): ", row.JobID, row.Ref)+fmt.Sprintf(format, args...))
-				}
-				if len(calls) == 0 {
-					return []string{fmt.Sprintf("job %s (%s): no LLM request at all", row.JobID, row.Ref)}
-				}
-				// A 429's job waits at least its Retry-After before the next request.
-				for i := 0; i+1 < len(calls); i++ {
-					if calls[i].Status == http.StatusTooManyRequests && calls[i+1].Start.Sub(calls[i].End) < calls[i].RetryAfter-30*time.Millisecond {
-						bad("retried %s after a 429 that asked for %s", calls[i+1].Start.Sub(calls[i].End).Round(time.Millisecond), calls[i].RetryAfter)
-					}
-				}
-				last := calls[len(calls)-1]
-				switch row.Status {
-				case "completed":
-					if last.Status != http.StatusOK {
-						bad("completed, but its last LLM request ended %d", last.Status)
-					}
-					if slow(refIndex[row.Ref]) {
-						bad("completed, but every LLM call for it takes 3s, more than the 2s LLM_TIMEOUT")
-					}
-				case "failed":
-					var want string
-					switch last.Status {
-					case 0:
-						want = "no answer within " + llmTimeout.String()
-					case http.StatusTooManyRequests, http.StatusInternalServerError:
-						want = fmt.Sprintf("HTTP %d", last.Status)
-					default:
-						bad("failed; its last LLM request ended %d", last.Status)
-					}
-					prefix := fmt.Sprintf("gave up after %d attempts; last error: ", maxAttempts)
-					if !strings.HasPrefix(row.Error, prefix) || want != "" && !strings.Contains(row.Error, want) {
-						bad("failed with %q; its %d LLM requests ended %s, so want %q…%q", row.Error, len(calls), statuses(calls), prefix, want)
-					}
-					if row.Attempts != maxAttempts {
-						bad("failed after %d attempts, want %d", row.Attempts, maxAttempts)
-					}
-				}
-				return p
-			}
+			c.PerJob = llmTroubleCheck(slow, refIndex, llmTimeout, maxAttempts)
 		},
 		after: func(r *run, f *Figures) {
 			stats, err := FakeStats(r.ctx, r.s.FakeURL)
@@ -394,6 +352,55 @@ func llmTrouble() scenario {
 				r.problem("the scenario did not inject every fault: %v", stats)
 			}
 		},
+	}
+}
+
+// llmTroubleCheck checks one job of the LLM-trouble scenario against its LLM requests: a
+// 429's Retry-After honoured, a completed job's last request a 200 (and never a slow job's),
+// a failed job's error its last request's after maxAttempts.
+func llmTroubleCheck(slow func(int) bool, refIndex map[string]int, llmTimeout time.Duration, maxAttempts int) func(Row, []LLMCall) []string {
+	return func(row Row, calls []LLMCall) []string {
+		var p []string
+		bad := func(format string, args ...any) {
+			p = append(p, fmt.Sprintf("job %s (%s): ", row.JobID, row.Ref)+fmt.Sprintf(format, args...))
+		}
+		if len(calls) == 0 {
+			return []string{fmt.Sprintf("job %s (%s): no LLM request at all", row.JobID, row.Ref)}
+		}
+		// A 429's job waits at least its Retry-After before the next request.
+		for i := 0; i+1 < len(calls); i++ {
+			if calls[i].Status == http.StatusTooManyRequests && calls[i+1].Start.Sub(calls[i].End) < calls[i].RetryAfter-30*time.Millisecond {
+				bad("retried %s after a 429 that asked for %s", calls[i+1].Start.Sub(calls[i].End).Round(time.Millisecond), calls[i].RetryAfter)
+			}
+		}
+		last := calls[len(calls)-1]
+		switch row.Status {
+		case "completed":
+			if last.Status != http.StatusOK {
+				bad("completed, but its last LLM request ended %d", last.Status)
+			}
+			if slow(refIndex[row.Ref]) {
+				bad("completed, but every LLM call for it takes 3s, more than the 2s LLM_TIMEOUT")
+			}
+		case "failed":
+			var want string
+			switch last.Status {
+			case 0:
+				want = "no answer within " + llmTimeout.String()
+			case http.StatusTooManyRequests, http.StatusInternalServerError:
+				want = fmt.Sprintf("HTTP %d", last.Status)
+			default:
+				bad("failed; its last LLM request ended %d", last.Status)
+			}
+			prefix := fmt.Sprintf("gave up after %d attempts; last error: ", maxAttempts)
+			if !strings.HasPrefix(row.Error, prefix) || want != "" && !strings.Contains(row.Error, want) {
+				bad("failed with %q; its %d LLM requests ended %s, so want %q…%q", row.Error, len(calls), statuses(calls), prefix, want)
+			}
+			if row.Attempts != maxAttempts {
+				bad("failed after %d attempts, want %d", row.Attempts, maxAttempts)
+			}
+		}
+		return p
 	}
 }
 
@@ -420,85 +427,7 @@ func poison() scenario {
 		load: loadgen.Config{Jobs: 300, Rate: 40, Concurrency: 16},
 		faults: func(r *run, loadDone <-chan struct{}) {
 			poisons, externals = poisonMessages()
-			conn, err := amqp.Dial(r.s.AMQP)
-			if err != nil {
-				r.problem("connect to publish poison: %v", err)
-				return
-			}
-			defer conn.Close()
-			ch, err := conn.Channel()
-			if err == nil {
-				err = ch.Confirm(false)
-			}
-			if err != nil {
-				r.problem("channel: %v", err)
-				return
-			}
-			type msg struct {
-				body        []byte
-				contentType string
-			}
-			var all []msg
-			for _, p := range poisons {
-				ct := "application/json"
-				if strings.HasPrefix(p.Name, "not-json") {
-					ct = "text/plain"
-				}
-				all = append(all, msg{p.Body, ct})
-			}
-			for _, e := range externals {
-				all = append(all, msg{externalBody(e), "application/json"})
-			}
-			rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-			r.waitAccepted(20, loadDone)
-			for i, m := range all {
-				dc, err := ch.PublishWithDeferredConfirmWithContext(r.ctx, "", job.QueueGenerate, false, false, amqp.Publishing{
-					ContentType: m.contentType, DeliveryMode: amqp.Persistent, MessageId: fmt.Sprintf("poison-%d", i), Body: m.body})
-				if err == nil {
-					var ok bool
-					ok, err = dc.WaitContext(r.ctx)
-					if err == nil && !ok {
-						err = fmt.Errorf("nacked")
-					}
-				}
-				if err != nil {
-					r.problem("publish poison %d: %v", i, err)
-				}
-				r.sleep(150 * time.Millisecond)
-			}
-			// Duplicates of finished jobs' messages (a relay that died between RabbitMQ's
-			// confirm and its commit publishes twice): dropped, not run again.
-			dups := 0
-			for try := 0; try < 300 && dups == 0 && r.ctx.Err() == nil; try++ {
-				rows, err := r.s.Pool.Query(r.ctx, `SELECT job_id, user_id, job_description, cv_text, tone, created_at
-					FROM cover_letter_jobs WHERE status = 'completed' AND job_id NOT LIKE 'ext-%' ORDER BY completed_at LIMIT 10`)
-				if err != nil {
-					r.problem("read completed jobs: %v", err)
-					break
-				}
-				var msgs []job.GenerateMessage
-				for rows.Next() {
-					var m job.GenerateMessage
-					if err := rows.Scan(&m.JobID, &m.UserID, &m.JobDescription, &m.CVText, &m.Tone, &m.CreatedAt); err == nil {
-						msgs = append(msgs, m)
-					}
-				}
-				rows.Close()
-				if len(msgs) < 10 {
-					r.sleep(100 * time.Millisecond)
-					continue
-				}
-				for _, m := range msgs {
-					body, _ := json.Marshal(m)
-					if err := ch.PublishWithContext(r.ctx, "", job.QueueGenerate, false, false, amqp.Publishing{
-						ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: m.JobID + "/0",
-						Headers: amqp.Table{job.HeaderJobID: m.JobID}, Body: body}); err != nil {
-						r.problem("publish a duplicate: %v", err)
-					}
-					dups++
-				}
-			}
-			r.note("poison=%d external=%d duplicates_of_completed=%d", len(poisons), len(externals), dups)
+			publishPoison(r, loadDone, poisons, externals)
 			<-loadDone
 		},
 		check: func(r *run, c *Check) {
@@ -538,6 +467,110 @@ func poison() scenario {
 			}
 		},
 	}
+}
+
+// publishPoison publishes poisons and externals, shuffled, once 20 jobs of the load were
+// accepted, then duplicates of completed jobs' messages.
+func publishPoison(r *run, loadDone <-chan struct{}, poisons []Poison, externals []Expected) {
+	conn, err := amqp.Dial(r.s.AMQP)
+	if err != nil {
+		r.problem("connect to publish poison: %v", err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.Confirm(false)
+	}
+	if err != nil {
+		r.problem("channel: %v", err)
+		return
+	}
+	type msg struct {
+		body        []byte
+		contentType string
+	}
+	var all []msg
+	for _, p := range poisons {
+		ct := "application/json"
+		if strings.HasPrefix(p.Name, "not-json") {
+			ct = "text/plain"
+		}
+		all = append(all, msg{p.Body, ct})
+	}
+	for _, e := range externals {
+		all = append(all, msg{externalBody(e), "application/json"})
+	}
+	rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	r.waitAccepted(20, loadDone)
+	for i, m := range all {
+		if err := publishConfirmed(r.ctx, ch, amqp.Publishing{ContentType: m.contentType, DeliveryMode: amqp.Persistent,
+			MessageId: fmt.Sprintf("poison-%d", i), Body: m.body}); err != nil {
+			r.problem("publish poison %d: %v", i, err)
+		}
+		r.sleep(150 * time.Millisecond)
+	}
+	dups := publishDuplicates(r, ch)
+	r.note("poison=%d external=%d duplicates_of_completed=%d", len(poisons), len(externals), dups)
+}
+
+// publishConfirmed publishes m to the generate queue and waits for RabbitMQ's confirm.
+func publishConfirmed(ctx context.Context, ch *amqp.Channel, m amqp.Publishing) error {
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", job.QueueGenerate, false, false, m)
+	if err != nil {
+		return err
+	}
+	ok, err := dc.WaitContext(ctx)
+	if err == nil && !ok {
+		err = fmt.Errorf("nacked")
+	}
+	return err
+}
+
+// publishDuplicates publishes again the messages of ten completed jobs (a relay that died
+// between RabbitMQ's confirm and its commit publishes twice): dropped, not run again. It
+// returns how many it published.
+func publishDuplicates(r *run, ch *amqp.Channel) int {
+	dups := 0
+	for try := 0; try < 300 && dups == 0 && r.ctx.Err() == nil; try++ {
+		msgs, err := completedMessages(r)
+		if err != nil {
+			r.problem("read completed jobs: %v", err)
+			break
+		}
+		if len(msgs) < 10 {
+			r.sleep(100 * time.Millisecond)
+			continue
+		}
+		for _, m := range msgs {
+			body, _ := json.Marshal(m) // a struct of strings and times: cannot fail
+			if err := ch.PublishWithContext(r.ctx, "", job.QueueGenerate, false, false, amqp.Publishing{
+				ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: m.JobID + "/0",
+				Headers: amqp.Table{job.HeaderJobID: m.JobID}, Body: body}); err != nil {
+				r.problem("publish a duplicate: %v", err)
+			}
+			dups++
+		}
+	}
+	return dups
+}
+
+// completedMessages are the generate messages of the first ten completed jobs of the load.
+func completedMessages(r *run) ([]job.GenerateMessage, error) {
+	rows, err := r.s.Pool.Query(r.ctx, `SELECT job_id, user_id, job_description, cv_text, tone, created_at
+		FROM cover_letter_jobs WHERE status = 'completed' AND job_id NOT LIKE 'ext-%' ORDER BY completed_at LIMIT 10`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var msgs []job.GenerateMessage
+	for rows.Next() {
+		var m job.GenerateMessage
+		if err := rows.Scan(&m.JobID, &m.UserID, &m.JobDescription, &m.CVText, &m.Tone, &m.CreatedAt); err == nil {
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs, rows.Err()
 }
 
 // poisonMessages are the bodies no worker can process, and valid messages for jobs the system

@@ -175,87 +175,118 @@ func (s *System) drainQueue(queue string) ([]amqp.Delivery, error) {
 	return out, fmt.Errorf("%s does not empty", queue)
 }
 
+// verification is one end check under way.
+type verification struct {
+	s        *System
+	c        Check
+	f        Figures
+	problems []string
+	rows     map[string]Row
+	expected map[string]Expected
+	lost     map[string]string // job id → why it counts as lost
+}
+
+func (v *verification) add(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+}
+
 // Verify runs the end check: every expected job is completed or failed for a stated reason,
 // has exactly one visible result (its row, its status in the api and its list, one message
 // on cover-letter.completed), nothing is left pending, poison reached the DLQ, and the LLM
 // requests match the attempts. It returns the figures and every problem found.
 func (s *System) Verify(ctx context.Context, c Check) (Figures, []string) {
-	f := Figures{Scenario: s.Cfg.Name}
-	var problems []string
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 2 * time.Minute
+	v := &verification{s: s, c: c, f: Figures{Scenario: s.Cfg.Name}, expected: map[string]Expected{}, lost: map[string]string{}}
+	if v.c.DrainTimeout == 0 {
+		v.c.DrainTimeout = 2 * time.Minute
 	}
-	drain, err := s.WaitDrained(ctx, c.FaultsOver, c.DrainTimeout)
-	f.Drain = drain
+	drain, err := s.WaitDrained(ctx, c.FaultsOver, v.c.DrainTimeout)
+	v.f.Drain = drain
 	if err != nil {
-		add("%v", err)
+		v.add("%v", err)
 	}
-	rows, err := s.Rows(ctx)
-	if err != nil {
-		add("read jobs: %v", err)
-		return f, problems
+	if v.rows, err = s.Rows(ctx); err != nil {
+		v.add("read jobs: %v", err)
+		return v.f, v.problems
 	}
-	expected := map[string]Expected{}
-	for _, e := range c.Jobs {
-		if prev, dup := expected[e.JobID]; dup {
-			add("the api gave job id %s to two submissions (%s and %s)", e.JobID, prev.Ref, e.Ref)
-			f.Duplicates++
+	v.indexExpected()
+	v.checkRows()
+	v.checkAnnounced()
+	v.checkGenerateEmpty(ctx)
+	v.problems = append(v.problems, s.checkAPI(ctx, v.c, v.rows, v.lost)...)
+	v.problems = append(v.problems, s.checkDLQ(v.c, v.rows, &v.f)...)
+	v.problems = append(v.problems, s.checkLLM(v.c, v.rows, &v.f)...)
+	v.reportLost()
+	return v.f, v.problems
+}
+
+// indexExpected indexes the expected jobs by id and counts them by how they were submitted.
+func (v *verification) indexExpected() {
+	for _, e := range v.c.Jobs {
+		if prev, dup := v.expected[e.JobID]; dup {
+			v.add("the api gave job id %s to two submissions (%s and %s)", e.JobID, prev.Ref, e.Ref)
+			v.f.Duplicates++
 		}
-		expected[e.JobID] = e
+		v.expected[e.JobID] = e
 		switch e.How {
 		case "accepted":
-			f.Accepted++
+			v.f.Accepted++
 		case "replayed":
-			f.Replayed++
+			v.f.Replayed++
 		default:
-			f.External++
+			v.f.External++
 		}
 	}
-	lost := map[string]string{}
-	for id, e := range expected {
-		r, ok := rows[id]
+}
+
+// checkRows finds the expected jobs whose row is missing or not final for a stated reason,
+// and counts the rows.
+func (v *verification) checkRows() {
+	for id, e := range v.expected {
+		r, ok := v.rows[id]
 		switch {
 		case !ok:
-			lost[id] = "no row in cover_letter_jobs"
+			v.lost[id] = "no row in cover_letter_jobs"
 		case r.Ref != e.Ref:
-			lost[id] = fmt.Sprintf("row holds job %q, not %q", r.Ref, e.Ref)
+			v.lost[id] = fmt.Sprintf("row holds job %q, not %q", r.Ref, e.Ref)
 		case r.Status == "completed" && (strings.TrimSpace(r.Letter) == "" || r.CompletedAt == nil):
-			lost[id] = "completed without a letter or completed_at"
+			v.lost[id] = "completed without a letter or completed_at"
 		case r.Status == "failed" && strings.TrimSpace(r.Error) == "":
-			lost[id] = "failed without a stated reason (error_message empty)"
+			v.lost[id] = "failed without a stated reason (error_message empty)"
 		case r.Status != "completed" && r.Status != "failed":
-			lost[id] = fmt.Sprintf("status %s (attempts %d, run_after %v, lease until %v, error %q)",
+			v.lost[id] = fmt.Sprintf("status %s (attempts %d, run_after %v, lease until %v, error %q)",
 				r.Status, r.Attempts, r.RunAfter, r.LeaseExpires, r.Error)
 		}
 	}
-	for id, r := range rows {
+	for id, r := range v.rows {
 		switch r.Status {
 		case "completed":
-			f.Completed++
+			v.f.Completed++
 		case "failed":
-			f.Failed++
+			v.f.Failed++
 		}
-		f.Attempts += r.Attempts
-		if _, ok := expected[id]; !ok {
-			f.Orphans++ // stored, but its answer never reached the client (which gave up)
+		v.f.Attempts += r.Attempts
+		if _, ok := v.expected[id]; !ok {
+			v.f.Orphans++ // stored, but its answer never reached the client (which gave up)
 			if r.Status != "completed" && r.Status != "failed" {
-				add("job %s (%s), which no client saw accepted, is %s", id, r.Ref, r.Status)
+				v.add("job %s (%s), which no client saw accepted, is %s", id, r.Ref, r.Status)
 			}
 		}
 	}
+}
 
-	// The completion announcements: exactly one per final job, saying what the row says.
+// checkAnnounced checks the completion announcements: exactly one per final job, saying what
+// the row says.
+func (v *verification) checkAnnounced() {
 	announced := map[string]int{}
 	copies := map[string]map[string]bool{} // job → distinct message id + body digest
-	msgs, err := s.drainQueue(job.QueueCompleted)
+	msgs, err := v.s.drainQueue(job.QueueCompleted)
 	if err != nil {
-		add("%v", err)
+		v.add("%v", err)
 	}
 	for _, d := range msgs {
 		var m job.CompletedMessage
 		if err := json.Unmarshal(d.Body, &m); err != nil {
-			add("cover-letter.completed message %s is not JSON: %.200s", d.MessageId, d.Body)
+			v.add("cover-letter.completed message %s is not JSON: %.200s", d.MessageId, d.Body)
 			continue
 		}
 		announced[m.JobID]++
@@ -263,85 +294,95 @@ func (s *System) Verify(ctx context.Context, c Check) (Figures, []string) {
 			copies[m.JobID] = map[string]bool{}
 		}
 		copies[m.JobID][fmt.Sprintf("%s %x", d.MessageId, sha256.Sum256(d.Body))] = true
-		r, ok := rows[m.JobID]
+		r, ok := v.rows[m.JobID]
 		switch {
 		case !ok:
-			add("cover-letter.completed announces job %s, which does not exist", m.JobID)
-			f.Duplicates++
+			v.add("cover-letter.completed announces job %s, which does not exist", m.JobID)
+			v.f.Duplicates++
 		case string(m.Status) != r.Status:
-			add("cover-letter.completed says job %s is %s; its row says %s", m.JobID, m.Status, r.Status)
+			v.add("cover-letter.completed says job %s is %s; its row says %s", m.JobID, m.Status, r.Status)
 		case m.Status == job.StatusCompleted && m.CoverLetter != r.Letter:
-			add("cover-letter.completed carries a different letter for job %s than its row", m.JobID)
+			v.add("cover-letter.completed carries a different letter for job %s than its row", m.JobID)
 		}
 	}
-	// The relay publishes at least once (the contract: consumers deduplicate by message id,
-	// "<jobId>/<status>"): byte-identical copies after a lost outbox commit are redeliveries,
-	// counted and explained; two different announcements of one job are a duplicate result.
+	v.countRepeats(announced, copies)
+	for id, r := range v.rows {
+		if (r.Status == "completed" || r.Status == "failed") && announced[id] == 0 {
+			v.f.Unannounced++
+			v.add("job %s (%s) is %s but was never announced on cover-letter.completed", id, r.Ref, r.Status)
+		}
+	}
+}
+
+// countRepeats tells redeliveries from duplicates. The relay publishes at least once (the
+// contract: consumers deduplicate by message id, "<jobId>/<status>"): byte-identical copies
+// after a lost outbox commit are redeliveries, counted and explained; two different
+// announcements of one job are a duplicate result.
+func (v *verification) countRepeats(announced map[string]int, copies map[string]map[string]bool) {
 	dupAnnounced := 0
 	for id, n := range announced {
 		if n <= 1 {
 			continue
 		}
 		if len(copies[id]) > 1 {
-			f.Duplicates += n - 1
-			add("DUPLICATE: job %s (%s) announced %d times on cover-letter.completed with DIFFERENT messages", id, rows[id].Ref, n)
+			v.f.Duplicates += n - 1
+			v.add("DUPLICATE: job %s (%s) announced %d times on cover-letter.completed with DIFFERENT messages", id, v.rows[id].Ref, n)
 			continue
 		}
-		f.Redelivered += n - 1
+		v.f.Redelivered += n - 1
 		dupAnnounced++
 	}
 	if dupAnnounced > 0 {
-		// Say why: what the outbox relays logged when they lost a batch they had published.
-		var lines []string
-		for _, p := range s.procs() {
-			for _, l := range grepLog(p.Log, 3, "outbox: ") {
-				if strings.Contains(l, "record published rows") || strings.Contains(l, "outbox: commit") ||
-					strings.Contains(l, "may or may not be stored") {
-					lines = append(lines, p.Name+": "+l)
-				}
+		v.f.RedeliveryCause = v.s.redeliveryCause()
+	}
+}
+
+// redeliveryCause says why a completion went out twice: what the outbox relays logged when
+// they lost a batch they had published.
+func (s *System) redeliveryCause() string {
+	var lines []string
+	for _, p := range s.procs() {
+		for _, l := range grepLog(p.Log, 3, "outbox: ") {
+			if strings.Contains(l, "record published rows") || strings.Contains(l, "outbox: commit") ||
+				strings.Contains(l, "may or may not be stored") {
+				lines = append(lines, p.Name+": "+l)
 			}
 		}
-		why := "no relay logged losing a batch: a process was killed between RabbitMQ's confirm and its outbox commit"
-		if len(lines) > 0 {
-			why = "the outbox relays logged, on losing a batch RabbitMQ may already have stored:\n    " + strings.Join(lines, "\n    ")
-		}
-		f.RedeliveryCause = why
 	}
-	for id, r := range rows {
-		if (r.Status == "completed" || r.Status == "failed") && announced[id] == 0 {
-			f.Unannounced++
-			add("job %s (%s) is %s but was never announced on cover-letter.completed", id, r.Ref, r.Status)
-		}
+	if len(lines) == 0 {
+		return "no relay logged losing a batch: a process was killed between RabbitMQ's confirm and its outbox commit"
 	}
+	return "the outbox relays logged, on losing a batch RabbitMQ may already have stored:\n    " + strings.Join(lines, "\n    ")
+}
 
-	// Nothing stays in the generate queue: no message held by a stuck worker, no duplicate
-	// left unconsumed (rabbitmqctl list_queues, as an operator would look).
+// checkGenerateEmpty: nothing stays in the generate queue, no message held by a stuck worker,
+// no duplicate left unconsumed (rabbitmqctl list_queues, as an operator would look).
+func (v *verification) checkGenerateEmpty(ctx context.Context) {
 	var left int
+	var err error
 	_ = testkit.WaitUntil(ctx, 15*time.Second, 500*time.Millisecond, func() bool {
-		left, err = s.H.RabbitMQ.QueueDepth(ctx, s.Cfg.Name, job.QueueGenerate)
+		left, err = v.s.H.RabbitMQ.QueueDepth(ctx, v.s.Cfg.Name, job.QueueGenerate)
 		return err != nil || left == 0
 	}) // err and left say how it ended
 	switch {
 	case err != nil:
-		add("list_queues: %v", err)
+		v.add("list_queues: %v", err)
 	case left != 0:
-		add("%d messages (ready or unacked) still in %s after every job ended", left, job.QueueGenerate)
+		v.add("%d messages (ready or unacked) still in %s after every job ended", left, job.QueueGenerate)
 	}
+}
 
-	problems = append(problems, s.checkAPI(ctx, c, rows, lost)...)
-	problems = append(problems, s.checkDLQ(c, rows, &f)...)
-	problems = append(problems, s.checkLLM(c, rows, &f)...)
-
-	f.Lost = len(lost)
-	ids := make([]string, 0, len(lost))
-	for id := range lost {
+// reportLost counts the lost jobs and names each.
+func (v *verification) reportLost() {
+	v.f.Lost = len(v.lost)
+	ids := make([]string, 0, len(v.lost))
+	for id := range v.lost {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		add("LOST: job %s (%s, %s): %s", id, expected[id].Ref, expected[id].How, lost[id])
+		v.add("LOST: job %s (%s, %s): %s", id, v.expected[id].Ref, v.expected[id].How, v.lost[id])
 	}
-	return f, problems
 }
 
 // checkAPI reads every expected job back through the api, one by one and in its owner's list.
