@@ -8,11 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -217,24 +214,10 @@ func TestThousandIdleStreamsCostLittle(t *testing.T) {
 	bin := plainBinaries(t)
 	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	apiAddr := freeAddr(t)
-	cmd := exec.Command(filepath.Join(bin, "api"))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL,
-		"JWT_SECRET=" + jwtSecret, "HTTP_ADDR=" + apiAddr, "USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "LOG_LEVEL=warn"}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	cmd := startProgram(t, bin, testkit.ChildEnv("DATABASE_URL="+dbURL, "RABBITMQ_URL="+amqpURL, "JWT_SECRET="+jwtSecret,
+		"HTTP_ADDR="+apiAddr, "USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "LOG_LEVEL=warn"), nil, "api")
 	waitReady(t, "http://"+apiAddr+"/readyz")
-	conn, err := pgxConnect(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var userID int64
-	if err := conn.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ('s@example.com') RETURNING id`).Scan(&userID); err != nil {
-		t.Fatal(err)
-	}
-	token := issue(t, userID)
+	token := userToken(t, dbURL, "s@example.com")
 	b := &bundle{t: t, apiURL: "http://" + apiAddr}
 	var ids []string
 	for i := range 10 { // no worker runs: they stay pending

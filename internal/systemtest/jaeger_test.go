@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -121,23 +120,11 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 	bin := binaries(t)
 	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,
-		"OPENAI_API_KEY=sk-test", "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
-		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr,
+	env := programEnv(dbURL, amqpURL, llmAddr, apiAddr, adminAddr,
 		"WORKER_RETRY_BASE_DELAY=50ms", "WORKER_RETRY_MAX_DELAY=100ms",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp, "OTEL_BSP_SCHEDULE_DELAY=100",
-	}
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp, "OTEL_BSP_SCHEDULE_DELAY=100")
 	for _, p := range [][]string{{"fakeopenai", "--addr", llmAddr}, {"api"}, {"worker"}} {
-		cmd := exec.Command(filepath.Join(bin, p[0]), p[1:]...)
-		cmd.Env = env
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { // SIGTERM flushes the spans still buffered
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-		})
+		startProgram(t, bin, env, nil, p[0], p[1:]...)
 	}
 	waitReady(t, "http://"+apiAddr+"/readyz")
 	waitReady(t, "http://"+adminAddr+"/readyz")
@@ -147,11 +134,7 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	var userID int64
-	if err := conn.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ('j@example.com') RETURNING id`).Scan(&userID); err != nil {
-		t.Fatal(err)
-	}
-	token := issue(t, userID)
+	token := userToken(t, dbURL, "j@example.com")
 	b := &bundle{t: t, apiURL: "http://" + apiAddr}
 	jobID := b.submit(token, "Observability Engineer at Honeycomb [[fakeopenai:fail=500x1]]", "OpenTelemetry since 2019", "")
 	v := b.waitStatus(token, jobID, 30*time.Second, job.StatusCompleted)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -67,6 +68,48 @@ func binaries(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return binDir
+}
+
+// programEnv is the environment of the programs run as processes: the test's database and
+// vhost, fakeopenai at llmAddr, the api on apiAddr, the worker's admin on adminAddr, then extra.
+func programEnv(dbURL, amqpURL, llmAddr, apiAddr, adminAddr string, extra ...string) []string {
+	return testkit.ChildEnv(append([]string{
+		"DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,
+		"OPENAI_API_KEY=sk-test", "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
+		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr,
+	}, extra...)...)
+}
+
+// startProgram starts bin/name with env, its output to out (nil: discarded), and SIGTERMs it
+// and waits for it when the test ends.
+func startProgram(t *testing.T, bin string, env []string, out io.Writer, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // SIGTERM flushes what the program still buffers
+		_ = cmd.Process.Signal(syscall.SIGTERM) // it may have ended already
+		_ = cmd.Wait()                          // its exit is not what this test checks
+	})
+	return cmd
+}
+
+// userToken adds a user in SQL and returns a token for it.
+func userToken(t *testing.T, dbURL, email string) string {
+	t.Helper()
+	conn, err := pgxConnect(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var userID int64
+	if err := conn.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ($1) RETURNING id`, email).Scan(&userID); err != nil {
+		t.Fatal(err)
+	}
+	return issue(t, userID)
 }
 
 func freeAddr(t *testing.T) string {
@@ -145,11 +188,7 @@ func TestProgramsExitZeroOnSIGTERM(t *testing.T) {
 	bin := binaries(t)
 	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,
-		"OPENAI_API_KEY=sk-test", "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
-		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr,
-	}
+	env := programEnv(dbURL, amqpURL, llmAddr, apiAddr, adminAddr)
 	start := func(name string, args ...string) (*exec.Cmd, *syncBuffer) {
 		cmd := exec.Command(filepath.Join(bin, name), args...)
 		cmd.Env = env
@@ -265,21 +304,12 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	dbURL := strings.Replace(testkit.NewDatabaseURL(t), "postgres@", "postgres:"+dbPassword+"@", 1) // trust auth ignores it
 	amqpURL := testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + secret,
-		"OPENAI_API_KEY=" + apiKey, "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
-		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr, "LOG_LEVEL=debug", "WORKER_RETRY_BASE_DELAY=50ms",
-		"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false",
-	}
+	env := programEnv(dbURL, amqpURL, llmAddr, apiAddr, adminAddr, // later values win: the secrets
+		"JWT_SECRET="+secret, "OPENAI_API_KEY="+apiKey, "LOG_LEVEL=debug", "WORKER_RETRY_BASE_DELAY=50ms",
+		"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false")
 	logs := &syncBuffer{}
 	for _, p := range [][]string{{"fakeopenai", "--addr", llmAddr}, {"api"}, {"worker"}} {
-		cmd := exec.Command(filepath.Join(bin, p[0]), p[1:]...)
-		cmd.Env = env
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+		startProgram(t, bin, env, logs, p[0], p[1:]...)
 	}
 	waitReady(t, "http://"+apiAddr+"/readyz")
 	waitReady(t, "http://"+adminAddr+"/readyz")

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -16,10 +17,7 @@ import (
 
 // AMQPURL is the RabbitMQ server the tests use: TEST_RABBITMQ_URL, or the local one as guest.
 func AMQPURL() string {
-	if u := os.Getenv("TEST_RABBITMQ_URL"); u != "" {
-		return u
-	}
-	return "amqp://guest:guest@127.0.0.1:5672/"
+	return cmp.Or(os.Getenv("TEST_RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/")
 }
 
 // NewVhostURL creates a virtual host for this test, grants the test user every permission on

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -15,10 +16,7 @@ import (
 
 // AdminDatabaseURL is the PostgreSQL server the tests use: TEST_DATABASE_URL, or the local one.
 func AdminDatabaseURL() string {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	return cmp.Or(os.Getenv("TEST_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 }
 
 // NewDatabaseURL creates an empty, migrated database for this test (a clone of a template

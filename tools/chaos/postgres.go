@@ -122,31 +122,22 @@ func (pg *Postgres) URL(db string) string {
 
 // Start starts the server and waits until it answers.
 func (pg *Postgres) Start(ctx context.Context) error {
-	p, err := pg.h.start(testkit.ProcSpec{
+	p, err := pg.h.startAndWait(ctx, testkit.ProcSpec{
 		Name: "postgres", Path: filepath.Join(pg.binDir, "postgres"), Cred: pg.cred,
 		Args: []string{"-D", pg.dataDir}, Env: testkit.ChildEnv(), Dir: filepath.Dir(pg.dataDir),
-	})
-	if err != nil {
-		return err
-	}
-	pg.proc = p
-	_ = testkit.WaitUntil(ctx, 60*time.Second, 100*time.Millisecond, func() bool {
+	}, 60*time.Second, 100*time.Millisecond, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		var conn *pgx.Conn
-		if conn, err = pgx.Connect(cctx, pg.URL("postgres")); err == nil {
-			_ = conn.Close(ctx)
+		conn, err := pgx.Connect(cctx, pg.URL("postgres"))
+		if err == nil {
+			_ = conn.Close(ctx) // it answered: that was the question
 		}
-		return err == nil || p.Exited()
+		return err
 	})
-	switch {
-	case err == nil:
-		return nil
-	case p.Exited():
-		return fmt.Errorf("postgres exited with %d; see %s", p.ExitCode(), p.Log)
-	default:
-		return fmt.Errorf("postgres not answering after 60s: %w; see %s", err, p.Log)
+	if p != nil {
+		pg.proc = p
 	}
+	return err
 }
 
 // Stop stops the server: "fast" (SIGINT: disconnect everyone, checkpoint, exit) or

@@ -1,8 +1,10 @@
 package chaos
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/careerops/jobs/internal/testkit"
 )
@@ -23,6 +25,27 @@ func (h *Harness) start(spec testkit.ProcSpec) (*testkit.Proc, error) {
 	}
 	h.register(p)
 	return p, nil
+}
+
+// startAndWait starts spec and asks probe every interval until it answers nil; an error if the
+// process exits first or within passes. The process is returned even then, to be stopped.
+func (h *Harness) startAndWait(ctx context.Context, spec testkit.ProcSpec, within, interval time.Duration, probe func() error) (*testkit.Proc, error) {
+	p, err := h.start(spec)
+	if err != nil {
+		return nil, err
+	}
+	_ = testkit.WaitUntil(ctx, within, interval, func() bool {
+		err = probe()
+		return err == nil || p.Exited()
+	}) // err and p say how it ended
+	switch {
+	case err == nil:
+		return p, nil
+	case p.Exited():
+		return p, fmt.Errorf("%s exited with %d; see %s", spec.Name, p.ExitCode(), p.Log)
+	default:
+		return p, fmt.Errorf("%s not answering after %s: %w; see %s", spec.Name, within, err, p.Log)
+	}
 }
 
 // register records p for the final cleanup and in the pid file.

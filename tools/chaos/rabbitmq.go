@@ -126,29 +126,22 @@ func (r *RabbitMQ) URL(vhost string) string {
 // Start starts the node and waits until it accepts AMQP connections.
 func (r *RabbitMQ) Start(ctx context.Context) error {
 	// As the service starter does (see go-svc.md): the node needs many file descriptors.
-	p, startErr := r.h.start(testkit.ProcSpec{Name: "rabbitmq", Path: "/bin/sh", Env: r.env, Dir: r.dir,
+	p, err := r.h.startAndWait(ctx, testkit.ProcSpec{Name: "rabbitmq", Path: "/bin/sh", Env: r.env, Dir: r.dir,
 		Args: []string{"-c", `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0"`,
-			filepath.Join(r.scripts, "rabbitmq-server")}})
-	if startErr != nil {
-		return startErr
-	}
-	r.proc = p
-	var err error
-	_ = testkit.WaitUntil(ctx, 90*time.Second, 200*time.Millisecond, func() bool {
-		var conn *amqp.Connection
-		if conn, err = amqp.DialConfig(r.URL(""), amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)}); err == nil {
-			_ = conn.Close()
+			filepath.Join(r.scripts, "rabbitmq-server")}}, 90*time.Second, 200*time.Millisecond, func() error {
+		conn, err := amqp.DialConfig(r.URL(""), amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
+		if err == nil {
+			_ = conn.Close() // it answered: that was the question
 		}
-		return err == nil || p.Exited()
+		return err
 	})
-	switch {
-	case err == nil:
-		return nil
-	case p.Exited():
-		return fmt.Errorf("rabbitmq-server exited with %d; see %s and %s", p.ExitCode(), p.Log, filepath.Join(r.dir, "log"))
-	default:
-		return fmt.Errorf("RabbitMQ not answering after 90s: %w; see %s", err, p.Log)
+	if p != nil {
+		r.proc = p
 	}
+	if err != nil {
+		return fmt.Errorf("%w (node logs in %s)", err, filepath.Join(r.dir, "log"))
+	}
+	return nil
 }
 
 // Stop stops the node gracefully (rabbitmqctl stop) and waits for the VM to exit.
