@@ -126,10 +126,7 @@ func TestEventStreamShowsTheLetterBeingWritten(t *testing.T) {
 // once; one that comes back with Last-Event-ID: final gets 204 (EventSource stops).
 func TestEventStreamAfterTheEnd(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	id := b.submit(token, "Role at Acme", "CV", "")
-	b.waitFinal(id, 30*time.Second)
+	b, token, id, _ := oneJob(t, "Role at Acme", "CV")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()

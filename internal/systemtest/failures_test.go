@@ -43,10 +43,7 @@ func TestMessageFromAnotherServiceCompletes(t *testing.T) {
 // TestRateLimitedThenSucceeds: two 429s with Retry-After, then success: completed, attempts 3.
 func TestRateLimitedThenSucceeds(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	id := b.submit(token, "QA Engineer at Umbrella [[fakeopenai:fail=429x2]]", "Selenium", "")
-	j := b.waitFinal(id, 30*time.Second)
+	b, token, id, j := oneJob(t, "QA Engineer at Umbrella [[fakeopenai:fail=429x2]]", "Selenium")
 	if j.Status != job.StatusCompleted || j.Attempts != 3 {
 		t.Fatalf("job = %s after %d attempts (%s), want completed after 3", j.Status, j.Attempts, j.Error)
 	}
@@ -63,10 +60,7 @@ func TestRateLimitedThenSucceeds(t *testing.T) {
 // attempt, with a clear error, and the message dead-lettered with the reason.
 func TestLLMRejectionFailsWithoutRetry(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	id := b.submit(token, "Nurse at Mercy [[fakeopenai:status=400]]", "RN license", "")
-	j := b.waitFinal(id, 30*time.Second)
+	b, token, id, j := oneJob(t, "Nurse at Mercy [[fakeopenai:status=400]]", "RN license")
 	if j.Status != job.StatusFailed || j.Attempts != 1 || !strings.Contains(j.Error, "rejected") {
 		t.Fatalf("job = %s after %d attempts: %q", j.Status, j.Attempts, j.Error)
 	}

@@ -111,10 +111,7 @@ func TestAcceptedJobsSurviveBrokerOutageAndAPICrash(t *testing.T) {
 // the next jobs complete.
 func TestProgramsSurviveLostConnections(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	first := b.submit(token, "Before at Acme", "CV", "")
-	b.waitFinal(first, 30*time.Second)
+	b, token, _, _ := oneJob(t, "Before at Acme", "CV")
 
 	testkit.CloseConnections(t, b.amqpURL)
 	if _, err := b.pool.Exec(context.Background(),

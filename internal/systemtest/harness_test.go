@@ -285,6 +285,15 @@ func (b *bundle) waitFinal(id string, within time.Duration) jobstore.Job {
 	return j
 }
 
+// oneJob runs a system, submits one job as a@example.com and waits until it is final.
+func oneJob(t *testing.T, desc, cv string) (b *bundle, token, id string, j jobstore.Job) {
+	t.Helper()
+	b = setup(t, options{})
+	token = b.user("a@example.com")
+	id = b.submit(token, desc, cv, "")
+	return b, token, id, b.waitFinal(id, 30*time.Second)
+}
+
 // waitStatus polls the api until the job is in one of the want statuses.
 func (b *bundle) waitStatus(token, id string, within time.Duration, want ...job.Status) job.View {
 	b.t.Helper()
