@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -21,53 +20,42 @@ import (
 	"github.com/careerops/jobs/internal/testkit"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+// build is a set of programs built once per test run, into a temporary directory that
+// TestMain removes.
+type build struct {
+	once sync.Once
+	dir  string
+	err  error
+}
 
-	plainOnce     sync.Once
-	plainBinDir   string
-	plainBuildErr error
-)
-
-// plainBinaries builds the programs without the race detector, as they are deployed, for
-// measurements of memory.
-func plainBinaries(t *testing.T) string {
+// get builds pkgs with flags the first time and returns the directory.
+func (b *build) get(t *testing.T, pattern string, flags []string, pkgs ...string) string {
 	t.Helper()
-	plainOnce.Do(func() {
-		plainBinDir, plainBuildErr = os.MkdirTemp("", "careerops-bin-plain-")
-		if plainBuildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", plainBinDir+"/", "../../cmd/api").CombinedOutput()
-		if err != nil {
-			plainBuildErr = fmt.Errorf("go build: %w\n%s", err, out)
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", pattern); b.err == nil {
+			b.err = testkit.Build(context.Background(), ".", b.dir, flags, pkgs...)
 		}
 	})
-	if plainBuildErr != nil {
-		t.Fatal(plainBuildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return plainBinDir
+	return b.dir
+}
+
+// raceBuild and plainBuild are the test run's builds: with the race detector, and without it,
+// as deployed, for measurements of memory.
+var raceBuild, plainBuild build
+
+// plainBinaries builds the api without the race detector, as it is deployed.
+func plainBinaries(t *testing.T) string {
+	t.Helper()
+	return plainBuild.get(t, "careerops-bin-plain-", nil, "../../cmd/api")
 }
 
 // binaries builds the four programs once per test run.
 func binaries(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "careerops-bin-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-race", "-o", binDir+"/", "../../cmd/...").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
+	return raceBuild.get(t, "careerops-bin-", []string{"-race"}, "../../cmd/...")
 }
 
 // programEnv is the environment of the programs run as processes: the test's database and

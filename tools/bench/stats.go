@@ -53,20 +53,13 @@ func Summarise(ds []time.Duration) Dist {
 
 // ms formats a duration in milliseconds with a precision that suits its size.
 func ms(d time.Duration) string {
-	v := float64(d) / float64(time.Millisecond)
-	switch {
-	case v == 0:
+	if d == 0 {
 		return "0"
-	case v < 10:
-		return fmt.Sprintf("%.2f", v)
-	case v < 100:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.0f", v)
 	}
+	return rate(float64(d) / float64(time.Millisecond))
 }
 
-// rate formats a per-second figure.
+// rate formats a per-second figure (and any figure with three significant digits or fewer).
 func rate(v float64) string {
 	switch {
 	case v < 10:

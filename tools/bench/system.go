@@ -69,14 +69,8 @@ func (s *system) startAPI(ctx context.Context) error {
 	env := testkit.ChildEnv("DATABASE_URL="+s.w.dbURL, "RABBITMQ_URL="+s.w.amqpURL, "JWT_SECRET="+jwtSecret,
 		"HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
 		"USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "USER_TOKENS_PER_DAY=0")
-	s.apiPprof = ""
-	if s.pprof {
-		pp, err := testkit.FreePort()
-		if err != nil {
-			return err
-		}
-		s.apiPprof = "127.0.0.1:" + strconv.Itoa(pp)
-		env = append(env, "PPROF_ADDR="+s.apiPprof)
+	if env, s.apiPprof, err = withPprof(env, s.pprof); err != nil {
+		return err
 	}
 	s.seq++
 	p, err := startProc(fmt.Sprintf("api-%d", s.seq), filepath.Join(s.cfg.BinDir, "api"), nil, env, s.logDir)
@@ -134,7 +128,7 @@ func workerConns(workers, conc int) int {
 
 // startWorkers starts n workers with concurrency conc, one after the other, each waited for
 // until ready, then records their idle resident sets.
-func (s *system) startWorkers(ctx context.Context, n, conc int, withPprof bool) error {
+func (s *system) startWorkers(ctx context.Context, n, conc int, profile bool) error {
 	for i := range n {
 		port, err := testkit.FreePort()
 		if err != nil {
@@ -145,13 +139,8 @@ func (s *system) startWorkers(ctx context.Context, n, conc int, withPprof bool) 
 			"ADMIN_ADDR=127.0.0.1:"+strconv.Itoa(port), "WORKER_CONCURRENCY="+strconv.Itoa(conc),
 			"DATABASE_MAX_CONNS="+strconv.Itoa(workerConns(n, conc)))
 		wp := &workerProc{admin: "http://127.0.0.1:" + strconv.Itoa(port)}
-		if withPprof && s.pprof && i == 0 {
-			pp, err := testkit.FreePort()
-			if err != nil {
-				return err
-			}
-			wp.pprof = "127.0.0.1:" + strconv.Itoa(pp)
-			env = append(env, "PPROF_ADDR="+wp.pprof)
+		if env, wp.pprof, err = withPprof(env, profile && s.pprof && i == 0); err != nil {
+			return err
 		}
 		s.seq++
 		p, err := startProc(fmt.Sprintf("worker-%d", s.seq), filepath.Join(s.cfg.BinDir, "worker"), nil, env, s.logDir)
@@ -317,4 +306,17 @@ func fetchProfile(ctx context.Context, addr string, seconds int, path string) er
 		return err
 	}
 	return f.Close()
+}
+
+// withPprof adds PPROF_ADDR on a free port to env if on, and returns that address too.
+func withPprof(env []string, on bool) ([]string, string, error) {
+	if !on {
+		return env, "", nil
+	}
+	port, err := testkit.FreePort()
+	if err != nil {
+		return env, "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return append(env, "PPROF_ADDR="+addr), addr, nil
 }
