@@ -41,6 +41,19 @@ func NewDatabaseURL(t testing.TB) string {
 		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize())); err != nil {
 		t.Fatalf("testkit: create database: %v", err)
 	}
+	return dropAtEnd(t, name)
+}
+
+// NewEmptyDatabaseURL names a database that does not exist yet (the test creates it, with
+// `careeropsctl migrate up` say), drops it when the test ends, and returns its URL.
+func NewEmptyDatabaseURL(t testing.TB) string {
+	t.Helper()
+	return dropAtEnd(t, "careerops_test_"+RandomHex(6))
+}
+
+// dropAtEnd drops the database name when the test ends and returns its URL.
+func dropAtEnd(t testing.TB, name string) string {
+	t.Helper()
 	t.Cleanup(func() {
 		if err := DropDatabase(context.Background(), AdminDatabaseURL(), name); err != nil {
 			t.Errorf("testkit: %v", err)
