@@ -146,7 +146,9 @@ func TestProgramsSurviveLostConnections(t *testing.T) {
 
 func waitReady(t *testing.T, url string) {
 	t.Helper()
-	testkit.Eventually(t, 10*time.Second, func() bool { return answers200(url) }, "%s ready", url)
+	if err := testkit.WaitUntil(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool { return answers200(url) }); err != nil {
+		t.Fatalf("%s not ready: %v", url, err)
+	}
 }
 
 // answers200 reports whether a GET of url answers 200.

@@ -298,8 +298,12 @@ func oneJob(t *testing.T, desc, cv string) (b *bundle, token, id string, j jobst
 func (b *bundle) waitStatus(token, id string, within time.Duration, want ...job.Status) job.View {
 	b.t.Helper()
 	var v job.View
-	testkit.Eventually(b.t, within, func() bool { v = b.status(token, id); return slices.Contains(want, v.Status) },
-		func() string { return fmt.Sprintf("job %s %v: it is %+v", id, want, v) })
+	if err := testkit.WaitUntil(context.Background(), within, 50*time.Millisecond, func() bool { // gentle on the api
+		v = b.status(token, id)
+		return slices.Contains(want, v.Status)
+	}); err != nil {
+		b.t.Fatalf("job %s not %v within %s: it is %+v", id, want, within, v)
+	}
 	return v
 }
 

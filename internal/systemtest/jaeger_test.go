@@ -146,10 +146,12 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 
 	// Read the trace back until the last spans (the completion's publish) have arrived.
 	var tr jaegerTrace
-	testkit.Eventually(t, 30*time.Second, func() bool {
+	if err := testkit.WaitUntil(context.Background(), 30*time.Second, 200*time.Millisecond, func() bool {
 		tr = fetchTrace(t, query, v.TraceID)
 		return countOp(tr, "send cover-letter.completed") == 1 && countOp(tr, "process cover-letter.generate") == 2
-	}, func() string { return fmt.Sprintf("trace %s complete in Jaeger:\n%s", v.TraceID, drawJaeger(tr)) })
+	}); err != nil {
+		t.Fatalf("trace %s incomplete in Jaeger after 30 s:\n%s", v.TraceID, drawJaeger(tr))
+	}
 	t.Logf("trace %s as Jaeger returned it (%d spans):\n%s", tr.TraceID, len(tr.Spans), drawJaeger(tr))
 
 	byID := map[string]jaegerSpan{}
