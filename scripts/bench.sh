@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark suite (docs/benchmarks.md): builds api, worker and fakeopenai as they ship
-# (without -race, like the Dockerfile), then runs internal/bench, which measures the raw
+# (without -race, like the Dockerfile), then runs tools/bench (the tools module), which measures the raw
 # limit (pgx + amqp091-go), the api's enqueue, the system end to end, the worker's per-job
 # overhead and the footprint, side by side in one run, and prints one line per figure and a
 # markdown table. Not a test and not in CI.
@@ -28,10 +28,10 @@ rm -f "$BENCH_OUT"/profiles/*
 
 echo "bench: building api, worker, fakeopenai (CGO_ENABLED=0 -trimpath -ldflags='-s -w') and the bench into $BENCH_BIN/"
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BENCH_BIN/" ./cmd/api ./cmd/worker ./cmd/fakeopenai
-go build -o "$BENCH_BIN/bench" ./internal/bench/cmd
+go -C tools build -o "$(realpath "$BENCH_BIN")/bench" ./cmd/bench
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n "$(git status --porcelain --untracked-files=no -- cmd internal go.mod go.sum 2>/dev/null)" ]]; then
+if [[ -n "$(git status --porcelain --untracked-files=no -- cmd internal go.mod go.sum tools/go.mod tools/bench tools/loadgen 2>/dev/null)" ]]; then
   commit="$commit+dirty"
 fi
 export BENCH_COMMIT=${BENCH_COMMIT:-$commit}

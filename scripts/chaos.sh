@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fault suite: kills and restarts workers, the api, RabbitMQ and PostgreSQL under load and
-# checks that no accepted job is lost or done twice (internal/chaostest; docs/operations.md,
+# checks that no accepted job is lost or done twice (tools/chaos in the tools module; docs/operations.md,
 # "Fault suite"). It starts its own private PostgreSQL and RabbitMQ node on spare ports, so it
 # needs neither the shared services nor Docker, only the PostgreSQL and RabbitMQ server
 # binaries. Extra arguments go to `go test`:
@@ -56,8 +56,8 @@ if [[ "${CHAOS_RACE:-1}" == 0 ]]; then
   race=()
 fi
 
-echo "chaos: go test ${race[*]} -count=1 -timeout 30m -v -run TestChaos $* ./internal/chaostest/"
-go test "${race[@]}" -count=1 -timeout 30m -v -run TestChaos "$@" ./internal/chaostest/ 2>&1 |
+echo "chaos: (cd tools && go test ${race[*]} -count=1 -timeout 30m -v -run TestChaos $* ./chaos/)"
+go -C tools test "${race[@]}" -count=1 -timeout 30m -v -run TestChaos "$@" ./chaos/ 2>&1 |
   tee "$dir/test.log" || status=$?
 # A skipped suite is a failed suite here: `make chaos` exists to run it.
 if grep -q -- '--- SKIP: TestChaos' "$dir/test.log"; then

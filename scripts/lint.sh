@@ -27,14 +27,17 @@ if [[ -n "$unformatted" ]]; then
   failed+=(gofmt)
 fi
 
-step "go vet ./..."
-go vet ./... || failed+=("go vet")
+# The root module (the product) and the tools module (tools/go.mod: bench, loadgen, chaos).
+for mod in . tools; do
+  step "go vet ./... in $mod"
+  go -C "$mod" vet ./... || failed+=("go vet ($mod)")
 
-step "go mod tidy -diff"
-go mod tidy -diff || {
-  echo "lint: go.mod/go.sum are not tidy; run 'go mod tidy' (the diff above is what it would change)" >&2
-  failed+=("go mod tidy")
-}
+  step "go mod tidy -diff in $mod"
+  go -C "$mod" mod tidy -diff || {
+    echo "lint: $mod/go.mod or go.sum is not tidy; run 'go mod tidy' there (the diff above is what it would change)" >&2
+    failed+=("go mod tidy ($mod)")
+  }
+done
 
 if [[ ! -x "$GOLANGCI_LINT" ]] || ! "$GOLANGCI_LINT" version 2>/dev/null | grep -q "version $GOLANGCI_LINT_VERSION "; then
   step "installing golangci-lint v$GOLANGCI_LINT_VERSION into $TOOLS_DIR/bin (once)"
@@ -43,6 +46,8 @@ if [[ ! -x "$GOLANGCI_LINT" ]] || ! "$GOLANGCI_LINT" version 2>/dev/null | grep 
 fi
 step "golangci-lint run ./... ($("$GOLANGCI_LINT" version 2>/dev/null | head -n 1 | cut -d' ' -f1-4))"
 "$GOLANGCI_LINT" run ./... || failed+=(golangci-lint)
+step "golangci-lint run ./... in tools (same .golangci.yml)"
+(cd tools && "$GOLANGCI_LINT" run --config ../.golangci.yml ./...) || failed+=("golangci-lint (tools)")
 
 if ((${#failed[@]})); then
   echo "lint: FAIL: ${failed[*]}" >&2

@@ -5,8 +5,8 @@
 #   make test                          (or: scripts/test.sh)
 #   make test ARGS='-run TestOutbox ./internal/outbox/'
 #
-# Packages default to ./... ; when ARGS name packages (anything starting with ./ or the module
-# path), those replace ./... .
+# Packages default to ./... of the root module, then of the tools module (tools/go.mod); when
+# ARGS name packages (anything starting with ./ or the module path), those replace both.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,10 +30,19 @@ done
 
 echo "test: go vet ./..."
 go vet ./...
+if [[ -z "${ARGS_GIVEN:-}" ]]; then
+  echo "test: go vet ./... (tools module)"
+  go -C tools vet ./...
+fi
 
 echo "test: go test -race -count=1 -timeout 20m" "$@" "${pkgs[@]}"
 status=0
 go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}" || status=$?
+# The tools module (bench, loadgen, the fault suite, which skips itself here: `make chaos`).
+if [[ -z "${ARGS_GIVEN:-}" ]]; then
+  echo "test: go test -race -count=1 -timeout 10m ./... (tools module)"
+  go -C tools test -race -count=1 -timeout 10m ./... || status=$?
+fi
 
 # The fuzz targets, briefly (their seeds and corpus under testdata/fuzz ran above already).
 if ((status == 0)) && [[ -z "${ARGS_GIVEN:-}" ]]; then

@@ -11,15 +11,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestConnectionRedialsAfterTheBrokerDropsIt(t *testing.T) {
 	t.Parallel()
-	url := brokertest.NewVhostURL(t)
+	url := testkit.NewVhostURL(t)
 	conn, err := broker.Dial(context.Background(), broker.ConnectionConfig{URL: url, Name: "test", MinBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -47,9 +47,9 @@ func TestConnectionRedialsAfterTheBrokerDropsIt(t *testing.T) {
 	if !conn.Connected() {
 		t.Fatal("not connected after a confirmed publish")
 	}
-	brokertest.CloseConnections(t, url)
+	testkit.CloseConnections(t, url)
 	publish() // through a new connection and channel
-	ch := brokertest.Channel(t, url)
+	ch := testkit.Channel(t, url)
 	q, err := ch.QueueDeclarePassive(job.QueueCompleted, true, false, false, false, nil)
 	if err != nil || q.Messages != 2 {
 		t.Fatalf("queue holds %d messages (%v), want both", q.Messages, err)
@@ -79,7 +79,7 @@ func TestDialRejectsABadURLAndCloseStopsRedialing(t *testing.T) {
 
 func TestTopologyDeclaresQuorumQueuesIdempotently(t *testing.T) {
 	t.Parallel()
-	ch := brokertest.Channel(t, brokertest.NewVhostURL(t))
+	ch := testkit.Channel(t, testkit.NewVhostURL(t))
 	for range 2 {
 		if err := broker.Declare(ch); err != nil {
 			t.Fatal(err)

@@ -10,8 +10,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // consumerBundle is a Consumer of the generate queue on a vhost of its own, and a plain
@@ -26,13 +26,13 @@ type consumerBundle struct {
 // setupConsumer sets a consumerBundle up, with published messages waiting in the queue.
 func setupConsumer(t *testing.T, published int) *consumerBundle {
 	t.Helper()
-	url := brokertest.NewVhostURL(t)
+	url := testkit.NewVhostURL(t)
 	conn, err := broker.Dial(context.Background(), broker.ConnectionConfig{URL: url, Name: "test", MinBackoff: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(); conn.Wait() })
-	ch := brokertest.Channel(t, url)
+	ch := testkit.Channel(t, url)
 	if err := broker.Declare(ch); err != nil {
 		t.Fatal(err)
 	}
@@ -183,11 +183,11 @@ func TestConsumerEndsWhenItsChannelDiesAndSubscribesAgain(t *testing.T) {
 	t.Parallel()
 	b := setupConsumer(t, 0)
 	deliveries, _ := b.subscribe(t, 1)
-	brokertest.CloseConnections(t, b.url) // as a broker restart would
+	testkit.CloseConnections(t, b.url) // as a broker restart would
 	ended(t, deliveries)
 
 	deliveries, cancel := b.subscribe(t, 1) // waits for the redialed connection
-	b.ch = brokertest.Channel(t, b.url)
+	b.ch = testkit.Channel(t, b.url)
 	b.publish(t, 1)
 	ack(t, next(t, deliveries))
 	b.stop(t, deliveries, cancel)

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // A message whose header frame RabbitMQ would refuse (FRAME_ERROR, after which the broker
@@ -17,7 +17,7 @@ import (
 // published and the shared connection stays up.
 func TestPublisherRefusesAHeaderFrameTheBrokerWouldReject(t *testing.T) {
 	t.Parallel()
-	url := brokertest.NewVhostURL(t)
+	url := testkit.NewVhostURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := broker.Dial(ctx, broker.ConnectionConfig{URL: url, Name: t.Name()})
@@ -44,7 +44,7 @@ func TestPublisherRefusesAHeaderFrameTheBrokerWouldReject(t *testing.T) {
 	if errs := pub.Publish(ctx, []broker.Message{ok}); errs[0] != nil {
 		t.Fatalf("publishing after the refusal: %v", errs[0])
 	}
-	ch := brokertest.Channel(t, url)
+	ch := testkit.Channel(t, url)
 	q, err := ch.QueueDeclarePassive(job.QueueCompleted, true, false, false, false, nil)
 	if err != nil || q.Messages != 3 {
 		t.Fatalf("queue holds %d messages (%v), want 3", q.Messages, err)

@@ -1,50 +1,15 @@
 package ctlcmd_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"regexp"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/testkit"
 )
-
-// newEmptyDatabaseURL names a database that does not exist yet (migrate up creates it) and
-// drops it when the test ends.
-func newEmptyDatabaseURL(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "careerops_test_ctl_" + hex.EncodeToString(b)
-	u, err := url.Parse(dbtest.AdminURL())
-	if err != nil {
-		t.Fatalf("admin URL: %v", err)
-	}
-	u.Path = "/" + name
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dbtest.AdminURL())
-		if err != nil {
-			t.Errorf("connect to drop %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	return u.String()
-}
 
 func TestMigrateUp_CreatesTheSchemaThenSaysUpToDate(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"DATABASE_URL": newEmptyDatabaseURL(t)}
+	vars := map[string]string{"DATABASE_URL": testkit.NewEmptyDatabaseURL(t)}
 
 	first := run(t, vars, "migrate", "up")
 	if first.err != nil {

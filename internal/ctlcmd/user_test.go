@@ -5,12 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 func TestUserAdd_PrintsTheIDAndRefusesADuplicate(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"DATABASE_URL": dbtest.NewURL(t)}
+	vars := map[string]string{"DATABASE_URL": testkit.NewDatabaseURL(t)}
 	idLine := regexp.MustCompile(`^[1-9][0-9]*\n$`)
 
 	ada := run(t, vars, "user", "add", "--email", "ada@example.com")

@@ -5,99 +5,44 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/careerops/jobs/internal/dlqtest"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
-const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+const traceparent = testkit.Traceparent
 
 // testBundle is a test's own virtual host (topology declared) and database.
 type testBundle struct {
-	url   string        // AMQP URL of the vhost
-	ch    *amqp.Channel // confirm mode, for the test's own publishing and inspection
-	pool  *pgxpool.Pool
+	*testkit.Queues
 	store *jobstore.Store
 }
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	url := brokertest.NewVhostURL(t)
-	ch := brokertest.Channel(t, url)
-	if err := broker.Declare(ch); err != nil {
-		t.Fatalf("declare: %v", err)
-	}
-	if err := ch.Confirm(false); err != nil {
-		t.Fatalf("confirm mode: %v", err)
-	}
-	pool, _ := dbtest.NewPool(t)
-	return &testBundle{url: url, ch: ch, pool: pool, store: jobstore.New(pool)}
+	q := testkit.NewQueues(t)
+	return &testBundle{Queues: q, store: jobstore.New(q.Pool)}
 }
 
 // channel opens a channel for the code under test; close it to return what it holds.
 func (b *testBundle) channel(t *testing.T) *amqp.Channel {
 	t.Helper()
-	return brokertest.Channel(t, b.url)
-}
-
-// publish puts a message on queue and waits for RabbitMQ to confirm it.
-func (b *testBundle) publish(t *testing.T, queue, messageID string, headers amqp.Table, body []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	dc, err := b.ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false, amqp.Publishing{
-		ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: messageID, Headers: headers, Body: body,
-	})
-	if err != nil {
-		t.Fatalf("publish: %v", err)
-	}
-	if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-		t.Fatalf("publish: confirmed=%v err=%v", ok, err)
-	}
-}
-
-// deadLetter puts a job's generate message on the DLQ as the worker does.
-func (b *testBundle) deadLetter(t *testing.T, jobID, reason, errMsg string) {
-	t.Helper()
-	b.publish(t, job.QueueDLQ, jobID+"/dead", amqp.Table{
-		job.HeaderDeathReason: reason, job.HeaderDeathError: errMsg, "traceparent": traceparent,
-	}, generateBody(t, jobID))
-}
-
-func generateBody(t *testing.T, jobID string) []byte {
-	t.Helper()
-	return dlqtest.GenerateBody(t, jobID, 1)
-}
-
-func (b *testBundle) insertJob(t *testing.T, jobID string, status job.Status) {
-	t.Helper()
-	dlqtest.InsertJob(t, b.pool, jobID, status)
-}
-
-func (b *testBundle) queueLen(t *testing.T, queue string, want int) int {
-	t.Helper()
-	return dlqtest.QueueLen(t, b.ch, queue, want)
+	return testkit.Channel(t, b.URL)
 }
 
 // drain takes every message off queue (waiting until it holds want) and returns their job ids.
 func (b *testBundle) drain(t *testing.T, queue string, want int) []string {
 	t.Helper()
-	if n := b.queueLen(t, queue, want); n != want {
+	if n := b.QueueLen(t, queue, want); n != want {
 		t.Fatalf("%s holds %d messages, want %d", queue, n, want)
 	}
 	var ids []string
 	for {
-		d, ok, err := b.ch.Get(queue, true)
+		d, ok, err := b.Ch.Get(queue, true)
 		if err != nil {
 			t.Fatalf("get from %s: %v", queue, err)
 		}
@@ -106,28 +51,6 @@ func (b *testBundle) drain(t *testing.T, queue string, want int) []string {
 		}
 		ids = append(ids, dlq.EntryOf(d).JobID)
 	}
-}
-
-func (b *testBundle) status(t *testing.T, jobID string) job.Status {
-	t.Helper()
-	j, err := b.store.GetAny(context.Background(), jobID)
-	if err != nil {
-		t.Fatalf("get job %s: %v", jobID, err)
-	}
-	return j.Status
-}
-
-// outboxGenerateRows counts the job's messages for the generate queue in the outbox.
-func (b *testBundle) outboxGenerateRows(t *testing.T, jobID string) int {
-	t.Helper()
-	var n int
-	if err := b.pool.QueryRow(context.Background(), `
-		SELECT count(*) FROM outbox_messages
-		WHERE routing_key = $1 AND convert_from(body, 'UTF8')::jsonb->>'jobId' = $2`,
-		job.QueueGenerate, jobID).Scan(&n); err != nil {
-		t.Fatalf("count outbox rows: %v", err)
-	}
-	return n
 }
 
 func TestList(t *testing.T) {
@@ -146,16 +69,7 @@ func TestList(t *testing.T) {
 	t.Run("DescribesMessagesAndLeavesThemInOrder", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		longError := "the LLM answered 500\n" + strings.Repeat("x", 200)
-		b.publish(t, job.QueueDLQ, "job-worker/dead", amqp.Table{
-			job.HeaderDeathReason: job.ReasonAttemptsExhausted, job.HeaderDeathError: longError,
-		}, generateBody(t, "job-worker"))
-		b.publish(t, job.QueueDLQ, "job-broker/1", amqp.Table{
-			"x-death": []any{amqp.Table{"reason": "delivery_limit", "queue": job.QueueGenerate, "count": int64(1)}},
-		}, generateBody(t, "job-broker"))
-		b.publish(t, job.QueueDLQ, "junk-1", amqp.Table{
-			job.HeaderDeathReason: job.ReasonInvalidMessage, job.HeaderDeathError: "invalid JSON",
-		}, []byte("{not json"))
+		longError := b.DeadLetterEachKind(t)
 		want := []dlq.Entry{
 			{JobID: "job-worker", MessageID: "job-worker/dead", Reason: job.ReasonAttemptsExhausted, Error: longError},
 			{JobID: "job-broker", MessageID: "job-broker/1", Reason: "delivery_limit"},
@@ -177,7 +91,7 @@ func TestList(t *testing.T) {
 				}
 			}
 			_ = ch.Close()
-			if n := b.queueLen(t, job.QueueDLQ, 3); n != 3 {
+			if n := b.QueueLen(t, job.QueueDLQ, 3); n != 3 {
 				t.Fatalf("DLQ holds %d messages after List, want 3", n)
 			}
 		}
@@ -226,8 +140,8 @@ func TestRequeue(t *testing.T) {
 	t.Run("FailedJobGoesToTheOutboxUnderItsTrace", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		b.insertJob(t, "job-1", job.StatusFailed)
-		b.deadLetter(t, "job-1", job.ReasonAttemptsExhausted, "LLM kept failing")
+		b.InsertJob(t, "job-1", job.StatusFailed)
+		b.DeadLetter(t, "job-1", job.ReasonAttemptsExhausted, "LLM kept failing")
 
 		res, outcomes, err := b.requeue(t, b.store, dlq.Target{JobID: "job-1"})
 		if err != nil {
@@ -239,21 +153,21 @@ func TestRequeue(t *testing.T) {
 		if len(outcomes) != 1 || outcomes[0] != (dlq.Outcome{Action: dlq.Requeued, JobID: "job-1", MessageID: "job-1/dead"}) {
 			t.Errorf("outcomes = %+v", outcomes)
 		}
-		if s := b.status(t, "job-1"); s != job.StatusPending {
+		if s := b.Status(t, "job-1"); s != job.StatusPending {
 			t.Errorf("status = %s, want pending", s)
 		}
 		var tp string
-		if err := b.pool.QueryRow(ctx, `SELECT coalesce(headers->>'traceparent', '') FROM outbox_messages WHERE routing_key = $1`,
+		if err := b.Pool.QueryRow(ctx, `SELECT coalesce(headers->>'traceparent', '') FROM outbox_messages WHERE routing_key = $1`,
 			job.QueueGenerate).Scan(&tp); err != nil {
 			t.Fatal(err)
 		}
 		if tp != traceparent {
 			t.Errorf("outbox message traceparent = %q, want the DLQ message's", tp)
 		}
-		if n := b.queueLen(t, job.QueueDLQ, 0); n != 0 {
+		if n := b.QueueLen(t, job.QueueDLQ, 0); n != 0 {
 			t.Errorf("DLQ holds %d messages, want 0", n)
 		}
-		if n := b.queueLen(t, job.QueueGenerate, 0); n != 0 {
+		if n := b.QueueLen(t, job.QueueGenerate, 0); n != 0 {
 			t.Errorf("generate queue holds %d messages: publishing is the relay's job", n)
 		}
 	})
@@ -262,8 +176,8 @@ func TestRequeue(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		for _, id := range []string{"job-a", "job-b", "job-c"} {
-			b.insertJob(t, id, job.StatusFailed)
-			b.deadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
+			b.InsertJob(t, id, job.StatusFailed)
+			b.DeadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
 		}
 		res, _, err := b.requeue(t, b.store, dlq.Target{JobID: "job-b"})
 		if err != nil {
@@ -275,7 +189,7 @@ func TestRequeue(t *testing.T) {
 		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "job-a,job-c" {
 			t.Errorf("DLQ kept %q, want job-a and job-c in order", got)
 		}
-		if s := b.status(t, "job-a"); s != job.StatusFailed {
+		if s := b.Status(t, "job-a"); s != job.StatusFailed {
 			t.Errorf("job-a status = %s, want failed", s)
 		}
 	})
@@ -283,19 +197,12 @@ func TestRequeue(t *testing.T) {
 	t.Run("AllSortsEveryMessage", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		b.insertJob(t, "job-failed", job.StatusFailed)
-		b.deadLetter(t, "job-failed", job.ReasonLLMRejected, "content policy")
-		b.insertJob(t, "job-done", job.StatusCompleted)
-		b.deadLetter(t, "job-done", job.ReasonAttemptsExhausted, "boom")
-		b.deadLetter(t, "job-foreign", "delivery_limit", "")
-		body := []byte(`{not json`)
-		b.publish(t, job.QueueDLQ, "junk-1", amqp.Table{
-			job.HeaderDeathReason: job.ReasonInvalidMessage,
-			job.HeaderDeathError:  "invalid JSON",
-			"x-death":             []any{amqp.Table{"reason": "rejected", "queue": job.QueueGenerate, "count": int64(1)}},
-			"x-delivery-count":    int64(3),
-			"traceparent":         traceparent,
-		}, body)
+		b.InsertJob(t, "job-failed", job.StatusFailed)
+		b.DeadLetter(t, "job-failed", job.ReasonLLMRejected, "content policy")
+		b.InsertJob(t, "job-done", job.StatusCompleted)
+		b.DeadLetter(t, "job-done", job.ReasonAttemptsExhausted, "boom")
+		b.DeadLetter(t, "job-foreign", "delivery_limit", "")
+		b.DeadLetterJunk(t)
 
 		res, outcomes, err := b.requeue(t, b.store, all)
 		if err != nil {
@@ -318,50 +225,36 @@ func TestRequeue(t *testing.T) {
 				t.Errorf("outcome %d = %+v, want %+v", i, outcomes[i], want[i])
 			}
 		}
-		if n := b.queueLen(t, job.QueueDLQ, 0); n != 0 {
+		if n := b.QueueLen(t, job.QueueDLQ, 0); n != 0 {
 			t.Errorf("DLQ holds %d messages, want 0", n)
 		}
-		if n := b.outboxGenerateRows(t, "job-done"); n != 0 {
+		if n := b.OutboxGenerateRows(t, "job-done"); n != 0 {
 			t.Errorf("a skipped job got %d generate messages", n)
 		}
-		if n := b.outboxGenerateRows(t, "job-failed"); n != 1 {
+		if n := b.OutboxGenerateRows(t, "job-failed"); n != 1 {
 			t.Errorf("the failed job got %d generate messages, want 1", n)
 		}
 
 		// The two republished messages, as they were minus the death headers.
-		if n := b.queueLen(t, job.QueueGenerate, 2); n != 2 {
+		if n := b.QueueLen(t, job.QueueGenerate, 2); n != 2 {
 			t.Fatalf("generate queue holds %d messages, want 2", n)
 		}
-		if d, _, _ := b.ch.Get(job.QueueGenerate, true); dlq.EntryOf(d).JobID != "job-foreign" {
+		if d, _, _ := b.Ch.Get(job.QueueGenerate, true); dlq.EntryOf(d).JobID != "job-foreign" {
 			t.Errorf("first republished = %s, want job-foreign's", d.Body)
 		}
-		d, ok, err := b.ch.Get(job.QueueGenerate, true)
+		d, ok, err := b.Ch.Get(job.QueueGenerate, true)
 		if err != nil || !ok {
 			t.Fatalf("get the republished junk: %v, %v", ok, err)
 		}
-		if string(d.Body) != string(body) {
-			t.Errorf("body = %q, want %q", d.Body, body)
-		}
-		for _, h := range []string{job.HeaderDeathReason, job.HeaderDeathError, "x-death"} {
-			if _, ok := d.Headers[h]; ok {
-				t.Errorf("header %s kept: %v", h, d.Headers)
-			}
-		}
-		if n, _ := d.Headers["x-delivery-count"].(int64); n > 1 { // the broker may count this delivery
-			t.Errorf("x-delivery-count = %d kept from the DLQ", n)
-		}
-		if d.Headers["traceparent"] != traceparent || d.MessageId != "junk-1" ||
-			d.ContentType != "application/json" || d.DeliveryMode != amqp.Persistent {
-			t.Errorf("republished message lost its properties: %+v", d)
-		}
+		testkit.CheckRepublishedJunk(t, d)
 	})
 
 	t.Run("FailedJobWithoutDLQMessageIsRequeuedFromTheDatabase", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		b.insertJob(t, "job-gone", job.StatusFailed)
-		b.insertJob(t, "job-other", job.StatusFailed)
-		b.deadLetter(t, "job-other", job.ReasonAttemptsExhausted, "boom")
+		b.InsertJob(t, "job-gone", job.StatusFailed)
+		b.InsertJob(t, "job-other", job.StatusFailed)
+		b.DeadLetter(t, "job-other", job.ReasonAttemptsExhausted, "boom")
 
 		res, outcomes, err := b.requeue(t, b.store, dlq.Target{JobID: "job-gone"})
 		if err != nil {
@@ -370,13 +263,13 @@ func TestRequeue(t *testing.T) {
 		if res.Requeued != 1 || len(outcomes) != 1 || outcomes[0] != (dlq.Outcome{Action: dlq.RequeuedFromDatabase, JobID: "job-gone"}) {
 			t.Errorf("result = %+v, outcomes = %+v", res, outcomes)
 		}
-		if s := b.status(t, "job-gone"); s != job.StatusPending {
+		if s := b.Status(t, "job-gone"); s != job.StatusPending {
 			t.Errorf("status = %s, want pending", s)
 		}
-		if n := b.outboxGenerateRows(t, "job-gone"); n != 1 {
+		if n := b.OutboxGenerateRows(t, "job-gone"); n != 1 {
 			t.Errorf("outbox holds %d generate messages, want 1", n)
 		}
-		if n := b.queueLen(t, job.QueueDLQ, 1); n != 1 {
+		if n := b.QueueLen(t, job.QueueDLQ, 1); n != 1 {
 			t.Errorf("DLQ holds %d messages, want job-other's", n)
 		}
 	})
@@ -384,7 +277,7 @@ func TestRequeue(t *testing.T) {
 	t.Run("NothingToRequeueIsATypedError", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		b.insertJob(t, "job-ok", job.StatusCompleted)
+		b.InsertJob(t, "job-ok", job.StatusCompleted)
 		for id, want := range map[string]error{"job-none": jobstore.ErrNotFound, "job-ok": jobstore.ErrNotInDLQState} {
 			res, _, err := b.requeue(t, b.store, dlq.Target{JobID: id})
 			var nr *dlq.NotRequeuedError
@@ -404,12 +297,12 @@ func TestRequeue(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		for _, id := range []string{"job-1", "job-2"} {
-			b.insertJob(t, id, job.StatusFailed)
-			b.deadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
+			b.InsertJob(t, id, job.StatusFailed)
+			b.DeadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
 		}
 		// Each requeue dead-letters a new message meanwhile, as failing workers would.
 		arriving := &hookStore{JobRequeuer: b.store, after: func(id string) {
-			b.deadLetter(t, "late-"+id, job.ReasonAttemptsExhausted, "boom")
+			b.DeadLetter(t, "late-"+id, job.ReasonAttemptsExhausted, "boom")
 		}}
 		res, _, err := b.requeue(t, arriving, all)
 		if err != nil {
@@ -427,8 +320,8 @@ func TestRequeue(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		for _, id := range []string{"job-1", "job-2", "job-3"} {
-			b.insertJob(t, id, job.StatusFailed)
-			b.deadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
+			b.InsertJob(t, id, job.StatusFailed)
+			b.DeadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -446,7 +339,7 @@ func TestRequeue(t *testing.T) {
 		if !res.Interrupted || res.Requeued != 1 || strings.Join(handled, ",") != "job-1" {
 			t.Errorf("result = %+v, handled %q; want job-1 only, interrupted", res, handled)
 		}
-		if s := b.status(t, "job-1"); s != job.StatusPending {
+		if s := b.Status(t, "job-1"); s != job.StatusPending {
 			t.Errorf("job-1 status = %s, want pending", s)
 		}
 		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "job-2,job-3" {
@@ -458,8 +351,8 @@ func TestRequeue(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		for _, id := range []string{"job-1", "job-2"} {
-			b.insertJob(t, id, job.StatusFailed)
-			b.deadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
+			b.InsertJob(t, id, job.StatusFailed)
+			b.DeadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
 		}
 		ch := b.channel(t)
 		stop := errors.New("stdout closed")
@@ -468,7 +361,7 @@ func TestRequeue(t *testing.T) {
 		if !errors.Is(err, stop) || res.Requeued != 1 {
 			t.Fatalf("Requeue = %+v, %v; want 1 requeued, then the report's error", res, err)
 		}
-		if n := b.queueLen(t, job.QueueDLQ, 1); n != 1 {
+		if n := b.QueueLen(t, job.QueueDLQ, 1); n != 1 {
 			t.Errorf("DLQ holds %d messages, want job-2's", n)
 		}
 	})
@@ -476,14 +369,14 @@ func TestRequeue(t *testing.T) {
 	t.Run("StoreFailureLeavesTheMessageInTheDLQ", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		b.insertJob(t, "job-1", job.StatusFailed)
-		b.deadLetter(t, "job-1", job.ReasonAttemptsExhausted, "boom")
+		b.InsertJob(t, "job-1", job.StatusFailed)
+		b.DeadLetter(t, "job-1", job.ReasonAttemptsExhausted, "boom")
 		down := errors.New("database is down")
 		res, _, err := b.requeue(t, &hookStore{JobRequeuer: b.store, fail: down}, all)
 		if !errors.Is(err, down) || res.Requeued != 0 {
 			t.Fatalf("Requeue = %+v, %v; want the store's error", res, err)
 		}
-		if n := b.queueLen(t, job.QueueDLQ, 1); n != 1 {
+		if n := b.QueueLen(t, job.QueueDLQ, 1); n != 1 {
 			t.Errorf("DLQ holds %d messages, want 1", n)
 		}
 	})

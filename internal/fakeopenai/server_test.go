@@ -18,6 +18,7 @@ import (
 	"github.com/sashabaranov/go-openai"
 
 	"github.com/careerops/jobs/internal/fakeopenai"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 const jobPrompt = `Write a cover letter for the job below, based on the CV.
@@ -460,11 +461,7 @@ func TestClientCancellationStopsRequestEarly(t *testing.T) {
 // waitFor polls cond for up to 5 seconds.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-	}
+	testkit.Eventually(t, 5*time.Second, cond)
 }
 
 func TestPutFaultsChangesBehaviour(t *testing.T) {

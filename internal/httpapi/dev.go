@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/job"
 )
 
 // DevUsers finds or creates the users the dev token endpoint signs in (*jobstore.Store).
@@ -26,18 +27,12 @@ const (
 	maxEmailBytes = 254
 )
 
-// devTokenRequest is the body of POST /dev/token; every field is optional.
-type devTokenRequest struct {
-	Email string `json:"email"`
-	Admin bool   `json:"admin"`
-}
-
 // handleDevToken signs anyone in, for development: it finds or creates the user of the email
 // asked for (dev@example.com by default) and answers with a 24-hour token for it, an admin one
 // if asked. An empty body asks for the defaults.
 func handleDevToken(users DevUsers, secret []byte) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		var req devTokenRequest
+		var req job.DevTokenRequest
 		if len(bytes.TrimSpace(c.Body())) > 0 {
 			if !c.Is("json") {
 				return newError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
@@ -63,7 +58,7 @@ func handleDevToken(users DevUsers, secret []byte) fiber.Handler {
 			return err
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(fiber.Map{"token": token, "userId": id, "email": email})
+		return c.JSON(job.DevToken{Email: email, Token: token, UserID: id})
 	}
 }
 

@@ -56,7 +56,7 @@ func handleStreamToken(store JobStore, secret []byte) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(fiber.Map{"token": token, "expiresAt": now.Add(streamTokenTTL).UTC()})
+		return c.JSON(job.StreamToken{ExpiresAt: now.Add(streamTokenTTL).UTC(), Token: token})
 	}
 }
 

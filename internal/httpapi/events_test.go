@@ -20,6 +20,7 @@ import (
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // pendingStore knows one pending job of user 1 and exists for nothing else.
@@ -92,11 +93,6 @@ func TestEventStreamLeavesNothingBehindWhenTheClientLeaves(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for hub.subscriptions() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the stream of a client that left is still subscribed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return hub.subscriptions() == 0 },
+		"the stream of a client that left unsubscribed")
 }

@@ -20,23 +20,9 @@ import (
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
-// jobView is a job as the API shows it.
-type jobView struct {
-	JobID       string     `json:"jobId"`
-	Status      job.Status `json:"status"`
-	Tone        job.Tone   `json:"tone"`
-	Attempts    int        `json:"attempts"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	UpdatedAt   time.Time  `json:"updatedAt"`
-	CompletedAt *time.Time `json:"completedAt,omitempty"`
-	CoverLetter string     `json:"coverLetter,omitempty"`
-	Error       string     `json:"error,omitempty"`
-	// TraceID finds the job's trace in Jaeger.
-	TraceID string `json:"traceId,omitempty"`
-}
-
-func viewOf(j jobstore.Job) jobView {
-	v := jobView{JobID: j.ID, Status: j.Status, Tone: j.Tone, Attempts: j.Attempts,
+// viewOf is a job as the API shows it.
+func viewOf(j jobstore.Job) job.View {
+	v := job.View{JobID: j.ID, Status: j.Status, Tone: j.Tone, Attempts: j.Attempts,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.CompletedAt}
 	if sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
 		propagation.MapCarrier{"traceparent": j.TraceParent})); sc.IsValid() {
@@ -108,7 +94,7 @@ func handleCreate(store JobStore, tel *telemetry.Telemetry, limits jobstore.Limi
 			status = fiber.StatusOK
 			c.Set("Idempotent-Replayed", "true")
 		}
-		return c.Status(status).JSON(fiber.Map{"jobId": j.ID, "status": j.Status})
+		return c.Status(status).JSON(job.Accepted{JobID: j.ID, Status: j.Status})
 	}
 }
 
@@ -140,10 +126,7 @@ func handleList(store JobStore) fiber.Handler {
 		if err != nil {
 			return unavailable(err)
 		}
-		out := struct {
-			Jobs       []jobView `json:"jobs"`
-			NextCursor string    `json:"nextCursor,omitempty"`
-		}{Jobs: make([]jobView, 0, len(jobs))}
+		out := job.Page{Jobs: make([]job.View, 0, len(jobs))}
 		for _, j := range jobs {
 			out.Jobs = append(out.Jobs, viewOf(j))
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"go.opentelemetry.io/otel/propagation"
@@ -44,47 +43,16 @@ func requireAdmin() fiber.Handler {
 	}
 }
 
-// opsOverview is the body of GET /api/ops/overview.
-type opsOverview struct {
-	Queues         []queueView        `json:"queues"`
-	JobsByStatus   map[job.Status]int `json:"jobsByStatus"`
-	RecentFailures []failureView      `json:"recentFailures"`
-	DLQ            []deadLetterView   `json:"dlq"`
-	// JaegerURL is the Jaeger UI a trace id is looked up in: <jaegerUrl>/trace/<traceId>.
-	JaegerURL string `json:"jaegerUrl,omitempty"`
-}
-
-type queueView struct {
-	Name      string `json:"name"`
-	Messages  int    `json:"messages"`
-	Consumers int    `json:"consumers"`
-}
-
-type failureView struct {
-	JobID     string    `json:"jobId"`
-	UserID    int64     `json:"userId"`
-	Error     string    `json:"error"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	TraceID   string    `json:"traceId,omitempty"`
-}
-
-type deadLetterView struct {
-	JobID     string `json:"jobId,omitempty"`
-	MessageID string `json:"messageId"`
-	Reason    string `json:"reason"`
-	Error     string `json:"error"`
-}
-
 // handleOpsOverview answers with the queues, the jobs by status, the latest failures and the
 // first dead letters. jaegerURL (may be "") is passed on for trace links.
 func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx := c.UserContext()
-		out := opsOverview{
-			Queues:         []queueView{},
+		out := job.OpsOverview{
+			Queues:         []job.QueueView{},
 			JobsByStatus:   map[job.Status]int{},
-			RecentFailures: []failureView{},
-			DLQ:            []deadLetterView{},
+			RecentFailures: []job.FailureView{},
+			DLQ:            []job.DeadLetterView{},
 			JaegerURL:      jaegerURL,
 		}
 		queues, err := src.QueueStats(ctx)
@@ -92,7 +60,7 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			return unavailable(err)
 		}
 		for _, q := range queues {
-			out.Queues = append(out.Queues, queueView{Name: q.Name, Messages: q.Messages, Consumers: q.Consumers})
+			out.Queues = append(out.Queues, job.QueueView{Name: q.Name, Messages: q.Messages, Consumers: q.Consumers})
 		}
 		counts, err := src.JobsByStatus(ctx)
 		if err != nil {
@@ -106,7 +74,7 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			return unavailable(err)
 		}
 		for _, j := range failures {
-			out.RecentFailures = append(out.RecentFailures, failureView{JobID: j.ID, UserID: j.UserID, Error: j.Error,
+			out.RecentFailures = append(out.RecentFailures, job.FailureView{JobID: j.ID, UserID: j.UserID, Error: j.Error,
 				UpdatedAt: j.UpdatedAt, TraceID: traceIDOf(j.TraceParent)})
 		}
 		letters, err := src.DeadLetters(ctx, opsDeadLetters)
@@ -114,17 +82,11 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			return unavailable(err)
 		}
 		for _, e := range letters {
-			out.DLQ = append(out.DLQ, deadLetterView{JobID: e.JobID, MessageID: e.MessageID, Reason: e.Reason, Error: e.Error})
+			out.DLQ = append(out.DLQ, job.DeadLetterView{JobID: e.JobID, MessageID: e.MessageID, Reason: e.Reason, Error: e.Error})
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(out)
 	}
-}
-
-// requeueRequest is the body of POST /api/ops/dlq/requeue: {"jobId": "…"} or {"all": true}.
-type requeueRequest struct {
-	JobID *string `json:"jobId"`
-	All   *bool   `json:"all"`
 }
 
 // handleOpsRequeue sends one job's dead letters, or all of them, back to work, as
@@ -134,7 +96,7 @@ func handleOpsRequeue(src OpsSource) fiber.Handler {
 		if !c.Is("json") {
 			return newError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
 		}
-		var req requeueRequest
+		var req job.RequeueRequest // {"jobId": "…"} or {"all": true}
 		if err := decodeStrict(c.Body(), &req); err != nil {
 			return err
 		}
@@ -162,12 +124,7 @@ func handleOpsRequeue(src OpsSource) fiber.Handler {
 		case err != nil:
 			return unavailable(err)
 		}
-		return c.JSON(struct {
-			Requeued int `json:"requeued"`
-			Skipped  int `json:"skipped"`
-			// Interrupted: the server stopped before it was done; asking again does the rest.
-			Interrupted bool `json:"interrupted,omitempty"`
-		}{res.Requeued, res.Skipped, res.Interrupted})
+		return c.JSON(job.RequeueResult{Requeued: res.Requeued, Skipped: res.Skipped, Interrupted: res.Interrupted})
 	}
 }
 

@@ -24,12 +24,8 @@ const maxBodyBytes = 100 << 10
 // maxIdempotencyKeyBytes bounds the Idempotency-Key header.
 const maxIdempotencyKeyBytes = 255
 
-// createRequest is the body of POST /api/cover-letter.
-type createRequest struct {
-	JobDescription string   `json:"jobDescription"`
-	CVText         string   `json:"cvText"`
-	Tone           job.Tone `json:"tone"`
-}
+// createRequest is the body of POST /api/cover-letter (job.CreateRequest) as the api reads it.
+type createRequest job.CreateRequest
 
 // decodeCreateRequest parses and validates a request body. Errors are *apiError.
 func decodeCreateRequest(body []byte) (createRequest, error) {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // opsInsertJob writes a job row of user in status, last updated at updatedAt, in SQL.
@@ -27,7 +27,7 @@ func opsInsertJob(t *testing.T, pool *pgxpool.Pool, user int64, id string, statu
 
 func TestCountByStatus(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
+	pool, _ := testkit.NewPool(t)
 	s := jobstore.New(pool)
 	ctx := context.Background()
 
@@ -59,7 +59,7 @@ func TestCountByStatus(t *testing.T) {
 
 func TestRecentFailures(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
+	pool, _ := testkit.NewPool(t)
 	s := jobstore.New(pool)
 	ctx := context.Background()
 	ada, err := s.AddUser(ctx, "ada@example.com")
@@ -113,7 +113,7 @@ func TestFindOrAddUser(t *testing.T) {
 
 	t.Run("CreatesOnceThenFinds", func(t *testing.T) {
 		t.Parallel()
-		pool, _ := dbtest.NewPool(t)
+		pool, _ := testkit.NewPool(t)
 		s := jobstore.New(pool)
 		id, err := s.FindOrAddUser(ctx, "dev@example.com")
 		if err != nil || id <= 0 {
@@ -138,7 +138,7 @@ func TestFindOrAddUser(t *testing.T) {
 
 	t.Run("ConcurrentCallsAgreeOnOneUser", func(t *testing.T) {
 		t.Parallel()
-		pool, _ := dbtest.NewPool(t)
+		pool, _ := testkit.NewPool(t)
 		s := jobstore.New(pool)
 		const n = 16
 		got := make([]int64, n)
@@ -161,7 +161,7 @@ func TestFindOrAddUser(t *testing.T) {
 
 	t.Run("SkipsIDsTakenOutsideTheSequence", func(t *testing.T) {
 		t.Parallel()
-		pool, _ := dbtest.NewPool(t)
+		pool, _ := testkit.NewPool(t)
 		s := jobstore.New(pool)
 		// A user first seen in another service's message, with the id the sequence hands out next.
 		if _, err := pool.Exec(ctx, `INSERT INTO users (id) VALUES (1), (2)`); err != nil {

@@ -11,9 +11,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 type testBundle struct {
@@ -23,7 +23,7 @@ type testBundle struct {
 
 func setup(t *testing.T) (*jobstore.Store, *testBundle) {
 	t.Helper()
-	pool, _ := dbtest.NewPool(t)
+	pool, _ := testkit.NewPool(t)
 	s := jobstore.New(pool)
 	id, err := s.AddUser(context.Background(), "owner@example.com")
 	if err != nil {

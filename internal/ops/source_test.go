@@ -16,12 +16,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/ops"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -37,14 +36,14 @@ type testBundle struct {
 // the topology exists.
 func setup(t *testing.T, declare bool) (*ops.Source, *testBundle) {
 	t.Helper()
-	url := brokertest.NewVhostURL(t)
-	ch := brokertest.Channel(t, url)
+	url := testkit.NewVhostURL(t)
+	ch := testkit.Channel(t, url)
 	if declare {
 		if err := broker.Declare(ch); err != nil {
 			t.Fatalf("declare: %v", err)
 		}
 	}
-	pool, _ := dbtest.NewPool(t)
+	pool, _ := testkit.NewPool(t)
 	store := jobstore.New(pool)
 	return ops.NewSource(dial(t, url), store), &testBundle{url: url, ch: ch, pool: pool, store: store}
 }
@@ -93,17 +92,7 @@ func (b *testBundle) failedJob(t *testing.T, id string) {
 // dlqLen waits briefly (returned messages come back asynchronously) for the DLQ to hold want.
 func (b *testBundle) dlqLen(t *testing.T, want int) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		q, err := b.ch.QueueDeclarePassive(job.QueueDLQ, true, false, false, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if q.Messages == want || time.Now().After(deadline) {
-			return q.Messages
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testkit.QueueLen(t, b.ch, job.QueueDLQ, want, 5*time.Second)
 }
 
 func TestQueueStats(t *testing.T) {
@@ -116,7 +105,7 @@ func TestQueueStats(t *testing.T) {
 		b.deadLetter(t, "job-1")
 		b.deadLetter(t, "job-2")
 		b.publish(t, job.QueueGenerate, nil, `{"jobId":"job-3"}`)
-		consumer := brokertest.Channel(t, b.url)
+		consumer := testkit.Channel(t, b.url)
 		if _, err := consumer.Consume(job.QueueCompleted, "", false, false, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -126,20 +115,13 @@ func TestQueueStats(t *testing.T) {
 			{Name: job.QueueDLQ, Messages: 2},
 		}
 		var got []ops.QueueStat
-		deadline := time.Now().Add(5 * time.Second) // queue counters settle asynchronously
-		for {
+		testkit.Eventually(t, 5*time.Second, func() bool { // queue counters settle asynchronously
 			var err error
 			if got, err = src.QueueStats(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(got) == fmt.Sprint(want) || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("QueueStats = %+v, want %+v", got, want)
-		}
+			return fmt.Sprint(got) == fmt.Sprint(want)
+		}, func() string { return fmt.Sprintf("QueueStats = %+v, want %+v", got, want) })
 	})
 
 	t.Run("LeavesOutQueuesNotDeclared", func(t *testing.T) {
@@ -159,7 +141,7 @@ func TestQueueStats(t *testing.T) {
 
 	t.Run("BrokerDownIsAPromptError", func(t *testing.T) {
 		t.Parallel()
-		pool, _ := dbtest.NewPool(t)
+		pool, _ := testkit.NewPool(t)
 		src := ops.NewSource(dial(t, "amqp://guest:guest@127.0.0.1:1/"), jobstore.New(pool))
 		start := time.Now()
 		if _, err := src.QueueStats(ctx); err == nil {
@@ -228,7 +210,7 @@ func TestDeadLetters(t *testing.T) {
 		}
 	}
 	// Three looks, one listing: RabbitMQ counted (at most) one delivery of each message.
-	peek := brokertest.Channel(t, b.url)
+	peek := testkit.Channel(t, b.url)
 	d, ok, err := peek.Get(job.QueueDLQ, false)
 	if err != nil || !ok {
 		t.Fatalf("get: %v, %v", ok, err)

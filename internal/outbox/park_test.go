@@ -8,17 +8,16 @@ import (
 	"time"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // Whatever a caller hands Insert, what it stores can be published: header values are clipped
 // and cleaned (a NUL would make PostgreSQL's JSONB refuse the row).
 func TestInsertKeepsHeadersPublishable(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
+	pool, _ := testkit.NewPool(t)
 	ctx := context.Background()
 	headers := map[string]string{job.HeaderDeathError: strings.Repeat("e", 300<<10), "a-tone": "a\x00b"}
 	for i := range 200 {
@@ -43,11 +42,11 @@ func TestInsertKeepsHeadersPublishable(t *testing.T) {
 // keeps refusing is parked after MaxAttempts. Parked rows wait for an operator's Replay.
 func TestRelayParksRowsTheBrokerRefuses(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
-	url := brokertest.NewVhostURL(t)
+	pool, _ := testkit.NewPool(t)
+	url := testkit.NewVhostURL(t)
 	ctx := context.Background()
 	// A queue that refuses every message with a nack.
-	ch := brokertest.Channel(t, url)
+	ch := testkit.Channel(t, url)
 	if _, err := ch.QueueDeclare("full", true, false, false, false, map[string]any{"x-max-length": int64(0), "x-overflow": "reject-publish"}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -42,8 +41,8 @@ func dial(t *testing.T, url string) *broker.Connection {
 
 func TestRelayPublishesEachRowOnceAcrossRelays(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
-	url := brokertest.NewVhostURL(t)
+	pool, _ := testkit.NewPool(t)
+	url := testkit.NewVhostURL(t)
 	ctx := context.Background()
 	const n = 500
 	for i := range n {
@@ -64,7 +63,7 @@ func TestRelayPublishesEachRowOnceAcrossRelays(t *testing.T) {
 	}
 	waitRows(t, pool, 0)
 
-	ch := brokertest.Channel(t, url)
+	ch := testkit.Channel(t, url)
 	seen := map[string]bool{}
 	for {
 		m, ok, err := ch.Get(job.QueueCompleted, true)
@@ -89,8 +88,8 @@ func TestRelayPublishesEachRowOnceAcrossRelays(t *testing.T) {
 
 func TestRelayHoldsDelayedRowsUntilDue(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
-	url := brokertest.NewVhostURL(t)
+	pool, _ := testkit.NewPool(t)
+	url := testkit.NewVhostURL(t)
 	pub := broker.NewPublisher(dial(t, url))
 	t.Cleanup(pub.Close)
 	run(t, outbox.NewRelay(pool, pub, outbox.RelayConfig{PollInterval: 5 * time.Second}))
@@ -131,7 +130,7 @@ func (p *failingPublisher) Publish(_ context.Context, msgs []broker.Message) []e
 
 func TestRelayKeepsRowsRabbitMQDidNotConfirm(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
+	pool, _ := testkit.NewPool(t)
 	ctx := context.Background()
 	for i := range 4 {
 		if err := outbox.Insert(ctx, pool, broker.Message{RoutingKey: "q", MessageID: fmt.Sprint(i), Body: []byte("{}")}, time.Time{}); err != nil {
@@ -167,11 +166,7 @@ func rows(t *testing.T, pool *pgxpool.Pool) int {
 
 func waitRows(t *testing.T, pool *pgxpool.Pool, want int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for rows(t, pool) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox still holds %d rows, want %d", rows(t, pool), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var n int
+	testkit.Eventually(t, 20*time.Second, func() bool { n = rows(t, pool); return n == want },
+		func() string { return fmt.Sprintf("outbox holds %d rows, want %d", n, want) })
 }

@@ -13,9 +13,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -31,7 +31,7 @@ type testBundle struct {
 // setup runs a Hub and a Publisher on a fresh vhost until the test ends.
 func setup(t *testing.T) (*progress.Hub, *testBundle) {
 	t.Helper()
-	url := brokertest.NewVhostURL(t)
+	url := testkit.NewVhostURL(t)
 	log := slog.New(slog.DiscardHandler)
 	conn := dial(t, url)
 	hub, pub := progress.NewHub(conn, log), progress.NewPublisher(conn, log)
@@ -248,7 +248,7 @@ func TestTheHubRebindsItsJobsAfterALostConnection(t *testing.T) {
 	t.Parallel()
 	hub, tb := setup(t)
 	events, _ := tb.watch(t, hub, "job-a")
-	brokertest.CloseConnections(t, tb.url)
+	testkit.CloseConnections(t, tb.url)
 	e := progress.Event{Type: progress.TypeStatus, JobID: "job-a", Status: job.StatusCompleted}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -273,7 +273,7 @@ func TestTheHubSkipsWhatIsNoEvent(t *testing.T) {
 	t.Parallel()
 	hub, tb := setup(t)
 	events, _ := tb.watch(t, hub, "job-a")
-	ch := brokertest.Channel(t, tb.url)
+	ch := testkit.Channel(t, tb.url)
 	for _, body := range []string{"not json", `{"type":"delta","text":"no job"}`, `[1]`} {
 		if err := ch.PublishWithContext(context.Background(), job.ExchangeProgress, "job-a", false, false,
 			amqp.Publishing{Body: []byte(body)}); err != nil {

@@ -8,17 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 type sseEvent struct {
@@ -101,7 +97,7 @@ func TestEventStreamShowsTheLetterBeingWritten(t *testing.T) {
 	var (
 		names  []string
 		pieces strings.Builder
-		final  statusView
+		final  job.View
 	)
 	for e := range events {
 		names = append(names, e.Name)
@@ -130,10 +126,7 @@ func TestEventStreamShowsTheLetterBeingWritten(t *testing.T) {
 // once; one that comes back with Last-Event-ID: final gets 204 (EventSource stops).
 func TestEventStreamAfterTheEnd(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	id := b.submit(token, "Role at Acme", "CV", "")
-	b.waitFinal(id, 30*time.Second)
+	b, token, id, _ := oneJob(t, "Role at Acme", "CV")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -216,26 +209,12 @@ func TestEventStreamAccess(t *testing.T) {
 func TestThousandIdleStreamsCostLittle(t *testing.T) {
 	t.Parallel()
 	bin := plainBinaries(t)
-	dbURL, amqpURL := dbtest.NewURL(t), brokertest.NewVhostURL(t)
+	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	apiAddr := freeAddr(t)
-	cmd := exec.Command(filepath.Join(bin, "api"))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL,
-		"JWT_SECRET=" + jwtSecret, "HTTP_ADDR=" + apiAddr, "USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "LOG_LEVEL=warn"}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	cmd := startProgram(t, bin, testkit.ChildEnv("DATABASE_URL="+dbURL, "RABBITMQ_URL="+amqpURL, "JWT_SECRET="+jwtSecret,
+		"HTTP_ADDR="+apiAddr, "USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "LOG_LEVEL=warn"), nil, "api")
 	waitReady(t, "http://"+apiAddr+"/readyz")
-	conn, err := pgxConnect(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var userID int64
-	if err := conn.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ('s@example.com') RETURNING id`).Scan(&userID); err != nil {
-		t.Fatal(err)
-	}
-	token := issue(t, userID)
+	token := userToken(t, dbURL, "s@example.com")
 	b := &bundle{t: t, apiURL: "http://" + apiAddr}
 	var ids []string
 	for i := range 10 { // no worker runs: they stay pending

@@ -11,8 +11,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // TestMessageFromAnotherServiceCompletes: a seed-format body published straight to the queue
@@ -21,7 +21,7 @@ import (
 func TestMessageFromAnotherServiceCompletes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{noAPI: true})
-	ch := brokertest.Channel(t, b.amqpURL)
+	ch := testkit.Channel(t, b.amqpURL)
 	body := `{"jobId":"express-123","userId":77,"jobDescription":"Product Designer at Hooli","cvText":"Figma, user research","tone":"friendly","createdAt":"2026-11-28T10:00:00Z"}`
 	publish(t, ch, job.QueueGenerate, []byte(body), nil)
 
@@ -43,10 +43,7 @@ func TestMessageFromAnotherServiceCompletes(t *testing.T) {
 // TestRateLimitedThenSucceeds: two 429s with Retry-After, then success: completed, attempts 3.
 func TestRateLimitedThenSucceeds(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	id := b.submit(token, "QA Engineer at Umbrella [[fakeopenai:fail=429x2]]", "Selenium", "")
-	j := b.waitFinal(id, 30*time.Second)
+	b, token, id, j := oneJob(t, "QA Engineer at Umbrella [[fakeopenai:fail=429x2]]", "Selenium")
 	if j.Status != job.StatusCompleted || j.Attempts != 3 {
 		t.Fatalf("job = %s after %d attempts (%s), want completed after 3", j.Status, j.Attempts, j.Error)
 	}
@@ -63,10 +60,7 @@ func TestRateLimitedThenSucceeds(t *testing.T) {
 // attempt, with a clear error, and the message dead-lettered with the reason.
 func TestLLMRejectionFailsWithoutRetry(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	id := b.submit(token, "Nurse at Mercy [[fakeopenai:status=400]]", "RN license", "")
-	j := b.waitFinal(id, 30*time.Second)
+	b, token, id, j := oneJob(t, "Nurse at Mercy [[fakeopenai:status=400]]", "RN license")
 	if j.Status != job.StatusFailed || j.Attempts != 1 || !strings.Contains(j.Error, "rejected") {
 		t.Fatalf("job = %s after %d attempts: %q", j.Status, j.Attempts, j.Error)
 	}
@@ -74,7 +68,7 @@ func TestLLMRejectionFailsWithoutRetry(t *testing.T) {
 	if v.Status != "failed" || v.Error == "" || v.CoverLetter != "" {
 		t.Fatalf("status = %+v", v)
 	}
-	ch := brokertest.Channel(t, b.amqpURL)
+	ch := testkit.Channel(t, b.amqpURL)
 	dead := getOne(t, ch, job.QueueDLQ, 10*time.Second)
 	if dead.Headers[job.HeaderDeathReason] != job.ReasonLLMRejected || !strings.Contains(string(dead.Body), id) {
 		t.Fatalf("DLQ message headers %v body %s", dead.Headers, dead.Body)
@@ -86,7 +80,7 @@ func TestLLMRejectionFailsWithoutRetry(t *testing.T) {
 func TestPoisonMessagesReachTheDLQ(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
-	ch := brokertest.Channel(t, b.amqpURL)
+	ch := testkit.Channel(t, b.amqpURL)
 	poison := []string{
 		`not json at all`,
 		`{"jobId":"p-1","userId":1}`,
@@ -167,37 +161,12 @@ func publish(t *testing.T, ch *amqp.Channel, queue string, body []byte, headers 
 // getOne takes one message from queue, waiting for it.
 func getOne(t *testing.T, ch *amqp.Channel, queue string, within time.Duration) amqp.Delivery {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		m, ok, err := ch.Get(queue, true)
-		if err != nil {
-			t.Fatalf("get from %s: %v", queue, err)
-		}
-		if ok {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no message on %s after %s", queue, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testkit.GetMessage(t, ch, queue, within)
 }
 
 func dlqDepth(t *testing.T, amqpURL string, want int) {
 	t.Helper()
-	ch := brokertest.Channel(t, amqpURL)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		q, err := ch.QueueDeclarePassive(job.QueueDLQ, true, false, false, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if q.Messages == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DLQ holds %d messages, want %d", q.Messages, want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if n := testkit.QueueLen(t, testkit.Channel(t, amqpURL), job.QueueDLQ, want, 10*time.Second); n != want {
+		t.Fatalf("DLQ holds %d messages, want %d", n, want)
 	}
 }

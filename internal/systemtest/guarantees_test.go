@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/fakeopenai"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice: workers stopped with jobs in flight — one that
@@ -48,7 +48,7 @@ func TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice(t *testing.T) {
 	}
 	// Exactly one completion message per job.
 	b.waitCount(0, 10*time.Second, `SELECT count(*) FROM outbox_messages`)
-	ch := brokertest.Channel(t, b.amqpURL)
+	ch := testkit.Channel(t, b.amqpURL)
 	seen := map[string]int{}
 	for range n {
 		m := getOne(t, ch, job.QueueCompleted, 10*time.Second)
@@ -110,12 +110,9 @@ func TestAcceptedJobsSurviveBrokerOutageAndAPICrash(t *testing.T) {
 // the next jobs complete.
 func TestProgramsSurviveLostConnections(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	first := b.submit(token, "Before at Acme", "CV", "")
-	b.waitFinal(first, 30*time.Second)
+	b, token, _, _ := oneJob(t, "Before at Acme", "CV")
 
-	brokertest.CloseConnections(t, b.amqpURL)
+	testkit.CloseConnections(t, b.amqpURL)
 	if _, err := b.pool.Exec(context.Background(),
 		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
 		t.Fatal(err)
@@ -123,20 +120,19 @@ func TestProgramsSurviveLostConnections(t *testing.T) {
 
 	// A request may meet a dead pooled connection once (503, retry); after that all is well.
 	var ids []string
-	deadline := time.Now().Add(30 * time.Second)
-	for len(ids) < 5 {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		r := b.do("POST", "/api/cover-letter", token, jobBody(fmt.Sprintf("After %d at Acme", len(ids)), "CV", ""))
-		switch {
-		case r.Status == 202:
+		switch r.Status {
+		case http.StatusAccepted:
 			var out struct{ JobID string }
 			r.json(t, &out)
 			ids = append(ids, out.JobID)
-		case r.Status == 503 && time.Now().Before(deadline):
-			time.Sleep(100 * time.Millisecond)
+		case http.StatusServiceUnavailable: // asked again
 		default:
 			t.Fatalf("POST after reconnect = %d %s", r.Status, r.Body)
 		}
-	}
+		return len(ids) == 5
+	}, "five jobs accepted after the reconnect")
 	for _, id := range ids {
 		if j := b.waitFinal(id, 30*time.Second); j.Status != job.StatusCompleted {
 			t.Fatalf("job %s ended %s", id, j.Status)
@@ -149,18 +145,17 @@ func TestProgramsSurviveLostConnections(t *testing.T) {
 
 func waitReady(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testkit.WaitUntil(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool { return answers200(url) }); err != nil {
+		t.Fatalf("%s not ready: %v", url, err)
 	}
+}
+
+// answers200 reports whether a GET of url answers 200.
+func answers200(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

@@ -7,33 +7,33 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
-	"github.com/careerops/jobs/internal/telemetry"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/careerops/jobs/internal/apiclient"
 	"github.com/careerops/jobs/internal/app"
 	"github.com/careerops/jobs/internal/auth"
-	"github.com/careerops/jobs/internal/brokertest"
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/ctlcmd"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/fakeopenai"
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/telemetry"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 const (
@@ -92,9 +92,9 @@ func (e env) with(more env) env {
 func setup(t *testing.T, opts options) *bundle {
 	t.Helper()
 	b := &bundle{t: t, spans: tracetest.NewSpanRecorder(), logs: &syncBuffer{}}
-	b.pool, b.dbURL = dbtest.NewPool(t)
+	b.pool, b.dbURL = testkit.NewPool(t)
 	b.store = jobstore.New(b.pool)
-	b.amqpURL = brokertest.NewVhostURL(t)
+	b.amqpURL = testkit.NewVhostURL(t)
 
 	var err error
 	b.llm, err = fakeopenai.New(fakeopenai.Config{Seed: 1})
@@ -228,45 +228,27 @@ func (b *bundle) user(email string) string {
 	return token
 }
 
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+// response is an answer of the api as it came.
+type response struct{ *apiclient.Response }
 
 func (r response) json(t *testing.T, v any) {
 	t.Helper()
-	if err := json.Unmarshal(r.Body, v); err != nil {
-		t.Fatalf("response %d is not JSON: %v: %s", r.Status, err, r.Body)
+	if err := r.Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
+
+// api is a client of the bundle's api.
+func (b *bundle) api() *apiclient.Client { return apiclient.New(b.apiURL, nil) }
 
 // do sends a request to the api; headers alternate names and values.
 func (b *bundle) do(method, path, token string, body []byte, headers ...string) response {
 	b.t.Helper()
-	req, err := http.NewRequest(method, b.apiURL+path, bytes.NewReader(body))
+	r, err := b.api().Do(context.Background(), method, path, token, body, headers...)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+	return response{r}
 }
 
 func jobBody(desc, cv, tone string) []byte {
@@ -274,63 +256,64 @@ func jobBody(desc, cv, tone string) []byte {
 	if tone != "" {
 		m["tone"] = tone
 	}
-	b, _ := json.Marshal(m)
+	b, _ := json.Marshal(m) // strings only: cannot fail
 	return b
-}
-
-type statusView struct {
-	JobID       string     `json:"jobId"`
-	Status      string     `json:"status"`
-	Tone        string     `json:"tone"`
-	Attempts    int        `json:"attempts"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	UpdatedAt   time.Time  `json:"updatedAt"`
-	CompletedAt *time.Time `json:"completedAt"`
-	CoverLetter string     `json:"coverLetter"`
-	Error       string     `json:"error"`
-	TraceID     string     `json:"traceId"`
 }
 
 // submit posts a job and returns its id, failing unless the api answers 202.
 func (b *bundle) submit(token, desc, cv, tone string) string {
 	b.t.Helper()
-	r := b.do("POST", "/api/cover-letter", token, jobBody(desc, cv, tone))
-	if r.Status != http.StatusAccepted {
-		b.t.Fatalf("POST = %d %s, want 202", r.Status, r.Body)
+	c, err := b.api().Create(context.Background(), token, job.CreateRequest{JobDescription: desc, CVText: cv, Tone: job.Tone(tone)}, "")
+	if err != nil || c.Replayed {
+		b.t.Fatalf("POST = %v (replayed %v), want 202", err, c.Replayed)
 	}
-	var out struct{ JobID, Status string }
-	r.json(b.t, &out)
-	if out.Status != "pending" || out.JobID == "" || r.Header.Get("Location") != "/api/cover-letter/status/"+out.JobID {
-		b.t.Fatalf("POST answered %s with Location %q", r.Body, r.Header.Get("Location"))
+	if c.Status != job.StatusPending || c.Location != "/api/cover-letter/status/"+c.JobID {
+		b.t.Fatalf("POST answered %+v with Location %q", c.Accepted, c.Location)
 	}
-	return out.JobID
+	return c.JobID
 }
 
-func (b *bundle) status(token, id string) statusView {
+func (b *bundle) status(token, id string) job.View {
 	b.t.Helper()
-	r := b.do("GET", "/api/cover-letter/status/"+id, token, nil)
-	if r.Status != http.StatusOK {
-		b.t.Fatalf("GET status = %d %s", r.Status, r.Body)
+	v, err := b.api().Status(context.Background(), token, id)
+	if err != nil {
+		b.t.Fatalf("GET status: %v", err)
 	}
-	var v statusView
-	r.json(b.t, &v)
 	return v
 }
 
 // waitFinal polls the database until the job is completed, failed or cancelled.
 func (b *bundle) waitFinal(id string, within time.Duration) jobstore.Job {
 	b.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		j, err := b.store.GetAny(context.Background(), id)
-		if err == nil && j.Status.Final() {
-			return j
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("job %s not final after %s: %+v (err %v)", id, within, j.Status, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var j jobstore.Job
+	var err error
+	testkit.Eventually(b.t, within, func() bool {
+		j, err = b.store.GetAny(context.Background(), id)
+		return err == nil && j.Status.Final()
+	}, func() string { return fmt.Sprintf("job %s final: it is %+v (err %v)", id, j.Status, err) })
+	return j
+}
+
+// oneJob runs a system, submits one job as a@example.com and waits until it is final.
+func oneJob(t *testing.T, desc, cv string) (b *bundle, token, id string, j jobstore.Job) {
+	t.Helper()
+	b = setup(t, options{})
+	token = b.user("a@example.com")
+	id = b.submit(token, desc, cv, "")
+	return b, token, id, b.waitFinal(id, 30*time.Second)
+}
+
+// waitStatus polls the api until the job is in one of the want statuses.
+func (b *bundle) waitStatus(token, id string, within time.Duration, want ...job.Status) job.View {
+	b.t.Helper()
+	var v job.View
+	if err := testkit.WaitUntil(context.Background(), within, 50*time.Millisecond, func() bool { // gentle on the api
+		v = b.status(token, id)
+		return slices.Contains(want, v.Status)
+	}); err != nil {
+		b.t.Fatalf("job %s not %v within %s: it is %+v", id, want, within, v)
 	}
+	return v
 }
 
 // count runs a counting query on the test database.
@@ -346,17 +329,9 @@ func (b *bundle) count(sql string, args ...any) int {
 // waitCount waits until a counting query returns want.
 func (b *bundle) waitCount(want int, within time.Duration, sql string, args ...any) {
 	b.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		n := b.count(sql, args...)
-		if n == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("%s = %d after %s, want %d", sql, n, within, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var n int
+	testkit.Eventually(b.t, within, func() bool { n = b.count(sql, args...); return n == want },
+		func() string { return fmt.Sprintf("%s = %d, want %d", sql, n, want) })
 }
 
 // testWriter sends logs to t.Log, so they show only for failing tests.

@@ -7,15 +7,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // jaegerTrace is a trace as Jaeger's query API returns it.
@@ -102,19 +101,10 @@ func startJaeger(t *testing.T) (otlp, query string) {
 		}
 	})
 	query = "http://" + queryAddr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(query + "/api/services")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jaeger did not start: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testkit.WaitUntil(context.Background(), 60*time.Second, 100*time.Millisecond, func() bool {
+		return answers200(query + "/api/services")
+	}); err != nil {
+		t.Fatalf("jaeger did not start: %v\n%s", err, logs.String())
 	}
 	return "http://" + otlpAddr, query
 }
@@ -128,25 +118,13 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 	t.Parallel()
 	otlp, query := startJaeger(t)
 	bin := binaries(t)
-	dbURL, amqpURL := dbtest.NewURL(t), brokertest.NewVhostURL(t)
+	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,
-		"OPENAI_API_KEY=sk-test", "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
-		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr,
+	env := programEnv(dbURL, amqpURL, llmAddr, apiAddr, adminAddr,
 		"WORKER_RETRY_BASE_DELAY=50ms", "WORKER_RETRY_MAX_DELAY=100ms",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp, "OTEL_BSP_SCHEDULE_DELAY=100",
-	}
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp, "OTEL_BSP_SCHEDULE_DELAY=100")
 	for _, p := range [][]string{{"fakeopenai", "--addr", llmAddr}, {"api"}, {"worker"}} {
-		cmd := exec.Command(filepath.Join(bin, p[0]), p[1:]...)
-		cmd.Env = env
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { // SIGTERM flushes the spans still buffered
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-		})
+		startProgram(t, bin, env, nil, p[0], p[1:]...)
 	}
 	waitReady(t, "http://"+apiAddr+"/readyz")
 	waitReady(t, "http://"+adminAddr+"/readyz")
@@ -156,21 +134,10 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	var userID int64
-	if err := conn.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ('j@example.com') RETURNING id`).Scan(&userID); err != nil {
-		t.Fatal(err)
-	}
-	token := issue(t, userID)
+	token := userToken(t, dbURL, "j@example.com")
 	b := &bundle{t: t, apiURL: "http://" + apiAddr}
 	jobID := b.submit(token, "Observability Engineer at Honeycomb [[fakeopenai:fail=500x1]]", "OpenTelemetry since 2019", "")
-	var v statusView
-	deadline := time.Now().Add(30 * time.Second)
-	for v = b.status(token, jobID); v.Status != "completed"; v = b.status(token, jobID) {
-		if time.Now().After(deadline) {
-			t.Fatalf("job not completed: %+v", v)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	v := b.waitStatus(token, jobID, 30*time.Second, job.StatusCompleted)
 	var promptTokens, completionTokens int
 	if err := conn.QueryRow(context.Background(), `SELECT prompt_tokens, completion_tokens FROM cover_letter_jobs WHERE job_id = $1`, jobID).
 		Scan(&promptTokens, &completionTokens); err != nil {
@@ -179,16 +146,11 @@ func TestTraceOfAJobInJaeger(t *testing.T) {
 
 	// Read the trace back until the last spans (the completion's publish) have arrived.
 	var tr jaegerTrace
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	if err := testkit.WaitUntil(context.Background(), 30*time.Second, 200*time.Millisecond, func() bool {
 		tr = fetchTrace(t, query, v.TraceID)
-		if countOp(tr, "send cover-letter.completed") == 1 && countOp(tr, "process cover-letter.generate") == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("trace %s incomplete in Jaeger after 30 s:\n%s", v.TraceID, drawJaeger(tr))
-		}
-		time.Sleep(200 * time.Millisecond)
+		return countOp(tr, "send cover-letter.completed") == 1 && countOp(tr, "process cover-letter.generate") == 2
+	}); err != nil {
+		t.Fatalf("trace %s incomplete in Jaeger after 30 s:\n%s", v.TraceID, drawJaeger(tr))
 	}
 	t.Logf("trace %s as Jaeger returned it (%d spans):\n%s", tr.TraceID, len(tr.Spans), drawJaeger(tr))
 

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/careerops/jobs/internal/job"
 )
 
 // TestJobPathCompletesFiftyJobsForTwoUsers is the whole path: POST → 202 at once → the worker
@@ -75,7 +77,7 @@ func TestJobPathCompletesFiftyJobsForTwoUsers(t *testing.T) {
 	b.waitCount(0, 10*time.Second, `SELECT count(*) FROM outbox_messages`)
 
 	// The list: newest first, paged by cursor, only the caller's jobs.
-	var seen []statusView
+	var seen []job.View
 	cursor := ""
 	for page := 0; ; page++ {
 		r := b.do("GET", "/api/cover-letter/jobs?limit=10&cursor="+cursor, alice, nil)
@@ -83,8 +85,8 @@ func TestJobPathCompletesFiftyJobsForTwoUsers(t *testing.T) {
 			t.Fatalf("list = %d %s", r.Status, r.Body)
 		}
 		var out struct {
-			Jobs       []statusView `json:"jobs"`
-			NextCursor string       `json:"nextCursor"`
+			Jobs       []job.View `json:"jobs"`
+			NextCursor string     `json:"nextCursor"`
 		}
 		r.json(t, &out)
 		seen = append(seen, out.Jobs...)

@@ -7,7 +7,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, dir := range []string{binDir, plainBinDir} {
+	for _, dir := range []string{raceBuild.dir, plainBuild.dir} {
 		if dir != "" {
 			_ = os.RemoveAll(dir)
 		}

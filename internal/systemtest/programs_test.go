@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,57 +16,88 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerops/jobs/internal/brokertest"
-	"github.com/careerops/jobs/internal/dbtest"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+// build is a set of programs built once per test run, into a temporary directory that
+// TestMain removes.
+type build struct {
+	once sync.Once
+	dir  string
+	err  error
+}
 
-	plainOnce     sync.Once
-	plainBinDir   string
-	plainBuildErr error
-)
-
-// plainBinaries builds the programs without the race detector, as they are deployed, for
-// measurements of memory.
-func plainBinaries(t *testing.T) string {
+// get builds pkgs with flags the first time and returns the directory.
+func (b *build) get(t *testing.T, pattern string, flags []string, pkgs ...string) string {
 	t.Helper()
-	plainOnce.Do(func() {
-		plainBinDir, plainBuildErr = os.MkdirTemp("", "careerops-bin-plain-")
-		if plainBuildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", plainBinDir+"/", "../../cmd/api").CombinedOutput()
-		if err != nil {
-			plainBuildErr = fmt.Errorf("go build: %w\n%s", err, out)
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", pattern); b.err == nil {
+			b.err = testkit.Build(context.Background(), ".", b.dir, flags, pkgs...)
 		}
 	})
-	if plainBuildErr != nil {
-		t.Fatal(plainBuildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return plainBinDir
+	return b.dir
+}
+
+// raceBuild and plainBuild are the test run's builds: with the race detector, and without it,
+// as deployed, for measurements of memory.
+var raceBuild, plainBuild build
+
+// plainBinaries builds the api without the race detector, as it is deployed.
+func plainBinaries(t *testing.T) string {
+	t.Helper()
+	return plainBuild.get(t, "careerops-bin-plain-", nil, "../../cmd/api")
 }
 
 // binaries builds the four programs once per test run.
 func binaries(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "careerops-bin-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-race", "-o", binDir+"/", "../../cmd/...").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	return raceBuild.get(t, "careerops-bin-", []string{"-race"}, "../../cmd/...")
+}
+
+// programEnv is the environment of the programs run as processes: the test's database and
+// vhost, fakeopenai at llmAddr, the api on apiAddr, the worker's admin on adminAddr, then extra.
+func programEnv(dbURL, amqpURL, llmAddr, apiAddr, adminAddr string, extra ...string) []string {
+	return testkit.ChildEnv(append([]string{
+		"DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,
+		"OPENAI_API_KEY=sk-test", "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
+		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr,
+	}, extra...)...)
+}
+
+// startProgram starts bin/name with env, its output to out (nil: discarded), and SIGTERMs it
+// and waits for it when the test ends.
+func startProgram(t *testing.T, bin string, env []string, out io.Writer, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	return binDir
+	t.Cleanup(func() { // SIGTERM flushes what the program still buffers
+		_ = cmd.Process.Signal(syscall.SIGTERM) // it may have ended already
+		_ = cmd.Wait()                          // its exit is not what this test checks
+	})
+	return cmd
+}
+
+// userToken adds a user in SQL and returns a token for it.
+func userToken(t *testing.T, dbURL, email string) string {
+	t.Helper()
+	conn, err := pgxConnect(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var userID int64
+	if err := conn.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ($1) RETURNING id`, email).Scan(&userID); err != nil {
+		t.Fatal(err)
+	}
+	return issue(t, userID)
 }
 
 func freeAddr(t *testing.T) string {
@@ -143,13 +174,9 @@ func TestProgramsHelpFlagsAndConfigErrors(t *testing.T) {
 func TestProgramsExitZeroOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	bin := binaries(t)
-	dbURL, amqpURL := dbtest.NewURL(t), brokertest.NewVhostURL(t)
+	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + jwtSecret,
-		"OPENAI_API_KEY=sk-test", "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
-		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr,
-	}
+	env := programEnv(dbURL, amqpURL, llmAddr, apiAddr, adminAddr)
 	start := func(name string, args ...string) (*exec.Cmd, *syncBuffer) {
 		cmd := exec.Command(filepath.Join(bin, name), args...)
 		cmd.Env = env
@@ -181,13 +208,8 @@ func TestProgramsExitZeroOnSIGTERM(t *testing.T) {
 	b := &bundle{t: t, apiURL: "http://" + apiAddr}
 	jobID := b.submit(token, "Welder at Springfield Plant", "MIG, TIG", "")
 	// SIGTERM the worker while the LLM call is in flight: it must finish the job, then exit 0.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(workerLogs.String(), "worker: job started") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the worker never started the job:\n%s", workerLogs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(workerLogs.String(), "worker: job started") },
+		func() string { return "the worker starting the job:\n" + workerLogs.String() })
 	for _, p := range []struct {
 		name string
 		cmd  *exec.Cmd
@@ -267,24 +289,15 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		apiKey     = "sk-live-s3cret-key-77c1"
 	)
 	secret := "jwt-s3cret-" + strings.Repeat("q", 32)
-	dbURL := strings.Replace(dbtest.NewURL(t), "postgres@", "postgres:"+dbPassword+"@", 1) // trust auth ignores it
-	amqpURL := brokertest.NewVhostURL(t)
+	dbURL := strings.Replace(testkit.NewDatabaseURL(t), "postgres@", "postgres:"+dbPassword+"@", 1) // trust auth ignores it
+	amqpURL := testkit.NewVhostURL(t)
 	llmAddr, apiAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "RABBITMQ_URL=" + amqpURL, "JWT_SECRET=" + secret,
-		"OPENAI_API_KEY=" + apiKey, "OPENAI_BASE_URL=http://" + llmAddr + "/v1", "OPENAI_MODEL=fake-gpt",
-		"HTTP_ADDR=" + apiAddr, "ADMIN_ADDR=" + adminAddr, "LOG_LEVEL=debug", "WORKER_RETRY_BASE_DELAY=50ms",
-		"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false",
-	}
+	env := programEnv(dbURL, amqpURL, llmAddr, apiAddr, adminAddr, // later values win: the secrets
+		"JWT_SECRET="+secret, "OPENAI_API_KEY="+apiKey, "LOG_LEVEL=debug", "WORKER_RETRY_BASE_DELAY=50ms",
+		"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false")
 	logs := &syncBuffer{}
 	for _, p := range [][]string{{"fakeopenai", "--addr", llmAddr}, {"api"}, {"worker"}} {
-		cmd := exec.Command(filepath.Join(bin, p[0]), p[1:]...)
-		cmd.Env = env
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+		startProgram(t, bin, env, logs, p[0], p[1:]...)
 	}
 	waitReady(t, "http://"+apiAddr+"/readyz")
 	waitReady(t, "http://"+adminAddr+"/readyz")
@@ -310,13 +323,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	record(b.do("POST", "/api/cover-letter", token, []byte(`{"jobDescription":`)))
 	record(b.do("GET", "/api/cover-letter/status/nope", token, nil))
 	for _, id := range []string{ok, refused} {
-		deadline := time.Now().Add(30 * time.Second)
-		for v := b.status(token, id); v.Status != "completed" && v.Status != "failed"; v = b.status(token, id) {
-			if time.Now().After(deadline) {
-				t.Fatalf("job %s stuck in %s", id, v.Status)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		b.waitStatus(token, id, 30*time.Second, job.StatusCompleted, job.StatusFailed)
 		r := b.do("GET", "/api/cover-letter/status/"+id, token, nil)
 		record(r)
 	}

@@ -83,10 +83,7 @@ func (t spanTree) children(s sdktrace.ReadOnlySpan, name string) []sdktrace.Read
 // the status API gives the trace id; no prompt or letter on any span; spans bounded.
 func TestOneTracePerJobTellsTheWholeStory(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	id := b.submit(token, "SRE at Initech [[fakeopenai:fail=500x1]]", "Pager duty veteran", "")
-	j := b.waitFinal(id, 30*time.Second)
+	b, token, id, j := oneJob(t, "SRE at Initech [[fakeopenai:fail=500x1]]", "Pager duty veteran")
 	if j.Status != job.StatusCompleted || j.Attempts != 2 {
 		t.Fatalf("job %s after %d attempts", j.Status, j.Attempts)
 	}
@@ -201,10 +198,7 @@ func (t spanTree) String() string {
 // and job_id.
 func TestJobLogLinesCarryTraceSpanAndJob(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	token := b.user("a@example.com")
-	id := b.submit(token, "Analyst at Globex [[fakeopenai:fail=429x1]]", "Excel", "")
-	b.waitFinal(id, 30*time.Second)
+	b, _, id, _ := oneJob(t, "Analyst at Globex [[fakeopenai:fail=429x1]]", "Excel")
 	b.waitCount(0, 10*time.Second, `SELECT count(*) FROM outbox_messages`)
 
 	var jobLines int

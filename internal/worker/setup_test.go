@@ -23,12 +23,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/careerops/jobs/internal/broker"
-	"github.com/careerops/jobs/internal/dbtest"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -57,7 +57,7 @@ type testBundle struct {
 // then call start.
 func setup(t *testing.T, opts ...func(*Config)) (*Worker, *testBundle) {
 	t.Helper()
-	pool, _ := dbtest.NewPool(t)
+	pool, _ := testkit.NewPool(t)
 	if _, err := pool.Exec(context.Background(), `INSERT INTO users (id, email) VALUES ($1, 'test@example.com')`, testUser); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,120 @@
+package job
+
+import "time"
+
+// The bodies of the HTTP API (docs/api.md), in one place: internal/httpapi writes them and
+// internal/apiclient reads them, so the two cannot drift apart.
+
+// CreateRequest is the body of POST /api/cover-letter.
+type CreateRequest struct {
+	JobDescription string `json:"jobDescription"`
+	CVText         string `json:"cvText"`
+	// Tone defaults to professional.
+	Tone Tone `json:"tone,omitempty"`
+}
+
+// Accepted answers POST /api/cover-letter: 202 for a new job, 200 for an idempotent replay.
+type Accepted struct {
+	JobID  string `json:"jobId"`
+	Status Status `json:"status"`
+}
+
+// View is a job as the API shows it: GET .../status/:jobId, DELETE .../:jobId and the list.
+type View struct {
+	JobID       string     `json:"jobId"`
+	Status      Status     `json:"status"`
+	Tone        Tone       `json:"tone"`
+	Attempts    int        `json:"attempts"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	CoverLetter string     `json:"coverLetter,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	// TraceID finds the job's trace in Jaeger.
+	TraceID string `json:"traceId,omitempty"`
+}
+
+// Page is one page of GET /api/cover-letter/jobs, newest first.
+type Page struct {
+	Jobs []View `json:"jobs"`
+	// NextCursor asks for the next page (?cursor=); "" on the last.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// StreamToken answers POST /api/cover-letter/:jobId/stream-token.
+type StreamToken struct {
+	ExpiresAt time.Time `json:"expiresAt"`
+	Token     string    `json:"token"`
+}
+
+// DevTokenRequest is the body of POST /dev/token; every field is optional.
+type DevTokenRequest struct {
+	Email string `json:"email"`
+	Admin bool   `json:"admin"`
+}
+
+// DevToken answers POST /dev/token.
+type DevToken struct {
+	Email  string `json:"email"`
+	Token  string `json:"token"`
+	UserID int64  `json:"userId"`
+}
+
+// ErrorBody is the body of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: a stable code and a message for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// OpsOverview is the body of GET /api/ops/overview.
+type OpsOverview struct {
+	Queues         []QueueView      `json:"queues"`
+	JobsByStatus   map[Status]int   `json:"jobsByStatus"`
+	RecentFailures []FailureView    `json:"recentFailures"`
+	DLQ            []DeadLetterView `json:"dlq"`
+	// JaegerURL is the Jaeger UI a trace id is looked up in: <jaegerUrl>/trace/<traceId>.
+	JaegerURL string `json:"jaegerUrl,omitempty"`
+}
+
+// QueueView is a queue's depth and consumers.
+type QueueView struct {
+	Name      string `json:"name"`
+	Messages  int    `json:"messages"`
+	Consumers int    `json:"consumers"`
+}
+
+// FailureView is a recently failed job.
+type FailureView struct {
+	JobID     string    `json:"jobId"`
+	UserID    int64     `json:"userId"`
+	Error     string    `json:"error"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	TraceID   string    `json:"traceId,omitempty"`
+}
+
+// DeadLetterView is a message in the dead-letter queue.
+type DeadLetterView struct {
+	JobID     string `json:"jobId,omitempty"`
+	MessageID string `json:"messageId"`
+	Reason    string `json:"reason"`
+	Error     string `json:"error"`
+}
+
+// RequeueRequest is the body of POST /api/ops/dlq/requeue: one job, or all.
+type RequeueRequest struct {
+	JobID *string `json:"jobId"`
+	All   *bool   `json:"all"`
+}
+
+// RequeueResult answers POST /api/ops/dlq/requeue.
+type RequeueResult struct {
+	Requeued int `json:"requeued"`
+	Skipped  int `json:"skipped"`
+	// Interrupted: the server stopped before it was done; asking again does the rest.
+	Interrupted bool `json:"interrupted,omitempty"`
+}

@@ -1,0 +1,134 @@
+package testkit
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careerops/jobs/internal/database"
+)
+
+// AdminDatabaseURL is the PostgreSQL server the tests use: TEST_DATABASE_URL, or the local one.
+func AdminDatabaseURL() string {
+	return cmp.Or(os.Getenv("TEST_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+}
+
+// NewDatabaseURL creates an empty, migrated database for this test (a clone of a template
+// migrated once per schema version), drops it when the test ends, and returns its URL.
+func NewDatabaseURL(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	admin, err := pgx.Connect(ctx, AdminDatabaseURL())
+	if err != nil {
+		t.Fatalf("testkit: connect to PostgreSQL (is it running? `make services`): %v", err)
+	}
+	defer admin.Close(context.Background())
+
+	template, err := ensureTemplate(ctx, admin)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	name := "careerops_test_" + RandomHex(6)
+	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
+		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize())); err != nil {
+		t.Fatalf("testkit: create database: %v", err)
+	}
+	return dropAtEnd(t, name)
+}
+
+// NewEmptyDatabaseURL names a database that does not exist yet (the test creates it, with
+// `careeropsctl migrate up` say), drops it when the test ends, and returns its URL.
+func NewEmptyDatabaseURL(t testing.TB) string {
+	t.Helper()
+	return dropAtEnd(t, "careerops_test_"+RandomHex(6))
+}
+
+// dropAtEnd drops the database name when the test ends and returns its URL.
+func dropAtEnd(t testing.TB, name string) string {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := DropDatabase(context.Background(), AdminDatabaseURL(), name); err != nil {
+			t.Errorf("testkit: %v", err)
+		}
+	})
+	dbURL, err := WithDatabase(AdminDatabaseURL(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dbURL
+}
+
+// NewPool is NewDatabaseURL with a pool on the new database, closed when the test ends.
+func NewPool(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	dbURL := NewDatabaseURL(t)
+	pool, err := database.Connect(context.Background(), dbURL, 8, nil)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, dbURL
+}
+
+// DropDatabase drops the database name of the server at adminURL, its sessions closed.
+func DropDatabase(ctx context.Context, adminURL, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to drop %s: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	return nil
+}
+
+// ensureTemplate creates and migrates the template database for the current schema once,
+// serialised across test processes by an advisory lock.
+func ensureTemplate(ctx context.Context, admin *pgx.Conn) (string, error) {
+	version, err := database.MigrationsVersion()
+	if err != nil {
+		return "", err
+	}
+	name := "careerops_template_" + version
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(727274)"); err != nil {
+		return "", fmt.Errorf("lock: %w", err)
+	}
+	defer admin.Exec(context.Background(), "SELECT pg_advisory_unlock(727274)") //nolint:errcheck // unlocked on disconnect anyway
+
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look up template: %w", err)
+	}
+	if exists {
+		return name, nil
+	}
+	building := name + "_building"
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{building}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return "", fmt.Errorf("drop half-built template: %w", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{building}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create template: %w", err)
+	}
+	buildingURL, err := WithDatabase(AdminDatabaseURL(), building)
+	if err != nil {
+		return "", err
+	}
+	if _, err := database.Migrate(ctx, buildingURL); err != nil {
+		return "", err
+	}
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{building}.Sanitize()+" RENAME TO "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("publish template: %w", err)
+	}
+	return name, nil
+}

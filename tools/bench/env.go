@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
+)
+
+// jwtSecret signs the bench users' tokens; the api gets it as JWT_SECRET.
+const jwtSecret = "careerops-bench-secret-0123456789abcdef"
+
+// world is what every phase shares: a fresh database migrated with database.Migrate, a fresh
+// RabbitMQ virtual host, users with tokens, and the pids of the shared servers (for their CPU).
+type world struct {
+	cfg      Config
+	name     string // database and vhost name
+	dbURL    string
+	amqpURL  string
+	pool     *pgxpool.Pool // the bench's own small pool: bookkeeping queries only
+	amqpConn *amqp.Connection
+	mgmt     *testkit.RabbitAdmin
+	userIDs  []int64
+	tokens   []string
+	pgPID    int // postmaster of the server at 127.0.0.1:5432
+	mqPID    int // RabbitMQ's beam.smp
+	versions string
+}
+
+func newWorld(ctx context.Context, cfg Config) (*world, error) {
+	w := &world{cfg: cfg, name: "careerops_bench_" + testkit.RandomHex(4)}
+	if err := w.openDatabase(ctx); err != nil {
+		return w, err
+	}
+	if err := w.openBroker(ctx); err != nil {
+		return w, err
+	}
+	if err := w.addUsers(ctx); err != nil {
+		return w, err
+	}
+	w.pgPID = postmasterPID(ctx, w.pool)
+	w.mqPID, _ = w.mgmt.NodePID(ctx) // 0: RabbitMQ's CPU is not measured
+	var pgVersion string
+	_ = w.pool.QueryRow(ctx, `SHOW server_version`).Scan(&pgVersion) // only printed
+	mqVersion, _ := w.mgmt.Version(ctx)                              // only printed
+	w.versions = fmt.Sprintf("PostgreSQL %s, RabbitMQ %s", strings.Fields(pgVersion + " ?")[0], mqVersion)
+	return w, nil
+}
+
+// openDatabase creates and migrates the bench database and opens the bench's own pool.
+func (w *world) openDatabase(ctx context.Context) error {
+	var err error
+	if w.dbURL, err = testkit.WithDatabase(w.cfg.AdminDatabaseURL, w.name); err != nil {
+		return fmt.Errorf("BENCH_DATABASE_URL: %w", err)
+	}
+	if err := database.EnsureDatabase(ctx, w.dbURL); err != nil {
+		return err
+	}
+	if _, err := database.Migrate(ctx, w.dbURL); err != nil {
+		return err
+	}
+	// The bench's own connections say who they are, so that their CPU is not the system's.
+	benchURL := w.dbURL + "?application_name=" + benchAppName
+	if strings.Contains(w.dbURL, "?") {
+		benchURL = w.dbURL + "&application_name=" + benchAppName
+	}
+	w.pool, err = database.Connect(ctx, benchURL, 4, nil)
+	return err
+}
+
+// openBroker creates the bench vhost, connects to it and declares the real topology.
+func (w *world) openBroker(ctx context.Context) error {
+	var err error
+	if w.mgmt, err = testkit.NewRabbitAdmin(w.cfg.ManagementURL, w.cfg.AMQPURL); err != nil {
+		return fmt.Errorf("BENCH_RABBITMQ_URL: %w", err)
+	}
+	if err := w.mgmt.CreateVhost(ctx, w.name); err != nil {
+		return fmt.Errorf("create vhost %s (management API %s): %w", w.name, w.cfg.ManagementURL, err)
+	}
+	u, err := url.Parse(w.cfg.AMQPURL)
+	if err != nil {
+		return fmt.Errorf("BENCH_RABBITMQ_URL: %w", err)
+	}
+	u.Path, u.RawPath = "/"+w.name, ""
+	w.amqpURL = u.String()
+	if w.amqpConn, err = amqp.DialConfig(w.amqpURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), Properties: amqp.Table{"connection_name": "careerops-bench"}}); err != nil {
+		return fmt.Errorf("dial RabbitMQ: %w", err)
+	}
+	ch, err := w.amqpConn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	return broker.Declare(ch) // the real topology, as the programs declare it
+}
+
+// addUsers adds cfg.Users users with a token each.
+func (w *world) addUsers(ctx context.Context) error {
+	store := jobstore.New(w.pool)
+	for i := range w.cfg.Users {
+		id, err := store.AddUser(ctx, fmt.Sprintf("bench-%d@%s.example", i, w.name))
+		if err != nil {
+			return err
+		}
+		token, err := auth.Issue([]byte(jwtSecret), id, 6*time.Hour, time.Now())
+		if err != nil {
+			return err
+		}
+		w.userIDs = append(w.userIDs, id)
+		w.tokens = append(w.tokens, token)
+	}
+	return nil
+}
+
+// postmasterPID reads postmaster.pid in the server's data directory (0 if not readable: the
+// server is elsewhere or not ours to read).
+func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
+	var dir string
+	if err := pool.QueryRow(ctx, `SHOW data_directory`).Scan(&dir); err != nil {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	return pid
+}
+
+// benchAppName is the application_name of the bench's own PostgreSQL connections.
+const benchAppName = "careerops-bench"
+
+// postgresPIDs are the server processes that work for the system under test: the bench
+// database's backends but the bench's own, and the shared background processes (WAL writer,
+// checkpointer, …); not the backends of other databases, whose CPU is counted as "other".
+func (w *world) postgresPIDs() []int {
+	return w.backendPIDs(`(datname = current_database() AND application_name <> '` + benchAppName + `')
+		OR (backend_type <> 'client backend' AND datname IS NULL)`)
+}
+
+// benchPIDs are the bench process and its own PostgreSQL backends.
+func (w *world) benchPIDs() []int {
+	return append([]int{self}, w.backendPIDs(`datname = current_database() AND application_name = '`+benchAppName+`'`)...)
+}
+
+func (w *world) backendPIDs(where string) []int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rows, err := w.pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE `+where)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var pids []int
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// close drops the database and the vhost unless cfg.Keep.
+func (w *world) close() {
+	if w.amqpConn != nil {
+		_ = w.amqpConn.Close()
+	}
+	if w.pool != nil {
+		w.pool.Close()
+	}
+	if w.cfg.Keep {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if w.mgmt != nil {
+		_ = w.mgmt.DeleteVhost(ctx, w.name) // best effort: the run is over
+	}
+	_ = testkit.DropDatabase(ctx, w.cfg.AdminDatabaseURL, w.name) // best effort too
+}
+
+// reset empties the job and outbox tables and the queues between runs, so that each run
+// starts from the same state.
+func (w *world) reset(ctx context.Context) error {
+	if _, err := w.pool.Exec(ctx, `TRUNCATE cover_letter_jobs, outbox_messages`); err != nil {
+		return fmt.Errorf("reset tables: %w", err)
+	}
+	ch, err := w.amqpConn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	for _, q := range broker.Topology() {
+		if _, err := ch.QueuePurge(q.Name, false); err != nil {
+			return fmt.Errorf("purge %s: %w", q.Name, err)
+		}
+	}
+	return nil
+}
+
+// queueDepth is the number of ready messages in queue.
+func (w *world) queueDepth(queue string) (int, error) {
+	ch, err := w.amqpConn.Channel()
+	if err != nil {
+		return 0, err
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		return 0, err
+	}
+	return q.Messages, nil
+}

@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Target is one of the issue's targets and how this run did against it.
+type Target struct {
+	What     string
+	Measured string
+	Met      bool
+	// By is how far from the limit: the measured value ÷ the limit (≥ 1 is better for
+	// "at least" targets, ≤ 1 for "at most" ones).
+	By string
+}
+
+// Targets evaluates the issue's targets against r.
+func (r *Results) Targets() []Target {
+	var ts []Target
+	atLeast := func(what string, got, limit float64, measured string) {
+		t := Target{What: what, Measured: measured, Met: got >= limit}
+		if limit > 0 {
+			t.By = fmt.Sprintf("%.2f× the target", got/limit)
+		}
+		ts = append(ts, t)
+	}
+	atMost := func(what string, got, limit float64, measured string) {
+		t := Target{What: what, Measured: measured, Met: got <= limit}
+		if limit > 0 {
+			t.By = fmt.Sprintf("%.2f× the limit", got/limit)
+		}
+		ts = append(ts, t)
+	}
+	for _, a := range r.API {
+		if a.Concurrency != 32 {
+			continue
+		}
+		atLeast("API enqueue ≥ 1.0× raw limit (c=32)", a.RatioRaw, 1.0,
+			fmt.Sprintf("%s/s vs raw %s/s = %.2f×", rate(a.PerSec), rate(r.rawFull().OpsPerSec), a.RatioRaw))
+		atMost("API p99 ≤ 25 ms (c=32)", float64(a.Latency.P99)/1e6, 25, ms(a.Latency.P99)+" ms")
+		ts = append(ts, Target{What: "API no errors (c=32)", Measured: fmt.Sprintf("%d errors of %d requests", a.Errors, a.TotalSent), Met: a.Errors == 0})
+	}
+	worst, worstName := 0.0, ""
+	n := 0
+	for _, e := range r.E2E {
+		if e.Spec.Latency != time.Second {
+			continue
+		}
+		if n == 0 || e.Efficiency < worst {
+			worst, worstName = e.Efficiency, e.Spec.Name
+		}
+		n++
+	}
+	if n > 0 {
+		atLeast("scaling efficiency ≥ 0.9 at 1 s, every combination", worst, 0.9, fmt.Sprintf("worst %.2f (%s)", worst, worstName))
+	}
+	if r.Overhead != nil {
+		atMost("worker overhead ≤ 5 ms/job", float64(r.Overhead.Overhead)/1e6, 5, ms(r.Overhead.Overhead)+" ms/job")
+	}
+	for _, f := range r.Free {
+		atMost("queue wait p99 ≤ 50 ms with free capacity ("+f.Spec.Name+")", float64(f.QueueWait.P99)/1e6, 50,
+			fmt.Sprintf("p99 %s ms (p50 %s ms) at %s jobs/s", ms(f.QueueWait.P99), ms(f.QueueWait.P50), rate(f.JobsPerSec)))
+	}
+	fp := r.Footprint
+	if len(fp.APIIdleRSS) > 0 {
+		atMost("idle RSS ≤ 30 MB (api)", float64(maxInt(fp.APIIdleRSS))/1e6, 30, fmt.Sprintf("%s MB (max of %d)", mb(maxInt(fp.APIIdleRSS)), len(fp.APIIdleRSS)))
+	}
+	if len(fp.WorkerIdleRSS) > 0 {
+		atMost("idle RSS ≤ 30 MB (worker)", float64(maxInt(fp.WorkerIdleRSS))/1e6, 30, fmt.Sprintf("%s MB (max of %d)", mb(maxInt(fp.WorkerIdleRSS)), len(fp.WorkerIdleRSS)))
+	}
+	if len(fp.APIReady) > 0 {
+		atMost("start → ready ≤ 1 s (api)", Quantile(fp.APIReady, 1).Seconds(), 1, fmt.Sprintf("max %s ms of %d", ms(Quantile(fp.APIReady, 1)), len(fp.APIReady)))
+	}
+	if len(fp.WorkerReady) > 0 {
+		atMost("start → ready ≤ 1 s (worker)", Quantile(fp.WorkerReady, 1).Seconds(), 1, fmt.Sprintf("max %s ms of %d", ms(Quantile(fp.WorkerReady, 1)), len(fp.WorkerReady)))
+	}
+	return ts
+}
+
+// noise is the CPU the measured components do not account for, in cores: mean over the
+// runs and the worst run.
+func (r *Results) noise() (mean, worst float64, name string) {
+	add := func(n string, u CPUUse) {
+		if u.Wall <= 0 {
+			return
+		}
+		c := float64(u.Other()) / float64(u.Wall)
+		mean += c
+		if name == "" || c > worst {
+			worst, name = c, n
+		}
+	}
+	n := 0
+	for _, x := range r.Raw {
+		add("raw "+string(x.Mode), x.CPU)
+		n++
+	}
+	for _, x := range r.API {
+		add(fmt.Sprintf("api c=%d", x.Concurrency), x.CPU)
+		n++
+	}
+	for _, x := range append(append([]E2EResult{}, r.E2E...), r.Free...) {
+		add(x.Spec.Name, x.CPU)
+		n++
+	}
+	if n > 0 {
+		mean /= float64(n)
+	}
+	return mean, worst, name
+}
+
+func (r *Results) apiAt(conc int) APIResult {
+	for _, a := range r.API {
+		if a.Concurrency == conc {
+			return a
+		}
+	}
+	return APIResult{}
+}
+
+func (r *Results) rawFull() RawResult {
+	for _, x := range r.Raw {
+		if x.Mode == rawFull {
+			return x
+		}
+	}
+	return RawResult{}
+}
+
+// cpuCell is the CPU per job of the main components, in ms.
+func cpuCell(u CPUUse, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range []string{"worker", "api", "postgres", "rabbitmq", "fakeopenai", "bench"} {
+		if v, ok := u.ByComponent[k]; ok {
+			parts = append(parts, ms(v/time.Duration(n)))
+		} else {
+			parts = append(parts, "–")
+		}
+	}
+	parts = append(parts, ms(u.Other()/time.Duration(n)))
+	return strings.Join(parts, " / ")
+}
+
+// markdown builds a page line by line.
+type markdown struct{ b strings.Builder }
+
+func (m *markdown) p(format string, args ...any) { fmt.Fprintf(&m.b, format+"\n", args...) }
+
+// Markdown is the run as tables for docs/benchmarks.md.
+func (r *Results) Markdown() string {
+	m := &markdown{}
+	m.p("Commit `%s`, %s, %s; `make bench` took %s.", r.Commit, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Machine, r.Took.Round(time.Second))
+	m.p("")
+	if mean, worst, name := r.noise(); name != "" {
+		m.p("Noise: CPU used by other tenants of the machine (and kernel work no process is charged for) during the measured windows: mean %.2f cores, worst %.2f cores (%s).", mean, worst, name)
+		m.p("")
+	}
+	for _, section := range []func(*markdown){r.mdEnqueue, r.mdEndToEnd, r.mdFree, r.mdOverhead, r.mdExperiments, r.mdFootprint, r.mdTargets} {
+		section(m)
+	}
+	return m.b.String()
+}
+
+// mdEnqueue is the raw and api enqueue table.
+func (r *Results) mdEnqueue(m *markdown) {
+	if len(r.Raw)+len(r.API) > 0 {
+		m.p("#### Enqueue")
+		m.p("")
+		m.p("ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
+		m.p("")
+		m.p("| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |")
+		m.p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+		for _, x := range r.Raw {
+			m.p("| raw %s | %d | %s | %s | %s | %s | %d | %s | | %s |", x.Mode, x.Concurrency, rate(x.OpsPerSec), ms(x.Latency.P50), ms(x.Latency.P99),
+				ms(x.Latency.P999), x.Errors, map[bool]string{true: "1.00", false: ""}[x.Mode == rawFull], cpuCell(x.CPU, x.Ops))
+		}
+		for _, a := range r.API {
+			m.p("| api POST /api/cover-letter | %d | %s | %s | %s | %s | %d | %.2f | %s (max backlog %d) | %s |", a.Concurrency, rate(a.PerSec),
+				ms(a.Latency.P50), ms(a.Latency.P99), ms(a.Latency.P999), a.Errors, a.RatioRaw, ms(a.OutboxDrain), a.OutboxMax, cpuCell(a.CPU, a.Accepted))
+		}
+		m.p("")
+	}
+}
+
+// mdEndToEnd is the saturated end-to-end table.
+func (r *Results) mdEndToEnd(m *markdown) {
+	if len(r.E2E) > 0 {
+		m.p("#### End to end")
+		m.p("")
+		m.p("Saturated: beyond the W×C worker slots, a backlog of max(W×C, 48) jobs at 0 s and max(W×C/4, 8) at 1 s is kept submitted through the api, so queue wait includes that backlog. Feeder short: share of the window with fewer jobs outstanding than slots. CPU ms/job: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
+		m.p("")
+		m.p("| LLM latency | workers × conc | jobs/s | capacity/s | efficiency | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs completed in window / submitted | feeder short | CPU busy | CPU ms/job |")
+		m.p("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+		for _, e := range r.E2E {
+			capacity, eff := "–", "–"
+			if e.Spec.Latency > 0 {
+				capacity, eff = rate(e.Spec.capacity()), fmt.Sprintf("%.2f", e.Efficiency)
+			}
+			m.p("| %s | %d × %d | %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(e.Spec.Latency), e.Spec.Workers, e.Spec.Conc,
+				rate(e.JobsPerSec), capacity, eff, ms(e.QueueWait.P50), ms(e.QueueWait.P99), ms(e.PostToDone.P50), ms(e.PostToDone.P99),
+				e.Completed, e.Submitted, 100*e.FeederShort, e.CPU.BusyPct(), cpuCell(e.CPU, e.Completed))
+		}
+		m.p("")
+	}
+}
+
+// mdFree is the open-loop table.
+func (r *Results) mdFree(m *markdown) {
+	if len(r.Free) > 0 {
+		m.p("#### With free capacity")
+		m.p("")
+		m.p("Open loop at half of what 1 worker × 32 could do.")
+		m.p("")
+		m.p("| run | offered/s | jobs/s | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs created in window / submitted | CPU busy | CPU ms/job |")
+		m.p("| --- | --: | --: | --: | --: | --: | --: | --- |")
+		for _, f := range r.Free {
+			m.p("| %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %s |", f.Spec.Name, rate(f.Spec.Rate), rate(f.JobsPerSec), ms(f.QueueWait.P50), ms(f.QueueWait.P99),
+				ms(f.PostToDone.P50), ms(f.PostToDone.P99), f.QueueWait.N, f.Submitted, f.CPU.BusyPct(), cpuCell(f.CPU, f.Completed))
+		}
+		m.p("")
+	}
+}
+
+// mdOverhead is the worker overhead paragraph.
+func (r *Results) mdOverhead(m *markdown) {
+	if o := r.Overhead; o != nil {
+		m.p("#### Worker overhead")
+		m.p("")
+		m.p("1 worker, concurrency 1, 0 s LLM latency, %d jobs: %s ms per job of which the LLM call %s ms → **overhead %s ms/job** (beside the call inside claim→complete %s ms; between jobs — complete transaction, ack, next delivery, claim transaction — %s ms). CPU per job: worker %s ms, fakeopenai %s ms, PostgreSQL %s ms, RabbitMQ %s ms.",
+			o.Run.Completed, ms(o.PerJob), ms(o.LLM), ms(o.Overhead), ms(o.InClaim), ms(o.Between), ms(o.WorkerCPU), ms(o.FakeLLMCPU), ms(o.PostgresCPU), ms(o.RabbitCPU))
+		m.p("")
+	}
+}
+
+// mdExperiments is the experiments table.
+func (r *Results) mdExperiments(m *markdown) {
+	if len(r.ExpAPI)+len(r.ExpOverhead) > 0 {
+		m.p("#### Experiments")
+		m.p("")
+		m.p("One change to the bench database for one run, to test a hypothesis; not the product's configuration.")
+		m.p("")
+		m.p("| experiment | run | result | vs the same run above | PostgreSQL waits |")
+		m.p("| --- | --- | --- | --- | --- |")
+		for _, a := range r.ExpAPI {
+			base := r.apiAt(32)
+			m.p("| %s | api c=32 | %s/s, p50 %s ms, p99 %s ms, %d errors | %.2f× throughput, p99 %s → %s ms | %s |", a.Experiment, rate(a.PerSec),
+				ms(a.Latency.P50), ms(a.Latency.P99), a.Errors, a.PerSec/max(base.PerSec, 1e-9), ms(base.Latency.P99), ms(a.Latency.P99), a.Waits.String())
+		}
+		for _, o := range r.ExpOverhead {
+			base := "–"
+			if r.Overhead != nil {
+				base = fmt.Sprintf("overhead %s → %s ms/job", ms(r.Overhead.Overhead), ms(o.Overhead))
+			}
+			m.p("| %s | worker overhead 0 s, 1×1 | %s ms/job overhead (per job %s ms, LLM %s ms) | %s | %s |", o.Experiment, ms(o.Overhead), ms(o.PerJob), ms(o.LLM), base, o.Run.Waits.String())
+		}
+		m.p("")
+	}
+}
+
+// mdFootprint is the footprint table.
+func (r *Results) mdFootprint(m *markdown) {
+	fp := r.Footprint
+	m.p("#### Footprint")
+	m.p("")
+	m.p("Binaries built with %s.", fp.BinaryBuildTag)
+	m.p("")
+	m.p("| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |")
+	m.p("| --- | --: | --: | --: | --: |")
+	m.p("| api | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["api"]), mb(medianInt(fp.APIIdleRSS)), mb(maxInt(fp.APIIdleRSS)), mb(fp.APIMaxRSS),
+		ms(Quantile(fp.APIReady, 0.5)), ms(Quantile(fp.APIReady, 1)), len(fp.APIReady))
+	m.p("| worker | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["worker"]), mb(medianInt(fp.WorkerIdleRSS)), mb(maxInt(fp.WorkerIdleRSS)), mb(fp.WorkerMaxRSS),
+		ms(Quantile(fp.WorkerReady, 0.5)), ms(Quantile(fp.WorkerReady, 1)), len(fp.WorkerReady))
+	m.p("")
+}
+
+// mdTargets is the targets table.
+func (r *Results) mdTargets(m *markdown) {
+	m.p("#### Targets")
+	m.p("")
+	m.p("| target | measured | met? |")
+	m.p("| --- | --- | --- |")
+	for _, t := range r.Targets() {
+		verdict := "**missed**"
+		if t.Met {
+			verdict = "met"
+		}
+		if t.By != "" {
+			verdict += " (" + t.By + ")"
+		}
+		m.p("| %s | %s | %s |", t.What, t.Measured, verdict)
+	}
+}

@@ -1,0 +1,322 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/careerops/jobs/internal/testkit"
+)
+
+// system runs the real programs against the bench's world: one api, one fakeopenai, and the
+// workers of the current run.
+type system struct {
+	w       *world
+	cfg     Config
+	logDir  string
+	profDir string
+	pprof   bool // the programs serve PPROF_ADDR
+
+	api      *testkit.Proc
+	apiURL   string
+	apiPprof string
+
+	fake    *testkit.Proc
+	fakeURL string
+	fakeLat time.Duration
+
+	workers []*workerProc
+	seq     int
+
+	mu         sync.Mutex
+	apiReady   []time.Duration
+	apiIdle    []int64
+	workReady  []time.Duration
+	workIdle   []int64
+	apiMaxRSS  int64
+	workMaxRSS int64
+}
+
+type workerProc struct {
+	*testkit.Proc
+	admin string // http://127.0.0.1:port
+	pprof string // host:port or ""
+}
+
+// supportsPprof reports whether a program lists PPROF_ADDR in its --help.
+func supportsPprof(bin string) bool {
+	out, err := execOutput(bin, "--help")
+	return err == nil && strings.Contains(out, "PPROF_ADDR")
+}
+
+// startAPI starts an api and waits until /readyz answers 200.
+func (s *system) startAPI(ctx context.Context) error {
+	port, err := testkit.FreePort()
+	if err != nil {
+		return err
+	}
+	s.apiURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	env := testkit.ChildEnv("DATABASE_URL="+s.w.dbURL, "RABBITMQ_URL="+s.w.amqpURL, "JWT_SECRET="+jwtSecret,
+		"HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
+		"USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "USER_TOKENS_PER_DAY=0")
+	if env, s.apiPprof, err = withPprof(env, s.pprof); err != nil {
+		return err
+	}
+	s.seq++
+	p, err := startProc(fmt.Sprintf("api-%d", s.seq), filepath.Join(s.cfg.BinDir, "api"), nil, env, s.logDir)
+	if err != nil {
+		return err
+	}
+	s.api = p
+	took, err := p.WaitReady(ctx, s.apiURL+"/readyz", 30*time.Second, 2*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.apiReady = append(s.apiReady, took)
+	s.mu.Unlock()
+	return nil
+}
+
+// sampleAPIIdle records the api's resident set after it has idled a second.
+func (s *system) sampleAPIIdle() {
+	time.Sleep(time.Second)
+	if rss, err := rssBytes(s.api.Pid()); err == nil {
+		s.apiIdle = append(s.apiIdle, rss)
+	}
+}
+
+// startFake (re)starts fakeopenai with latency.
+func (s *system) startFake(ctx context.Context, latency time.Duration) error {
+	if s.fake != nil {
+		if err := s.fake.StopCleanly(15 * time.Second); err != nil {
+			return err
+		}
+	}
+	port, err := testkit.FreePort()
+	if err != nil {
+		return err
+	}
+	s.fakeURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	s.seq++
+	p, err := startProc(fmt.Sprintf("fakeopenai-%d", s.seq), filepath.Join(s.cfg.BinDir, "fakeopenai"),
+		[]string{"--addr", "127.0.0.1:" + strconv.Itoa(port), "--latency", latency.String()}, testkit.ChildEnv(), s.logDir)
+	if err != nil {
+		return err
+	}
+	s.fake, s.fakeLat = p, latency
+	_, err = p.WaitReady(ctx, s.fakeURL+"/healthz", 15*time.Second, 2*time.Millisecond)
+	return err
+}
+
+// workerConns is the pool size the bench gives each worker: the default (concurrency + 4)
+// unless all workers together would then crowd PostgreSQL's max_connections (100 here, shared
+// with the api, the relays' LISTEN connections and whoever else uses the server).
+func workerConns(workers, conc int) int {
+	return min(conc+4, 56/workers)
+}
+
+// startWorkers starts n workers with concurrency conc, one after the other, each waited for
+// until ready, then records their idle resident sets.
+func (s *system) startWorkers(ctx context.Context, n, conc int, profile bool) error {
+	for i := range n {
+		port, err := testkit.FreePort()
+		if err != nil {
+			return err
+		}
+		env := testkit.ChildEnv("DATABASE_URL="+s.w.dbURL, "RABBITMQ_URL="+s.w.amqpURL,
+			"OPENAI_API_KEY=sk-bench", "OPENAI_BASE_URL="+s.fakeURL+"/v1", "OPENAI_MODEL=fake-gpt",
+			"ADMIN_ADDR=127.0.0.1:"+strconv.Itoa(port), "WORKER_CONCURRENCY="+strconv.Itoa(conc),
+			"DATABASE_MAX_CONNS="+strconv.Itoa(workerConns(n, conc)))
+		wp := &workerProc{admin: "http://127.0.0.1:" + strconv.Itoa(port)}
+		if env, wp.pprof, err = withPprof(env, profile && s.pprof && i == 0); err != nil {
+			return err
+		}
+		s.seq++
+		p, err := startProc(fmt.Sprintf("worker-%d", s.seq), filepath.Join(s.cfg.BinDir, "worker"), nil, env, s.logDir)
+		if err != nil {
+			return err
+		}
+		wp.Proc = p
+		s.workers = append(s.workers, wp)
+		took, err := p.WaitReady(ctx, wp.admin+"/readyz", 30*time.Second, 2*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.workReady = append(s.workReady, took)
+		s.mu.Unlock()
+	}
+	time.Sleep(time.Second)
+	for _, wp := range s.workers {
+		if rss, err := rssBytes(wp.Pid()); err == nil {
+			s.workIdle = append(s.workIdle, rss)
+		}
+	}
+	return nil
+}
+
+// stopWorkers stops every worker with SIGTERM (they have nothing in flight by then).
+func (s *system) stopWorkers() error {
+	var first error
+	for _, wp := range s.workers {
+		if err := wp.StopCleanly(45 * time.Second); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.workers = nil
+	return first
+}
+
+// stopAll stops every program the system started.
+func (s *system) stopAll() error {
+	first := s.stopWorkers()
+	for _, p := range []*testkit.Proc{s.api, s.fake} {
+		if p == nil {
+			continue
+		}
+		if err := p.StopCleanly(30 * time.Second); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// components are the process groups whose CPU the bench counts.
+func (s *system) components() []component {
+	comps := []component{{name: "bench", pidsFn: s.w.benchPIDs},
+		{name: "postgres", pidsFn: s.w.postgresPIDs},
+		{name: "rabbitmq", pids: []int{s.w.mqPID}, tree: true}}
+	if s.api != nil && !s.api.Exited() {
+		comps = append(comps, component{name: "api", pids: []int{s.api.Pid()}})
+	}
+	if s.fake != nil && !s.fake.Exited() {
+		comps = append(comps, component{name: "fakeopenai", pids: []int{s.fake.Pid()}})
+	}
+	if len(s.workers) > 0 {
+		c := component{name: "worker"}
+		for _, wp := range s.workers {
+			c.pids = append(c.pids, wp.Pid())
+		}
+		comps = append(comps, c)
+	}
+	return comps
+}
+
+// sampleRSS records the largest resident sets of the api and the workers every 250 ms until
+// stop is closed.
+func (s *system) sampleRSS(stop <-chan struct{}) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		if s.api != nil {
+			if rss, err := rssBytes(s.api.Pid()); err == nil {
+				s.apiMaxRSS = max(s.apiMaxRSS, rss)
+			}
+		}
+		for _, wp := range s.workers {
+			if rss, err := rssBytes(wp.Pid()); err == nil {
+				s.workMaxRSS = max(s.workMaxRSS, rss)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// histSumCount reads a histogram's sum and count from a /metrics page, over the series whose
+// labels include want.
+func histSumCount(ctx context.Context, url, name string, want map[string]string) (float64, uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	fam, ok := fams[name]
+	if !ok {
+		return 0, 0, nil
+	}
+	var (
+		sum   float64
+		count uint64
+	)
+next:
+	for _, m := range fam.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		sum += m.GetHistogram().GetSampleSum()
+		count += m.GetHistogram().GetSampleCount()
+	}
+	return sum, count, nil
+}
+
+// fetchProfile saves a CPU profile of seconds from a pprof address to path.
+func fetchProfile(ctx context.Context, addr string, seconds int, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: time.Duration(seconds+30) * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("pprof %s: %d %s", addr, resp.StatusCode, b)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// withPprof adds PPROF_ADDR on a free port to env if on, and returns that address too.
+func withPprof(env []string, on bool) ([]string, string, error) {
+	if !on {
+		return env, "", nil
+	}
+	port, err := testkit.FreePort()
+	if err != nil {
+		return env, "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return append(env, "PPROF_ADDR="+addr), addr, nil
+}
