@@ -16,11 +16,14 @@ import (
 )
 
 // TestMessageFromAnotherServiceCompletes: a seed-format body published straight to the queue
-// (as the Express backend would) creates its job row and completes, announcing the letter on
-// cover-letter.completed.
+// (as the Express backend would) for one of its users creates its job row and completes,
+// announcing the letter on cover-letter.completed.
 func TestMessageFromAnotherServiceCompletes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{noAPI: true})
+	if _, err := b.pool.Exec(context.Background(), `INSERT INTO users (id, email) VALUES (77, 'express-user@example.com')`); err != nil {
+		t.Fatal(err)
+	}
 	ch := testkit.Channel(t, b.amqpURL)
 	body := `{"jobId":"express-123","userId":77,"jobDescription":"Product Designer at Hooli","cvText":"Figma, user research","tone":"friendly","createdAt":"2026-11-28T10:00:00Z"}`
 	publish(t, ch, job.QueueGenerate, []byte(body), nil)

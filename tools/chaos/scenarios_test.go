@@ -472,6 +472,13 @@ func poison() scenario {
 // publishPoison publishes poisons and externals, shuffled, once 20 jobs of the load were
 // accepted, then duplicates of completed jobs' messages.
 func publishPoison(r *run, loadDone <-chan struct{}, poisons []Poison, externals []Expected) {
+	// The legacy backend publishes for users it shares with us: they exist.
+	if _, err := r.s.Pool.Exec(r.ctx, `INSERT INTO users (id, email)
+		SELECT id, 'legacy-' || id || '@example.com' FROM generate_series($1::bigint, $2::bigint) AS id`,
+		externalUser0, externalUser0+len(externals)-1); err != nil {
+		r.problem("create the external messages' users: %v", err)
+		return
+	}
 	conn, err := amqp.Dial(r.s.AMQP)
 	if err != nil {
 		r.problem("connect to publish poison: %v", err)
@@ -609,12 +616,15 @@ func poisonMessages() ([]Poison, []Expected) {
 	return ps, ext
 }
 
+// externalUser0 is the id of the first user of external messages (one user each).
+const externalUser0 = 900000
+
 // externalBody is a valid generate message for a job nobody created through the api.
 func externalBody(e Expected) []byte {
 	var n int
 	_, _ = fmt.Sscanf(e.Ref, "poison-ext-%d", &n)
 	b, _ := json.Marshal(job.GenerateMessage{
-		JobID: e.JobID, UserID: int64(900000 + n), CVText: cvText, CreatedAt: time.Now().UTC(),
+		JobID: e.JobID, UserID: int64(externalUser0 + n), CVText: cvText, CreatedAt: time.Now().UTC(),
 		JobDescription: Ref(e.Ref) + " Staff engineer at a logistics company, posted by the legacy backend.",
 	})
 	return b
