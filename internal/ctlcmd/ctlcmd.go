@@ -44,7 +44,8 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{migrateUpCommand(), userAddCommand(), tokenCommand(), dlqListCommand(), dlqRequeueCommand()}
+	return []command{migrateUpCommand(), userAddCommand(), tokenCommand(), dlqListCommand(), dlqRequeueCommand(),
+		outboxListCommand(), outboxReplayCommand()}
 }
 
 const topUsage = `careeropsctl administers CareerOps cover-letter jobs.
@@ -54,7 +55,7 @@ Usage:
 Run "careeropsctl COMMAND --help" for a command's flags.
 
 Environment (only what a command needs is required):
-  DATABASE_URL   PostgreSQL URL (migrate up, user add, dlq requeue)
+  DATABASE_URL   PostgreSQL URL (migrate up, user add, dlq requeue, outbox)
   RABBITMQ_URL   AMQP URL (dlq list, dlq requeue)
   JWT_SECRET     HS256 secret, at least 32 bytes (token)
 `

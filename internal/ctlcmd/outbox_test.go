@@ -1,0 +1,55 @@
+package ctlcmd_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careerops/jobs/internal/testkit"
+)
+
+// Parked outbox messages are visible to an operator and can be replayed, one or all.
+func TestOutboxListAndReplayParkedMessages(t *testing.T) {
+	t.Parallel()
+	dbURL := testkit.NewDatabaseURL(t)
+	vars := map[string]string{"DATABASE_URL": dbURL}
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var first int64
+	err = pool.QueryRow(context.Background(), `
+		INSERT INTO outbox_messages (routing_key, message_id, body, publish_attempts, last_error, parked_at)
+		VALUES ('cover-letter.completed', 'a/completed', '{}', 10, 'broker: message nacked', now()),
+		       ('cover-letter.generate.dlq', 'b/dead', '{}', 1, 'refused: headers too large', now()),
+		       ('cover-letter.generate', 'c/0', '{}', 0, NULL, NULL)
+		RETURNING id`).Scan(&first)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	list := run(t, vars, "outbox", "list")
+	if list.err != nil || !strings.Contains(list.stdout, "a/completed") || !strings.Contains(list.stdout, "b/dead") ||
+		strings.Contains(list.stdout, "c/0") || !strings.Contains(list.stderr, "2 parked") {
+		t.Fatalf("outbox list = %q, stderr %q, %v", list.stdout, list.stderr, list.err)
+	}
+	if js := run(t, vars, "outbox", "list", "--json"); js.err != nil || strings.Count(js.stdout, "\n") != 2 || !strings.Contains(js.stdout, `"MessageID":"a/completed"`) {
+		t.Fatalf("outbox list --json = %q, %v", js.stdout, js.err)
+	}
+	if one := run(t, vars, "outbox", "replay", "999999"); one.err == nil || !strings.Contains(one.err.Error(), "no parked message") {
+		t.Fatalf("replay of an unknown id: %v", one.err)
+	}
+	if bad := run(t, vars, "outbox", "replay"); bad.err == nil {
+		t.Fatal("replay without --all or an id was accepted")
+	}
+	if all := run(t, vars, "outbox", "replay", "--all"); all.err != nil || all.stdout != "replayed 2\n" {
+		t.Fatalf("replay --all = %q, %v", all.stdout, all.err)
+	}
+	var parked int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox_messages WHERE parked_at IS NOT NULL`).Scan(&parked); err != nil || parked != 0 {
+		t.Fatalf("%d still parked (%v)", parked, err)
+	}
+}
