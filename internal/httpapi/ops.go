@@ -15,6 +15,7 @@ import (
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/ops"
+	"github.com/careerops/jobs/internal/outbox"
 )
 
 // OpsSource is what the operations API reads and changes (*ops.Source).
@@ -24,6 +25,7 @@ type OpsSource interface {
 	RecentFailures(ctx context.Context, limit int) ([]jobstore.Job, error)
 	DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error)
 	RequeueDeadLetters(ctx context.Context, target dlq.Target) (dlq.Result, error)
+	Outbox(ctx context.Context) (outbox.Backlog, error)
 }
 
 // What the overview shows at most.
@@ -84,6 +86,11 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 		for _, e := range letters {
 			out.DLQ = append(out.DLQ, job.DeadLetterView{JobID: e.JobID, MessageID: e.MessageID, Reason: e.Reason, Error: e.Error})
 		}
+		backlog, err := src.Outbox(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		out.Outbox = job.OutboxView{Waiting: backlog.Waiting, Parked: backlog.Parked, OldestDueSeconds: backlog.OldestDue.Seconds()}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(out)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/ops"
+	"github.com/careerops/jobs/internal/outbox"
 )
 
 var opsSecret = []byte(strings.Repeat("o", auth.MinSecretBytes))
@@ -31,6 +32,7 @@ type fakeOps struct {
 	counts   map[job.Status]int
 	failures []jobstore.Job
 	letters  []dlq.Entry
+	backlog  outbox.Backlog
 	err      error // of every read
 
 	result     dlq.Result
@@ -49,6 +51,8 @@ func (f *fakeOps) RecentFailures(_ context.Context, limit int) ([]jobstore.Job, 
 func (f *fakeOps) DeadLetters(_ context.Context, limit int) ([]dlq.Entry, error) {
 	return f.letters[:min(limit, len(f.letters))], f.err
 }
+func (f *fakeOps) Outbox(context.Context) (outbox.Backlog, error) { return f.backlog, f.err }
+
 func (f *fakeOps) RequeueDeadLetters(_ context.Context, t dlq.Target) (dlq.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -210,6 +214,7 @@ func TestOpsOverview(t *testing.T) {
 		want := map[string]any{
 			"queues": []any{}, "recentFailures": []any{}, "dlq": []any{},
 			"jobsByStatus": map[string]any{"pending": 0.0, "processing": 0.0, "completed": 0.0, "failed": 0.0, "cancelled": 0.0},
+			"outbox":       map[string]any{"waiting": 0.0, "parked": 0.0, "oldestDueSeconds": 0.0},
 		}
 		if fmt.Sprint(body) != fmt.Sprint(want) {
 			t.Errorf("overview = %v\nwant       %v", body, want)
@@ -232,6 +237,7 @@ func TestOpsOverview(t *testing.T) {
 				{JobID: "job-2", MessageID: "job-2/0", Reason: job.ReasonLLMRejected, Error: "401"},
 				{MessageID: "junk", Reason: job.ReasonInvalidMessage, Error: "invalid JSON"},
 			},
+			backlog: outbox.Backlog{Waiting: 3, Parked: 1, OldestDue: 1500 * time.Millisecond},
 		}
 		app := opsApp(src, users, "http://127.0.0.1:16686")
 		status, body := call(t, app, "GET", "/api/ops/overview", tokenFor(t, users, true), "")
@@ -253,6 +259,7 @@ func TestOpsOverview(t *testing.T) {
 				map[string]any{"jobId": "job-2", "messageId": "job-2/0", "reason": job.ReasonLLMRejected, "error": "401"},
 				map[string]any{"messageId": "junk", "reason": job.ReasonInvalidMessage, "error": "invalid JSON"},
 			},
+			"outbox":    map[string]any{"waiting": 3.0, "parked": 1.0, "oldestDueSeconds": 1.5},
 			"jaegerUrl": "http://127.0.0.1:16686",
 		}
 		if fmt.Sprint(body) != fmt.Sprint(want) {

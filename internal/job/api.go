@@ -77,8 +77,18 @@ type OpsOverview struct {
 	JobsByStatus   map[Status]int   `json:"jobsByStatus"`
 	RecentFailures []FailureView    `json:"recentFailures"`
 	DLQ            []DeadLetterView `json:"dlq"`
+	// Outbox is what waits to be published, and what the relays gave up on.
+	Outbox OutboxView `json:"outbox"`
 	// JaegerURL is the Jaeger UI a trace id is looked up in: <jaegerUrl>/trace/<traceId>.
 	JaegerURL string `json:"jaegerUrl,omitempty"`
+}
+
+// OutboxView is the outbox's backlog: messages waiting to be published, the age of the
+// oldest due one, and messages parked for an operator (careeropsctl outbox replay).
+type OutboxView struct {
+	Waiting          int64   `json:"waiting"`
+	Parked           int64   `json:"parked"`
+	OldestDueSeconds float64 `json:"oldestDueSeconds"`
 }
 
 // QueueView is a queue's depth and consumers.

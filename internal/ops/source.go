@@ -17,6 +17,7 @@ import (
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/outbox"
 )
 
 // channelTimeout bounds the wait for a channel: while RabbitMQ is down the page should say so
@@ -85,6 +86,11 @@ func (s *Source) QueueStats(ctx context.Context) ([]QueueStat, error) {
 // JobsByStatus counts the jobs of every user by status, every status present.
 func (s *Source) JobsByStatus(ctx context.Context) (map[job.Status]int, error) {
 	return s.store.CountByStatus(ctx)
+}
+
+// Outbox reports the outbox's backlog, parked messages included.
+func (s *Source) Outbox(ctx context.Context) (outbox.Backlog, error) {
+	return outbox.ReadBacklog(ctx, s.store.Pool())
 }
 
 // RecentFailures returns the last limit failed jobs of any user, the latest first.

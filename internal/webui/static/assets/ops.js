@@ -17,6 +17,7 @@ const ui = {
   jobsByStatus: $('#jobs-by-status'),
   queues: $('#queues tbody'),
   queuesEmpty: $('#queues-empty'),
+  outbox: $('#outbox-state'),
   dlq: $('#dlq tbody'),
   dlqEmpty: $('#dlq-empty'),
   requeueAll: $('#requeue-all'),
@@ -59,6 +60,7 @@ function render(data) {
   const jaeger = safeBaseUrl(data.jaegerUrl);
   draw('jobs', data.jobsByStatus || {}, renderJobs);
   draw('queues', data.queues || [], renderQueues);
+  draw('outbox', data.outbox || {}, renderOutbox);
   draw('dlq', data.dlq || [], renderDLQ);
   draw('failures', [data.recentFailures || [], jaeger], renderFailures);
   if (focusKey && !(document.activeElement && document.activeElement.dataset.focusKey === focusKey)) {
@@ -93,6 +95,20 @@ function renderQueues(queues) {
     el('td', { class: 'num', text: String(q.consumers ?? '—') }))));
   ui.queuesEmpty.hidden = queues.length > 0;
   ui.queues.closest('.table-wrap').hidden = queues.length === 0;
+}
+
+// renderOutbox says what waits in the outbox, and warns of parked messages: RabbitMQ kept
+// refusing them, and an operator must replay them (careeropsctl outbox replay).
+function renderOutbox(o) {
+  const waiting = o.waiting ?? 0;
+  const parked = o.parked ?? 0;
+  const parts = [`Outbox: ${waiting} waiting to be published`];
+  if (waiting > 0 && o.oldestDueSeconds > 1) parts.push(` (oldest ${Math.round(o.oldestDueSeconds)} s)`);
+  ui.outbox.replaceChildren(parts.join(''));
+  if (parked > 0) {
+    ui.outbox.append(', ', el('strong', { class: 'warn', text: `${parked} parked` }),
+      ' — see ', el('code', { text: 'careeropsctl outbox list' }), ', then ', el('code', { text: 'outbox replay' }));
+  }
 }
 
 function renderDLQ(entries) {
