@@ -44,18 +44,29 @@ func TestMessageFromAnotherServiceCompletes(t *testing.T) {
 }
 
 // TestRateLimitedThenSucceeds: two 429s with Retry-After, then success: completed, attempts 3.
+// Retry-After (1 s) is honoured up to WORKER_RETRY_MAX_DELAY: with a cap of 5 s two waits of a
+// second at least, with the harness's cap of 200 ms two of 200 ms.
 func TestRateLimitedThenSucceeds(t *testing.T) {
 	t.Parallel()
-	b, token, id, j := oneJob(t, "QA Engineer at Umbrella [[fakeopenai:fail=429x2]]", "Selenium")
-	if j.Status != job.StatusCompleted || j.Attempts != 3 {
-		t.Fatalf("job = %s after %d attempts (%s), want completed after 3", j.Status, j.Attempts, j.Error)
-	}
-	// Retry-After is 1 s: two waits at least.
-	if took := j.CompletedAt.Sub(j.CreatedAt); took < 2*time.Second {
-		t.Fatalf("completed %s after creation: Retry-After was not honoured", took)
-	}
-	if v := b.status(token, id); v.Attempts != 3 || v.Status != "completed" {
-		t.Fatalf("status = %+v", v)
+	for _, tt := range []struct {
+		maxDelay, atLeast time.Duration
+	}{{5 * time.Second, 2 * time.Second}, {200 * time.Millisecond, 400 * time.Millisecond}} {
+		t.Run(tt.maxDelay.String(), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, options{worker: env{"WORKER_RETRY_MAX_DELAY": tt.maxDelay.String()}})
+			token := b.user("a@example.com")
+			id := b.submit(token, "QA Engineer at Umbrella [[fakeopenai:fail=429x2]]", "Selenium", "")
+			j := b.waitFinal(id, 30*time.Second)
+			if j.Status != job.StatusCompleted || j.Attempts != 3 {
+				t.Fatalf("job = %s after %d attempts (%s), want completed after 3", j.Status, j.Attempts, j.Error)
+			}
+			if took := j.CompletedAt.Sub(j.CreatedAt); took < tt.atLeast || tt.maxDelay < time.Second && took > 1500*time.Millisecond {
+				t.Fatalf("completed %s after creation: Retry-After was not honoured up to the cap of %s", took, tt.maxDelay)
+			}
+			if v := b.status(token, id); v.Attempts != 3 || v.Status != "completed" {
+				t.Fatalf("status = %+v", v)
+			}
+		})
 	}
 }
 
