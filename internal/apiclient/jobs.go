@@ -48,8 +48,13 @@ func (c *Client) Create(ctx context.Context, token string, req job.CreateRequest
 
 // Status returns one job.
 func (c *Client) Status(ctx context.Context, token, jobID string) (job.View, error) {
+	return c.jobCall(ctx, http.MethodGet, "/api/cover-letter/status/"+url.PathEscape(jobID), token)
+}
+
+// jobCall calls an endpoint that answers 200 with one job.
+func (c *Client) jobCall(ctx context.Context, method, path, token string) (job.View, error) {
 	var v job.View
-	_, err := c.call(ctx, http.MethodGet, "/api/cover-letter/status/"+url.PathEscape(jobID), token, nil, &v, http.StatusOK)
+	_, err := c.call(ctx, method, path, token, nil, &v, http.StatusOK)
 	return v, err
 }
 
@@ -102,9 +107,7 @@ func (c *Client) ListAll(ctx context.Context, token string, pages int) ([]job.Vi
 
 // Cancel cancels a job that has not finished and returns it.
 func (c *Client) Cancel(ctx context.Context, token, jobID string) (job.View, error) {
-	var v job.View
-	_, err := c.call(ctx, http.MethodDelete, "/api/cover-letter/"+url.PathEscape(jobID), token, nil, &v, http.StatusOK)
-	return v, err
+	return c.jobCall(ctx, http.MethodDelete, "/api/cover-letter/"+url.PathEscape(jobID), token)
 }
 
 // StreamToken returns a short-lived token for the job's event stream.

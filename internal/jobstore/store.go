@@ -87,13 +87,8 @@ func scanJob(row pgx.Row, extra ...any) (Job, error) {
 	return j, nil
 }
 
-// inTx runs fn in a transaction, committing if it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
-}
-
-// outboxTx is inTx for transactions that may write outbox rows: after a commit it wakes the
-// relay.
+// outboxTx runs fn in a transaction, committing if it returns nil; after a commit it wakes the
+// relay (fn may have written outbox rows).
 func (s *Store) outboxTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err := pgx.BeginFunc(ctx, s.pool, fn); err != nil {
 		return err

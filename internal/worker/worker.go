@@ -210,20 +210,20 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) heartbeat(ctx context.Context) {
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
-	for {
+	for beat := true; beat; {
 		if err := w.store.Heartbeat(ctx, w.id, w.cfg.Name); err != nil && ctx.Err() == nil {
 			w.log.WarnContext(ctx, "worker: heartbeat", slog.String("error", err.Error()))
 		}
 		select {
 		case <-ctx.Done():
-			forgetCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := w.store.Forget(forgetCtx, w.id); err != nil {
-				w.log.WarnContext(forgetCtx, "worker: forget this process", slog.String("error", err.Error()))
-			}
-			return
+			beat = false
 		case <-t.C:
 		}
+	}
+	forgetCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.store.Forget(forgetCtx, w.id); err != nil {
+		w.log.WarnContext(forgetCtx, "worker: forget this process", slog.String("error", err.Error()))
 	}
 }
 
