@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/progress"
@@ -177,10 +178,15 @@ func errorType(err error) string {
 	}
 }
 
-// unavailable reports a failure of the database as a 503 the client may retry.
+// unavailable reports a failure of the database as a 503 the client may retry; data the
+// database refuses is the client's mistake (422), never an outage.
 func unavailable(err error) error {
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		return err
+	case database.IsDataError(err):
+		// PostgreSQL refused the request's data: the client's mistake, which a retry repeats.
+		return newError(fiber.StatusUnprocessableEntity, "validation_failed", "the request holds data that cannot be stored")
 	}
 	return &unavailableError{err}
 }

@@ -30,6 +30,10 @@ type createRequest job.CreateRequest
 // decodeCreateRequest parses and validates a request body. Errors are *apiError.
 func decodeCreateRequest(body []byte) (createRequest, error) {
 	var req createRequest
+	// encoding/json would replace invalid UTF-8 silently: refuse it before decoding.
+	if !utf8.Valid(body) {
+		return req, newError(422, "validation_failed", "the text must be valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -39,8 +43,8 @@ func decodeCreateRequest(body []byte) (createRequest, error) {
 		return req, newError(400, "invalid_json", "the body must hold exactly one JSON object")
 	}
 	switch {
-	case !utf8.ValidString(req.JobDescription) || !utf8.ValidString(req.CVText):
-		return req, newError(400, "invalid_json", "text must be valid UTF-8")
+	case strings.ContainsRune(req.JobDescription, 0) || strings.ContainsRune(req.CVText, 0) || strings.ContainsRune(string(req.Tone), 0):
+		return req, newError(422, "validation_failed", "the text must not contain NUL characters")
 	case strings.TrimSpace(req.JobDescription) == "":
 		return req, newError(422, "validation_failed", "jobDescription is required")
 	case strings.TrimSpace(req.CVText) == "":

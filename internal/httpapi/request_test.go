@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
@@ -122,4 +125,18 @@ func FuzzDecodeCreateRequest(f *testing.F) {
 			t.Fatalf("accepted an invalid request %+v", req)
 		}
 	})
+}
+
+// A data error from the database is the client's mistake, which a retry repeats: 422, not a
+// 503 with Retry-After that invites retries forever.
+func TestUnavailableTellsDataErrorsFromOutages(t *testing.T) {
+	t.Parallel()
+	var apiErr *apiError
+	if err := unavailable(fmt.Errorf("store: %w", &pgconn.PgError{Code: "22021"})); !errors.As(err, &apiErr) || apiErr.Status != 422 {
+		t.Fatalf("a data error became %v, want a 422", err)
+	}
+	var outage *unavailableError
+	if err := unavailable(errors.New("dial tcp: connection refused")); !errors.As(err, &outage) {
+		t.Fatalf("an outage became %v, want unavailable", err)
+	}
 }

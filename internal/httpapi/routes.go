@@ -3,6 +3,9 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -42,9 +45,55 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 
 	webui.Routes(app) // the pages: GET /, /ops, /assets/*
 
+	routes := newRouteTable(app.GetRoutes(true))
 	app.Use(func(c *fiber.Ctx) error {
+		if allow := routes.allowed(c.Path()); len(allow) > 0 {
+			c.Set(fiber.HeaderAllow, strings.Join(allow, ", "))
+			return newError(fiber.StatusMethodNotAllowed, "method_not_allowed", "%s takes %s, not %s",
+				c.Path(), strings.Join(allow, ", "), c.Method())
+		}
 		return newError(fiber.StatusNotFound, "not_found", "no route for %s %s", c.Method(), c.Path())
 	})
+}
+
+// routeTable knows which methods each route path answers, to tell a wrong method (405 with
+// Allow) from an unknown path (404).
+type routeTable []routeMethod
+
+type routeMethod struct {
+	path   *regexp.Regexp
+	method string
+}
+
+func newRouteTable(routes []fiber.Route) routeTable {
+	var t routeTable
+	for _, r := range routes {
+		segments := strings.Split(r.Path, "/")
+		for i, seg := range segments {
+			switch {
+			case seg == "*":
+				segments[i] = ".*"
+			case strings.HasPrefix(seg, ":"):
+				segments[i] = "[^/]+"
+			default:
+				segments[i] = regexp.QuoteMeta(seg)
+			}
+		}
+		t = append(t, routeMethod{path: regexp.MustCompile("^" + strings.Join(segments, "/") + "/?$"), method: r.Method})
+	}
+	return t
+}
+
+// allowed lists the methods that have a route for path, sorted.
+func (t routeTable) allowed(path string) []string {
+	var methods []string
+	for _, r := range t {
+		if r.path.MatchString(path) && !slices.Contains(methods, r.method) {
+			methods = append(methods, r.method)
+		}
+	}
+	slices.Sort(methods)
+	return methods
 }
 
 // mountHTTP serves a net/http handler as a Fiber route. The request's context is detached

@@ -74,6 +74,10 @@ func New(d Deps) *fiber.App {
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		ErrorHandler:          errorHandler(d.Telemetry.Logger),
+		// Fiber reuses a connection's buffers for its next request: without Immutable, a
+		// string from c.Method(), c.Params() or c.Get() kept past the handler (a metric label,
+		// a map key) changes under the one who kept it.
+		Immutable: true,
 	})
 	m := newMetrics(d.Registry)
 	app.Use(

@@ -1,8 +1,12 @@
 package systemtest
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +73,14 @@ func TestBadRequestsGetTheRight4xx(t *testing.T) {
 		{"limit too big", "GET", "/api/cover-letter/jobs?limit=101", token, "", "", nil, 400, "invalid_query"},
 		{"limit not a number", "GET", "/api/cover-letter/jobs?limit=ten", token, "", "", nil, 400, "invalid_query"},
 		{"unknown status filter", "GET", "/api/cover-letter/jobs?status=done", token, "", "", nil, 400, "invalid_query"},
-		{"unknown route", "GET", "/api/cover-letter/nope", token, "", "", nil, 404, "not_found"},
+		{"unknown route", "GET", "/api/cover-letter/nope/more", token, "", "", nil, 404, "not_found"},
+		// A client's mistake is never an outage (503 invites retries forever): PostgreSQL
+		// refuses NUL in text, so the api refuses it first; invalid UTF-8 is refused, not
+		// silently replaced.
+		{"NUL in jobDescription", "POST", "/api/cover-letter", token, "application/json", `{"jobDescription":"a\u0000b","cvText":"y"}`, nil, 422, "validation_failed"},
+		{"NUL in cvText", "POST", "/api/cover-letter", token, "application/json", `{"jobDescription":"x","cvText":"\u0000"}`, nil, 422, "validation_failed"},
+		{"invalid UTF-8 in cvText", "POST", "/api/cover-letter", token, "application/json", "{\"jobDescription\":\"x\",\"cvText\":\"caf\xe9\"}", nil, 422, "validation_failed"},
+		{"known path, wrong method", "PUT", "/api/cover-letter", token, "application/json", good, nil, 405, "method_not_allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +111,9 @@ func TestBadRequestsGetTheRight4xx(t *testing.T) {
 			if resp.StatusCode != tt.want || out.Error.Code != tt.code || out.Error.Message == "" {
 				t.Fatalf("got %d %+v, want %d %s", resp.StatusCode, out.Error, tt.want, tt.code)
 			}
+			if tt.want == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != "POST" {
+				t.Fatalf("405 with Allow %q, want POST", resp.Header.Get("Allow"))
+			}
 		})
 	}
 	if n := b.count(`SELECT count(*) FROM cover_letter_jobs`); n != 0 {
@@ -113,4 +127,50 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestMetricsSurviveRequestsOnOneKeepAliveConnection: Fiber reuses a connection's request
+// buffer; a metric label or map key kept from it changes under the next request on the same
+// connection. Three requests on one keep-alive connection must leave /metrics whole.
+func TestMetricsSurviveRequestsOnOneKeepAliveConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	addr := strings.TrimPrefix(b.apiURL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	for _, req := range []string{
+		"GET /api/cover-letter/jobs HTTP/1.1\r\nHost: x\r\n\r\n",
+		"DELETE /api/cover-letter/some-job HTTP/1.1\r\nHost: x\r\n\r\n",
+		"OPTIONS /api/cover-letter/status/another-job HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for range 2 {
+		resp, err := http.Get(b.apiURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/metrics answered %d: %.300s", resp.StatusCode, body)
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.Contains(line, `method="`) && !regexp.MustCompile(`method="(GET|POST|DELETE|OPTIONS|HEAD|PUT|PATCH)"`).MatchString(line) {
+				t.Fatalf("a metric line with a corrupt method label: %s", line)
+			}
+		}
+	}
 }
