@@ -55,7 +55,8 @@ func newBase(ctx, connCtx context.Context, cfg baseConfig, tel *telemetry.Teleme
 	b.pool = pool
 	b.onClose(pool.Close)
 
-	conn, err := broker.Dial(connCtx, broker.ConnectionConfig{URL: cfg.deps.RabbitMQURL, Name: cfg.name, Logger: tel.Logger})
+	conn, err := broker.Dial(connCtx, broker.ConnectionConfig{URL: cfg.deps.RabbitMQURL, Name: cfg.name, Logger: tel.Logger,
+		CompletedMaxLength: cfg.deps.CompletedQueueMaxLength})
 	if err != nil {
 		b.close()
 		return nil, err

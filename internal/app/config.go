@@ -18,6 +18,13 @@ type Dependencies struct {
 	DatabaseURL string `env:"DATABASE_URL,required" help:"The PostgreSQL URL (pgx syntax)."`
 	// RabbitMQURL is the AMQP URL.
 	RabbitMQURL string `env:"RABBITMQ_URL,required" help:"The AMQP URL."`
+	// CompletedQueueMaxLength caps cover-letter.completed (0: no cap).
+	CompletedQueueMaxLength int `env:"COMPLETED_QUEUE_MAX_LENGTH" help:"Caps cover-letter.completed, which nobody may consume: past it the oldest announcements are dropped (0: no cap; applies when the queue is first declared)."`
+}
+
+// defaultDependencies are the defaults of Dependencies.
+func defaultDependencies() Dependencies {
+	return Dependencies{CompletedQueueMaxLength: 100_000}
 }
 
 // Diagnostics are how a program shows what it does: logs, traces and profiles.
@@ -58,6 +65,7 @@ const defaultUserJobsPerMinute = 10
 // DefaultAPIConfig is the api's configuration before the environment: its defaults.
 func DefaultAPIConfig() APIConfig {
 	return APIConfig{
+		Dependencies:          defaultDependencies(),
 		HTTPAddr:              ":8080",
 		DatabaseMaxConns:      16,
 		ShutdownTimeout:       15 * time.Second,
@@ -75,6 +83,8 @@ func (c *APIConfig) Validate() error {
 		return fmt.Errorf("JWT_SECRET must be at least %d bytes", auth.MinSecretBytes)
 	case c.HTTPAddr == "":
 		return errors.New("HTTP_ADDR must not be empty")
+	case c.CompletedQueueMaxLength < 0:
+		return errors.New("COMPLETED_QUEUE_MAX_LENGTH must not be negative")
 	case c.DatabaseMaxConns < 2:
 		return errors.New("DATABASE_MAX_CONNS must be at least 2")
 	case c.ShutdownTimeout <= 0:
@@ -166,8 +176,8 @@ func (c *WorkerConfig) Validate() error {
 		return errors.New("LLM_TIMEOUT, WORKER_*_DELAY, WORKER_DRAIN_TIMEOUT and WORKER_REAP_INTERVAL must be positive, max delay ≥ base delay")
 	case c.AdminAddr == "":
 		return errors.New("ADMIN_ADDR must not be empty")
-	case c.UserJobsPerMinute < 0:
-		return errors.New("USER_JOBS_PER_MINUTE must not be negative")
+	case c.UserJobsPerMinute < 0 || c.CompletedQueueMaxLength < 0:
+		return errors.New("USER_JOBS_PER_MINUTE and COMPLETED_QUEUE_MAX_LENGTH must not be negative")
 	}
 	if err := c.llmConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)

@@ -28,6 +28,9 @@ type ConnectionConfig struct {
 	MaxBackoff time.Duration
 	// Logger receives connection state changes. Defaults to slog.Default().
 	Logger *slog.Logger
+	// CompletedMaxLength caps cover-letter.completed, which nobody may consume: past it the
+	// oldest messages are dropped. 0: no cap.
+	CompletedMaxLength int
 }
 
 // Connection is an AMQP connection that redials with backoff whenever it is lost, until its

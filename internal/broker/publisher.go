@@ -137,6 +137,10 @@ func (p *Publisher) channel(ctx context.Context) (*amqp.Channel, error) {
 		_ = ch.Close()
 		return nil, err
 	}
+	if err := DeclareCompleted(ctx, p.conn); err != nil {
+		_ = ch.Close()
+		return nil, err
+	}
 	if err := ch.Confirm(false); err != nil {
 		_ = ch.Close()
 		return nil, fmt.Errorf("broker: confirm mode: %w", err)

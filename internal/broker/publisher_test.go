@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +50,48 @@ func TestPublisherRefusesAHeaderFrameTheBrokerWouldReject(t *testing.T) {
 	if err != nil || q.Messages != 3 {
 		t.Fatalf("queue holds %d messages (%v), want 3", q.Messages, err)
 	}
+}
+
+// Nobody may consume cover-letter.completed: it keeps at most CompletedMaxLength messages,
+// dropping the oldest, instead of growing until RabbitMQ blocks every publisher. A queue
+// declared before the cap existed keeps working (RabbitMQ refuses to change a queue's
+// arguments): the publisher warns and publishes on.
+func TestCompletedQueueIsBounded(t *testing.T) {
+	t.Parallel()
+	ok := broker.Message{RoutingKey: job.QueueCompleted, Body: []byte(`{}`)}
+	publishN := func(t *testing.T, url string, maxLength, n int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := broker.Dial(ctx, broker.ConnectionConfig{URL: url, Name: t.Name(), CompletedMaxLength: maxLength})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { conn.Close(); conn.Wait() }()
+		pub := broker.NewPublisher(conn)
+		defer pub.Close()
+		for i := range n {
+			m := ok
+			m.MessageID = fmt.Sprint(i)
+			if errs := pub.Publish(ctx, []broker.Message{m}); errs[0] != nil {
+				t.Fatalf("publish %d: %v", i, errs[0])
+			}
+		}
+	}
+	t.Run("capped", func(t *testing.T) {
+		t.Parallel()
+		url := testkit.NewVhostURL(t)
+		publishN(t, url, 10, 15)
+		testkit.QueueLen(t, testkit.Channel(t, url), job.QueueCompleted, 10, 10*time.Second)
+	})
+	t.Run("declared before the cap", func(t *testing.T) {
+		t.Parallel()
+		url := testkit.NewVhostURL(t)
+		if _, err := testkit.Channel(t, url).QueueDeclare(job.QueueCompleted, true, false, false, false,
+			map[string]any{"x-queue-type": "quorum"}); err != nil {
+			t.Fatal(err)
+		}
+		publishN(t, url, 10, 15)
+		testkit.QueueLen(t, testkit.Channel(t, url), job.QueueCompleted, 15, 10*time.Second)
+	})
 }
