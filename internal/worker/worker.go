@@ -73,7 +73,7 @@ const (
 	DefaultReapInterval   = 30 * time.Second
 	// DefaultHeartbeatInterval: a worker silent for three intervals counts as dead, and a
 	// redelivery may take its jobs over.
-	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultHeartbeatInterval = 2 * time.Second
 	// leaseMargin is the time a job's lease gives beyond the LLM call, to store the result.
 	leaseMargin = 30 * time.Second
 )
