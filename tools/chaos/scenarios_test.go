@@ -24,7 +24,7 @@ import (
 func TestChaos(t *testing.T) {
 	enabled(t)
 	for _, sc := range []scenario{
-		workerKill(), apiKill(), rabbitmqStop(), postgresRestart(), llmTrouble(), poison(), rollingRestart(),
+		workerKill(), apiKill(), rabbitmqStop(), postgresRestart(), llmTrouble(), poison(), rollingRestart(), connectionDrop(),
 	} {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
 	}
@@ -682,4 +682,59 @@ func rollingRestart() scenario {
 			}
 		},
 	}
+}
+
+// 8. Connection drop: RabbitMQ closes the workers' connections (as a broker restart on
+// another node, a network blip or an operator would) while their LLM calls run. The calls go
+// on and store their letters; the redelivered copies wait while their holders still send
+// heartbeats and are dropped once the jobs are finished: exactly one LLM request per attempt,
+// one attempt per job, no overlap.
+func connectionDrop() scenario {
+	const drops = 4
+	return scenario{
+		name: "connection-drop",
+		sys:  SystemConfig{Workers: 3, FakeArgs: []string{"--latency", "1500ms"}},
+		load: loadgen.Config{Jobs: 320, Rate: 32, Concurrency: 16},
+		faults: func(r *run, loadDone <-chan struct{}) {
+			closed, inFlight := 0, 0
+			for range drops {
+				r.sleep(2 * time.Second)
+				for _, w := range r.s.Workers() {
+					inFlight += r.s.Proxy.InFlight(w.ID)
+				}
+				n, err := closeWorkerConnections(r)
+				if err != nil {
+					r.problem("close the workers' connections: %v", err)
+				}
+				closed += n
+			}
+			<-loadDone
+			r.note("connections_closed=%d llm_calls_in_flight=%d", closed, inFlight)
+			if closed == 0 {
+				r.problem("no worker connection was closed: the scenario did not exercise the redelivery")
+			}
+		},
+		check: func(_ *run, c *Check) { c.ExactLLM = true },
+	}
+}
+
+// closeWorkerConnections closes every connection of a worker process on the node
+// (rabbitmqctl close_connection) and returns how many it closed.
+func closeWorkerConnections(r *run) (int, error) {
+	out, err := r.s.H.RabbitMQ.Ctl(r.ctx, "list_connections", "--no-table-headers", "--silent", "pid", "client_properties")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || !strings.Contains(line, "careerops-worker") {
+			continue
+		}
+		if _, err := r.s.H.RabbitMQ.Ctl(r.ctx, "close_connection", fields[0], "chaos: connection drop"); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
