@@ -151,6 +151,22 @@ type markdown struct{ b strings.Builder }
 
 func (m *markdown) p(format string, args ...any) { fmt.Fprintf(&m.b, format+"\n", args...) }
 
+// table opens a section with a table: its heading, an intro paragraph (none if intro is
+// empty), the table's header row and its alignment row.
+func (m *markdown) table(title, intro, header, align string) {
+	m.p("#### %s", title)
+	m.p("")
+	if intro != "" {
+		m.p("%s", intro)
+		m.p("")
+	}
+	m.p("%s", header)
+	m.p("%s", align)
+}
+
+// p50p99 is a table cell "p50 / p99" in milliseconds.
+func (d Dist) p50p99() string { return ms(d.P50) + " / " + ms(d.P99) }
+
 // Markdown is the run as tables for docs/benchmarks.md.
 func (r *Results) Markdown() string {
 	m := &markdown{}
@@ -169,12 +185,10 @@ func (r *Results) Markdown() string {
 // mdEnqueue is the raw and api enqueue table.
 func (r *Results) mdEnqueue(m *markdown) {
 	if len(r.Raw)+len(r.API) > 0 {
-		m.p("#### Enqueue")
-		m.p("")
-		m.p("ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
-		m.p("")
-		m.p("| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |")
-		m.p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+		m.table("Enqueue",
+			"ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.",
+			"| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |",
+			"| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
 		for _, x := range r.Raw {
 			m.p("| raw %s | %d | %s | %s | %s | %s | %d | %s | | %s |", x.Mode, x.Concurrency, rate(x.OpsPerSec), ms(x.Latency.P50), ms(x.Latency.P99),
 				ms(x.Latency.P999), x.Errors, map[bool]string{true: "1.00", false: ""}[x.Mode == rawFull], cpuCell(x.CPU, x.Ops))
@@ -190,19 +204,17 @@ func (r *Results) mdEnqueue(m *markdown) {
 // mdEndToEnd is the saturated end-to-end table.
 func (r *Results) mdEndToEnd(m *markdown) {
 	if len(r.E2E) > 0 {
-		m.p("#### End to end")
-		m.p("")
-		m.p("Saturated: beyond the W×C worker slots, a backlog of max(W×C, 48) jobs at 0 s and max(W×C/4, 8) at 1 s is kept submitted through the api, so queue wait includes that backlog. Feeder short: share of the window with fewer jobs outstanding than slots. CPU ms/job: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
-		m.p("")
-		m.p("| LLM latency | workers × conc | jobs/s | capacity/s | efficiency | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs completed in window / submitted | feeder short | CPU busy | CPU ms/job |")
-		m.p("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+		m.table("End to end",
+			"Saturated: beyond the W×C worker slots, a backlog of max(W×C, 48) jobs at 0 s and max(W×C/4, 8) at 1 s is kept submitted through the api, so queue wait includes that backlog. Feeder short: share of the window with fewer jobs outstanding than slots. CPU ms/job: worker / api / postgres / rabbitmq / fakeopenai / bench / other.",
+			"| LLM latency | workers × conc | jobs/s | capacity/s | efficiency | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs completed in window / submitted | feeder short | CPU busy | CPU ms/job |",
+			"| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
 		for _, e := range r.E2E {
 			capacity, eff := "–", "–"
 			if e.Spec.Latency > 0 {
 				capacity, eff = rate(e.Spec.capacity()), fmt.Sprintf("%.2f", e.Efficiency)
 			}
-			m.p("| %s | %d × %d | %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(e.Spec.Latency), e.Spec.Workers, e.Spec.Conc,
-				rate(e.JobsPerSec), capacity, eff, ms(e.QueueWait.P50), ms(e.QueueWait.P99), ms(e.PostToDone.P50), ms(e.PostToDone.P99),
+			m.p("| %s | %d × %d | %s | %s | %s | %s | %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(e.Spec.Latency), e.Spec.Workers, e.Spec.Conc,
+				rate(e.JobsPerSec), capacity, eff, e.QueueWait.p50p99(), e.PostToDone.p50p99(),
 				e.Completed, e.Submitted, 100*e.FeederShort, e.CPU.BusyPct(), cpuCell(e.CPU, e.Completed))
 		}
 		m.p("")
@@ -212,15 +224,13 @@ func (r *Results) mdEndToEnd(m *markdown) {
 // mdFree is the open-loop table.
 func (r *Results) mdFree(m *markdown) {
 	if len(r.Free) > 0 {
-		m.p("#### With free capacity")
-		m.p("")
-		m.p("Open loop at half of what 1 worker × 32 could do.")
-		m.p("")
-		m.p("| run | offered/s | jobs/s | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs created in window / submitted | CPU busy | CPU ms/job |")
-		m.p("| --- | --: | --: | --: | --: | --: | --: | --- |")
+		m.table("With free capacity",
+			"Open loop at half of what 1 worker × 32 could do.",
+			"| run | offered/s | jobs/s | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs created in window / submitted | CPU busy | CPU ms/job |",
+			"| --- | --: | --: | --: | --: | --: | --: | --- |")
 		for _, f := range r.Free {
-			m.p("| %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %s |", f.Spec.Name, rate(f.Spec.Rate), rate(f.JobsPerSec), ms(f.QueueWait.P50), ms(f.QueueWait.P99),
-				ms(f.PostToDone.P50), ms(f.PostToDone.P99), f.QueueWait.N, f.Submitted, f.CPU.BusyPct(), cpuCell(f.CPU, f.Completed))
+			m.p("| %s | %s | %s | %s | %s | %d / %d | %.0f%% | %s |", f.Spec.Name, rate(f.Spec.Rate), rate(f.JobsPerSec), f.QueueWait.p50p99(),
+				f.PostToDone.p50p99(), f.QueueWait.N, f.Submitted, f.CPU.BusyPct(), cpuCell(f.CPU, f.Completed))
 		}
 		m.p("")
 	}
@@ -240,12 +250,10 @@ func (r *Results) mdOverhead(m *markdown) {
 // mdExperiments is the experiments table.
 func (r *Results) mdExperiments(m *markdown) {
 	if len(r.ExpAPI)+len(r.ExpOverhead) > 0 {
-		m.p("#### Experiments")
-		m.p("")
-		m.p("One change to the bench database for one run, to test a hypothesis; not the product's configuration.")
-		m.p("")
-		m.p("| experiment | run | result | vs the same run above | PostgreSQL waits |")
-		m.p("| --- | --- | --- | --- | --- |")
+		m.table("Experiments",
+			"One change to the bench database for one run, to test a hypothesis; not the product's configuration.",
+			"| experiment | run | result | vs the same run above | PostgreSQL waits |",
+			"| --- | --- | --- | --- | --- |")
 		for _, a := range r.ExpAPI {
 			base := r.apiAt(32)
 			m.p("| %s | api c=32 | %s/s, p50 %s ms, p99 %s ms, %d errors | %.2f× throughput, p99 %s → %s ms | %s |", a.Experiment, rate(a.PerSec),
@@ -265,12 +273,9 @@ func (r *Results) mdExperiments(m *markdown) {
 // mdFootprint is the footprint table.
 func (r *Results) mdFootprint(m *markdown) {
 	fp := r.Footprint
-	m.p("#### Footprint")
-	m.p("")
-	m.p("Binaries built with %s.", fp.BinaryBuildTag)
-	m.p("")
-	m.p("| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |")
-	m.p("| --- | --: | --: | --: | --: |")
+	m.table("Footprint", fmt.Sprintf("Binaries built with %s.", fp.BinaryBuildTag),
+		"| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |",
+		"| --- | --: | --: | --: | --: |")
 	m.p("| api | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["api"]), mb(medianInt(fp.APIIdleRSS)), mb(maxInt(fp.APIIdleRSS)), mb(fp.APIMaxRSS),
 		ms(Quantile(fp.APIReady, 0.5)), ms(Quantile(fp.APIReady, 1)), len(fp.APIReady))
 	m.p("| worker | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["worker"]), mb(medianInt(fp.WorkerIdleRSS)), mb(maxInt(fp.WorkerIdleRSS)), mb(fp.WorkerMaxRSS),
@@ -280,10 +285,7 @@ func (r *Results) mdFootprint(m *markdown) {
 
 // mdTargets is the targets table.
 func (r *Results) mdTargets(m *markdown) {
-	m.p("#### Targets")
-	m.p("")
-	m.p("| target | measured | met? |")
-	m.p("| --- | --- | --- |")
+	m.table("Targets", "", "| target | measured | met? |", "| --- | --- | --- |")
 	for _, t := range r.Targets() {
 		verdict := "**missed**"
 		if t.Met {
