@@ -268,33 +268,33 @@ func (r *Results) mdSections() []mdSection {
 	}}
 }
 
-// mdRow is x's row of the enqueue table.
-func (x RawResult) mdRow() string {
-	return fmt.Sprintf("| raw %s | %d | %s | %s | %s | %s | %d | %s | | %s |", x.Mode, x.Concurrency, rate(x.OpsPerSec), ms(x.Latency.P50), ms(x.Latency.P99),
-		ms(x.Latency.P999), x.Errors, map[bool]string{true: "1.00", false: ""}[x.Mode == rawFull], cpuCell(x.CPU, x.Ops))
+// mdRow is r's row of the enqueue table.
+func (r RawResult) mdRow() string {
+	return fmt.Sprintf("| raw %s | %d | %s | %s | %s | %s | %d | %s | | %s |", r.Mode, r.Concurrency, rate(r.OpsPerSec), ms(r.Latency.P50), ms(r.Latency.P99),
+		ms(r.Latency.P999), r.Errors, map[bool]string{true: "1.00", false: ""}[r.Mode == rawFull], cpuCell(r.CPU, r.Ops))
 }
 
-// mdRow is a's row of the enqueue table.
-func (a APIResult) mdRow() string {
-	return fmt.Sprintf("| api POST /api/cover-letter | %d | %s | %s | %s | %s | %d | %.2f | %s (max backlog %d) | %s |", a.Concurrency, rate(a.PerSec),
-		ms(a.Latency.P50), ms(a.Latency.P99), ms(a.Latency.P999), a.Errors, a.RatioRaw, ms(a.OutboxDrain), a.OutboxMax, cpuCell(a.CPU, a.Accepted))
+// mdRow is r's row of the enqueue table.
+func (r APIResult) mdRow() string {
+	return fmt.Sprintf("| api POST /api/cover-letter | %d | %s | %s | %s | %s | %d | %.2f | %s (max backlog %d) | %s |", r.Concurrency, rate(r.PerSec),
+		ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), r.Errors, r.RatioRaw, ms(r.OutboxDrain), r.OutboxMax, cpuCell(r.CPU, r.Accepted))
 }
 
-// saturatedRow is e's row of the saturated end-to-end table.
-func (e E2EResult) saturatedRow() string {
+// saturatedRow is r's row of the saturated end-to-end table.
+func (r E2EResult) saturatedRow() string {
 	capacity, eff := "–", "–"
-	if e.Spec.Latency > 0 {
-		capacity, eff = rate(e.Spec.capacity()), fmt.Sprintf("%.2f", e.Efficiency)
+	if r.Spec.Latency > 0 {
+		capacity, eff = rate(r.Spec.capacity()), fmt.Sprintf("%.2f", r.Efficiency)
 	}
-	return fmt.Sprintf("| %s | %d × %d | %s | %s | %s | %s | %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(e.Spec.Latency), e.Spec.Workers, e.Spec.Conc,
-		rate(e.JobsPerSec), capacity, eff, e.QueueWait.p50p99(), e.PostToDone.p50p99(),
-		e.Completed, e.Submitted, 100*e.FeederShort, e.CPU.BusyPct(), cpuCell(e.CPU, e.Completed))
+	return fmt.Sprintf("| %s | %d × %d | %s | %s | %s | %s | %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(r.Spec.Latency), r.Spec.Workers, r.Spec.Conc,
+		rate(r.JobsPerSec), capacity, eff, r.QueueWait.p50p99(), r.PostToDone.p50p99(),
+		r.Completed, r.Submitted, 100*r.FeederShort, r.CPU.BusyPct(), cpuCell(r.CPU, r.Completed))
 }
 
-// openLoopRow is f's row of the open-loop table.
-func (f E2EResult) openLoopRow() string {
-	return fmt.Sprintf("| %s | %s | %s | %s | %s | %d / %d | %.0f%% | %s |", f.Spec.Name, rate(f.Spec.Rate), rate(f.JobsPerSec), f.QueueWait.p50p99(),
-		f.PostToDone.p50p99(), f.QueueWait.N, f.Submitted, f.CPU.BusyPct(), cpuCell(f.CPU, f.Completed))
+// openLoopRow is r's row of the open-loop table.
+func (r E2EResult) openLoopRow() string {
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %d / %d | %.0f%% | %s |", r.Spec.Name, rate(r.Spec.Rate), rate(r.JobsPerSec), r.QueueWait.p50p99(),
+		r.PostToDone.p50p99(), r.QueueWait.N, r.Submitted, r.CPU.BusyPct(), cpuCell(r.CPU, r.Completed))
 }
 
 // paragraph is the worker overhead paragraph; "" for none.
