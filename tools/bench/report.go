@@ -151,6 +151,46 @@ type markdown struct{ b strings.Builder }
 
 func (m *markdown) p(format string, args ...any) { fmt.Fprintf(&m.b, format+"\n", args...) }
 
+// mdSection is a part of the page: a heading, an intro paragraph (none if empty) and a table
+// (none if header is empty).
+type mdSection struct {
+	show          bool // false leaves the section out
+	title, intro  string
+	header, align string // the table's header row and its alignment row
+	rows          []string
+}
+
+// section writes s.
+func (m *markdown) section(s mdSection) {
+	m.p("#### %s", s.title)
+	m.p("")
+	if s.intro != "" {
+		m.p("%s", s.intro)
+		if s.header != "" {
+			m.p("")
+		}
+	}
+	if s.header != "" {
+		m.p("%s", s.header)
+		m.p("%s", s.align)
+	}
+	for _, row := range s.rows {
+		m.p("%s", row)
+	}
+}
+
+// rowsOf is one table row per item.
+func rowsOf[T any](items []T, row func(T) string) []string {
+	rows := make([]string, 0, len(items))
+	for _, it := range items {
+		rows = append(rows, row(it))
+	}
+	return rows
+}
+
+// p50p99 is a table cell "p50 / p99" in milliseconds.
+func (d Dist) p50p99() string { return ms(d.P50) + " / " + ms(d.P99) }
+
 // Markdown is the run as tables for docs/benchmarks.md.
 func (r *Results) Markdown() string {
 	m := &markdown{}
@@ -160,138 +200,144 @@ func (r *Results) Markdown() string {
 		m.p("Noise: CPU used by other tenants of the machine (and kernel work no process is charged for) during the measured windows: mean %.2f cores, worst %.2f cores (%s).", mean, worst, name)
 		m.p("")
 	}
-	for _, section := range []func(*markdown){r.mdEnqueue, r.mdEndToEnd, r.mdFree, r.mdOverhead, r.mdExperiments, r.mdFootprint, r.mdTargets} {
-		section(m)
+	first := true
+	for _, s := range r.mdSections() {
+		if !s.show {
+			continue
+		}
+		if !first {
+			m.p("")
+		}
+		m.section(s)
+		first = false
 	}
 	return m.b.String()
 }
 
-// mdEnqueue is the raw and api enqueue table.
-func (r *Results) mdEnqueue(m *markdown) {
-	if len(r.Raw)+len(r.API) > 0 {
-		m.p("#### Enqueue")
-		m.p("")
-		m.p("ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
-		m.p("")
-		m.p("| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |")
-		m.p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
-		for _, x := range r.Raw {
-			m.p("| raw %s | %d | %s | %s | %s | %s | %d | %s | | %s |", x.Mode, x.Concurrency, rate(x.OpsPerSec), ms(x.Latency.P50), ms(x.Latency.P99),
-				ms(x.Latency.P999), x.Errors, map[bool]string{true: "1.00", false: ""}[x.Mode == rawFull], cpuCell(x.CPU, x.Ops))
-		}
-		for _, a := range r.API {
-			m.p("| api POST /api/cover-letter | %d | %s | %s | %s | %s | %d | %.2f | %s (max backlog %d) | %s |", a.Concurrency, rate(a.PerSec),
-				ms(a.Latency.P50), ms(a.Latency.P99), ms(a.Latency.P999), a.Errors, a.RatioRaw, ms(a.OutboxDrain), a.OutboxMax, cpuCell(a.CPU, a.Accepted))
-		}
-		m.p("")
-	}
-}
-
-// mdEndToEnd is the saturated end-to-end table.
-func (r *Results) mdEndToEnd(m *markdown) {
-	if len(r.E2E) > 0 {
-		m.p("#### End to end")
-		m.p("")
-		m.p("Saturated: beyond the W×C worker slots, a backlog of max(W×C, 48) jobs at 0 s and max(W×C/4, 8) at 1 s is kept submitted through the api, so queue wait includes that backlog. Feeder short: share of the window with fewer jobs outstanding than slots. CPU ms/job: worker / api / postgres / rabbitmq / fakeopenai / bench / other.")
-		m.p("")
-		m.p("| LLM latency | workers × conc | jobs/s | capacity/s | efficiency | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs completed in window / submitted | feeder short | CPU busy | CPU ms/job |")
-		m.p("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
-		for _, e := range r.E2E {
-			capacity, eff := "–", "–"
-			if e.Spec.Latency > 0 {
-				capacity, eff = rate(e.Spec.capacity()), fmt.Sprintf("%.2f", e.Efficiency)
-			}
-			m.p("| %s | %d × %d | %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(e.Spec.Latency), e.Spec.Workers, e.Spec.Conc,
-				rate(e.JobsPerSec), capacity, eff, ms(e.QueueWait.P50), ms(e.QueueWait.P99), ms(e.PostToDone.P50), ms(e.PostToDone.P99),
-				e.Completed, e.Submitted, 100*e.FeederShort, e.CPU.BusyPct(), cpuCell(e.CPU, e.Completed))
-		}
-		m.p("")
-	}
-}
-
-// mdFree is the open-loop table.
-func (r *Results) mdFree(m *markdown) {
-	if len(r.Free) > 0 {
-		m.p("#### With free capacity")
-		m.p("")
-		m.p("Open loop at half of what 1 worker × 32 could do.")
-		m.p("")
-		m.p("| run | offered/s | jobs/s | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs created in window / submitted | CPU busy | CPU ms/job |")
-		m.p("| --- | --: | --: | --: | --: | --: | --: | --- |")
-		for _, f := range r.Free {
-			m.p("| %s | %s | %s | %s / %s | %s / %s | %d / %d | %.0f%% | %s |", f.Spec.Name, rate(f.Spec.Rate), rate(f.JobsPerSec), ms(f.QueueWait.P50), ms(f.QueueWait.P99),
-				ms(f.PostToDone.P50), ms(f.PostToDone.P99), f.QueueWait.N, f.Submitted, f.CPU.BusyPct(), cpuCell(f.CPU, f.Completed))
-		}
-		m.p("")
-	}
-}
-
-// mdOverhead is the worker overhead paragraph.
-func (r *Results) mdOverhead(m *markdown) {
-	if o := r.Overhead; o != nil {
-		m.p("#### Worker overhead")
-		m.p("")
-		m.p("1 worker, concurrency 1, 0 s LLM latency, %d jobs: %s ms per job of which the LLM call %s ms → **overhead %s ms/job** (beside the call inside claim→complete %s ms; between jobs — complete transaction, ack, next delivery, claim transaction — %s ms). CPU per job: worker %s ms, fakeopenai %s ms, PostgreSQL %s ms, RabbitMQ %s ms.",
-			o.Run.Completed, ms(o.PerJob), ms(o.LLM), ms(o.Overhead), ms(o.InClaim), ms(o.Between), ms(o.WorkerCPU), ms(o.FakeLLMCPU), ms(o.PostgresCPU), ms(o.RabbitCPU))
-		m.p("")
-	}
-}
-
-// mdExperiments is the experiments table.
-func (r *Results) mdExperiments(m *markdown) {
-	if len(r.ExpAPI)+len(r.ExpOverhead) > 0 {
-		m.p("#### Experiments")
-		m.p("")
-		m.p("One change to the bench database for one run, to test a hypothesis; not the product's configuration.")
-		m.p("")
-		m.p("| experiment | run | result | vs the same run above | PostgreSQL waits |")
-		m.p("| --- | --- | --- | --- | --- |")
-		for _, a := range r.ExpAPI {
-			base := r.apiAt(32)
-			m.p("| %s | api c=32 | %s/s, p50 %s ms, p99 %s ms, %d errors | %.2f× throughput, p99 %s → %s ms | %s |", a.Experiment, rate(a.PerSec),
-				ms(a.Latency.P50), ms(a.Latency.P99), a.Errors, a.PerSec/max(base.PerSec, 1e-9), ms(base.Latency.P99), ms(a.Latency.P99), a.Waits.String())
-		}
-		for _, o := range r.ExpOverhead {
-			base := "–"
-			if r.Overhead != nil {
-				base = fmt.Sprintf("overhead %s → %s ms/job", ms(r.Overhead.Overhead), ms(o.Overhead))
-			}
-			m.p("| %s | worker overhead 0 s, 1×1 | %s ms/job overhead (per job %s ms, LLM %s ms) | %s | %s |", o.Experiment, ms(o.Overhead), ms(o.PerJob), ms(o.LLM), base, o.Run.Waits.String())
-		}
-		m.p("")
-	}
-}
-
-// mdFootprint is the footprint table.
-func (r *Results) mdFootprint(m *markdown) {
+// mdSections are the parts of the page, in order.
+func (r *Results) mdSections() []mdSection {
 	fp := r.Footprint
-	m.p("#### Footprint")
-	m.p("")
-	m.p("Binaries built with %s.", fp.BinaryBuildTag)
-	m.p("")
-	m.p("| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |")
-	m.p("| --- | --: | --: | --: | --: |")
-	m.p("| api | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["api"]), mb(medianInt(fp.APIIdleRSS)), mb(maxInt(fp.APIIdleRSS)), mb(fp.APIMaxRSS),
-		ms(Quantile(fp.APIReady, 0.5)), ms(Quantile(fp.APIReady, 1)), len(fp.APIReady))
-	m.p("| worker | %s | %s / %s | %s | %s / %s (%d) |", mb(fp.BinarySizes["worker"]), mb(medianInt(fp.WorkerIdleRSS)), mb(maxInt(fp.WorkerIdleRSS)), mb(fp.WorkerMaxRSS),
-		ms(Quantile(fp.WorkerReady, 0.5)), ms(Quantile(fp.WorkerReady, 1)), len(fp.WorkerReady))
-	m.p("")
+	return []mdSection{{
+		show:   len(r.Raw)+len(r.API) > 0,
+		title:  "Enqueue",
+		intro:  "ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.",
+		header: "| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |",
+		align:  "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
+		rows:   append(rowsOf(r.Raw, RawResult.mdRow), rowsOf(r.API, APIResult.mdRow)...),
+	}, {
+		show:   len(r.E2E) > 0,
+		title:  "End to end",
+		intro:  "Saturated: beyond the W×C worker slots, a backlog of max(W×C, 48) jobs at 0 s and max(W×C/4, 8) at 1 s is kept submitted through the api, so queue wait includes that backlog. Feeder short: share of the window with fewer jobs outstanding than slots. CPU ms/job: worker / api / postgres / rabbitmq / fakeopenai / bench / other.",
+		header: "| LLM latency | workers × conc | jobs/s | capacity/s | efficiency | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs completed in window / submitted | feeder short | CPU busy | CPU ms/job |",
+		align:  "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
+		rows:   rowsOf(r.E2E, E2EResult.saturatedRow),
+	}, {
+		show:   len(r.Free) > 0,
+		title:  "With free capacity",
+		intro:  "Open loop at half of what 1 worker × 32 could do.",
+		header: "| run | offered/s | jobs/s | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs created in window / submitted | CPU busy | CPU ms/job |",
+		align:  "| --- | --: | --: | --: | --: | --: | --: | --- |",
+		rows:   rowsOf(r.Free, E2EResult.openLoopRow),
+	}, {
+		show:  r.Overhead != nil,
+		title: "Worker overhead",
+		intro: r.Overhead.paragraph(),
+	}, {
+		show:   len(r.ExpAPI)+len(r.ExpOverhead) > 0,
+		title:  "Experiments",
+		intro:  "One change to the bench database for one run, to test a hypothesis; not the product's configuration.",
+		header: "| experiment | run | result | vs the same run above | PostgreSQL waits |",
+		align:  "| --- | --- | --- | --- | --- |",
+		rows:   r.experimentRows(),
+	}, {
+		show:   true,
+		title:  "Footprint",
+		intro:  fmt.Sprintf("Binaries built with %s.", fp.BinaryBuildTag),
+		header: "| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |",
+		align:  "| --- | --: | --: | --: | --: |",
+		rows: []string{
+			footprintRow("api", fp.BinarySizes["api"], fp.APIIdleRSS, fp.APIMaxRSS, fp.APIReady),
+			footprintRow("worker", fp.BinarySizes["worker"], fp.WorkerIdleRSS, fp.WorkerMaxRSS, fp.WorkerReady),
+		},
+	}, {
+		show:   true,
+		title:  "Targets",
+		header: "| target | measured | met? |",
+		align:  "| --- | --- | --- |",
+		rows:   rowsOf(r.Targets(), Target.mdRow),
+	}}
 }
 
-// mdTargets is the targets table.
-func (r *Results) mdTargets(m *markdown) {
-	m.p("#### Targets")
-	m.p("")
-	m.p("| target | measured | met? |")
-	m.p("| --- | --- | --- |")
-	for _, t := range r.Targets() {
-		verdict := "**missed**"
-		if t.Met {
-			verdict = "met"
-		}
-		if t.By != "" {
-			verdict += " (" + t.By + ")"
-		}
-		m.p("| %s | %s | %s |", t.What, t.Measured, verdict)
+// mdRow is r's row of the enqueue table.
+func (r RawResult) mdRow() string {
+	return fmt.Sprintf("| raw %s | %d | %s | %s | %s | %s | %d | %s | | %s |", r.Mode, r.Concurrency, rate(r.OpsPerSec), ms(r.Latency.P50), ms(r.Latency.P99),
+		ms(r.Latency.P999), r.Errors, map[bool]string{true: "1.00", false: ""}[r.Mode == rawFull], cpuCell(r.CPU, r.Ops))
+}
+
+// mdRow is r's row of the enqueue table.
+func (r APIResult) mdRow() string {
+	return fmt.Sprintf("| api POST /api/cover-letter | %d | %s | %s | %s | %s | %d | %.2f | %s (max backlog %d) | %s |", r.Concurrency, rate(r.PerSec),
+		ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), r.Errors, r.RatioRaw, ms(r.OutboxDrain), r.OutboxMax, cpuCell(r.CPU, r.Accepted))
+}
+
+// saturatedRow is r's row of the saturated end-to-end table.
+func (r E2EResult) saturatedRow() string {
+	capacity, eff := "–", "–"
+	if r.Spec.Latency > 0 {
+		capacity, eff = rate(r.Spec.capacity()), fmt.Sprintf("%.2f", r.Efficiency)
 	}
+	return fmt.Sprintf("| %s | %d × %d | %s | %s | %s | %s | %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(r.Spec.Latency), r.Spec.Workers, r.Spec.Conc,
+		rate(r.JobsPerSec), capacity, eff, r.QueueWait.p50p99(), r.PostToDone.p50p99(),
+		r.Completed, r.Submitted, 100*r.FeederShort, r.CPU.BusyPct(), cpuCell(r.CPU, r.Completed))
+}
+
+// openLoopRow is r's row of the open-loop table.
+func (r E2EResult) openLoopRow() string {
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %d / %d | %.0f%% | %s |", r.Spec.Name, rate(r.Spec.Rate), rate(r.JobsPerSec), r.QueueWait.p50p99(),
+		r.PostToDone.p50p99(), r.QueueWait.N, r.Submitted, r.CPU.BusyPct(), cpuCell(r.CPU, r.Completed))
+}
+
+// paragraph is the worker overhead paragraph; "" for none.
+func (o *Overhead) paragraph() string {
+	if o == nil {
+		return ""
+	}
+	return fmt.Sprintf("1 worker, concurrency 1, 0 s LLM latency, %d jobs: %s ms per job of which the LLM call %s ms → **overhead %s ms/job** (beside the call inside claim→complete %s ms; between jobs — complete transaction, ack, next delivery, claim transaction — %s ms). CPU per job: worker %s ms, fakeopenai %s ms, PostgreSQL %s ms, RabbitMQ %s ms.",
+		o.Run.Completed, ms(o.PerJob), ms(o.LLM), ms(o.Overhead), ms(o.InClaim), ms(o.Between), ms(o.WorkerCPU), ms(o.FakeLLMCPU), ms(o.PostgresCPU), ms(o.RabbitCPU))
+}
+
+// experimentRows are the rows of the experiments table.
+func (r *Results) experimentRows() []string {
+	var rows []string
+	for _, a := range r.ExpAPI {
+		base := r.apiAt(32)
+		rows = append(rows, fmt.Sprintf("| %s | api c=32 | %s/s, p50 %s ms, p99 %s ms, %d errors | %.2f× throughput, p99 %s → %s ms | %s |", a.Experiment, rate(a.PerSec),
+			ms(a.Latency.P50), ms(a.Latency.P99), a.Errors, a.PerSec/max(base.PerSec, 1e-9), ms(base.Latency.P99), ms(a.Latency.P99), a.Waits.String()))
+	}
+	for _, o := range r.ExpOverhead {
+		base := "–"
+		if r.Overhead != nil {
+			base = fmt.Sprintf("overhead %s → %s ms/job", ms(r.Overhead.Overhead), ms(o.Overhead))
+		}
+		rows = append(rows, fmt.Sprintf("| %s | worker overhead 0 s, 1×1 | %s ms/job overhead (per job %s ms, LLM %s ms) | %s | %s |", o.Experiment, ms(o.Overhead), ms(o.PerJob), ms(o.LLM), base, o.Run.Waits.String()))
+	}
+	return rows
+}
+
+// footprintRow is a program's row of the footprint table.
+func footprintRow(program string, binary int64, idleRSS []int64, maxRSS int64, ready []time.Duration) string {
+	return fmt.Sprintf("| %s | %s | %s / %s | %s | %s / %s (%d) |", program, mb(binary), mb(medianInt(idleRSS)), mb(maxInt(idleRSS)), mb(maxRSS),
+		ms(Quantile(ready, 0.5)), ms(Quantile(ready, 1)), len(ready))
+}
+
+// mdRow is t's row of the targets table.
+func (t Target) mdRow() string {
+	verdict := "**missed**"
+	if t.Met {
+		verdict = "met"
+	}
+	if t.By != "" {
+		verdict += " (" + t.By + ")"
+	}
+	return fmt.Sprintf("| %s | %s | %s |", t.What, t.Measured, verdict)
 }

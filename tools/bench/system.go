@@ -72,20 +72,30 @@ func (s *system) startAPI(ctx context.Context) error {
 	if env, s.apiPprof, err = withPprof(env, s.pprof); err != nil {
 		return err
 	}
-	s.seq++
-	p, err := startProc(fmt.Sprintf("api-%d", s.seq), filepath.Join(s.cfg.BinDir, "api"), nil, env, s.logDir)
-	if err != nil {
-		return err
+	p, err := s.startReady(ctx, "api", env, s.apiURL+"/readyz", &s.apiReady)
+	if p != nil {
+		s.api = p
 	}
-	s.api = p
-	took, err := p.WaitReady(ctx, s.apiURL+"/readyz", 30*time.Second, 2*time.Millisecond)
+	return err
+}
+
+// startReady starts the program prog of BinDir with env as "<prog>-<seq>", waits up to 30 s
+// until readyURL answers 200 and appends how long that took to *ready. The process is
+// returned, to be stopped, even when it does not get ready.
+func (s *system) startReady(ctx context.Context, prog string, env []string, readyURL string, ready *[]time.Duration) (*testkit.Proc, error) {
+	s.seq++
+	p, err := startProc(fmt.Sprintf("%s-%d", prog, s.seq), filepath.Join(s.cfg.BinDir, prog), nil, env, s.logDir)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	took, err := p.WaitReady(ctx, readyURL, 30*time.Second, 2*time.Millisecond)
+	if err != nil {
+		return p, err
 	}
 	s.mu.Lock()
-	s.apiReady = append(s.apiReady, took)
+	*ready = append(*ready, took)
 	s.mu.Unlock()
-	return nil
+	return p, nil
 }
 
 // sampleAPIIdle records the api's resident set after it has idled a second.
@@ -142,20 +152,14 @@ func (s *system) startWorkers(ctx context.Context, n, conc int, profile bool) er
 		if env, wp.pprof, err = withPprof(env, profile && s.pprof && i == 0); err != nil {
 			return err
 		}
-		s.seq++
-		p, err := startProc(fmt.Sprintf("worker-%d", s.seq), filepath.Join(s.cfg.BinDir, "worker"), nil, env, s.logDir)
+		p, err := s.startReady(ctx, "worker", env, wp.admin+"/readyz", &s.workReady)
+		if p != nil {
+			wp.Proc = p
+			s.workers = append(s.workers, wp)
+		}
 		if err != nil {
 			return err
 		}
-		wp.Proc = p
-		s.workers = append(s.workers, wp)
-		took, err := p.WaitReady(ctx, wp.admin+"/readyz", 30*time.Second, 2*time.Millisecond)
-		if err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.workReady = append(s.workReady, took)
-		s.mu.Unlock()
 	}
 	time.Sleep(time.Second)
 	for _, wp := range s.workers {

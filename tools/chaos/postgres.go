@@ -24,8 +24,7 @@ type Postgres struct {
 	sockDir string
 	binDir  string
 	cred    *syscall.Credential
-	h       *Harness
-	proc    *testkit.Proc
+	server
 }
 
 // pgBinDir finds initdb and postgres: CHAOS_PG_BIN, else the newest /usr/lib/postgresql/*/bin.
@@ -52,7 +51,7 @@ func startPostgres(ctx context.Context, h *Harness) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	pg := &Postgres{Port: h.Port(), binDir: bin, h: h,
+	pg := &Postgres{Port: h.Port(), binDir: bin, server: server{h: h},
 		dataDir: filepath.Join(h.Root, "pg", "data"), sockDir: filepath.Join(h.Root, "pg", "sock")}
 	owner := -1
 	if os.Geteuid() == 0 { // initdb and postgres refuse to run as root
@@ -122,7 +121,7 @@ func (pg *Postgres) URL(db string) string {
 
 // Start starts the server and waits until it answers.
 func (pg *Postgres) Start(ctx context.Context) error {
-	p, err := pg.h.startAndWait(ctx, testkit.ProcSpec{
+	return pg.start(ctx, testkit.ProcSpec{
 		Name: "postgres", Path: filepath.Join(pg.binDir, "postgres"), Cred: pg.cred,
 		Args: []string{"-D", pg.dataDir}, Env: testkit.ChildEnv(), Dir: filepath.Dir(pg.dataDir),
 	}, 60*time.Second, 100*time.Millisecond, func() error {
@@ -134,29 +133,16 @@ func (pg *Postgres) Start(ctx context.Context) error {
 		}
 		return err
 	})
-	if p != nil {
-		pg.proc = p
-	}
-	return err
 }
 
 // Stop stops the server: "fast" (SIGINT: disconnect everyone, checkpoint, exit) or
 // "immediate" (SIGQUIT: a crash; the next start recovers from the WAL).
 func (pg *Postgres) Stop(mode string) error {
-	if pg.proc == nil || pg.proc.Exited() {
-		return nil
-	}
 	sig := syscall.SIGINT
 	if mode == "immediate" {
 		sig = syscall.SIGQUIT
 	}
-	if err := pg.proc.Signal(sig); err != nil {
-		return err
-	}
-	if _, err := pg.proc.Wait(60 * time.Second); err != nil {
-		return err
-	}
-	return nil
+	return pg.stop(func() error { return pg.proc.Signal(sig) })
 }
 
 // Exec runs a statement on database db.
@@ -171,10 +157,5 @@ func (pg *Postgres) Exec(ctx context.Context, db, sql string) error {
 }
 
 func (pg *Postgres) shutdown() {
-	if pg.proc != nil && !pg.proc.Exited() {
-		_ = pg.proc.Signal(syscall.SIGQUIT)
-		if _, err := pg.proc.Wait(10 * time.Second); err != nil {
-			pg.proc.KillGroup()
-		}
-	}
+	pg.end(func() error { return pg.proc.Signal(syscall.SIGQUIT) }, 10*time.Second)
 }

@@ -48,6 +48,53 @@ func (h *Harness) startAndWait(ctx context.Context, spec testkit.ProcSpec, withi
 	}
 }
 
+// server is a process the suite starts, stops and starts again: the private PostgreSQL or
+// RabbitMQ. proc is its current process, nil before the first start.
+type server struct {
+	h    *Harness
+	proc *testkit.Proc
+}
+
+// start starts spec and waits until probe answers, as startAndWait does; the process is kept
+// even when it does not answer, to be stopped.
+func (s *server) start(ctx context.Context, spec testkit.ProcSpec, within, interval time.Duration, probe func() error) error {
+	p, err := s.h.startAndWait(ctx, spec, within, interval, probe)
+	if p != nil {
+		s.proc = p
+	}
+	return err
+}
+
+// Running reports whether the server's process runs.
+func (s *server) Running() bool { return s.proc != nil && !s.proc.Exited() }
+
+// stop asks a running server to stop (ask) and waits up to 60 s for its process to exit.
+func (s *server) stop(ask func() error) error {
+	if !s.Running() {
+		return nil
+	}
+	if err := ask(); err != nil {
+		return err
+	}
+	_, err := s.proc.Wait(60 * time.Second)
+	return err
+}
+
+// end is the final cleanup of a running server: ask it to stop, wait up to within, and kill
+// its process group if either fails.
+func (s *server) end(ask func() error, within time.Duration) {
+	if !s.Running() {
+		return
+	}
+	err := ask()
+	if err == nil {
+		_, err = s.proc.Wait(within)
+	}
+	if err != nil {
+		s.proc.KillGroup()
+	}
+}
+
 // register records p for the final cleanup and in the pid file.
 func (h *Harness) register(p *testkit.Proc) {
 	h.mu.Lock()

@@ -25,9 +25,8 @@ type RabbitMQ struct {
 	dir     string
 	scripts string // rabbitmq-server and rabbitmqctl
 	env     []string
-	h       *Harness
 	epmd    *testkit.Proc
-	proc    *testkit.Proc
+	server
 }
 
 // rabbitScripts finds rabbitmq-server and rabbitmqctl: CHAOS_RABBITMQ_SCRIPTS, else the
@@ -59,7 +58,7 @@ func startRabbitMQ(ctx context.Context, h *Harness) (*RabbitMQ, error) {
 		return nil, fmt.Errorf("epmd not found: %w", err)
 	}
 	r := &RabbitMQ{Node: "chaos-" + testkit.RandomHex(4) + "@localhost", Port: h.Port(), dir: filepath.Join(h.Root, "rabbitmq"),
-		scripts: scripts, h: h}
+		scripts: scripts, server: server{h: h}}
 	dist, epmdPort, ctlMin := h.Port(), h.Port(), h.PortRange(11)
 	home := filepath.Join(r.dir, "home")
 	for _, d := range []string{home, filepath.Join(r.dir, "mnesia"), filepath.Join(r.dir, "log")} {
@@ -126,7 +125,7 @@ func (r *RabbitMQ) URL(vhost string) string {
 // Start starts the node and waits until it accepts AMQP connections.
 func (r *RabbitMQ) Start(ctx context.Context) error {
 	// As the service starter does (see go-svc.md): the node needs many file descriptors.
-	p, err := r.h.startAndWait(ctx, testkit.ProcSpec{Name: "rabbitmq", Path: "/bin/sh", Env: r.env, Dir: r.dir,
+	err := r.start(ctx, testkit.ProcSpec{Name: "rabbitmq", Path: "/bin/sh", Env: r.env, Dir: r.dir,
 		Args: []string{"-c", `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0"`,
 			filepath.Join(r.scripts, "rabbitmq-server")}}, 90*time.Second, 200*time.Millisecond, func() error {
 		conn, err := amqp.DialConfig(r.URL(""), amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
@@ -135,9 +134,6 @@ func (r *RabbitMQ) Start(ctx context.Context) error {
 		}
 		return err
 	})
-	if p != nil {
-		r.proc = p
-	}
 	if err != nil {
 		return fmt.Errorf("%w (node logs in %s)", err, filepath.Join(r.dir, "log"))
 	}
@@ -146,20 +142,11 @@ func (r *RabbitMQ) Start(ctx context.Context) error {
 
 // Stop stops the node gracefully (rabbitmqctl stop) and waits for the VM to exit.
 func (r *RabbitMQ) Stop(ctx context.Context) error {
-	if r.proc == nil || r.proc.Exited() {
-		return nil
-	}
-	if _, err := r.Ctl(ctx, "stop"); err != nil {
+	return r.stop(func() error {
+		_, err := r.Ctl(ctx, "stop")
 		return err
-	}
-	if _, err := r.proc.Wait(60 * time.Second); err != nil {
-		return err
-	}
-	return nil
+	})
 }
-
-// Running reports whether the node's VM runs.
-func (r *RabbitMQ) Running() bool { return r.proc != nil && !r.proc.Exited() }
 
 // Ctl runs rabbitmqctl -n NODE args... and returns its output.
 func (r *RabbitMQ) Ctl(ctx context.Context, args ...string) (string, error) {
@@ -205,17 +192,12 @@ func (r *RabbitMQ) QueueDepth(ctx context.Context, vhost, queue string) (int, er
 }
 
 func (r *RabbitMQ) shutdown() {
-	if r.Running() {
+	r.end(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
 		_, err := r.Ctl(ctx, "stop")
-		cancel()
-		if err == nil {
-			_, err = r.proc.Wait(20 * time.Second)
-		}
-		if err != nil {
-			r.proc.KillGroup()
-		}
-	}
+		return err
+	}, 20*time.Second)
 	if r.epmd != nil {
 		r.epmd.KillGroup()
 	}
