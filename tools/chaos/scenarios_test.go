@@ -462,6 +462,16 @@ func poison() scenario {
 				r.problem("job wait: %v", err)
 			}
 			f.Extra = append(f.Extra, fmt.Sprintf("job_wait_p95=%.2fs", p95))
+			// No poison takes a connection down: a refused header frame would make RabbitMQ
+			// close the publishing process's whole connection, again and again.
+			losses := 0
+			for _, p := range r.s.procs() {
+				losses += len(grepLog(p.Log, 1_000_000, "broker: connection lost"))
+			}
+			f.Extra = append(f.Extra, fmt.Sprintf("connection_losses=%d", losses))
+			if losses > 0 {
+				r.problem("%d broker connections were lost while poison was handled", losses)
+			}
 			if p95 > 5 {
 				r.problem("jobs waited %.1fs (p95) with poison in the queue; a 300ms LLM should take ~1s", p95)
 			}
@@ -496,6 +506,7 @@ func publishPoison(r *run, loadDone <-chan struct{}, poisons []Poison, externals
 	type msg struct {
 		body        []byte
 		contentType string
+		headers     map[string]any
 	}
 	var all []msg
 	for _, p := range poisons {
@@ -503,16 +514,16 @@ func publishPoison(r *run, loadDone <-chan struct{}, poisons []Poison, externals
 		if strings.HasPrefix(p.Name, "not-json") {
 			ct = "text/plain"
 		}
-		all = append(all, msg{p.Body, ct})
+		all = append(all, msg{p.Body, ct, p.Headers})
 	}
 	for _, e := range externals {
-		all = append(all, msg{externalBody(e), "application/json"})
+		all = append(all, msg{externalBody(e), "application/json", nil})
 	}
 	rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	r.waitAccepted(20, loadDone)
 	for i, m := range all {
 		if err := publishConfirmed(r.ctx, ch, amqp.Publishing{ContentType: m.contentType, DeliveryMode: amqp.Persistent,
-			MessageId: fmt.Sprintf("poison-%d", i), Body: m.body}); err != nil {
+			MessageId: fmt.Sprintf("poison-%d", i), Headers: m.headers, Body: m.body}); err != nil {
 			r.problem("publish poison %d: %v", i, err)
 		}
 		r.sleep(150 * time.Millisecond)
@@ -608,6 +619,19 @@ func poisonMessages() ([]Poison, []Expected) {
 			huge[i] = byte(rand.N(256))
 		}
 		add(fmt.Sprintf("huge-binary-%d", n), huge)
+		// Poison for the database and the broker: a NUL (PostgreSQL's text refuses it), a
+		// 300 kB tone (quoted in the error that goes into a dead letter's header), and 90 kB of
+		// headers with a NUL (JSONB refuses it; a dead letter copying them whole would exceed
+		// RabbitMQ's frame and close the relay's connection).
+		add(fmt.Sprintf("nul-cv-%d", n), jsonOf(map[string]any{"jobId": fmt.Sprintf("poison-nul-%d", n), "userId": 1, "jobDescription": "x", "cvText": "a\u0000b", "createdAt": now}))
+		add(fmt.Sprintf("huge-tone-%d", n), jsonOf(map[string]any{"jobId": fmt.Sprintf("poison-bigtone-%d", n), "userId": 1, "jobDescription": "x", "cvText": "y",
+			"tone": strings.Repeat("t", 300<<10), "createdAt": now}))
+		headers := map[string]any{"x-nul": "a\x00b"}
+		for h := range 60 {
+			headers[fmt.Sprintf("x-big-%02d", h)] = strings.Repeat("h", 1500)
+		}
+		ps = append(ps, Poison{Name: fmt.Sprintf("huge-headers-%d", n), Headers: headers,
+			Body: jsonOf(map[string]any{"jobId": fmt.Sprintf("poison-headers-%d", n), "userId": 1, "createdAt": now})})
 	}
 	var ext []Expected
 	for n := range 15 {

@@ -33,8 +33,9 @@ type Expected struct {
 // Poison is a message the scenario published that is no job: it must reach the DLQ, once,
 // as it was, with reason invalid_message.
 type Poison struct {
-	Name string
-	Body []byte
+	Name    string
+	Body    []byte
+	Headers map[string]any // published with the body; none if nil
 }
 
 // Check says what the end check must verify beyond the defaults.
