@@ -40,16 +40,17 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 	hub, progressPub := progress.NewHub(b.conn, log), progress.NewPublisher(b.conn, log)
 	streamsDone := make(chan struct{})
 	server := httpapi.New(httpapi.Deps{
-		Store:       b.store,
-		Verifier:    auth.NewVerifier([]byte(cfg.JWTSecret)),
-		Admin:       b.admin,
-		Registry:    b.registry,
-		Telemetry:   tel,
-		Streams:     httpapi.Streams{Hub: hub, Done: streamsDone, Secret: []byte(cfg.JWTSecret)},
-		Ops:         ops.NewSource(b.conn, b.store),
-		JaegerUIURL: cfg.JaegerUIURL,
-		DevUsers:    devUsers(cfg, b.store),
-		Progress:    progressPub,
+		TrustClientTraceContext: cfg.TrustClientTraceContext,
+		Store:                   b.store,
+		Verifier:                auth.NewVerifier([]byte(cfg.JWTSecret)),
+		Admin:                   b.admin,
+		Registry:                b.registry,
+		Telemetry:               tel,
+		Streams:                 httpapi.Streams{Hub: hub, Done: streamsDone, Secret: []byte(cfg.JWTSecret)},
+		Ops:                     ops.NewSource(b.conn, b.store),
+		JaegerUIURL:             cfg.JaegerUIURL,
+		DevUsers:                devUsers(cfg, b.store),
+		Progress:                progressPub,
 		Limits: httpapi.Limits{
 			RequestsPerMinute: cfg.UserRequestsPerMinute,
 			Jobs:              jobstore.Limits{JobsPerMinute: cfg.UserJobsPerMinute, TokensPerDay: cfg.UserTokensPerDay},

@@ -54,6 +54,8 @@ type APIConfig struct {
 	UserTokensPerDay int `env:"USER_TOKENS_PER_DAY" help:"Caps one user's LLM tokens (input + output) per UTC day (0: no limit)."`
 	// DevTokenEndpoint enables POST /dev/token, which mints tokens for anyone: development only.
 	DevTokenEndpoint bool `env:"DEV_TOKEN_ENDPOINT" help:"Enables POST /dev/token, which mints a token (admin if asked) for anyone: development only."`
+	// TrustClientTraceContext takes requests' traceparent as their traces' parent.
+	TrustClientTraceContext bool `env:"TRUST_CLIENT_TRACE_CONTEXT" help:"Take a request's traceparent as the parent of its trace: only behind a gateway that sets it (a public client must not choose a job's trace)."`
 	// JaegerUIURL links the ops page to traces, e.g. http://127.0.0.1:16686.
 	JaegerUIURL string `env:"JAEGER_UI_URL" help:"Base URL of the Jaeger UI, for trace links on the ops page."`
 	Diagnostics

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/jobstore"
@@ -31,8 +32,11 @@ type JobStore interface {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Store    JobStore
-	Verifier *auth.Verifier
+	// TrustClientTraceContext takes a request's traceparent as the parent of its trace: only
+	// behind a gateway that sets it. Otherwise every request starts a trace of its own.
+	TrustClientTraceContext bool
+	Store                   JobStore
+	Verifier                *auth.Verifier
 	// Admin serves /healthz, /readyz and /metrics (see package admin); nil: no such routes.
 	Admin http.Handler
 	// Registry gets the HTTP metrics.
@@ -84,7 +88,7 @@ func New(d Deps) *fiber.App {
 		requestid.New(),
 		otelfiber.Middleware(
 			otelfiber.WithTracerProvider(d.Telemetry.TracerProvider),
-			otelfiber.WithPropagators(d.Telemetry.Propagator),
+			otelfiber.WithPropagators(clientPropagator(d)),
 			otelfiber.WithoutMetrics(true), // Prometheus has them
 			otelfiber.WithSpanNameFormatter(spanName),
 			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !strings.HasPrefix(c.Path(), "/api/") }),
@@ -94,6 +98,15 @@ func New(d Deps) *fiber.App {
 	)
 	addRoutes(app, d, m)
 	return app
+}
+
+// clientPropagator reads the trace context of a request only when the clients are trusted to
+// set it (a gateway in front of the api): a public client must not choose a job's trace.
+func clientPropagator(d Deps) propagation.TextMapPropagator {
+	if d.TrustClientTraceContext {
+		return d.Telemetry.Propagator
+	}
+	return propagation.NewCompositeTextMapPropagator() // reads nothing: every request starts a trace
 }
 
 // spanName names a server span "{method} {route}", as the HTTP conventions say.

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,6 +60,27 @@ type bundle struct {
 	apiEnv    env                     // added to the api's environment
 	spans     *tracetest.SpanRecorder // every span of the api and the workers
 	logs      *syncBuffer             // every log line of the api and the workers
+	// llmHeaders are the headers of every request the LLM received.
+	llmHeaders headerLog
+}
+
+// headerLog keeps the headers of requests, safe for concurrent use.
+type headerLog struct {
+	mu   sync.Mutex
+	seen []http.Header
+}
+
+func (l *headerLog) record(h http.Header) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen = append(l.seen, h.Clone())
+}
+
+// all returns every request's headers so far.
+func (l *headerLog) all() []http.Header {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seen)
 }
 
 type runningWorker struct {
@@ -101,7 +124,10 @@ func setup(t *testing.T, opts options) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(b.llm)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.llmHeaders.record(r.Header)
+		b.llm.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	b.llmURL = srv.URL + "/v1"
 

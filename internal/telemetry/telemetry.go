@@ -47,9 +47,11 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return t.shutdown(ctx)
 }
 
-// Propagator is the W3C trace-context and baggage propagator every program uses.
+// Propagator is the W3C trace-context propagator every program uses. Baggage is not carried:
+// nothing here reads it, and a client's baggage must reach neither the messages nor the
+// third-party LLM.
 func Propagator() propagation.TextMapPropagator {
-	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	return propagation.TraceContext{}
 }
 
 // New wraps an existing logger and tracer provider (tests use an in-memory one).
