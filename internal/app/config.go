@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 
@@ -93,8 +94,23 @@ func (c *APIConfig) Validate() error {
 		return errors.New("SHUTDOWN_TIMEOUT must be positive")
 	case c.UserRequestsPerMinute < 0 || c.UserJobsPerMinute < 0 || c.UserTokensPerDay < 0:
 		return errors.New("USER_REQUESTS_PER_MINUTE, USER_JOBS_PER_MINUTE and USER_TOKENS_PER_DAY must not be negative")
+	case c.DevTokenEndpoint && !loopback(c.HTTPAddr):
+		return fmt.Errorf("DEV_TOKEN_ENDPOINT mints admin tokens for anyone: it needs HTTP_ADDR on a loopback address such as 127.0.0.1:8080, not %q", c.HTTPAddr)
 	}
 	return nil
+}
+
+// loopback reports whether addr (host:port) listens on this machine only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // WorkerConfig is the worker's configuration.
