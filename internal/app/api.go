@@ -67,7 +67,7 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
 	background.run("outbox relay", b.relay.Run)
 	front := g.stage(ctx)
-	front.run("http server", serve(fiberServer{app: server, streamsDone: streamsDone, log: log}, ln, cfg.ShutdownTimeout))
+	front.run("http server", serve(fiberServer{app: server, streamsDone: streamsDone, stop: streamsDone, log: log}, ln, cfg.ShutdownTimeout))
 	log.InfoContext(ctx, "api: listening", slog.String("addr", ln.Addr().String()))
 	o.ready(ln.Addr().String())
 
@@ -81,10 +81,13 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 type fiberServer struct {
 	app         *fiber.App
 	streamsDone chan<- struct{}
+	stop        <-chan struct{} // streamsDone, read: the shutdown began
 	log         *slog.Logger
 }
 
-func (s fiberServer) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s fiberServer) Serve(ln net.Listener) error {
+	return s.app.Listener(httpapi.CloseUnusedOnStop(ln, s.stop))
+}
 
 // Shutdown ends the event streams (or the shutdown would wait for them), then shuts the
 // server down gracefully. Requests still running at the deadline are logged, not failed.

@@ -4,8 +4,11 @@ package httpapi
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/contrib/otelfiber/v2"
@@ -98,6 +101,72 @@ func New(d Deps) *fiber.App {
 	)
 	addRoutes(app, d, m)
 	return app
+}
+
+// CloseUnusedOnStop wraps ln so that once stop is closed (the server is stopping) every
+// connection that has not sent a byte yet is closed: the server's shutdown waits for its
+// connections, and fasthttp treats a new one as busy until it has sent a request or its
+// read timeout passed (a load balancer's pre-opened connection, a port scan).
+func CloseUnusedOnStop(ln net.Listener, stop <-chan struct{}) net.Listener {
+	t := &unusedListener{Listener: ln, conns: map[*countingConn]struct{}{}}
+	go func() {
+		<-stop
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopped = true
+		for c := range t.conns {
+			if !c.used.Load() {
+				_ = c.Conn.Close() // it sent nothing: nobody waits for an answer
+			}
+		}
+	}()
+	return t
+}
+
+// unusedListener tracks the connections it accepted until they close.
+type unusedListener struct {
+	net.Listener
+	mu      sync.Mutex
+	conns   map[*countingConn]struct{}
+	stopped bool
+}
+
+func (l *unusedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	cc := &countingConn{Conn: c, l: l}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		_ = c.Close()
+		return cc, nil // the server reads nothing and drops it
+	}
+	l.conns[cc] = struct{}{}
+	return cc, nil
+}
+
+// countingConn notes whether its peer sent anything.
+type countingConn struct {
+	net.Conn
+	used atomic.Bool
+	l    *unusedListener
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.used.Store(true)
+	}
+	return n, err
+}
+
+func (c *countingConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // clientPropagator reads the trace context of a request only when the clients are trusted to

@@ -344,3 +344,21 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIStopsAtOnceWithAnIdleConnection: a TCP connection that never sends a request (a
+// load balancer's pre-opened connection, a port scan) does not hold the api's exit on SIGTERM.
+func TestAPIStopsAtOnceWithAnIdleConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.apiURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(100 * time.Millisecond) // accepted by the server
+	start := time.Now()
+	b.stopAPI()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the api took %s to stop with one never-used connection open", took)
+	}
+}
