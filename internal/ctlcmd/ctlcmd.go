@@ -210,3 +210,29 @@ func (c command) noArgs(rest []string) error {
 	}
 	return nil
 }
+
+// parseNoArgs parses the flags of a command that takes no positional argument; help is
+// true when --help was asked for (and printed).
+func (c command) parseNoArgs(e *env, fs *flag.FlagSet, args []string) (help bool, err error) {
+	rest, help, err := c.parse(e, fs, args)
+	if help || err != nil {
+		return help, err
+	}
+	return false, c.noArgs(rest)
+}
+
+// allOrOne checks the target of a command that takes --all or one positional argument,
+// named what ("a JOB_ID") in its errors, and returns that argument ("" with --all).
+func (c command) allOrOne(all bool, rest []string, what string) (string, error) {
+	switch {
+	case len(rest) > 1:
+		return "", c.noArgs(rest[1:])
+	case all && len(rest) == 1:
+		return "", usageErrorf("%s: give --all or %s, not both", c.name, what)
+	case !all && len(rest) == 0:
+		return "", usageErrorf("%s: give --all or %s (see careeropsctl %s --help)", c.name, what, c.name)
+	case all:
+		return "", nil
+	}
+	return rest[0], nil
+}

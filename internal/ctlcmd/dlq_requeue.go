@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
@@ -51,25 +50,18 @@ func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error 
 	if help || err != nil {
 		return err
 	}
-	var id string
-	switch {
-	case len(rest) > 1:
-		return usageErrorf("%s: unexpected argument %q (see careeropsctl %s --help)", c.name, rest[1], c.name)
-	case *all && len(rest) == 1:
-		return usageErrorf("%s: give --all or a JOB_ID, not both", c.name)
-	case !*all && len(rest) == 0:
-		return usageErrorf("%s: give --all or a JOB_ID (see careeropsctl %s --help)", c.name, c.name)
-	case len(rest) == 1:
-		id = rest[0]
-		if !job.ValidID(id) {
-			return usageErrorf("%s: %q is not a job id", c.name, id)
-		}
+	id, err := c.allOrOne(*all, rest, "a JOB_ID")
+	if err != nil {
+		return err
+	}
+	if !*all && !job.ValidID(id) {
+		return usageErrorf("%s: %q is not a job id", c.name, id)
 	}
 	cfg, err := e.config(needDatabase | needBroker)
 	if err != nil {
 		return err
 	}
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, 2, nil)
+	pool, err := e.pool(ctx)
 	if err != nil {
 		return err
 	}

@@ -47,11 +47,7 @@ func runOutboxList(ctx context.Context, e *env, c command, args []string) error 
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "one JSON object per message")
 	limit := fs.Int("limit", 100, "list at most this many messages")
-	rest, help, err := c.parse(e, fs, args)
-	if help || err != nil {
-		return err
-	}
-	if err := c.noArgs(rest); err != nil {
+	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
 		return err
 	}
 	pool, err := e.pool(ctx)
@@ -98,15 +94,14 @@ func runOutboxReplay(ctx context.Context, e *env, c command, args []string) erro
 	if help || err != nil {
 		return err
 	}
+	arg, err := c.allOrOne(*all, rest, "an ID")
+	if err != nil {
+		return err
+	}
 	var id int64
-	switch {
-	case len(rest) > 1:
-		return usageErrorf("%s: unexpected argument %q (see careeropsctl %s --help)", c.name, rest[1], c.name)
-	case *all && len(rest) == 1, !*all && len(rest) == 0:
-		return usageErrorf("%s: give --all or an ID (see careeropsctl %s --help)", c.name, c.name)
-	case len(rest) == 1:
-		if id, err = strconv.ParseInt(rest[0], 10, 64); err != nil || id <= 0 {
-			return usageErrorf("%s: ID %q is not a message id from careeropsctl outbox list", c.name, rest[0])
+	if !*all {
+		if id, err = strconv.ParseInt(arg, 10, 64); err != nil || id <= 0 {
+			return usageErrorf("%s: ID %q is not a message id from careeropsctl outbox list", c.name, arg)
 		}
 	}
 	pool, err := e.pool(ctx)
