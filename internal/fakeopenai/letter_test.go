@@ -167,7 +167,7 @@ func TestTemplatesUseKnownPlaceholders(t *testing.T) {
 							t.Errorf("tone %d, paragraph %d: %v", tone, i+1, r)
 						}
 					}()
-					new(letterVars).expand(&b, tpl)
+					newLetterVars("", "", nil, nil, "", 0).expand(&b, tpl)
 				}()
 			}
 		}
