@@ -77,6 +77,27 @@ func (q *Queues) QueueLen(t testing.TB, queue string, want int) int {
 	return QueueLen(t, q.Ch, queue, want, 5*time.Second)
 }
 
+// WantQueueLen checks that queue holds want messages within 5 s (t.Errorf if not), and
+// reports whether it does.
+func (q *Queues) WantQueueLen(t testing.TB, queue string, want int) bool {
+	t.Helper()
+	if n := q.QueueLen(t, queue, want); n != want {
+		t.Errorf("%s holds %d messages, want %d", queue, n, want)
+		return false
+	}
+	return true
+}
+
+// DeadJobs inserts each job with status and puts its generate message on the DLQ as the
+// worker does when the job has spent its attempts.
+func (q *Queues) DeadJobs(t testing.TB, status job.Status, jobIDs ...string) {
+	t.Helper()
+	for _, id := range jobIDs {
+		q.InsertJob(t, id, status)
+		q.DeadLetter(t, id, job.ReasonAttemptsExhausted, "LLM kept failing")
+	}
+}
+
 // Get takes one message off queue, waiting up to 5 s for it.
 func (q *Queues) Get(t testing.TB, queue string) amqp.Delivery {
 	t.Helper()
