@@ -221,18 +221,26 @@ func (c command) parseNoArgs(e *env, fs *flag.FlagSet, args []string) (help bool
 	return false, c.noArgs(rest)
 }
 
-// allOrOne checks the target of a command that takes --all or one positional argument,
-// named what ("a JOB_ID") in its errors, and returns that argument ("" with --all).
-func (c command) allOrOne(all bool, rest []string, what string) (string, error) {
+// parseTarget parses the flags of a command whose target is --all (described by allUsage)
+// or one positional argument, named what ("a JOB_ID") in its errors, and returns that
+// argument ("" with --all); help is true when --help was asked for (and printed).
+func (c command) parseTarget(e *env, args []string, allUsage, what string) (all bool, arg string, help bool, err error) {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	allFlag := fs.Bool("all", false, allUsage)
+	rest, help, err := c.parse(e, fs, args)
+	if help || err != nil {
+		return false, "", help, err
+	}
+	all = *allFlag
 	switch {
 	case len(rest) > 1:
-		return "", c.noArgs(rest[1:])
+		return all, "", false, c.noArgs(rest[1:])
 	case all && len(rest) == 1:
-		return "", usageErrorf("%s: give --all or %s, not both", c.name, what)
+		return all, "", false, usageErrorf("%s: give --all or %s, not both", c.name, what)
 	case !all && len(rest) == 0:
-		return "", usageErrorf("%s: give --all or %s (see careeropsctl %s --help)", c.name, what, c.name)
+		return all, "", false, usageErrorf("%s: give --all or %s (see careeropsctl %s --help)", c.name, what, c.name)
 	case all:
-		return "", nil
+		return all, "", false, nil
 	}
-	return rest[0], nil
+	return all, rest[0], false, nil
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/careerops/jobs/internal/dlq"
@@ -44,17 +43,11 @@ when it starts. Needs DATABASE_URL and RABBITMQ_URL.`,
 }
 
 func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	all := fs.Bool("all", false, "requeue every message in the DLQ")
-	rest, help, err := c.parse(e, fs, args)
+	all, id, help, err := c.parseTarget(e, args, "requeue every message in the DLQ", "a JOB_ID")
 	if help || err != nil {
 		return err
 	}
-	id, err := c.allOrOne(*all, rest, "a JOB_ID")
-	if err != nil {
-		return err
-	}
-	if !*all && !job.ValidID(id) {
+	if !all && !job.ValidID(id) {
 		return usageErrorf("%s: %q is not a job id", c.name, id)
 	}
 	cfg, err := e.config(needDatabase | needBroker)
@@ -72,7 +65,7 @@ func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error 
 	}
 	defer s.close() // returns the messages not acked (other jobs') to the DLQ
 
-	target := dlq.Target{All: *all, JobID: id}
+	target := dlq.Target{All: all, JobID: id}
 	res, err := dlq.Requeue(ctx, s.ch, jobstore.New(pool), target, func(o dlq.Outcome) error {
 		_, err := fmt.Fprintln(e.stdout, outcomeLine(o))
 		return err

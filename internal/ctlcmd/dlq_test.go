@@ -21,8 +21,10 @@ type testBundle struct {
 	store *jobstore.Store
 }
 
+// setup marks t parallel and gives it its own queues, database and store.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	t.Parallel()
 	q := testkit.NewQueues(t)
 	return &testBundle{Queues: q, vars: map[string]string{"DATABASE_URL": q.DatabaseURL, "RABBITMQ_URL": q.URL}, store: jobstore.New(q.Pool)}
 }
@@ -31,13 +33,11 @@ func TestDLQList(t *testing.T) {
 	t.Parallel()
 
 	t.Run("EmptyDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		wantStdout(t, map[string]string{"RABBITMQ_URL": b.vars["RABBITMQ_URL"]}, "DLQ is empty\n", "dlq", "list")
 	})
 
 	t.Run("ShowsMessagesAndLeavesThemInTheDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		longError := b.DeadLetterEachKind(t)
 
@@ -97,18 +97,13 @@ func TestDLQRequeue(t *testing.T) {
 	t.Parallel()
 
 	t.Run("FailedJobByIDGoesToTheOutbox", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusFailed, "job-1")
 
 		wantStdout(t, b.vars, "requeued job-1\nrequeued 1, skipped 0\n", "dlq", "requeue", "job-1")
 		b.WantQueueLen(t, job.QueueDLQ, 0)
-		if s := b.Status(t, "job-1"); s != job.StatusPending {
-			t.Errorf("status = %s, want pending", s)
-		}
-		if n := b.OutboxGenerateRows(t, "job-1"); n != 1 {
-			t.Errorf("outbox holds %d generate messages for the job, want 1", n)
-		}
+		b.WantStatus(t, "job-1", job.StatusPending)
+		b.WantGenerateRows(t, "job-1", 1)
 		var tp string
 		if err := b.Pool.QueryRow(context.Background(),
 			`SELECT coalesce(headers->>'traceparent', '') FROM outbox_messages WHERE routing_key = $1`, job.QueueGenerate).Scan(&tp); err != nil {
@@ -121,7 +116,6 @@ func TestDLQRequeue(t *testing.T) {
 	})
 
 	t.Run("ByIDLeavesOtherJobsMessagesInTheDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusFailed, "job-a", "job-b")
 
@@ -132,39 +126,28 @@ func TestDLQRequeue(t *testing.T) {
 		if d := b.Get(t, job.QueueDLQ); !strings.Contains(string(d.Body), `"job-a"`) {
 			t.Errorf("DLQ kept %s, want job-a's message", d.Body)
 		}
-		if s := b.Status(t, "job-a"); s != job.StatusFailed {
-			t.Errorf("job-a status = %s, want failed", s)
-		}
+		b.WantStatus(t, "job-a", job.StatusFailed)
 	})
 
 	t.Run("JobThatIsNoLongerFailedIsSkipped", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusCompleted, "job-done")
 
 		wantStdout(t, b.vars, "skipped job-done (status is completed)\nrequeued 0, skipped 1\n", "dlq", "requeue", "--all")
 		b.WantQueueLen(t, job.QueueDLQ, 0)
-		if n := b.OutboxGenerateRows(t, "job-done"); n != 0 {
-			t.Errorf("outbox holds %d generate messages, want 0", n)
-		}
+		b.WantGenerateRows(t, "job-done", 0)
 	})
 
 	t.Run("FailedJobWithoutDLQMessageIsRequeuedFromTheDatabase", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-gone", job.StatusFailed)
 
 		wantStdout(t, b.vars, "requeued job-gone (no DLQ message; requeued from the database)\nrequeued 1, skipped 0\n", "dlq", "requeue", "job-gone")
-		if s := b.Status(t, "job-gone"); s != job.StatusPending {
-			t.Errorf("status = %s, want pending", s)
-		}
-		if n := b.OutboxGenerateRows(t, "job-gone"); n != 1 {
-			t.Errorf("outbox holds %d generate messages, want 1", n)
-		}
+		b.WantStatus(t, "job-gone", job.StatusPending)
+		b.WantGenerateRows(t, "job-gone", 1)
 	})
 
 	t.Run("UnknownOrUnfailedJobIDIsAnError", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-ok", job.StatusCompleted)
 		for id, want := range map[string]string{
@@ -180,7 +163,6 @@ func TestDLQRequeue(t *testing.T) {
 	})
 
 	t.Run("AllRepublishesANonJobWithoutDeathHeaders", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadLetterJunk(t)
 
@@ -190,7 +172,6 @@ func TestDLQRequeue(t *testing.T) {
 	})
 
 	t.Run("AllRepublishesAJobWithoutARow", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadLetter(t, "job-foreign", "delivery_limit", "")
 		b.InsertJob(t, "job-x", job.StatusFailed)
@@ -201,13 +182,10 @@ func TestDLQRequeue(t *testing.T) {
 		if d := b.Get(t, job.QueueGenerate); !strings.Contains(string(d.Body), `"job-foreign"`) {
 			t.Errorf("generate queue got %s, want job-foreign's message", d.Body)
 		}
-		if n := b.OutboxGenerateRows(t, "job-x"); n != 1 {
-			t.Errorf("outbox holds %d generate messages for job-x, want 1", n)
-		}
+		b.WantGenerateRows(t, "job-x", 1)
 	})
 
 	t.Run("AllOnAnEmptyDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		wantStdout(t, b.vars, "DLQ is empty\n", "dlq", "requeue", "--all")
 	})

@@ -88,18 +88,12 @@ func printParked(e *env, parked []outbox.ParkedRow) error {
 }
 
 func runOutboxReplay(ctx context.Context, e *env, c command, args []string) error {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	all := fs.Bool("all", false, "replay every parked message")
-	rest, help, err := c.parse(e, fs, args)
+	all, arg, help, err := c.parseTarget(e, args, "replay every parked message", "an ID")
 	if help || err != nil {
 		return err
 	}
-	arg, err := c.allOrOne(*all, rest, "an ID")
-	if err != nil {
-		return err
-	}
 	var id int64
-	if !*all {
+	if !all {
 		if id, err = strconv.ParseInt(arg, 10, 64); err != nil || id <= 0 {
 			return usageErrorf("%s: ID %q is not a message id from careeropsctl outbox list", c.name, arg)
 		}

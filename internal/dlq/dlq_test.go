@@ -22,8 +22,10 @@ type testBundle struct {
 	store *jobstore.Store
 }
 
+// setup marks t parallel and gives it its own queues, database and store.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	t.Parallel()
 	q := testkit.NewQueues(t)
 	return &testBundle{Queues: q, store: jobstore.New(q.Pool)}
 }
@@ -58,7 +60,6 @@ func TestList(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("EmptyDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		entries, more, err := dlq.List(ctx, b.channel(t), 50)
 		if err != nil || len(entries) != 0 || more != 0 {
@@ -67,7 +68,6 @@ func TestList(t *testing.T) {
 	})
 
 	t.Run("DescribesMessagesAndLeavesThemInOrder", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		longError := b.DeadLetterEachKind(t)
 		want := []dlq.Entry{
@@ -138,7 +138,6 @@ func TestRequeue(t *testing.T) {
 	all := dlq.Target{All: true}
 
 	t.Run("FailedJobGoesToTheOutboxUnderItsTrace", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusFailed, "job-1")
 
@@ -152,9 +151,7 @@ func TestRequeue(t *testing.T) {
 		if len(outcomes) != 1 || outcomes[0] != (dlq.Outcome{Action: dlq.Requeued, JobID: "job-1", MessageID: "job-1/dead"}) {
 			t.Errorf("outcomes = %+v", outcomes)
 		}
-		if s := b.Status(t, "job-1"); s != job.StatusPending {
-			t.Errorf("status = %s, want pending", s)
-		}
+		b.WantStatus(t, "job-1", job.StatusPending)
 		var tp string
 		if err := b.Pool.QueryRow(ctx, `SELECT coalesce(headers->>'traceparent', '') FROM outbox_messages WHERE routing_key = $1`,
 			job.QueueGenerate).Scan(&tp); err != nil {
@@ -168,7 +165,6 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("OneJobLeavesTheOthersInTheDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusFailed, "job-a", "job-b", "job-c")
 		res, _, err := b.requeue(t, b.store, dlq.Target{JobID: "job-b"})
@@ -181,13 +177,10 @@ func TestRequeue(t *testing.T) {
 		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "job-a,job-c" {
 			t.Errorf("DLQ kept %q, want job-a and job-c in order", got)
 		}
-		if s := b.Status(t, "job-a"); s != job.StatusFailed {
-			t.Errorf("job-a status = %s, want failed", s)
-		}
+		b.WantStatus(t, "job-a", job.StatusFailed)
 	})
 
 	t.Run("AllSortsEveryMessage", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-failed", job.StatusFailed)
 		b.DeadLetter(t, "job-failed", job.ReasonLLMRejected, "content policy")
@@ -217,12 +210,8 @@ func TestRequeue(t *testing.T) {
 			}
 		}
 		b.WantQueueLen(t, job.QueueDLQ, 0)
-		if n := b.OutboxGenerateRows(t, "job-done"); n != 0 {
-			t.Errorf("a skipped job got %d generate messages", n)
-		}
-		if n := b.OutboxGenerateRows(t, "job-failed"); n != 1 {
-			t.Errorf("the failed job got %d generate messages, want 1", n)
-		}
+		b.WantGenerateRows(t, "job-done", 0)
+		b.WantGenerateRows(t, "job-failed", 1)
 
 		// The two republished messages, as they were minus the death headers.
 		if !b.WantQueueLen(t, job.QueueGenerate, 2) {
@@ -239,7 +228,6 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("FailedJobWithoutDLQMessageIsRequeuedFromTheDatabase", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-gone", job.StatusFailed)
 		b.DeadJobs(t, job.StatusFailed, "job-other")
@@ -251,17 +239,12 @@ func TestRequeue(t *testing.T) {
 		if res.Requeued != 1 || len(outcomes) != 1 || outcomes[0] != (dlq.Outcome{Action: dlq.RequeuedFromDatabase, JobID: "job-gone"}) {
 			t.Errorf("result = %+v, outcomes = %+v", res, outcomes)
 		}
-		if s := b.Status(t, "job-gone"); s != job.StatusPending {
-			t.Errorf("status = %s, want pending", s)
-		}
-		if n := b.OutboxGenerateRows(t, "job-gone"); n != 1 {
-			t.Errorf("outbox holds %d generate messages, want 1", n)
-		}
+		b.WantStatus(t, "job-gone", job.StatusPending)
+		b.WantGenerateRows(t, "job-gone", 1)
 		b.WantQueueLen(t, job.QueueDLQ, 1)
 	})
 
 	t.Run("NothingToRequeueIsATypedError", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-ok", job.StatusCompleted)
 		for id, want := range map[string]error{"job-none": jobstore.ErrNotFound, "job-ok": jobstore.ErrNotInDLQState} {
@@ -280,7 +263,6 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("AllHandlesOnlyTheMessagesPresentAtTheStart", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusFailed, "job-1", "job-2")
 		// Each requeue dead-letters a new message meanwhile, as failing workers would.
@@ -300,7 +282,6 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("InterruptedBetweenMessages", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusFailed, "job-1", "job-2", "job-3")
 		ctx, cancel := context.WithCancel(ctx)
@@ -319,16 +300,13 @@ func TestRequeue(t *testing.T) {
 		if !res.Interrupted || res.Requeued != 1 || strings.Join(handled, ",") != "job-1" {
 			t.Errorf("result = %+v, handled %q; want job-1 only, interrupted", res, handled)
 		}
-		if s := b.Status(t, "job-1"); s != job.StatusPending {
-			t.Errorf("job-1 status = %s, want pending", s)
-		}
+		b.WantStatus(t, "job-1", job.StatusPending)
 		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "job-2,job-3" {
 			t.Errorf("DLQ holds %q, want job-2 and job-3", got)
 		}
 	})
 
 	t.Run("AnErrorFromReportStopsIt", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusFailed, "job-1", "job-2")
 		ch := b.channel(t)
@@ -342,7 +320,6 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("StoreFailureLeavesTheMessageInTheDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadJobs(t, job.StatusFailed, "job-1")
 		down := errors.New("database is down")
@@ -354,7 +331,6 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("EmptyDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		res, outcomes, err := b.requeue(t, b.store, all)
 		if err != nil || res != (dlq.Result{}) || len(outcomes) != 0 {

@@ -104,8 +104,9 @@ func (q *Queues) Get(t testing.TB, queue string) amqp.Delivery {
 	return GetMessage(t, q.Ch, queue, 5*time.Second)
 }
 
-// OutboxGenerateRows counts the job's messages for the generate queue in the outbox.
-func (q *Queues) OutboxGenerateRows(t testing.TB, jobID string) int {
+// WantGenerateRows checks (t.Errorf) that the outbox holds want messages of the job for
+// the generate queue.
+func (q *Queues) WantGenerateRows(t testing.TB, jobID string, want int) {
 	t.Helper()
 	var n int
 	if err := q.Pool.QueryRow(context.Background(), `
@@ -114,17 +115,21 @@ func (q *Queues) OutboxGenerateRows(t testing.TB, jobID string) int {
 		job.QueueGenerate, jobID).Scan(&n); err != nil {
 		t.Fatalf("count outbox rows: %v", err)
 	}
-	return n
+	if n != want {
+		t.Errorf("outbox holds %d generate messages for %s, want %d", n, jobID, want)
+	}
 }
 
-// Status is the job's status in its row.
-func (q *Queues) Status(t testing.TB, jobID string) job.Status {
+// WantStatus checks (t.Errorf) the job's status in its row.
+func (q *Queues) WantStatus(t testing.TB, jobID string, want job.Status) {
 	t.Helper()
 	var s job.Status
 	if err := q.Pool.QueryRow(context.Background(), `SELECT status FROM cover_letter_jobs WHERE job_id = $1`, jobID).Scan(&s); err != nil {
 		t.Fatalf("get job %s: %v", jobID, err)
 	}
-	return s
+	if s != want {
+		t.Errorf("job %s status = %s, want %s", jobID, s, want)
+	}
 }
 
 // DeadLetterEachKind puts one dead letter of each kind on the DLQ, in this order: the
