@@ -150,7 +150,7 @@ func eachProvider(t *testing.T, keep func(provider) bool, f func(t *testing.T, p
 // "profile/complete" and "profile/stream".
 func eachWay(t *testing.T, keep func(provider) bool, f func(t *testing.T, p provider, streamed bool)) {
 	t.Helper()
-	eachProvider(t, keep, func(t *testing.T, p provider) {
+	eachProvider(t, keep, func(t *testing.T, p provider) { //nolint:thelper // a subtest, not a helper
 		for _, way := range []string{"complete", "stream"} {
 			t.Run(way, func(t *testing.T) {
 				t.Parallel()
@@ -191,7 +191,7 @@ func servesReasoningModels(p provider) bool { return p.reasoning != "" }
 // server reports none in streams.
 func TestProviderLetters(t *testing.T) {
 	t.Parallel()
-	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) {
+	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
 		out := letter(t, p, streamed)
 		if !strings.Contains(out.Text, "Acme Robotics") || out.FinishReason != "stop" || out.ID == "" || out.Model == "" {
 			t.Fatalf("completion = %+v", out)
@@ -210,7 +210,7 @@ func TestProviderLetters(t *testing.T) {
 // close to what it reports when asked without streaming (the fake counts ~4 bytes a token).
 func TestEstimatedUsageMatchesReported(t *testing.T) {
 	t.Parallel()
-	eachProvider(t, func(p provider) bool { return !p.streamUsage }, func(t *testing.T, p provider) {
+	eachProvider(t, func(p provider) bool { return !p.streamUsage }, func(t *testing.T, p provider) { //nolint:thelper // a subtest, not a helper
 		c, _ := setup(t, p)
 		reported, err := call(t, c, prompt, false)
 		if err != nil {
@@ -233,7 +233,7 @@ func TestEstimatedUsageMatchesReported(t *testing.T) {
 // explicitly; their reasoning tokens are counted.
 func TestProviderReasoningModels(t *testing.T) {
 	t.Parallel()
-	eachWay(t, servesReasoningModels, func(t *testing.T, p provider, streamed bool) {
+	eachWay(t, servesReasoningModels, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
 		_, b := setup(t, p)
 		c := b.with(func(cfg *Config) { cfg.Model = p.reasoning })
 		out, err := call(t, c, prompt, streamed)
@@ -254,7 +254,7 @@ func TestProviderReasoningModels(t *testing.T) {
 // deployment whose name says nothing.
 func TestModelKind(t *testing.T) {
 	t.Parallel()
-	eachProvider(t, nil, func(t *testing.T, p provider) {
+	eachProvider(t, nil, func(t *testing.T, p provider) { //nolint:thelper // a subtest, not a helper
 		_, b := setup(t, p)
 		c := b.with(func(cfg *Config) { cfg.Model, cfg.ModelKind, cfg.MaxTokens = "letters-prod", ModelKindReasoning, 3000 })
 		if _, err := c.Complete(t.Context(), system, prompt); err != nil {
@@ -271,7 +271,7 @@ func TestModelKind(t *testing.T) {
 // not as a temporary error that burns every attempt.
 func TestClientRejectionIsPermanent(t *testing.T) {
 	t.Parallel()
-	eachWay(t, servesReasoningModels, func(t *testing.T, p provider, streamed bool) {
+	eachWay(t, servesReasoningModels, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
 		_, b := setup(t, p)
 		c := b.with(func(cfg *Config) { cfg.Model, cfg.ModelKind = p.reasoning, ModelKindChat })
 		_, err := call(t, c, prompt, streamed)
@@ -298,7 +298,7 @@ func TestAnswersThatAreNotALetter(t *testing.T) {
 		{"answer=blank", ReasonEmptyAnswer, "empty answer"},
 		{"filter=prompt", ReasonContentFilter, "content filter refused the prompt"},
 	}
-	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) {
+	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
 		for _, tc := range cases {
 			t.Run(tc.marker, func(t *testing.T) {
 				e := failingCall(t, p, streamed, tc.marker)
@@ -317,7 +317,7 @@ func TestAnswersThatAreNotALetter(t *testing.T) {
 // thinking answers nothing with finish_reason length: truncated, saying so.
 func TestReasoningModelThatThinksPastTheCap(t *testing.T) {
 	t.Parallel()
-	eachProvider(t, servesReasoningModels, func(t *testing.T, p provider) {
+	eachProvider(t, servesReasoningModels, func(t *testing.T, p provider) { //nolint:thelper // a subtest, not a helper
 		_, b := setup(t, p)
 		c := b.with(func(cfg *Config) { cfg.Model, cfg.MaxTokens = p.reasoning, 50 })
 		out, err := c.Complete(t.Context(), system, prompt)
@@ -342,7 +342,7 @@ func TestProviderErrors(t *testing.T) {
 	}{
 		{400, false, 0}, {401, false, 0}, {404, false, 0}, {429, true, time.Second}, {500, true, 0}, {503, true, 0},
 	}
-	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) {
+	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
 		for _, tc := range cases {
 			t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
 				e := failingCall(t, p, streamed, "status="+strconv.Itoa(tc.status))
@@ -361,7 +361,7 @@ func TestProviderErrors(t *testing.T) {
 // read into the Completion; self-hosted servers send none.
 func TestProviderRateLimitHeaders(t *testing.T) {
 	t.Parallel()
-	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) {
+	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
 		rl := letter(t, p, streamed).RateLimit
 		switch {
 		case !p.rateLimits && rl != RateLimit{}:
