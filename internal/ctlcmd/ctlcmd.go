@@ -210,3 +210,37 @@ func (c command) noArgs(rest []string) error {
 	}
 	return nil
 }
+
+// parseNoArgs parses the flags of a command that takes no positional argument; help is
+// true when --help was asked for (and printed).
+func (c command) parseNoArgs(e *env, fs *flag.FlagSet, args []string) (help bool, err error) {
+	rest, help, err := c.parse(e, fs, args)
+	if help || err != nil {
+		return help, err
+	}
+	return false, c.noArgs(rest)
+}
+
+// parseTarget parses the flags of a command whose target is --all (described by allUsage)
+// or one positional argument, named what ("a JOB_ID") in its errors, and returns that
+// argument ("" with --all); help is true when --help was asked for (and printed).
+func (c command) parseTarget(e *env, args []string, allUsage, what string) (all bool, arg string, help bool, err error) {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	allFlag := fs.Bool("all", false, allUsage)
+	rest, help, err := c.parse(e, fs, args)
+	if help || err != nil {
+		return false, "", help, err
+	}
+	all = *allFlag
+	switch {
+	case len(rest) > 1:
+		return all, "", false, c.noArgs(rest[1:])
+	case all && len(rest) == 1:
+		return all, "", false, usageErrorf("%s: give --all or %s, not both", c.name, what)
+	case !all && len(rest) == 0:
+		return all, "", false, usageErrorf("%s: give --all or %s (see careeropsctl %s --help)", c.name, what, c.name)
+	case all:
+		return all, "", false, nil
+	}
+	return all, rest[0], false, nil
+}

@@ -27,6 +27,24 @@ func run(t *testing.T, vars map[string]string, args ...string) result {
 	return result{stdout: stdout.String(), stderr: stderr.String(), err: err}
 }
 
+// runOK runs careeropsctl like run and fails the test at once if the command fails.
+func runOK(t *testing.T, vars map[string]string, args ...string) result {
+	t.Helper()
+	res := run(t, vars, args...)
+	if res.err != nil {
+		t.Fatalf("%s: %v", strings.Join(args, " "), res.err)
+	}
+	return res
+}
+
+// wantStdout runs careeropsctl and checks that the command succeeds and prints want.
+func wantStdout(t *testing.T, vars map[string]string, want string, args ...string) {
+	t.Helper()
+	if res := runOK(t, vars, args...); res.stdout != want {
+		t.Errorf("%s: stdout = %q, want %q", strings.Join(args, " "), res.stdout, want)
+	}
+}
+
 // requireOneLineError checks that err is a single line, as main prints it.
 func requireOneLineError(t *testing.T, err error) {
 	t.Helper()
@@ -55,10 +73,7 @@ func TestRun_HelpPrintsUsageAndSucceeds(t *testing.T) {
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
-			res := run(t, nil, args...)
-			if res.err != nil {
-				t.Fatalf("err = %v, want nil", res.err)
-			}
+			res := runOK(t, nil, args...)
 			if !strings.Contains(res.stdout, "Usage") {
 				t.Fatalf("stdout = %q, want usage", res.stdout)
 			}

@@ -40,11 +40,7 @@ func runDLQList(ctx context.Context, e *env, c command, args []string) error {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	limit := fs.Int("limit", 100, fmt.Sprintf("show at most N messages, 1..%d", dlq.MaxList))
 	asJSON := fs.Bool("json", false, "print one JSON object per line instead of a table")
-	rest, help, err := c.parse(e, fs, args)
-	if help || err != nil {
-		return err
-	}
-	if err := c.noArgs(rest); err != nil {
+	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
 		return err
 	}
 	if *limit < 1 || *limit > dlq.MaxList {

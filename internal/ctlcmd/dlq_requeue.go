@@ -4,10 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
-	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
@@ -45,31 +43,18 @@ when it starts. Needs DATABASE_URL and RABBITMQ_URL.`,
 }
 
 func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	all := fs.Bool("all", false, "requeue every message in the DLQ")
-	rest, help, err := c.parse(e, fs, args)
+	all, id, help, err := c.parseTarget(e, args, "requeue every message in the DLQ", "a JOB_ID")
 	if help || err != nil {
 		return err
 	}
-	var id string
-	switch {
-	case len(rest) > 1:
-		return usageErrorf("%s: unexpected argument %q (see careeropsctl %s --help)", c.name, rest[1], c.name)
-	case *all && len(rest) == 1:
-		return usageErrorf("%s: give --all or a JOB_ID, not both", c.name)
-	case !*all && len(rest) == 0:
-		return usageErrorf("%s: give --all or a JOB_ID (see careeropsctl %s --help)", c.name, c.name)
-	case len(rest) == 1:
-		id = rest[0]
-		if !job.ValidID(id) {
-			return usageErrorf("%s: %q is not a job id", c.name, id)
-		}
+	if !all && !job.ValidID(id) {
+		return usageErrorf("%s: %q is not a job id", c.name, id)
 	}
 	cfg, err := e.config(needDatabase | needBroker)
 	if err != nil {
 		return err
 	}
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, 2, nil)
+	pool, err := e.pool(ctx)
 	if err != nil {
 		return err
 	}
@@ -80,7 +65,7 @@ func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error 
 	}
 	defer s.close() // returns the messages not acked (other jobs') to the DLQ
 
-	target := dlq.Target{All: *all, JobID: id}
+	target := dlq.Target{All: all, JobID: id}
 	res, err := dlq.Requeue(ctx, s.ch, jobstore.New(pool), target, func(o dlq.Outcome) error {
 		_, err := fmt.Fprintln(e.stdout, outcomeLine(o))
 		return err

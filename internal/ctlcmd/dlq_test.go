@@ -21,8 +21,10 @@ type testBundle struct {
 	store *jobstore.Store
 }
 
+// setup marks t parallel and gives it its own queues, database and store.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	t.Parallel()
 	q := testkit.NewQueues(t)
 	return &testBundle{Queues: q, vars: map[string]string{"DATABASE_URL": q.DatabaseURL, "RABBITMQ_URL": q.URL}, store: jobstore.New(q.Pool)}
 }
@@ -31,26 +33,15 @@ func TestDLQList(t *testing.T) {
 	t.Parallel()
 
 	t.Run("EmptyDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		res := run(t, map[string]string{"RABBITMQ_URL": b.vars["RABBITMQ_URL"]}, "dlq", "list")
-		if res.err != nil {
-			t.Fatalf("dlq list: %v", res.err)
-		}
-		if res.stdout != "DLQ is empty\n" {
-			t.Errorf("stdout = %q, want %q", res.stdout, "DLQ is empty\n")
-		}
+		wantStdout(t, map[string]string{"RABBITMQ_URL": b.vars["RABBITMQ_URL"]}, "DLQ is empty\n", "dlq", "list")
 	})
 
 	t.Run("ShowsMessagesAndLeavesThemInTheDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		longError := b.DeadLetterEachKind(t)
 
-		res := run(t, b.vars, "dlq", "list")
-		if res.err != nil {
-			t.Fatalf("dlq list: %v", res.err)
-		}
+		res := runOK(t, b.vars, "dlq", "list")
 		lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
 		if len(lines) != 4 {
 			t.Fatalf("stdout = %q, want a header and 3 rows", res.stdout)
@@ -71,15 +62,12 @@ func TestDLQList(t *testing.T) {
 			t.Errorf("line 1 = %q, want the error cut to 80 characters", lines[1])
 		}
 
-		if n := b.QueueLen(t, job.QueueDLQ, 3); n != 3 {
-			t.Fatalf("DLQ holds %d messages after dlq list, want 3", n)
+		if !b.WantQueueLen(t, job.QueueDLQ, 3) {
+			t.FailNow()
 		}
 
 		// The messages came back in order: a second listing is the same, here as JSON.
-		res = run(t, b.vars, "dlq", "list", "--json")
-		if res.err != nil {
-			t.Fatalf("dlq list --json: %v", res.err)
-		}
+		res = runOK(t, b.vars, "dlq", "list", "--json")
 		var got []map[string]string
 		for _, line := range strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n") {
 			var m map[string]string
@@ -95,15 +83,12 @@ func TestDLQList(t *testing.T) {
 			t.Errorf("JSON lines = %v", got)
 		}
 
-		res = run(t, b.vars, "dlq", "list", "--limit", "1")
-		if res.err != nil {
-			t.Fatalf("dlq list --limit 1: %v", res.err)
-		}
+		res = runOK(t, b.vars, "dlq", "list", "--limit", "1")
 		if strings.Count(res.stdout, "\n") != 2 || !strings.Contains(res.stderr, "2 more") {
 			t.Errorf("--limit 1: stdout = %q, stderr = %q, want one row and a note about 2 more", res.stdout, res.stderr)
 		}
-		if n := b.QueueLen(t, job.QueueDLQ, 3); n != 3 {
-			t.Fatalf("DLQ holds %d messages at the end, want 3", n)
+		if !b.WantQueueLen(t, job.QueueDLQ, 3) {
+			t.FailNow()
 		}
 	})
 }
@@ -112,27 +97,13 @@ func TestDLQRequeue(t *testing.T) {
 	t.Parallel()
 
 	t.Run("FailedJobByIDGoesToTheOutbox", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		b.InsertJob(t, "job-1", job.StatusFailed)
-		b.DeadLetter(t, "job-1", job.ReasonAttemptsExhausted, "LLM kept failing")
+		b.DeadJobs(t, job.StatusFailed, "job-1")
 
-		res := run(t, b.vars, "dlq", "requeue", "job-1")
-		if res.err != nil {
-			t.Fatalf("dlq requeue: %v", res.err)
-		}
-		if want := "requeued job-1\nrequeued 1, skipped 0\n"; res.stdout != want {
-			t.Errorf("stdout = %q, want %q", res.stdout, want)
-		}
-		if n := b.QueueLen(t, job.QueueDLQ, 0); n != 0 {
-			t.Errorf("DLQ holds %d messages, want 0", n)
-		}
-		if s := b.Status(t, "job-1"); s != job.StatusPending {
-			t.Errorf("status = %s, want pending", s)
-		}
-		if n := b.OutboxGenerateRows(t, "job-1"); n != 1 {
-			t.Errorf("outbox holds %d generate messages for the job, want 1", n)
-		}
+		wantStdout(t, b.vars, "requeued job-1\nrequeued 1, skipped 0\n", "dlq", "requeue", "job-1")
+		b.WantQueueLen(t, job.QueueDLQ, 0)
+		b.WantStatus(t, "job-1", job.StatusPending)
+		b.WantGenerateRows(t, "job-1", 1)
 		var tp string
 		if err := b.Pool.QueryRow(context.Background(),
 			`SELECT coalesce(headers->>'traceparent', '') FROM outbox_messages WHERE routing_key = $1`, job.QueueGenerate).Scan(&tp); err != nil {
@@ -141,80 +112,42 @@ func TestDLQRequeue(t *testing.T) {
 		if tp != traceparent {
 			t.Errorf("outbox message traceparent = %q, want the DLQ message's %q", tp, traceparent)
 		}
-		if n := b.QueueLen(t, job.QueueGenerate, 0); n != 0 {
-			t.Errorf("generate queue holds %d messages, want 0: careeropsctl must leave publishing to the relay", n)
-		}
+		b.WantQueueLen(t, job.QueueGenerate, 0) // publishing is the relay's job
 	})
 
 	t.Run("ByIDLeavesOtherJobsMessagesInTheDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		b.InsertJob(t, "job-a", job.StatusFailed)
-		b.InsertJob(t, "job-b", job.StatusFailed)
-		b.DeadLetter(t, "job-a", job.ReasonAttemptsExhausted, "boom")
-		b.DeadLetter(t, "job-b", job.ReasonAttemptsExhausted, "boom")
+		b.DeadJobs(t, job.StatusFailed, "job-a", "job-b")
 
-		res := run(t, b.vars, "dlq", "requeue", "job-b")
-		if res.err != nil {
-			t.Fatalf("dlq requeue: %v", res.err)
-		}
-		if want := "requeued job-b\nrequeued 1, skipped 0\n"; res.stdout != want {
-			t.Errorf("stdout = %q, want %q", res.stdout, want)
-		}
-		if n := b.QueueLen(t, job.QueueDLQ, 1); n != 1 {
-			t.Fatalf("DLQ holds %d messages, want job-a's only", n)
+		wantStdout(t, b.vars, "requeued job-b\nrequeued 1, skipped 0\n", "dlq", "requeue", "job-b")
+		if !b.WantQueueLen(t, job.QueueDLQ, 1) {
+			t.FailNow()
 		}
 		if d := b.Get(t, job.QueueDLQ); !strings.Contains(string(d.Body), `"job-a"`) {
 			t.Errorf("DLQ kept %s, want job-a's message", d.Body)
 		}
-		if s := b.Status(t, "job-a"); s != job.StatusFailed {
-			t.Errorf("job-a status = %s, want failed", s)
-		}
+		b.WantStatus(t, "job-a", job.StatusFailed)
 	})
 
 	t.Run("JobThatIsNoLongerFailedIsSkipped", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		b.InsertJob(t, "job-done", job.StatusCompleted)
-		b.DeadLetter(t, "job-done", job.ReasonAttemptsExhausted, "boom")
+		b.DeadJobs(t, job.StatusCompleted, "job-done")
 
-		res := run(t, b.vars, "dlq", "requeue", "--all")
-		if res.err != nil {
-			t.Fatalf("dlq requeue: %v", res.err)
-		}
-		if want := "skipped job-done (status is completed)\nrequeued 0, skipped 1\n"; res.stdout != want {
-			t.Errorf("stdout = %q, want %q", res.stdout, want)
-		}
-		if n := b.QueueLen(t, job.QueueDLQ, 0); n != 0 {
-			t.Errorf("DLQ holds %d messages, want 0", n)
-		}
-		if n := b.OutboxGenerateRows(t, "job-done"); n != 0 {
-			t.Errorf("outbox holds %d generate messages, want 0", n)
-		}
+		wantStdout(t, b.vars, "skipped job-done (status is completed)\nrequeued 0, skipped 1\n", "dlq", "requeue", "--all")
+		b.WantQueueLen(t, job.QueueDLQ, 0)
+		b.WantGenerateRows(t, "job-done", 0)
 	})
 
 	t.Run("FailedJobWithoutDLQMessageIsRequeuedFromTheDatabase", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-gone", job.StatusFailed)
 
-		res := run(t, b.vars, "dlq", "requeue", "job-gone")
-		if res.err != nil {
-			t.Fatalf("dlq requeue: %v", res.err)
-		}
-		if want := "requeued job-gone (no DLQ message; requeued from the database)\nrequeued 1, skipped 0\n"; res.stdout != want {
-			t.Errorf("stdout = %q, want %q", res.stdout, want)
-		}
-		if s := b.Status(t, "job-gone"); s != job.StatusPending {
-			t.Errorf("status = %s, want pending", s)
-		}
-		if n := b.OutboxGenerateRows(t, "job-gone"); n != 1 {
-			t.Errorf("outbox holds %d generate messages, want 1", n)
-		}
+		wantStdout(t, b.vars, "requeued job-gone (no DLQ message; requeued from the database)\nrequeued 1, skipped 0\n", "dlq", "requeue", "job-gone")
+		b.WantStatus(t, "job-gone", job.StatusPending)
+		b.WantGenerateRows(t, "job-gone", 1)
 	})
 
 	t.Run("UnknownOrUnfailedJobIDIsAnError", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-ok", job.StatusCompleted)
 		for id, want := range map[string]string{
@@ -230,55 +163,30 @@ func TestDLQRequeue(t *testing.T) {
 	})
 
 	t.Run("AllRepublishesANonJobWithoutDeathHeaders", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadLetterJunk(t)
 
-		res := run(t, b.vars, "dlq", "requeue", "--all")
-		if res.err != nil {
-			t.Fatalf("dlq requeue --all: %v", res.err)
-		}
-		if want := "requeued message junk-1 (not a job; republished the message)\nrequeued 1, skipped 0\n"; res.stdout != want {
-			t.Errorf("stdout = %q, want %q", res.stdout, want)
-		}
+		wantStdout(t, b.vars, "requeued message junk-1 (not a job; republished the message)\nrequeued 1, skipped 0\n", "dlq", "requeue", "--all")
 		testkit.CheckRepublishedJunk(t, b.Get(t, job.QueueGenerate))
-		if n := b.QueueLen(t, job.QueueDLQ, 0); n != 0 {
-			t.Errorf("DLQ holds %d messages, want 0", n)
-		}
+		b.WantQueueLen(t, job.QueueDLQ, 0)
 	})
 
 	t.Run("AllRepublishesAJobWithoutARow", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.DeadLetter(t, "job-foreign", "delivery_limit", "")
 		b.InsertJob(t, "job-x", job.StatusFailed)
 		b.DeadLetter(t, "job-x", job.ReasonLLMRejected, "content policy")
 
-		res := run(t, b.vars, "dlq", "requeue", "--all")
-		if res.err != nil {
-			t.Fatalf("dlq requeue --all: %v", res.err)
-		}
 		want := "requeued job-foreign (no job row; republished the message)\nrequeued job-x\nrequeued 2, skipped 0\n"
-		if res.stdout != want {
-			t.Errorf("stdout = %q, want %q", res.stdout, want)
-		}
+		wantStdout(t, b.vars, want, "dlq", "requeue", "--all")
 		if d := b.Get(t, job.QueueGenerate); !strings.Contains(string(d.Body), `"job-foreign"`) {
 			t.Errorf("generate queue got %s, want job-foreign's message", d.Body)
 		}
-		if n := b.OutboxGenerateRows(t, "job-x"); n != 1 {
-			t.Errorf("outbox holds %d generate messages for job-x, want 1", n)
-		}
+		b.WantGenerateRows(t, "job-x", 1)
 	})
 
 	t.Run("AllOnAnEmptyDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		res := run(t, b.vars, "dlq", "requeue", "--all")
-		if res.err != nil {
-			t.Fatalf("dlq requeue --all: %v", res.err)
-		}
-		if res.stdout != "DLQ is empty\n" {
-			t.Errorf("stdout = %q, want %q", res.stdout, "DLQ is empty\n")
-		}
+		wantStdout(t, b.vars, "DLQ is empty\n", "dlq", "requeue", "--all")
 	})
 }

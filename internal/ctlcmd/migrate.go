@@ -26,11 +26,7 @@ them). Needs DATABASE_URL.`,
 
 func runMigrateUp(ctx context.Context, e *env, c command, args []string) error {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	rest, help, err := c.parse(e, fs, args)
-	if help || err != nil {
-		return err
-	}
-	if err := c.noArgs(rest); err != nil {
+	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
 		return err
 	}
 	cfg, err := e.config(needDatabase)

@@ -47,11 +47,7 @@ func runOutboxList(ctx context.Context, e *env, c command, args []string) error 
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "one JSON object per message")
 	limit := fs.Int("limit", 100, "list at most this many messages")
-	rest, help, err := c.parse(e, fs, args)
-	if help || err != nil {
-		return err
-	}
-	if err := c.noArgs(rest); err != nil {
+	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
 		return err
 	}
 	pool, err := e.pool(ctx)
@@ -92,21 +88,14 @@ func printParked(e *env, parked []outbox.ParkedRow) error {
 }
 
 func runOutboxReplay(ctx context.Context, e *env, c command, args []string) error {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	all := fs.Bool("all", false, "replay every parked message")
-	rest, help, err := c.parse(e, fs, args)
+	all, arg, help, err := c.parseTarget(e, args, "replay every parked message", "an ID")
 	if help || err != nil {
 		return err
 	}
 	var id int64
-	switch {
-	case len(rest) > 1:
-		return usageErrorf("%s: unexpected argument %q (see careeropsctl %s --help)", c.name, rest[1], c.name)
-	case *all && len(rest) == 1, !*all && len(rest) == 0:
-		return usageErrorf("%s: give --all or an ID (see careeropsctl %s --help)", c.name, c.name)
-	case len(rest) == 1:
-		if id, err = strconv.ParseInt(rest[0], 10, 64); err != nil || id <= 0 {
-			return usageErrorf("%s: ID %q is not a message id from careeropsctl outbox list", c.name, rest[0])
+	if !all {
+		if id, err = strconv.ParseInt(arg, 10, 64); err != nil || id <= 0 {
+			return usageErrorf("%s: ID %q is not a message id from careeropsctl outbox list", c.name, arg)
 		}
 	}
 	pool, err := e.pool(ctx)

@@ -31,11 +31,7 @@ func runToken(_ context.Context, e *env, c command, args []string) error {
 	user := fs.Int64("user", 0, "the user's id (required)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid, at most 8760h")
 	admin := fs.Bool("admin", false, "grant the operations pages and API")
-	rest, help, err := c.parse(e, fs, args)
-	if help || err != nil {
-		return err
-	}
-	if err := c.noArgs(rest); err != nil {
+	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
 		return err
 	}
 	switch {

@@ -25,10 +25,7 @@ func TestToken_PrintsAJWTForTheUser(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := run(t, map[string]string{"JWT_SECRET": secret}, tc.args...)
-			if res.err != nil {
-				t.Fatalf("err = %v", res.err)
-			}
+			res := runOK(t, map[string]string{"JWT_SECRET": secret}, tc.args...)
 			token, ok := strings.CutSuffix(res.stdout, "\n")
 			if !ok || strings.ContainsAny(token, " \n") {
 				t.Fatalf("stdout = %q, want just the token and a newline", res.stdout)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/mail"
 
-	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/jobstore"
 )
 
@@ -29,11 +28,7 @@ DATABASE_URL.`,
 func runUserAdd(ctx context.Context, e *env, c command, args []string) error {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	email := fs.String("email", "", "the user's email address (required)")
-	rest, help, err := c.parse(e, fs, args)
-	if help || err != nil {
-		return err
-	}
-	if err := c.noArgs(rest); err != nil {
+	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
 		return err
 	}
 	if *email == "" {
@@ -42,11 +37,7 @@ func runUserAdd(ctx context.Context, e *env, c command, args []string) error {
 	if err := validEmail(*email); err != nil {
 		return usageErrorf("%s: %v", c.name, err)
 	}
-	cfg, err := e.config(needDatabase)
-	if err != nil {
-		return err
-	}
-	pool, err := database.Connect(ctx, cfg.DatabaseURL, 2, nil)
+	pool, err := e.pool(ctx)
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,10 @@ type testBundle struct {
 	store *jobstore.Store
 }
 
+// setup marks t parallel and gives it its own queues, database and store.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	t.Parallel()
 	q := testkit.NewQueues(t)
 	return &testBundle{Queues: q, store: jobstore.New(q.Pool)}
 }
@@ -37,8 +39,8 @@ func (b *testBundle) channel(t *testing.T) *amqp.Channel {
 // drain takes every message off queue (waiting until it holds want) and returns their job ids.
 func (b *testBundle) drain(t *testing.T, queue string, want int) []string {
 	t.Helper()
-	if n := b.QueueLen(t, queue, want); n != want {
-		t.Fatalf("%s holds %d messages, want %d", queue, n, want)
+	if !b.WantQueueLen(t, queue, want) {
+		t.FailNow()
 	}
 	var ids []string
 	for {
@@ -58,7 +60,6 @@ func TestList(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("EmptyDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		entries, more, err := dlq.List(ctx, b.channel(t), 50)
 		if err != nil || len(entries) != 0 || more != 0 {
@@ -67,7 +68,6 @@ func TestList(t *testing.T) {
 	})
 
 	t.Run("DescribesMessagesAndLeavesThemInOrder", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		longError := b.DeadLetterEachKind(t)
 		want := []dlq.Entry{
@@ -91,8 +91,8 @@ func TestList(t *testing.T) {
 				}
 			}
 			_ = ch.Close()
-			if n := b.QueueLen(t, job.QueueDLQ, 3); n != 3 {
-				t.Fatalf("DLQ holds %d messages after List, want 3", n)
+			if !b.WantQueueLen(t, job.QueueDLQ, 3) {
+				t.FailNow()
 			}
 		}
 
@@ -138,10 +138,8 @@ func TestRequeue(t *testing.T) {
 	all := dlq.Target{All: true}
 
 	t.Run("FailedJobGoesToTheOutboxUnderItsTrace", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		b.InsertJob(t, "job-1", job.StatusFailed)
-		b.DeadLetter(t, "job-1", job.ReasonAttemptsExhausted, "LLM kept failing")
+		b.DeadJobs(t, job.StatusFailed, "job-1")
 
 		res, outcomes, err := b.requeue(t, b.store, dlq.Target{JobID: "job-1"})
 		if err != nil {
@@ -153,9 +151,7 @@ func TestRequeue(t *testing.T) {
 		if len(outcomes) != 1 || outcomes[0] != (dlq.Outcome{Action: dlq.Requeued, JobID: "job-1", MessageID: "job-1/dead"}) {
 			t.Errorf("outcomes = %+v", outcomes)
 		}
-		if s := b.Status(t, "job-1"); s != job.StatusPending {
-			t.Errorf("status = %s, want pending", s)
-		}
+		b.WantStatus(t, "job-1", job.StatusPending)
 		var tp string
 		if err := b.Pool.QueryRow(ctx, `SELECT coalesce(headers->>'traceparent', '') FROM outbox_messages WHERE routing_key = $1`,
 			job.QueueGenerate).Scan(&tp); err != nil {
@@ -164,21 +160,13 @@ func TestRequeue(t *testing.T) {
 		if tp != traceparent {
 			t.Errorf("outbox message traceparent = %q, want the DLQ message's", tp)
 		}
-		if n := b.QueueLen(t, job.QueueDLQ, 0); n != 0 {
-			t.Errorf("DLQ holds %d messages, want 0", n)
-		}
-		if n := b.QueueLen(t, job.QueueGenerate, 0); n != 0 {
-			t.Errorf("generate queue holds %d messages: publishing is the relay's job", n)
-		}
+		b.WantQueueLen(t, job.QueueDLQ, 0)
+		b.WantQueueLen(t, job.QueueGenerate, 0) // publishing is the relay's job
 	})
 
 	t.Run("OneJobLeavesTheOthersInTheDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		for _, id := range []string{"job-a", "job-b", "job-c"} {
-			b.InsertJob(t, id, job.StatusFailed)
-			b.DeadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
-		}
+		b.DeadJobs(t, job.StatusFailed, "job-a", "job-b", "job-c")
 		res, _, err := b.requeue(t, b.store, dlq.Target{JobID: "job-b"})
 		if err != nil {
 			t.Fatalf("Requeue: %v", err)
@@ -189,18 +177,14 @@ func TestRequeue(t *testing.T) {
 		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "job-a,job-c" {
 			t.Errorf("DLQ kept %q, want job-a and job-c in order", got)
 		}
-		if s := b.Status(t, "job-a"); s != job.StatusFailed {
-			t.Errorf("job-a status = %s, want failed", s)
-		}
+		b.WantStatus(t, "job-a", job.StatusFailed)
 	})
 
 	t.Run("AllSortsEveryMessage", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-failed", job.StatusFailed)
 		b.DeadLetter(t, "job-failed", job.ReasonLLMRejected, "content policy")
-		b.InsertJob(t, "job-done", job.StatusCompleted)
-		b.DeadLetter(t, "job-done", job.ReasonAttemptsExhausted, "boom")
+		b.DeadJobs(t, job.StatusCompleted, "job-done")
 		b.DeadLetter(t, "job-foreign", "delivery_limit", "")
 		b.DeadLetterJunk(t)
 
@@ -225,19 +209,13 @@ func TestRequeue(t *testing.T) {
 				t.Errorf("outcome %d = %+v, want %+v", i, outcomes[i], want[i])
 			}
 		}
-		if n := b.QueueLen(t, job.QueueDLQ, 0); n != 0 {
-			t.Errorf("DLQ holds %d messages, want 0", n)
-		}
-		if n := b.OutboxGenerateRows(t, "job-done"); n != 0 {
-			t.Errorf("a skipped job got %d generate messages", n)
-		}
-		if n := b.OutboxGenerateRows(t, "job-failed"); n != 1 {
-			t.Errorf("the failed job got %d generate messages, want 1", n)
-		}
+		b.WantQueueLen(t, job.QueueDLQ, 0)
+		b.WantGenerateRows(t, "job-done", 0)
+		b.WantGenerateRows(t, "job-failed", 1)
 
 		// The two republished messages, as they were minus the death headers.
-		if n := b.QueueLen(t, job.QueueGenerate, 2); n != 2 {
-			t.Fatalf("generate queue holds %d messages, want 2", n)
+		if !b.WantQueueLen(t, job.QueueGenerate, 2) {
+			t.FailNow()
 		}
 		if d, _, _ := b.Ch.Get(job.QueueGenerate, true); dlq.EntryOf(d).JobID != "job-foreign" {
 			t.Errorf("first republished = %s, want job-foreign's", d.Body)
@@ -250,11 +228,9 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("FailedJobWithoutDLQMessageIsRequeuedFromTheDatabase", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-gone", job.StatusFailed)
-		b.InsertJob(t, "job-other", job.StatusFailed)
-		b.DeadLetter(t, "job-other", job.ReasonAttemptsExhausted, "boom")
+		b.DeadJobs(t, job.StatusFailed, "job-other")
 
 		res, outcomes, err := b.requeue(t, b.store, dlq.Target{JobID: "job-gone"})
 		if err != nil {
@@ -263,19 +239,12 @@ func TestRequeue(t *testing.T) {
 		if res.Requeued != 1 || len(outcomes) != 1 || outcomes[0] != (dlq.Outcome{Action: dlq.RequeuedFromDatabase, JobID: "job-gone"}) {
 			t.Errorf("result = %+v, outcomes = %+v", res, outcomes)
 		}
-		if s := b.Status(t, "job-gone"); s != job.StatusPending {
-			t.Errorf("status = %s, want pending", s)
-		}
-		if n := b.OutboxGenerateRows(t, "job-gone"); n != 1 {
-			t.Errorf("outbox holds %d generate messages, want 1", n)
-		}
-		if n := b.QueueLen(t, job.QueueDLQ, 1); n != 1 {
-			t.Errorf("DLQ holds %d messages, want job-other's", n)
-		}
+		b.WantStatus(t, "job-gone", job.StatusPending)
+		b.WantGenerateRows(t, "job-gone", 1)
+		b.WantQueueLen(t, job.QueueDLQ, 1)
 	})
 
 	t.Run("NothingToRequeueIsATypedError", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		b.InsertJob(t, "job-ok", job.StatusCompleted)
 		for id, want := range map[string]error{"job-none": jobstore.ErrNotFound, "job-ok": jobstore.ErrNotInDLQState} {
@@ -294,12 +263,8 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("AllHandlesOnlyTheMessagesPresentAtTheStart", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		for _, id := range []string{"job-1", "job-2"} {
-			b.InsertJob(t, id, job.StatusFailed)
-			b.DeadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
-		}
+		b.DeadJobs(t, job.StatusFailed, "job-1", "job-2")
 		// Each requeue dead-letters a new message meanwhile, as failing workers would.
 		arriving := &hookStore{JobRequeuer: b.store, after: func(id string) {
 			b.DeadLetter(t, "late-"+id, job.ReasonAttemptsExhausted, "boom")
@@ -317,12 +282,8 @@ func TestRequeue(t *testing.T) {
 	})
 
 	t.Run("InterruptedBetweenMessages", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		for _, id := range []string{"job-1", "job-2", "job-3"} {
-			b.InsertJob(t, id, job.StatusFailed)
-			b.DeadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
-		}
+		b.DeadJobs(t, job.StatusFailed, "job-1", "job-2", "job-3")
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		ch := b.channel(t)
@@ -339,21 +300,15 @@ func TestRequeue(t *testing.T) {
 		if !res.Interrupted || res.Requeued != 1 || strings.Join(handled, ",") != "job-1" {
 			t.Errorf("result = %+v, handled %q; want job-1 only, interrupted", res, handled)
 		}
-		if s := b.Status(t, "job-1"); s != job.StatusPending {
-			t.Errorf("job-1 status = %s, want pending", s)
-		}
+		b.WantStatus(t, "job-1", job.StatusPending)
 		if got := b.drain(t, job.QueueDLQ, 2); strings.Join(got, ",") != "job-2,job-3" {
 			t.Errorf("DLQ holds %q, want job-2 and job-3", got)
 		}
 	})
 
 	t.Run("AnErrorFromReportStopsIt", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		for _, id := range []string{"job-1", "job-2"} {
-			b.InsertJob(t, id, job.StatusFailed)
-			b.DeadLetter(t, id, job.ReasonAttemptsExhausted, "boom")
-		}
+		b.DeadJobs(t, job.StatusFailed, "job-1", "job-2")
 		ch := b.channel(t)
 		stop := errors.New("stdout closed")
 		res, err := dlq.Requeue(ctx, ch, b.store, all, func(dlq.Outcome) error { return stop })
@@ -361,28 +316,21 @@ func TestRequeue(t *testing.T) {
 		if !errors.Is(err, stop) || res.Requeued != 1 {
 			t.Fatalf("Requeue = %+v, %v; want 1 requeued, then the report's error", res, err)
 		}
-		if n := b.QueueLen(t, job.QueueDLQ, 1); n != 1 {
-			t.Errorf("DLQ holds %d messages, want job-2's", n)
-		}
+		b.WantQueueLen(t, job.QueueDLQ, 1)
 	})
 
 	t.Run("StoreFailureLeavesTheMessageInTheDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
-		b.InsertJob(t, "job-1", job.StatusFailed)
-		b.DeadLetter(t, "job-1", job.ReasonAttemptsExhausted, "boom")
+		b.DeadJobs(t, job.StatusFailed, "job-1")
 		down := errors.New("database is down")
 		res, _, err := b.requeue(t, &hookStore{JobRequeuer: b.store, fail: down}, all)
 		if !errors.Is(err, down) || res.Requeued != 0 {
 			t.Fatalf("Requeue = %+v, %v; want the store's error", res, err)
 		}
-		if n := b.QueueLen(t, job.QueueDLQ, 1); n != 1 {
-			t.Errorf("DLQ holds %d messages, want 1", n)
-		}
+		b.WantQueueLen(t, job.QueueDLQ, 1)
 	})
 
 	t.Run("EmptyDLQ", func(t *testing.T) {
-		t.Parallel()
 		b := setup(t)
 		res, outcomes, err := b.requeue(t, b.store, all)
 		if err != nil || res != (dlq.Result{}) || len(outcomes) != 0 {

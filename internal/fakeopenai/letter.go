@@ -202,33 +202,35 @@ func pickClaims(jdTerms, cvTerms []term) (skills, focus []string, employer strin
 // newLetterVars fills the template variables, with generic wording for what is unknown.
 func newLetterVars(role, company string, skills, focus []string, employer string, years int) letterVars {
 	v := letterVars{
-		position:   "the advertised position",
-		team:       "your team",
-		skills:     "a broad set of modern tools and practices",
-		focus:      "the challenges described in the posting",
-		experience: "In my recent roles",
+		"position":   "the advertised position",
+		"atCompany":  "",
+		"team":       "your team",
+		"skills":     "a broad set of modern tools and practices",
+		"focus":      "the challenges described in the posting",
+		"experience": "In my recent roles",
+		"employer":   "",
 	}
 	if role != "" {
-		v.position = "the " + role + " position"
+		v["position"] = "the " + role + " position"
 	}
 	if company != "" {
-		v.atCompany, v.team = " at "+company, company
+		v["atCompany"], v["team"] = " at "+company, company
 	}
 	if len(skills) > 0 {
-		v.skills = joinList(skills)
+		v["skills"] = joinList(skills)
 	}
 	if len(focus) > 0 {
-		v.focus = joinList(focus)
+		v["focus"] = joinList(focus)
 	}
 	if employer != "" {
-		v.employer = ", most recently at " + employer
+		v["employer"] = ", most recently at " + employer
 	}
 	switch years {
 	case 0:
 	case 1:
-		v.experience = "Over the past year"
+		v["experience"] = "Over the past year"
 	default:
-		v.experience = "Over the past " + strconv.Itoa(years) + " years"
+		v["experience"] = "Over the past " + strconv.Itoa(years) + " years"
 	}
 	return v
 }
@@ -316,13 +318,12 @@ var templates = [...][4][]string{
 	},
 }
 
-// letterVars are the values of the template placeholders.
-type letterVars struct {
-	position, atCompany, team, skills, focus, experience, employer string
-}
+// letterVars are the values of the template placeholders, by name: {position},
+// {atCompany}, {team}, {skills}, {focus}, {experience} and {employer}.
+type letterVars map[string]string
 
 // expand writes tpl to b, replacing its {placeholders}.
-func (v *letterVars) expand(b *strings.Builder, tpl string) {
+func (v letterVars) expand(b *strings.Builder, tpl string) {
 	for {
 		before, rest, ok := strings.Cut(tpl, "{")
 		b.WriteString(before)
@@ -331,24 +332,11 @@ func (v *letterVars) expand(b *strings.Builder, tpl string) {
 		}
 		var key string
 		key, tpl, _ = strings.Cut(rest, "}")
-		switch key {
-		case "position":
-			b.WriteString(v.position)
-		case "atCompany":
-			b.WriteString(v.atCompany)
-		case "team":
-			b.WriteString(v.team)
-		case "skills":
-			b.WriteString(v.skills)
-		case "focus":
-			b.WriteString(v.focus)
-		case "experience":
-			b.WriteString(v.experience)
-		case "employer":
-			b.WriteString(v.employer)
-		default:
+		value, ok := v[key]
+		if !ok {
 			panic("fakeopenai: unknown letter placeholder " + key)
 		}
+		b.WriteString(value)
 	}
 }
 

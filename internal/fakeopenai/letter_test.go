@@ -8,17 +8,17 @@ import (
 	careerprompt "github.com/careerops/jobs/internal/prompt"
 )
 
-const prompt = `Write a cover letter.
-
-Tone: %s
-
-Job description:
+// jobAndCV is the job description and CV the letter and server tests ask about
+// (server_test.go reads it as fakeopenai.JobAndCV, see export_test.go).
+const jobAndCV = `Job description:
 Senior Backend Engineer at Acme Robotics
 We are hiring a Senior Backend Engineer to build our fleet platform in Go. You will design APIs on PostgreSQL and Kafka, and run services on Kubernetes and AWS.
 
 CV:
 Jane Doe
 Backend engineer with 7 years of experience. Built payment services in Go at Stripe, migrated workloads to Kubernetes, tuned PostgreSQL.`
+
+const prompt = "Write a cover letter.\n\nTone: %s\n\n" + jobAndCV
 
 func letterFor(text string) string {
 	msgs := []message{{Role: "system", Content: "You write cover letters."}, {Role: "user", Content: content(text)}}
@@ -167,7 +167,7 @@ func TestTemplatesUseKnownPlaceholders(t *testing.T) {
 							t.Errorf("tone %d, paragraph %d: %v", tone, i+1, r)
 						}
 					}()
-					new(letterVars).expand(&b, tpl)
+					newLetterVars("", "", nil, nil, "", 0).expand(&b, tpl)
 				}()
 			}
 		}

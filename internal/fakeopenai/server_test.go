@@ -21,17 +21,7 @@ import (
 	"github.com/careerops/jobs/internal/testkit"
 )
 
-const jobPrompt = `Write a cover letter for the job below, based on the CV.
-
-Tone: professional
-
-Job description:
-Senior Backend Engineer at Acme Robotics
-We are hiring a Senior Backend Engineer to build our fleet platform in Go. You will design APIs on PostgreSQL and Kafka, and run services on Kubernetes and AWS.
-
-CV:
-Jane Doe
-Backend engineer with 7 years of experience. Built payment services in Go at Stripe, migrated workloads to Kubernetes, tuned PostgreSQL.`
+const jobPrompt = "Write a cover letter for the job below, based on the CV.\n\nTone: professional\n\n" + fakeopenai.JobAndCV
 
 // start serves a Server configured by cfg and returns it with a go-openai
 // client and the base URL of the server.

@@ -6,6 +6,18 @@ import (
 	"testing"
 )
 
+// requireInvalid checks that err, what fn returned, is ErrInvalidMessage about want, and
+// short: it ends up in headers and logs.
+func requireInvalid(t *testing.T, fn string, err error, want string) {
+	t.Helper()
+	if !errors.Is(err, ErrInvalidMessage) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%s error = %.200v, want ErrInvalidMessage about %q", fn, err, want)
+	}
+	if len(err.Error()) > MaxErrorBytes {
+		t.Fatalf("the error is %d bytes long, want at most %d", len(err.Error()), MaxErrorBytes)
+	}
+}
+
 func TestGenerateMessageValidate(t *testing.T) {
 	t.Parallel()
 	valid := func() GenerateMessage {
@@ -46,12 +58,7 @@ func TestGenerateMessageValidate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrInvalidMessage) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Validate = %.200v, want ErrInvalidMessage about %q", err, tt.wantErr)
-			}
-			if len(err.Error()) > MaxErrorBytes {
-				t.Fatalf("the error is %d bytes long, want at most %d: it ends up in headers and logs", len(err.Error()), MaxErrorBytes)
-			}
+			requireInvalid(t, "Validate", err, tt.wantErr)
 		})
 	}
 }
@@ -93,12 +100,7 @@ func TestDecodeGenerateMessage(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrInvalidMessage) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("DecodeGenerateMessage error = %.200v, want ErrInvalidMessage about %q", err, tt.wantErr)
-			}
-			if len(err.Error()) > MaxErrorBytes {
-				t.Fatalf("the error is %d bytes long, want at most %d", len(err.Error()), MaxErrorBytes)
-			}
+			requireInvalid(t, "DecodeGenerateMessage", err, tt.wantErr)
 		})
 	}
 }

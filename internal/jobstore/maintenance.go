@@ -2,7 +2,6 @@ package jobstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,35 +10,31 @@ import (
 
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
-	"github.com/careerops/jobs/internal/outbox"
 )
 
 // Requeue gives a failed job a fresh attempt budget and sends it to the generate queue again
 // (an operator's `careeropsctl dlq requeue`). A job that is not failed is ErrNotInDLQState.
 func (s *Store) Requeue(ctx context.Context, jobID string, headers map[string]string) (Job, error) {
-	var j Job
-	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		j, err = scanJob(tx.QueryRow(ctx, `
+	j, err := s.apply(ctx, transition{
+		update: `
 			UPDATE cover_letter_jobs
 			SET status = 'pending', attempts_at_requeue = attempts, error_message = NULL,
 			    completed_at = NULL, run_after = NULL, updated_at = now()
-			WHERE job_id = $1 AND status = 'failed'
-			RETURNING `+jobColumns, jobID))
-		if errors.Is(err, ErrNotFound) {
+			WHERE job_id = $1 AND status = 'failed'`,
+		args: []any{jobID},
+		notFound: func(tx pgx.Tx) error {
 			if _, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE job_id = $1`, jobID)); err != nil {
 				return err
 			}
 			return ErrNotInDLQState
-		}
-		if err != nil {
-			return err
-		}
-		// An operator's requeue runs in careeropsctl, which has no relay: wake the others.
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, database.NotifyChannel); err != nil {
-			return err
-		}
-		return enqueueGenerate(ctx, tx, j, headers, time.Time{})
+		},
+		then: func(tx pgx.Tx, j Job) error {
+			// An operator's requeue runs in careeropsctl, which has no relay: wake the others.
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, database.NotifyChannel); err != nil {
+				return err
+			}
+			return enqueueGenerate(ctx, tx, j, headers, time.Time{})
+		},
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrNotInDLQState) {
 		return Job{}, fmt.Errorf("jobstore: requeue %s: %w", jobID, err)
@@ -61,15 +56,7 @@ func failReaped(ctx context.Context, tx pgx.Tx, j Job) error {
 	j.Status, j.Error = job.StatusFailed, msg
 	now := time.Now()
 	j.CompletedAt = &now
-	if err := enqueueCompleted(ctx, tx, j, nil); err != nil {
-		return err
-	}
-	body, err := json.Marshal(generateMessage(j))
-	if err != nil {
-		return fmt.Errorf("encode message: %w", err)
-	}
-	dl := DeadLetter{Body: body, Headers: map[string]string{job.HeaderJobID: j.ID}, Reason: job.ReasonAttemptsExhausted, Error: msg}
-	return outbox.Insert(ctx, tx, dl.message(j.ID+"/dead"), time.Time{})
+	return enqueueFailedByStore(ctx, tx, j, job.ReasonAttemptsExhausted, msg)
 }
 
 // ReapExpired finds jobs whose lease expired more than grace ago — their worker died and

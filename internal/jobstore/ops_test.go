@@ -11,7 +11,6 @@ import (
 
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
-	"github.com/careerops/jobs/internal/testkit"
 )
 
 // opsInsertJob writes a job row of user in status, last updated at updatedAt, in SQL.
@@ -26,9 +25,7 @@ func opsInsertJob(t *testing.T, pool *pgxpool.Pool, user int64, id string, statu
 }
 
 func TestCountByStatus(t *testing.T) {
-	t.Parallel()
-	pool, _ := testkit.NewPool(t)
-	s := jobstore.New(pool)
+	s, pool := newStore(t)
 	ctx := context.Background()
 
 	counts, err := s.CountByStatus(ctx)
@@ -40,10 +37,7 @@ func TestCountByStatus(t *testing.T) {
 		t.Fatalf("empty store: counts = %v, want %v", counts, want)
 	}
 
-	user, err := s.AddUser(ctx, "ada@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	user := addUser(t, s, "ada@example.com")
 	now := time.Now()
 	for i, st := range []job.Status{job.StatusPending, job.StatusFailed, job.StatusFailed, job.StatusCompleted, job.StatusFailed} {
 		opsInsertJob(t, pool, user, fmt.Sprintf("job-%d", i), st, now)
@@ -58,18 +52,10 @@ func TestCountByStatus(t *testing.T) {
 }
 
 func TestRecentFailures(t *testing.T) {
-	t.Parallel()
-	pool, _ := testkit.NewPool(t)
-	s := jobstore.New(pool)
+	s, pool := newStore(t)
 	ctx := context.Background()
-	ada, err := s.AddUser(ctx, "ada@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grace, err := s.AddUser(ctx, "grace@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ada := addUser(t, s, "ada@example.com")
+	grace := addUser(t, s, "grace@example.com")
 
 	if jobs, err := s.RecentFailures(ctx, 20); err != nil || len(jobs) != 0 {
 		t.Fatalf("no failures: RecentFailures = %v, %v", jobs, err)
@@ -112,9 +98,7 @@ func TestFindOrAddUser(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("CreatesOnceThenFinds", func(t *testing.T) {
-		t.Parallel()
-		pool, _ := testkit.NewPool(t)
-		s := jobstore.New(pool)
+		s, _ := newStore(t)
 		id, err := s.FindOrAddUser(ctx, "dev@example.com")
 		if err != nil || id <= 0 {
 			t.Fatalf("FindOrAddUser = %d, %v", id, err)
@@ -127,19 +111,14 @@ func TestFindOrAddUser(t *testing.T) {
 		if err != nil || other == id {
 			t.Fatalf("another email = %d, %v; want a new user", other, err)
 		}
-		added, err := s.AddUser(ctx, "ada@example.com")
-		if err != nil {
-			t.Fatal(err)
-		}
+		added := addUser(t, s, "ada@example.com")
 		if found, err := s.FindOrAddUser(ctx, "ada@example.com"); err != nil || found != added {
 			t.Fatalf("a user made by AddUser: FindOrAddUser = %d, %v; want %d", found, err, added)
 		}
 	})
 
 	t.Run("ConcurrentCallsAgreeOnOneUser", func(t *testing.T) {
-		t.Parallel()
-		pool, _ := testkit.NewPool(t)
-		s := jobstore.New(pool)
+		s, pool := newStore(t)
 		const n = 16
 		got := make([]int64, n)
 		errs := make([]error, n)
@@ -160,9 +139,7 @@ func TestFindOrAddUser(t *testing.T) {
 	})
 
 	t.Run("SkipsIDsTakenOutsideTheSequence", func(t *testing.T) {
-		t.Parallel()
-		pool, _ := testkit.NewPool(t)
-		s := jobstore.New(pool)
+		s, pool := newStore(t)
 		// A user first seen in another service's message, with the id the sequence hands out next.
 		if _, err := pool.Exec(ctx, `INSERT INTO users (id) VALUES (1), (2)`); err != nil {
 			t.Fatal(err)

@@ -21,15 +21,39 @@ type testBundle struct {
 	user int64
 }
 
-func setup(t *testing.T) (*jobstore.Store, *testBundle) {
+// newStore marks t parallel and gives it a store on a database of its own.
+func newStore(t *testing.T) (*jobstore.Store, *pgxpool.Pool) {
 	t.Helper()
+	t.Parallel()
 	pool, _ := testkit.NewPool(t)
-	s := jobstore.New(pool)
-	id, err := s.AddUser(context.Background(), "owner@example.com")
+	return jobstore.New(pool), pool
+}
+
+// addUser adds a user with email to s and returns its id.
+func addUser(t *testing.T, s *jobstore.Store, email string) int64 {
+	t.Helper()
+	id, err := s.AddUser(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, &testBundle{pool: pool, user: id}
+	return id
+}
+
+// setup is newStore with one user, the owner of the jobs tb.create makes.
+func setup(t *testing.T) (*jobstore.Store, *testBundle, context.Context) {
+	t.Helper()
+	s, pool := newStore(t)
+	return s, &testBundle{pool: pool, user: addUser(t, s, "owner@example.com")}, context.Background()
+}
+
+// claim claims j for a minute and returns the lease.
+func claim(t *testing.T, s *jobstore.Store, j jobstore.Job) jobstore.Lease {
+	t.Helper()
+	_, lease, err := s.Claim(context.Background(), claimOf(msgFor(j), false, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lease
 }
 
 func (tb *testBundle) create(t *testing.T, s *jobstore.Store, id string) jobstore.Job {
@@ -44,13 +68,17 @@ func (tb *testBundle) create(t *testing.T, s *jobstore.Store, id string) jobstor
 	return j
 }
 
-func (tb *testBundle) outbox(t *testing.T, routingKey string) int {
+// wantOneOutbox fails the test unless the outbox holds exactly one message for routingKey;
+// what names those messages in the failure.
+func (tb *testBundle) wantOneOutbox(t *testing.T, routingKey, what string) {
 	t.Helper()
 	var n int
 	if err := tb.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox_messages WHERE routing_key = $1`, routingKey).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	return n
+	if n != 1 {
+		t.Fatalf("%d %s, want 1", n, what)
+	}
 }
 
 // claimOf is a claim of m by a worker process that is alive (it has just sent a heartbeat).
@@ -63,27 +91,20 @@ func msgFor(j jobstore.Job) job.GenerateMessage {
 }
 
 func TestCreateWritesTheJobAndItsMessageTogether(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
+	s, tb, _ := setup(t)
 	j := tb.create(t, s, "job-1")
 	if j.Status != job.StatusPending || j.Attempts != 0 || j.Tone != job.ToneConcise || j.TraceParent == "" {
 		t.Fatalf("created %+v", j)
 	}
-	if n := tb.outbox(t, job.QueueGenerate); n != 1 {
-		t.Fatalf("%d outbox messages, want 1", n)
-	}
+	tb.wantOneOutbox(t, job.QueueGenerate, "outbox messages")
 	if _, _, err := s.Create(context.Background(), jobstore.NewJob{ID: "job-2", UserID: 424242, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}); !errors.Is(err, jobstore.ErrUnknownUser) {
 		t.Fatalf("unknown user: %v", err)
 	}
-	if n := tb.outbox(t, job.QueueGenerate); n != 1 {
-		t.Fatalf("a refused job left a message: %d", n)
-	}
+	tb.wantOneOutbox(t, job.QueueGenerate, "outbox messages after a refused job")
 }
 
 func TestCreateWithIdempotencyKey(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	n := jobstore.NewJob{ID: "a", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneFriendly, IdempotencyKey: "k", RequestHash: "h1"}
 	first, created, err := s.Create(ctx, n)
 	if err != nil || !created {
@@ -98,15 +119,11 @@ func TestCreateWithIdempotencyKey(t *testing.T) {
 	if _, _, err := s.Create(ctx, n); !errors.Is(err, jobstore.ErrIdempotencyConflict) {
 		t.Fatalf("reuse with another request: %v", err)
 	}
-	if got := tb.outbox(t, job.QueueGenerate); got != 1 {
-		t.Fatalf("%d messages for one idempotent job", got)
-	}
+	tb.wantOneOutbox(t, job.QueueGenerate, "messages for one idempotent job")
 }
 
 func TestClaimGuardsTheJob(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	j := tb.create(t, s, "job-1")
 
 	claimed, lease, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute))
@@ -133,15 +150,11 @@ func TestClaimGuardsTheJob(t *testing.T) {
 			t.Fatalf("a completed job was claimed again (redelivered %v): %v", redelivered, err)
 		}
 	}
-	if n := tb.outbox(t, job.QueueCompleted); n != 1 {
-		t.Fatalf("%d completion messages, want 1", n)
-	}
+	tb.wantOneOutbox(t, job.QueueCompleted, "completion messages")
 }
 
 func TestClaimTakesOverAnExpiredLease(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	j := tb.create(t, s, "job-1")
 	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Millisecond)); err != nil {
 		t.Fatal(err)
@@ -153,9 +166,7 @@ func TestClaimTakesOverAnExpiredLease(t *testing.T) {
 }
 
 func TestClaimCreatesAJobFromAForeignMessage(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	m := job.GenerateMessage{JobID: "ext-1", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneFriendly,
 		CreatedAt: time.Now().Add(-time.Second)}
 	j, _, err := s.Claim(ctx, claimOf(m, false, time.Minute))
@@ -167,9 +178,7 @@ func TestClaimCreatesAJobFromAForeignMessage(t *testing.T) {
 // A message from another publisher is not trusted: it cannot create a user, and its createdAt
 // (which the per-minute quota counts by) is not believed.
 func TestClaimDoesNotTrustAForeignMessage(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	forged := job.GenerateMessage{JobID: "forged-1", UserID: 9001, JobDescription: "x", CVText: "y"}
 	if _, _, err := s.Claim(ctx, claimOf(forged, false, time.Minute)); !errors.Is(err, jobstore.ErrUnknownUser) {
 		t.Fatalf("claim for a user with no row = %v, want ErrUnknownUser", err)
@@ -193,14 +202,9 @@ func TestClaimDoesNotTrustAForeignMessage(t *testing.T) {
 }
 
 func TestRetrySchedulesTheJobLater(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	j := tb.create(t, s, "job-1")
-	_, lease, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lease := claim(t, s, j)
 	runAfter := time.Now().Add(time.Hour)
 	retried, err := s.Retry(ctx, lease, "HTTP 500", runAfter, nil)
 	if err != nil || retried.Status != job.StatusPending || retried.Error != "HTTP 500" {
@@ -220,14 +224,9 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 }
 
 func TestFailAnnouncesAndDeadLetters(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	j := tb.create(t, s, "job-1")
-	_, lease, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lease := claim(t, s, j)
 	failed, err := s.Fail(ctx, lease, "LLM said no", nil, jobstore.DeadLetter{Body: []byte(`{"jobId":"job-1"}`), Reason: job.ReasonLLMRejected, Error: "LLM said no"})
 	if err != nil || failed.Status != job.StatusFailed || failed.Error != "LLM said no" || failed.CompletedAt == nil {
 		t.Fatalf("fail = %+v, %v", failed, err)
@@ -239,15 +238,11 @@ func TestFailAnnouncesAndDeadLetters(t *testing.T) {
 	if headers[job.HeaderDeathReason] != job.ReasonLLMRejected || headers[job.HeaderDeathError] != "LLM said no" {
 		t.Fatalf("dead letter headers %v", headers)
 	}
-	if n := tb.outbox(t, job.QueueCompleted); n != 1 {
-		t.Fatalf("%d failure announcements, want 1", n)
-	}
+	tb.wantOneOutbox(t, job.QueueCompleted, "failure announcements")
 }
 
 func TestRequeueRestoresTheBudget(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	j := tb.create(t, s, "job-1")
 	if _, err := s.Requeue(ctx, "job-1", nil); !errors.Is(err, jobstore.ErrNotInDLQState) {
 		t.Fatalf("requeue of a pending job: %v", err)
@@ -278,9 +273,7 @@ func TestRequeueRestoresTheBudget(t *testing.T) {
 }
 
 func TestReapExpiredRequeuesOrFails(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	a, b := tb.create(t, s, "a"), tb.create(t, s, "b")
 	for _, j := range []jobstore.Job{a, b} {
 		if _, _, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Millisecond)); err != nil {
@@ -318,9 +311,7 @@ func TestReapExpiredRequeuesOrFails(t *testing.T) {
 }
 
 func TestListPagesNewestFirst(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	for i := range 7 {
 		tb.create(t, s, fmt.Sprintf("job-%d", i))
 	}
@@ -357,9 +348,7 @@ func TestListPagesNewestFirst(t *testing.T) {
 // error text), the outcome is stored: PostgreSQL would refuse the NUL (a data error the
 // worker would retry forever), and an unbounded error would end up in headers and logs.
 func TestOutcomesAreStoredWhateverTheirText(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	hostile := "bad\x00text\xff" + strings.Repeat("e", 300<<10)
 
 	a := tb.create(t, s, "a")
@@ -409,9 +398,7 @@ func TestOutcomesAreStoredWhateverTheirText(t *testing.T) {
 // broker connection dropped, its LLM call goes on): the copy waits (ErrLeaseHeld) until the
 // holder finishes or stops sending heartbeats. One LLM call per job, not two.
 func TestRedeliveryWaitsForALiveHolder(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	holder, other := uuid.New(), uuid.New()
 	for _, p := range []uuid.UUID{holder, other} {
 		if err := s.Heartbeat(ctx, p, "worker"); err != nil {
@@ -446,9 +433,7 @@ func TestRedeliveryWaitsForALiveHolder(t *testing.T) {
 // Jobs created from other publishers' messages count against the user's per-minute quota:
 // over it, the job is failed and dead-lettered at once, without an LLM call.
 func TestForeignMessagesCountAgainstTheQuota(t *testing.T) {
-	t.Parallel()
-	s, tb := setup(t)
-	ctx := context.Background()
+	s, tb, ctx := setup(t)
 	limits := jobstore.Limits{JobsPerMinute: 2}
 	for i := range 3 {
 		m := job.GenerateMessage{JobID: fmt.Sprintf("ext-%d", i), UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}
@@ -467,7 +452,5 @@ func TestForeignMessagesCountAgainstTheQuota(t *testing.T) {
 	if err != nil || j.Status != job.StatusFailed || !strings.Contains(j.Error, "jobs_per_minute") {
 		t.Fatalf("the job over the quota = %+v, %v", j, err)
 	}
-	if n := tb.outbox(t, job.QueueDLQ); n != 1 {
-		t.Fatalf("%d dead letters, want 1", n)
-	}
+	tb.wantOneOutbox(t, job.QueueDLQ, "dead letters")
 }

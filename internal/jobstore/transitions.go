@@ -171,6 +171,26 @@ func generateMessage(j Job) job.GenerateMessage {
 	}
 }
 
+// enqueueFailed announces the failed job j on the completed queue and puts its dead letter
+// dl on the DLQ, so that an operator may requeue it.
+func enqueueFailed(ctx context.Context, tx pgx.Tx, j Job, headers map[string]string, dl DeadLetter) error {
+	if err := enqueueCompleted(ctx, tx, j, headers); err != nil {
+		return err
+	}
+	return outbox.Insert(ctx, tx, dl.message(j.ID+"/dead"), time.Time{})
+}
+
+// enqueueFailedByStore is enqueueFailed for a job the store fails itself, with no worker's message
+// to dead-letter: its dead letter carries the job's generate message, reason and errMsg.
+func enqueueFailedByStore(ctx context.Context, tx pgx.Tx, j Job, reason, errMsg string) error {
+	body, err := json.Marshal(generateMessage(j))
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	dl := DeadLetter{Body: body, Headers: map[string]string{job.HeaderJobID: j.ID}, Reason: reason, Error: errMsg}
+	return enqueueFailed(ctx, tx, j, nil, dl)
+}
+
 // enqueueCompleted writes the job's final-result message to the outbox.
 func enqueueCompleted(ctx context.Context, tx pgx.Tx, j Job, headers map[string]string) error {
 	msg := job.CompletedMessage{JobID: j.ID, UserID: j.UserID, Status: j.Status, CoverLetter: j.CoverLetter, Error: j.Error}
@@ -309,15 +329,7 @@ func (s *Store) refuseOverQuota(ctx context.Context, r ClaimRequest, limitErr *L
 		if err != nil {
 			return err
 		}
-		if err := enqueueCompleted(ctx, tx, j, nil); err != nil {
-			return err
-		}
-		body, err := json.Marshal(generateMessage(j))
-		if err != nil {
-			return fmt.Errorf("encode message: %w", err)
-		}
-		dl := DeadLetter{Body: body, Headers: map[string]string{job.HeaderJobID: j.ID}, Reason: job.ReasonQuotaExceeded, Error: msg}
-		return outbox.Insert(ctx, tx, dl.message(j.ID+"/dead"), time.Time{})
+		return enqueueFailedByStore(ctx, tx, j, job.ReasonQuotaExceeded, msg)
 	})
 	if err != nil {
 		return fmt.Errorf("jobstore: refuse %s over the quota: %w", m.JobID, err)
@@ -391,41 +403,19 @@ type Result struct {
 
 // Complete stores the letter and announces it, if the lease still holds (else ErrLeaseLost).
 func (s *Store) Complete(ctx context.Context, l Lease, r Result, headers map[string]string) (Job, error) {
-	var j Job
-	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		j, err = scanJob(tx.QueryRow(ctx, `
-			UPDATE cover_letter_jobs
-			SET status = 'completed', cover_letter = $3, prompt_tokens = $4, completion_tokens = $5, model = $6,
-			    error_message = NULL, lease_token = NULL, lease_expires_at = NULL, completed_at = now(), updated_at = now()
-			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(r.CoverLetter, maxLetterBytes), r.PromptTokens, r.CompletionTokens,
-			job.SafeText(r.Model, 255)))
-		if err != nil {
-			return err
-		}
-		return enqueueCompleted(ctx, tx, j, headers)
-	})
-	return j, leaseErr("complete", l, err)
+	return s.leased(ctx, "complete", l, `
+		status = 'completed', cover_letter = $3, prompt_tokens = $4, completion_tokens = $5, model = $6,
+		error_message = NULL, completed_at = now()`,
+		[]any{job.SafeText(r.CoverLetter, maxLetterBytes), r.PromptTokens, r.CompletionTokens, job.SafeText(r.Model, 255)},
+		func(tx pgx.Tx, j Job) error { return enqueueCompleted(ctx, tx, j, headers) })
 }
 
 // Retry puts the job back to pending with its last error and schedules its message for
 // runAfter, if the lease still holds.
 func (s *Store) Retry(ctx context.Context, l Lease, errMsg string, runAfter time.Time, headers map[string]string) (Job, error) {
-	var j Job
-	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		j, err = scanJob(tx.QueryRow(ctx, `
-			UPDATE cover_letter_jobs
-			SET status = 'pending', error_message = $3, run_after = $4, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
-			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(errMsg, job.MaxErrorBytes), runAfter))
-		if err != nil {
-			return err
-		}
-		return enqueueGenerate(ctx, tx, j, headers, runAfter)
-	})
-	return j, leaseErr("retry", l, err)
+	return s.leased(ctx, "retry", l, `status = 'pending', error_message = $3, run_after = $4`,
+		[]any{job.SafeText(errMsg, job.MaxErrorBytes), runAfter},
+		func(tx pgx.Tx, j Job) error { return enqueueGenerate(ctx, tx, j, headers, runAfter) })
 }
 
 // DeadLetter is a message to put on the DLQ as it was, with the reason in its headers.
@@ -449,24 +439,9 @@ func (d DeadLetter) message(id string) broker.Message {
 // Fail marks the job failed for good with errMsg, announces it (with headers), and
 // dead-letters its message, if the lease still holds.
 func (s *Store) Fail(ctx context.Context, l Lease, errMsg string, headers map[string]string, dl DeadLetter) (Job, error) {
-	var j Job
-	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		j, err = scanJob(tx.QueryRow(ctx, `
-			UPDATE cover_letter_jobs
-			SET status = 'failed', error_message = $3, lease_token = NULL, lease_expires_at = NULL,
-			    completed_at = now(), updated_at = now()
-			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'
-			RETURNING `+jobColumns, l.JobID, l.Token, job.SafeText(errMsg, job.MaxErrorBytes)))
-		if err != nil {
-			return err
-		}
-		if err := enqueueCompleted(ctx, tx, j, headers); err != nil {
-			return err
-		}
-		return outbox.Insert(ctx, tx, dl.message(j.ID+"/dead"), time.Time{})
-	})
-	return j, leaseErr("fail", l, err)
+	return s.leased(ctx, "fail", l, `status = 'failed', error_message = $3, completed_at = now()`,
+		[]any{job.SafeText(errMsg, job.MaxErrorBytes)},
+		func(tx pgx.Tx, j Job) error { return enqueueFailed(ctx, tx, j, headers, dl) })
 }
 
 // Release gives a job back (pending, due now) when its worker stops before finishing it.
@@ -493,6 +468,47 @@ func (s *Store) DeadLetterMessage(ctx context.Context, id string, dl DeadLetter)
 	return nil
 }
 
+// transition is a change of one job's row and the messages that go with it.
+type transition struct {
+	update   string                  // UPDATE cover_letter_jobs ..., without RETURNING
+	args     []any                   // update's parameters
+	then     func(pgx.Tx, Job) error // writes the messages of the job update returned
+	notFound func(tx pgx.Tx) error   // when update matched no row; nil: ErrNotFound
+}
+
+// apply runs t in one outbox transaction and returns the job as t.update left it.
+func (s *Store) apply(ctx context.Context, t transition) (Job, error) {
+	var j Job
+	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, t.update+`
+			RETURNING `+jobColumns, t.args...))
+		if errors.Is(err, ErrNotFound) && t.notFound != nil {
+			return t.notFound(tx)
+		}
+		if err != nil {
+			return err
+		}
+		return t.then(tx, j)
+	})
+	return j, err
+}
+
+// leased applies the transition of the job that l leases, if the lease still holds (else
+// ErrLeaseLost): set, the SQL assignments whose parameters args are $3 on, and the release
+// of the lease; then writes the job's messages. op names the transition in errors.
+func (s *Store) leased(ctx context.Context, op string, l Lease, set string, args []any, then func(pgx.Tx, Job) error) (Job, error) {
+	j, err := s.apply(ctx, transition{
+		update: `
+			UPDATE cover_letter_jobs
+			SET ` + set + `, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'`,
+		args: append([]any{l.JobID, l.Token}, args...),
+		then: then,
+	})
+	return j, leaseErr(op, l, err)
+}
+
 func leaseErr(op string, l Lease, err error) error {
 	switch {
 	case err == nil:
@@ -512,28 +528,25 @@ var ErrFinal = errors.New("job already finished")
 // a NOTIFY to stop (whatever it would store later is refused: its lease is gone). Another
 // user's job is ErrNotFound; a finished one ErrFinal.
 func (s *Store) Cancel(ctx context.Context, userID int64, jobID string, headers map[string]string) (Job, error) {
-	var j Job
-	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		j, err = scanJob(tx.QueryRow(ctx, `
+	j, err := s.apply(ctx, transition{
+		update: `
 			UPDATE cover_letter_jobs
 			SET status = 'cancelled', error_message = 'cancelled by the user', lease_token = NULL, lease_expires_at = NULL,
 			    run_after = NULL, completed_at = now(), updated_at = now()
-			WHERE job_id = $1 AND user_id = $2 AND status IN ('pending', 'processing')
-			RETURNING `+jobColumns, jobID, userID))
-		if errors.Is(err, ErrNotFound) {
+			WHERE job_id = $1 AND user_id = $2 AND status IN ('pending', 'processing')`,
+		args: []any{jobID, userID},
+		notFound: func(tx pgx.Tx) error {
 			if _, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE job_id = $1 AND user_id = $2`, jobID, userID)); err != nil {
 				return err
 			}
 			return ErrFinal
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, database.JobCancelledChannel, jobID); err != nil {
-			return err
-		}
-		return enqueueCompleted(ctx, tx, j, headers)
+		},
+		then: func(tx pgx.Tx, j Job) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, database.JobCancelledChannel, jobID); err != nil {
+				return err
+			}
+			return enqueueCompleted(ctx, tx, j, headers)
+		},
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFinal) {
 		return Job{}, fmt.Errorf("jobstore: cancel %s: %w", jobID, err)

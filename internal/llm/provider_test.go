@@ -132,22 +132,45 @@ func call(t *testing.T, c *Client, user string, streamed bool) (Completion, erro
 	return out, err
 }
 
-// subtest is a provider asked one way: "profile/complete" or "profile/stream".
-type subtest struct {
-	name     string
-	p        provider
-	streamed bool
-}
-
-// subtests are the providers keep accepts (nil: all), asked each way.
-func subtests(keep func(provider) bool) []subtest {
-	var out []subtest
+// eachProvider runs f in a parallel subtest, named after the profile, for each provider
+// keep accepts (nil: all).
+func eachProvider(t *testing.T, keep func(provider) bool, f func(t *testing.T, p provider)) {
+	t.Helper()
 	for _, p := range providers() {
 		if keep == nil || keep(p) {
-			out = append(out, subtest{string(p.profile) + "/complete", p, false}, subtest{string(p.profile) + "/stream", p, true})
+			t.Run(string(p.profile), func(t *testing.T) {
+				t.Parallel()
+				f(t, p)
+			})
 		}
 	}
-	return out
+}
+
+// eachWay is eachProvider with each provider asked each way, in parallel subtests
+// "profile/complete" and "profile/stream".
+func eachWay(t *testing.T, keep func(provider) bool, f func(t *testing.T, p provider, streamed bool)) {
+	t.Helper()
+	eachProvider(t, keep, func(t *testing.T, p provider) { //nolint:thelper // a subtest, not a helper
+		for _, way := range []string{"complete", "stream"} {
+			t.Run(way, func(t *testing.T) {
+				t.Parallel()
+				f(t, p, way == "stream")
+			})
+		}
+	})
+}
+
+// failingCall asks p's chat model for a letter with the fakeopenai marker [[fakeopenai:marker]],
+// which must fail with an *Error.
+func failingCall(t *testing.T, p provider, streamed bool, marker string) *Error {
+	t.Helper()
+	c, _ := setup(t, p)
+	_, err := call(t, c, prompt+"\n[[fakeopenai:"+marker+"]]", streamed)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v, want an *Error", err)
+	}
+	return e
 }
 
 // letter is the letter p's chat model writes for prompt.
@@ -168,51 +191,41 @@ func servesReasoningModels(p provider) bool { return p.reasoning != "" }
 // server reports none in streams.
 func TestProviderLetters(t *testing.T) {
 	t.Parallel()
-	for _, st := range subtests(nil) {
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			p, streamed := st.p, st.streamed
-			out := letter(t, p, streamed)
-			if !strings.Contains(out.Text, "Acme Robotics") || out.FinishReason != "stop" || out.ID == "" || out.Model == "" {
-				t.Fatalf("completion = %+v", out)
-			}
-			wantSource := UsageReported
-			if streamed && !p.streamUsage {
-				wantSource = UsageEstimated
-			}
-			if out.UsageSource != wantSource || out.PromptTokens < 20 || out.CompletionTokens < 50 {
-				t.Fatalf("usage = %d+%d %s, want plausible counts %s", out.PromptTokens, out.CompletionTokens, out.UsageSource, wantSource)
-			}
-		})
-	}
+	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
+		out := letter(t, p, streamed)
+		if !strings.Contains(out.Text, "Acme Robotics") || out.FinishReason != "stop" || out.ID == "" || out.Model == "" {
+			t.Fatalf("completion = %+v", out)
+		}
+		wantSource := UsageReported
+		if streamed && !p.streamUsage {
+			wantSource = UsageEstimated
+		}
+		if out.UsageSource != wantSource || out.PromptTokens < 20 || out.CompletionTokens < 50 {
+			t.Fatalf("usage = %d+%d %s, want plausible counts %s", out.PromptTokens, out.CompletionTokens, out.UsageSource, wantSource)
+		}
+	})
 }
 
 // TestEstimatedUsageMatchesReported: where a server reports no usage the tokenizer's count is
 // close to what it reports when asked without streaming (the fake counts ~4 bytes a token).
 func TestEstimatedUsageMatchesReported(t *testing.T) {
 	t.Parallel()
-	for _, p := range providers() {
-		if p.streamUsage {
-			continue
+	eachProvider(t, func(p provider) bool { return !p.streamUsage }, func(t *testing.T, p provider) { //nolint:thelper // a subtest, not a helper
+		c, _ := setup(t, p)
+		reported, err := call(t, c, prompt, false)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(string(p.profile), func(t *testing.T) {
-			t.Parallel()
-			c, _ := setup(t, p)
-			reported, err := call(t, c, prompt, false)
-			if err != nil {
-				t.Fatal(err)
+		estimated, err := call(t, c, prompt, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pair := range [][2]int{{reported.PromptTokens, estimated.PromptTokens}, {reported.CompletionTokens, estimated.CompletionTokens}} {
+			if r, e := float64(pair[0]), float64(pair[1]); e < 0.6*r || e > 1.4*r {
+				t.Errorf("estimated %v tokens where %v were reported", e, r)
 			}
-			estimated, err := call(t, c, prompt, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, pair := range [][2]int{{reported.PromptTokens, estimated.PromptTokens}, {reported.CompletionTokens, estimated.CompletionTokens}} {
-				if r, e := float64(pair[0]), float64(pair[1]); e < 0.6*r || e > 1.4*r {
-					t.Errorf("estimated %v tokens where %v were reported", e, r)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestProviderReasoningModels: reasoning models get max_completion_tokens and no max_tokens
@@ -220,44 +233,37 @@ func TestEstimatedUsageMatchesReported(t *testing.T) {
 // explicitly; their reasoning tokens are counted.
 func TestProviderReasoningModels(t *testing.T) {
 	t.Parallel()
-	for _, st := range subtests(servesReasoningModels) {
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			p, streamed := st.p, st.streamed
-			_, b := setup(t, p)
-			c := b.with(func(cfg *Config) { cfg.Model = p.reasoning })
-			out, err := call(t, c, prompt, streamed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out.ReasoningTokens == 0 || out.CompletionTokens <= out.ReasoningTokens || out.UsageSource != UsageReported {
-				t.Fatalf("usage = %+v, want reasoning tokens within the completion tokens", out)
-			}
-			body := b.requests.last(t).body
-			if body["max_completion_tokens"] != float64(DefaultReasoningMaxTokens) || body["max_tokens"] != nil || body["temperature"] != nil {
-				t.Fatalf("request body %v", body)
-			}
-		})
-	}
+	eachWay(t, servesReasoningModels, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
+		_, b := setup(t, p)
+		c := b.with(func(cfg *Config) { cfg.Model = p.reasoning })
+		out, err := call(t, c, prompt, streamed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.ReasoningTokens == 0 || out.CompletionTokens <= out.ReasoningTokens || out.UsageSource != UsageReported {
+			t.Fatalf("usage = %+v, want reasoning tokens within the completion tokens", out)
+		}
+		body := b.requests.last(t).body
+		if body["max_completion_tokens"] != float64(DefaultReasoningMaxTokens) || body["max_tokens"] != nil || body["temperature"] != nil {
+			t.Fatalf("request body %v", body)
+		}
+	})
 }
 
 // TestModelKind: the kind follows the name unless set; an explicit reasoning kind serves a
 // deployment whose name says nothing.
 func TestModelKind(t *testing.T) {
 	t.Parallel()
-	for _, p := range providers() {
-		t.Run(string(p.profile), func(t *testing.T) {
-			t.Parallel()
-			_, b := setup(t, p)
-			c := b.with(func(cfg *Config) { cfg.Model, cfg.ModelKind, cfg.MaxTokens = "letters-prod", ModelKindReasoning, 3000 })
-			if _, err := c.Complete(t.Context(), system, prompt); err != nil {
-				t.Fatal(err)
-			}
-			if body := b.requests.last(t).body; body["max_completion_tokens"] != float64(3000) || body["max_tokens"] != nil {
-				t.Fatalf("request body %v", body)
-			}
-		})
-	}
+	eachProvider(t, nil, func(t *testing.T, p provider) { //nolint:thelper // a subtest, not a helper
+		_, b := setup(t, p)
+		c := b.with(func(cfg *Config) { cfg.Model, cfg.ModelKind, cfg.MaxTokens = "letters-prod", ModelKindReasoning, 3000 })
+		if _, err := c.Complete(t.Context(), system, prompt); err != nil {
+			t.Fatal(err)
+		}
+		if body := b.requests.last(t).body; body["max_completion_tokens"] != float64(3000) || body["max_tokens"] != nil {
+			t.Fatalf("request body %v", body)
+		}
+	})
 }
 
 // TestClientRejectionIsPermanent: a request the client library refuses to send (go-openai
@@ -265,22 +271,18 @@ func TestModelKind(t *testing.T) {
 // not as a temporary error that burns every attempt.
 func TestClientRejectionIsPermanent(t *testing.T) {
 	t.Parallel()
-	for _, st := range subtests(servesReasoningModels) {
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			p, streamed := st.p, st.streamed
-			_, b := setup(t, p)
-			c := b.with(func(cfg *Config) { cfg.Model, cfg.ModelKind = p.reasoning, ModelKindChat })
-			_, err := call(t, c, prompt, streamed)
-			var e *Error
-			if !errors.As(err, &e) || e.Temporary || e.Reason != ReasonClientRejected || !strings.Contains(e.Error(), "MaxCompletionTokens") {
-				t.Fatalf("err = %#v, want a permanent %s error", err, ReasonClientRejected)
-			}
-			if n := b.fake.Stats().Requests; n != 0 {
-				t.Fatalf("the fake got %d requests", n)
-			}
-		})
-	}
+	eachWay(t, servesReasoningModels, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
+		_, b := setup(t, p)
+		c := b.with(func(cfg *Config) { cfg.Model, cfg.ModelKind = p.reasoning, ModelKindChat })
+		_, err := call(t, c, prompt, streamed)
+		var e *Error
+		if !errors.As(err, &e) || e.Temporary || e.Reason != ReasonClientRejected || !strings.Contains(e.Error(), "MaxCompletionTokens") {
+			t.Fatalf("err = %#v, want a permanent %s error", err, ReasonClientRejected)
+		}
+		if n := b.fake.Stats().Requests; n != 0 {
+			t.Fatalf("the fake got %d requests", n)
+		}
+	})
 }
 
 // TestAnswersThatAreNotALetter: an answer cut at the token cap, withheld by a content filter,
@@ -296,52 +298,37 @@ func TestAnswersThatAreNotALetter(t *testing.T) {
 		{"answer=blank", ReasonEmptyAnswer, "empty answer"},
 		{"filter=prompt", ReasonContentFilter, "content filter refused the prompt"},
 	}
-	for _, st := range subtests(nil) {
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			p, streamed := st.p, st.streamed
-			for _, tc := range cases {
-				t.Run(tc.marker, func(t *testing.T) {
-					c, _ := setup(t, p)
-					_, err := call(t, c, prompt+"\n[[fakeopenai:"+tc.marker+"]]", streamed)
-					var e *Error
-					if !errors.As(err, &e) {
-						t.Fatalf("err = %v, want an *Error", err)
-					}
-					if tc.marker == "filter=prompt" && !p.contentFilter {
-						tc.reason, tc.says = e.Reason, "400" // the fake refuses in the shape of the profile
-					}
-					if e.Temporary || e.Reason != tc.reason || !strings.Contains(err.Error(), tc.says) {
-						t.Fatalf("err = %v, want a permanent %s error saying %q", err, tc.reason, tc.says)
-					}
-				})
-			}
-		})
-	}
+	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
+		for _, tc := range cases {
+			t.Run(tc.marker, func(t *testing.T) {
+				e := failingCall(t, p, streamed, tc.marker)
+				if tc.marker == "filter=prompt" && !p.contentFilter {
+					tc.reason, tc.says = e.Reason, "400" // the fake refuses in the shape of the profile
+				}
+				if e.Temporary || e.Reason != tc.reason || !strings.Contains(e.Error(), tc.says) {
+					t.Fatalf("err = %v, want a permanent %s error saying %q", e, tc.reason, tc.says)
+				}
+			})
+		}
+	})
 }
 
 // TestReasoningModelThatThinksPastTheCap: a reasoning model that spends its whole cap
 // thinking answers nothing with finish_reason length: truncated, saying so.
 func TestReasoningModelThatThinksPastTheCap(t *testing.T) {
 	t.Parallel()
-	for _, p := range providers() {
-		if p.reasoning == "" {
-			continue
+	eachProvider(t, servesReasoningModels, func(t *testing.T, p provider) { //nolint:thelper // a subtest, not a helper
+		_, b := setup(t, p)
+		c := b.with(func(cfg *Config) { cfg.Model, cfg.MaxTokens = p.reasoning, 50 })
+		out, err := c.Complete(t.Context(), system, prompt)
+		var e *Error
+		if !errors.As(err, &e) || e.Reason != ReasonTruncated || !strings.Contains(err.Error(), "spent reasoning") {
+			t.Fatalf("err = %v, want %s with the reasoning tokens", err, ReasonTruncated)
 		}
-		t.Run(string(p.profile), func(t *testing.T) {
-			t.Parallel()
-			_, b := setup(t, p)
-			c := b.with(func(cfg *Config) { cfg.Model, cfg.MaxTokens = p.reasoning, 50 })
-			out, err := c.Complete(t.Context(), system, prompt)
-			var e *Error
-			if !errors.As(err, &e) || e.Reason != ReasonTruncated || !strings.Contains(err.Error(), "spent reasoning") {
-				t.Fatalf("err = %v, want %s with the reasoning tokens", err, ReasonTruncated)
-			}
-			if out.ReasoningTokens == 0 || out.UsageSource != UsageReported {
-				t.Fatalf("the completion does not say what the call cost: %+v", out)
-			}
-		})
-	}
+		if out.ReasoningTokens == 0 || out.UsageSource != UsageReported {
+			t.Fatalf("the completion does not say what the call cost: %+v", out)
+		}
+	})
 }
 
 // TestProviderErrors: each provider's error bodies sort into temporary and permanent, with
@@ -355,46 +342,36 @@ func TestProviderErrors(t *testing.T) {
 	}{
 		{400, false, 0}, {401, false, 0}, {404, false, 0}, {429, true, time.Second}, {500, true, 0}, {503, true, 0},
 	}
-	for _, st := range subtests(nil) {
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			p, streamed := st.p, st.streamed
-			for _, tc := range cases {
-				t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
-					c, _ := setup(t, p)
-					_, err := call(t, c, prompt+"\n[[fakeopenai:status="+strconv.Itoa(tc.status)+"]]", streamed)
-					var e *Error
-					if !errors.As(err, &e) || e.StatusCode != tc.status || e.Temporary != tc.temporary || e.RetryAfter != tc.retryAfter {
-						t.Fatalf("err = %#v, want status %d temporary %v retry after %v", err, tc.status, tc.temporary, tc.retryAfter)
-					}
-					if e.Reason != "" || !strings.Contains(e.Error(), "fakeopenai") {
-						t.Fatalf("err = %v, want the server's message and no reason", err)
-					}
-				})
-			}
-		})
-	}
+	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
+		for _, tc := range cases {
+			t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+				e := failingCall(t, p, streamed, "status="+strconv.Itoa(tc.status))
+				if e.StatusCode != tc.status || e.Temporary != tc.temporary || e.RetryAfter != tc.retryAfter {
+					t.Fatalf("err = %#v, want status %d temporary %v retry after %v", e, tc.status, tc.temporary, tc.retryAfter)
+				}
+				if e.Reason != "" || !strings.Contains(e.Error(), "fakeopenai") {
+					t.Fatalf("err = %v, want the server's message and no reason", e)
+				}
+			})
+		}
+	})
 }
 
 // TestProviderRateLimitHeaders: OpenAI's x-ratelimit-* headers (Azure's remaining counts) are
 // read into the Completion; self-hosted servers send none.
 func TestProviderRateLimitHeaders(t *testing.T) {
 	t.Parallel()
-	for _, st := range subtests(nil) {
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			p, streamed := st.p, st.streamed
-			rl := letter(t, p, streamed).RateLimit
-			switch {
-			case !p.rateLimits && rl != RateLimit{}:
-				t.Fatalf("rate limit %+v from a server that sends none", rl)
-			case p.rateLimits && (!rl.Reported || rl.RemainingRequests <= 0 || rl.RemainingTokens <= 0):
-				t.Fatalf("rate limit %+v, want the remaining budget", rl)
-			case p.profile == fakeopenai.ProfileOpenAI && (rl.LimitRequests <= rl.RemainingRequests || rl.ResetRequests <= 0):
-				t.Fatalf("rate limit %+v, want limits and resets", rl)
-			}
-		})
-	}
+	eachWay(t, nil, func(t *testing.T, p provider, streamed bool) { //nolint:thelper // a subtest, not a helper
+		rl := letter(t, p, streamed).RateLimit
+		switch {
+		case !p.rateLimits && rl != RateLimit{}:
+			t.Fatalf("rate limit %+v from a server that sends none", rl)
+		case p.rateLimits && (!rl.Reported || rl.RemainingRequests <= 0 || rl.RemainingTokens <= 0):
+			t.Fatalf("rate limit %+v, want the remaining budget", rl)
+		case p.profile == fakeopenai.ProfileOpenAI && (rl.LimitRequests <= rl.RemainingRequests || rl.ResetRequests <= 0):
+			t.Fatalf("rate limit %+v, want limits and resets", rl)
+		}
+	})
 }
 
 // TestAzureWire: Azure is called at its deployment URL with the api-version and the api-key

@@ -32,10 +32,11 @@ type testBundle struct {
 	store *jobstore.Store
 }
 
-// setup returns a Source on a vhost and a database of the test's own. declare says whether
-// the topology exists.
+// setup marks t parallel and returns a Source on a vhost and a database of the test's own.
+// declare says whether the topology exists.
 func setup(t *testing.T, declare bool) (*ops.Source, *testBundle) {
 	t.Helper()
+	t.Parallel()
 	url := testkit.NewVhostURL(t)
 	ch := testkit.Channel(t, url)
 	if declare {
@@ -95,12 +96,24 @@ func (b *testBundle) dlqLen(t *testing.T, want int) int {
 	return testkit.QueueLen(t, b.ch, job.QueueDLQ, want, 5*time.Second)
 }
 
+// deadJobs writes each job failed and puts its message on the DLQ, then waits until the DLQ
+// holds them all (they are published without confirms).
+func (b *testBundle) deadJobs(t *testing.T, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		b.failedJob(t, id)
+		b.deadLetter(t, id)
+	}
+	if n := b.dlqLen(t, len(ids)); n != len(ids) {
+		t.Fatalf("DLQ holds %d messages, want %d", n, len(ids))
+	}
+}
+
 func TestQueueStats(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
 	t.Run("CountsReadyMessagesAndConsumers", func(t *testing.T) {
-		t.Parallel()
 		src, b := setup(t, true)
 		b.deadLetter(t, "job-1")
 		b.deadLetter(t, "job-2")
@@ -125,7 +138,6 @@ func TestQueueStats(t *testing.T) {
 	})
 
 	t.Run("LeavesOutQueuesNotDeclared", func(t *testing.T) {
-		t.Parallel()
 		src, b := setup(t, false)
 		if _, err := b.ch.QueueDeclare(job.QueueCompleted, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
 			t.Fatal(err)
@@ -157,7 +169,6 @@ func TestQueueStats(t *testing.T) {
 }
 
 func TestJobsAndFailures(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	src, b := setup(t, true)
 	b.failedJob(t, "job-1")
@@ -178,7 +189,6 @@ func TestJobsAndFailures(t *testing.T) {
 }
 
 func TestDeadLetters(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	src, b := setup(t, true)
 	jobIDs := func(entries []dlq.Entry) string {
@@ -251,15 +261,8 @@ func TestRequeueDeadLetters(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("OneJob", func(t *testing.T) {
-		t.Parallel()
 		src, b := setup(t, true)
-		for _, id := range []string{"job-1", "job-2"} {
-			b.failedJob(t, id)
-			b.deadLetter(t, id)
-		}
-		if n := b.dlqLen(t, 2); n != 2 { // published without confirms: wait until both are in
-			t.Fatalf("DLQ holds %d messages before the requeue, want 2", n)
-		}
+		b.deadJobs(t, "job-1", "job-2")
 		res, err := src.RequeueDeadLetters(ctx, dlq.Target{JobID: "job-2"})
 		if err != nil || res.Requeued != 1 || res.Skipped != 0 {
 			t.Fatalf("RequeueDeadLetters = %+v, %v", res, err)
@@ -273,15 +276,8 @@ func TestRequeueDeadLetters(t *testing.T) {
 	})
 
 	t.Run("All", func(t *testing.T) {
-		t.Parallel()
 		src, b := setup(t, true)
-		for _, id := range []string{"job-1", "job-2"} {
-			b.failedJob(t, id)
-			b.deadLetter(t, id)
-		}
-		if n := b.dlqLen(t, 2); n != 2 { // published without confirms: wait until both are in
-			t.Fatalf("DLQ holds %d messages before the requeue, want 2", n)
-		}
+		b.deadJobs(t, "job-1", "job-2")
 		res, err := src.RequeueDeadLetters(ctx, dlq.Target{All: true})
 		if err != nil || res.Requeued != 2 {
 			t.Fatalf("RequeueDeadLetters = %+v, %v", res, err)
@@ -292,7 +288,6 @@ func TestRequeueDeadLetters(t *testing.T) {
 	})
 
 	t.Run("UnknownJob", func(t *testing.T) {
-		t.Parallel()
 		src, _ := setup(t, true)
 		_, err := src.RequeueDeadLetters(ctx, dlq.Target{JobID: "job-none"})
 		var nr *dlq.NotRequeuedError

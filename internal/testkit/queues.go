@@ -77,14 +77,36 @@ func (q *Queues) QueueLen(t testing.TB, queue string, want int) int {
 	return QueueLen(t, q.Ch, queue, want, 5*time.Second)
 }
 
+// WantQueueLen checks that queue holds want messages within 5 s (t.Errorf if not), and
+// reports whether it does.
+func (q *Queues) WantQueueLen(t testing.TB, queue string, want int) bool {
+	t.Helper()
+	if n := q.QueueLen(t, queue, want); n != want {
+		t.Errorf("%s holds %d messages, want %d", queue, n, want)
+		return false
+	}
+	return true
+}
+
+// DeadJobs inserts each job with status and puts its generate message on the DLQ as the
+// worker does when the job has spent its attempts.
+func (q *Queues) DeadJobs(t testing.TB, status job.Status, jobIDs ...string) {
+	t.Helper()
+	for _, id := range jobIDs {
+		q.InsertJob(t, id, status)
+		q.DeadLetter(t, id, job.ReasonAttemptsExhausted, "LLM kept failing")
+	}
+}
+
 // Get takes one message off queue, waiting up to 5 s for it.
 func (q *Queues) Get(t testing.TB, queue string) amqp.Delivery {
 	t.Helper()
 	return GetMessage(t, q.Ch, queue, 5*time.Second)
 }
 
-// OutboxGenerateRows counts the job's messages for the generate queue in the outbox.
-func (q *Queues) OutboxGenerateRows(t testing.TB, jobID string) int {
+// WantGenerateRows checks (t.Errorf) that the outbox holds want messages of the job for
+// the generate queue.
+func (q *Queues) WantGenerateRows(t testing.TB, jobID string, want int) {
 	t.Helper()
 	var n int
 	if err := q.Pool.QueryRow(context.Background(), `
@@ -93,17 +115,21 @@ func (q *Queues) OutboxGenerateRows(t testing.TB, jobID string) int {
 		job.QueueGenerate, jobID).Scan(&n); err != nil {
 		t.Fatalf("count outbox rows: %v", err)
 	}
-	return n
+	if n != want {
+		t.Errorf("outbox holds %d generate messages for %s, want %d", n, jobID, want)
+	}
 }
 
-// Status is the job's status in its row.
-func (q *Queues) Status(t testing.TB, jobID string) job.Status {
+// WantStatus checks (t.Errorf) the job's status in its row.
+func (q *Queues) WantStatus(t testing.TB, jobID string, want job.Status) {
 	t.Helper()
 	var s job.Status
 	if err := q.Pool.QueryRow(context.Background(), `SELECT status FROM cover_letter_jobs WHERE job_id = $1`, jobID).Scan(&s); err != nil {
 		t.Fatalf("get job %s: %v", jobID, err)
 	}
-	return s
+	if s != want {
+		t.Errorf("job %s status = %s, want %s", jobID, s, want)
+	}
 }
 
 // DeadLetterEachKind puts one dead letter of each kind on the DLQ, in this order: the
