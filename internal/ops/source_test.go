@@ -39,14 +39,18 @@ func setup(t *testing.T, declare bool) (*ops.Source, *testBundle) {
 	t.Parallel()
 	url := testkit.NewVhostURL(t)
 	ch := testkit.Channel(t, url)
-	if declare {
+	conn := dial(t, url)
+	if declare { // as the programs do: all of it, the completed queue by its publisher
 		if err := broker.Declare(ch); err != nil {
+			t.Fatalf("declare: %v", err)
+		}
+		if err := broker.DeclareCompleted(context.Background(), conn); err != nil {
 			t.Fatalf("declare: %v", err)
 		}
 	}
 	pool, _ := testkit.NewPool(t)
 	store := jobstore.New(pool)
-	return ops.NewSource(dial(t, url), store), &testBundle{url: url, ch: ch, pool: pool, store: store}
+	return ops.NewSource(conn, store), &testBundle{url: url, ch: ch, pool: pool, store: store}
 }
 
 // dial connects to url until the test ends.
