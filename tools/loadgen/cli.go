@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,7 +73,7 @@ func parseArgs(args []string, getenv func(string) string, stdout io.Writer) (o o
 	fs.SetOutput(io.Discard)
 	cfg, body, tokens := &o.cfg, &o.body, &o.tokens
 	wait, asJSON := &o.wait, &o.asJSON
-	fs.StringVar(&cfg.BaseURL, "api", firstNonEmpty(getenv("LOADGEN_API"), "http://127.0.0.1:8080"), "the api's base `URL` (env LOADGEN_API)")
+	fs.StringVar(&cfg.BaseURL, "api", cmp.Or(getenv("LOADGEN_API"), "http://127.0.0.1:8080"), "the api's base `URL` (env LOADGEN_API)")
 	fs.Var(tokens, "token", "a user's bearer `JWT`; repeat for several users (env LOADGEN_TOKENS, comma-separated)")
 	fs.IntVar(&cfg.Jobs, "jobs", 100, "how many jobs to submit")
 	fs.Float64Var(&cfg.Rate, "rate", 10, "new jobs per second; 0: as fast as -concurrency allows")
@@ -185,13 +186,4 @@ func Summary(rep *Report, final map[string]job.View) string {
 	}
 	return s + fmt.Sprintf(" completed=%d failed=%d not_final=%d wait_p50=%.2fs wait_p95=%.2fs wait_max=%.2fs",
 		completed, failed, other, pct(0.5), pct(0.95), pct(1))
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
