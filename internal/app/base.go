@@ -56,7 +56,7 @@ func newBase(ctx, connCtx context.Context, cfg baseConfig, tel *telemetry.Teleme
 	b.onClose(pool.Close)
 
 	conn, err := broker.Dial(connCtx, broker.ConnectionConfig{URL: cfg.deps.RabbitMQURL, Name: cfg.name, Logger: tel.Logger,
-		CompletedMaxLength: cfg.deps.CompletedQueueMaxLength})
+		CompletedMaxLength: cfg.deps.CompletedQueueMaxLength, DeclareCompleted: true})
 	if err != nil {
 		b.close()
 		return nil, err

@@ -31,6 +31,10 @@ type ConnectionConfig struct {
 	// CompletedMaxLength caps cover-letter.completed, which nobody may consume: past it the
 	// oldest messages are dropped. 0: no cap.
 	CompletedMaxLength int
+	// DeclareCompleted declares cover-letter.completed (DeclareCompleted) on every
+	// (re)connection, for the processes that announce completions: the queue exists, with
+	// its cap, before the first announcement and before another service declares it.
+	DeclareCompleted bool
 }
 
 // Connection is an AMQP connection that redials with backoff whenever it is lost, until its
@@ -96,6 +100,11 @@ func (c *Connection) run(ctx context.Context) {
 			return
 		}
 		c.cfg.Logger.InfoContext(ctx, "broker: connected", slog.String("server", redact(c.cfg.URL)))
+		if c.cfg.DeclareCompleted {
+			if err := DeclareCompleted(ctx, c); err != nil && ctx.Err() == nil {
+				c.cfg.Logger.WarnContext(ctx, "broker: declare the completed queue (the publisher tries again)", slog.String("error", err.Error()))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			c.Close()

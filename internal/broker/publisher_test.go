@@ -95,3 +95,26 @@ func TestCompletedQueueIsBounded(t *testing.T) {
 		testkit.QueueLen(t, testkit.Channel(t, url), job.QueueCompleted, 15, 10*time.Second)
 	})
 }
+
+// A process that announces completions declares cover-letter.completed as soon as it is
+// connected: another service may consume it before the first announcement.
+func TestCompletedQueueExistsOnceConnected(t *testing.T) {
+	t.Parallel()
+	url := testkit.NewVhostURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := broker.Dial(ctx, broker.ConnectionConfig{URL: url, Name: t.Name(), CompletedMaxLength: 10, DeclareCompleted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { conn.Close(); conn.Wait() }()
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		ch, err := conn.Channel(ctx)
+		if err != nil {
+			return false
+		}
+		defer ch.Close()
+		_, err = ch.QueueDeclarePassive(job.QueueCompleted, true, false, false, false, nil)
+		return err == nil
+	}, "cover-letter.completed was not declared")
+}
