@@ -454,3 +454,26 @@ func TestForeignMessagesCountAgainstTheQuota(t *testing.T) {
 	}
 	tb.wantOneOutbox(t, job.QueueDLQ, "dead letters")
 }
+
+// A claim whose commit went through but whose answer was lost (the database restarted) is
+// asked again with the same token: it gets its own lease back, not "not claimable", which
+// would leave the job held by nobody until its lease expired.
+func TestClaimIsIdempotentForItsToken(t *testing.T) {
+	s, tb, ctx := setup(t)
+	j := tb.create(t, s, "job-1")
+	req := claimOf(msgFor(j), false, time.Minute)
+	req.Token = uuid.New()
+	first, lease, err := s.Claim(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, lease2, err := s.Claim(ctx, req)
+	if err != nil || lease2 != lease || again.Attempts != first.Attempts {
+		t.Fatalf("the same claim again = %+v, %v (attempts %d, first %d)", lease2, err, again.Attempts, first.Attempts)
+	}
+	other := claimOf(msgFor(j), false, time.Minute)
+	other.Token = uuid.New()
+	if _, _, err := s.Claim(ctx, other); !errors.Is(err, jobstore.ErrNotClaimable) {
+		t.Fatalf("another claim of the held job: %v", err)
+	}
+}

@@ -243,6 +243,9 @@ type ClaimRequest struct {
 	OwnerDeadAfter time.Duration
 	// Limits is the quota a job created from a foreign message counts against.
 	Limits Limits
+	// Token, if set, is the lease token to take: asking again with the same token (after a
+	// commit whose answer was lost) gets the same lease back. Zero: a new one.
+	Token uuid.UUID
 }
 
 // Claim moves a job to processing for the holder of the returned lease, until LeaseFor has
@@ -255,7 +258,10 @@ type ClaimRequest struct {
 // is alive is ErrLeaseHeld (ask again later: the holder may still finish it). Anything else
 // is ErrNotClaimable: a duplicate message, to be dropped.
 func (s *Store) Claim(ctx context.Context, r ClaimRequest) (Job, Lease, error) {
-	lease := Lease{JobID: r.Message.JobID, Token: uuid.New()}
+	lease := Lease{JobID: r.Message.JobID, Token: r.Token}
+	if lease.Token == uuid.Nil {
+		lease.Token = uuid.New()
+	}
 	var j Job
 	var limitErr *LimitError
 	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
@@ -342,11 +348,13 @@ func (s *Store) refuseOverQuota(ctx context.Context, r ClaimRequest, limitErr *L
 func claim(ctx context.Context, tx pgx.Tx, lease Lease, r ClaimRequest) (Job, error) {
 	j, err := scanJob(tx.QueryRow(ctx, `
 		UPDATE cover_letter_jobs AS j
-		SET status = 'processing', attempts = attempts + 1, lease_token = $2, lease_owner = nullif($5, '00000000-0000-0000-0000-000000000000'::uuid),
+		SET status = 'processing', attempts = attempts + CASE WHEN lease_token = $2 THEN 0 ELSE 1 END,
+		    lease_token = $2, lease_owner = nullif($5, '00000000-0000-0000-0000-000000000000'::uuid),
 		    lease_expires_at = now() + make_interval(secs => $3), run_after = NULL,
 		    started_at = now(), updated_at = now()
 		WHERE job_id = $1 AND (
 		    (status = 'pending' AND (run_after IS NULL OR run_after <= now()))
+		    OR (status = 'processing' AND lease_token = $2)
 		    OR (status = 'processing' AND (lease_expires_at < now() OR ($4 AND NOT EXISTS (
 		        SELECT 1 FROM worker_processes AS p
 		        WHERE p.id = j.lease_owner AND p.seen_at > now() - make_interval(secs => $6))))))
