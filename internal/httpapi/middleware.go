@@ -77,9 +77,29 @@ func (a *authenticator) user(c *fiber.Ctx) error {
 	return a.admit(c, id)
 }
 
-// streamUser accepts a stream token for the path's job in ?token=, else a user token.
+// streamTokenKey holds the stream token takeStreamToken took off the URL.
+const streamTokenKey = "careerops.streamToken"
+
+// takeStreamToken moves a stream token (?token=, how EventSource sends it) from the URL into
+// the request's locals before any middleware records the URL: spans and logs must not carry a
+// token that opens a stream for minutes.
+func takeStreamToken(c *fiber.Ctx) error {
+	uri := c.Request().URI()
+	args := uri.QueryArgs()
+	if token := args.Peek("token"); len(token) > 0 {
+		c.Locals(streamTokenKey, string(token))
+		args.Del("token")
+		uri.SetQueryStringBytes(args.QueryString())
+		// The request line as received, which url.full and c.OriginalURL() read, too.
+		c.Request().Header.SetRequestURIBytes(uri.RequestURI())
+	}
+	return c.Next()
+}
+
+// streamUser accepts a stream token for the path's job (taken off the URL by
+// takeStreamToken), else a user token.
 func (a *authenticator) streamUser(c *fiber.Ctx) error {
-	token := c.Query("token")
+	token, _ := c.Locals(streamTokenKey).(string)
 	if token == "" {
 		return a.user(c)
 	}

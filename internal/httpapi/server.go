@@ -88,6 +88,7 @@ func New(d Deps) *fiber.App {
 	})
 	m := newMetrics(d.Registry)
 	app.Use(
+		takeStreamToken, // first: nothing after it records the URL with the token
 		requestid.New(),
 		otelfiber.Middleware(
 			otelfiber.WithTracerProvider(d.Telemetry.TracerProvider),

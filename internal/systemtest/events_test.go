@@ -269,3 +269,32 @@ func rssMB(t *testing.T, pid int) float64 {
 	t.Fatal("no VmRSS")
 	return 0
 }
+
+// TestStreamTokenIsNotExported: EventSource sends its stream token in the query string, so
+// the api takes it off the URL before anything records the URL: no span attribute and no log
+// line holds it (spans leave the system; the token opens the stream for five minutes).
+func TestStreamTokenIsNotExported(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	token := b.user("a@example.com")
+	id := b.submit(token, "Writer at Daily Planet", "Reporter", "")
+	stream := b.streamToken(token, id)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	status, events := b.sse(ctx, "/api/cover-letter/"+id+"/events?token="+stream)
+	if status != 200 {
+		t.Fatalf("stream = %d", status)
+	}
+	for range events { // until the final event ends the stream
+	}
+	for _, s := range b.spans.Ended() {
+		for _, kv := range s.Attributes() {
+			if strings.Contains(kv.Value.Emit(), stream) {
+				t.Fatalf("span %q exports the stream token in %s", s.Name(), kv.Key)
+			}
+		}
+	}
+	if strings.Contains(b.logs.String(), stream) {
+		t.Fatal("a log line holds the stream token")
+	}
+}
