@@ -146,6 +146,7 @@ func (s *eventStream) run() {
 			err = s.refresh()
 		case e := <-s.events:
 			switch {
+			case e.JobID != s.job.ID: // not this stream's: never shown to this viewer
 			case e.Type == progress.TypeDelta:
 				data, _ := json.Marshal(map[string]any{"text": e.Text, "index": e.Index, "attempt": e.Attempt})
 				err = s.write(fmt.Sprintf("%d-%d", e.Attempt, e.Index), fmt.Sprintf("event: delta\ndata: %s\n\n", data))

@@ -96,3 +96,54 @@ func TestEventStreamLeavesNothingBehindWhenTheClientLeaves(t *testing.T) {
 	testkit.Eventually(t, 5*time.Second, func() bool { return hub.subscriptions() == 0 },
 		"the stream of a client that left unsubscribed")
 }
+
+// feedingHub hands every subscriber the same events: one of another job, then one of its own.
+type feedingHub struct{}
+
+func (feedingHub) Subscribe(string) (<-chan progress.Event, func()) {
+	ch := make(chan progress.Event, 2)
+	ch <- progress.Event{Type: progress.TypeDelta, JobID: "job-2", Text: "ANOTHER JOB'S LETTER", Attempt: 1}
+	ch <- progress.Event{Type: progress.TypeDelta, JobID: "job-1", Text: "Dear", Attempt: 1}
+	return ch, func() {}
+}
+
+// A stream writes only its own job's events, whatever its subscription hands it (a hub keyed
+// by a buffer that changed under it once delivered other jobs' deltas).
+func TestEventStreamWritesOnlyItsJobsEvents(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	done := make(chan struct{})
+	app := New(Deps{
+		Store: pendingStore{}, Verifier: auth.NewVerifier(secret), Registry: prometheus.NewRegistry(),
+		Telemetry: telemetry.New(slog.New(slog.DiscardHandler), noop.NewTracerProvider()),
+		Streams:   Streams{Hub: feedingHub{}, Done: done, Secret: secret, Heartbeat: time.Hour, Poll: time.Hour},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	defer func() { close(done); _ = app.ShutdownWithTimeout(5 * time.Second) }()
+	token, _ := auth.IssueStream(secret, 1, "job-1", time.Minute, time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+"/api/cover-letter/job-1/events?token="+token, nil)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream ended before its job's delta: %v", err)
+		}
+		if strings.Contains(line, "ANOTHER JOB") {
+			t.Fatalf("the stream of job-1 wrote another job's delta: %s", line)
+		}
+		if strings.Contains(line, "Dear") {
+			return
+		}
+	}
+}
