@@ -57,6 +57,10 @@ type APIConfig struct {
 	DevTokenEndpoint bool `env:"DEV_TOKEN_ENDPOINT" help:"Enables POST /dev/token, which mints a token (admin if asked) for anyone: development only."`
 	// TrustClientTraceContext takes requests' traceparent as their traces' parent.
 	TrustClientTraceContext bool `env:"TRUST_CLIENT_TRACE_CONTEXT" help:"Take a request's traceparent as the parent of its trace: only behind a gateway that sets it (a public client must not choose a job's trace)."`
+	// StreamsPerUser caps one user's open event streams on each replica.
+	StreamsPerUser int `env:"STREAMS_PER_USER" help:"Caps one user's open event streams on each api replica (more get 429)."`
+	// StreamMaxLifetime ends an event stream after this long (the browser reconnects).
+	StreamMaxLifetime time.Duration `env:"STREAM_MAX_LIFETIME" help:"Ends an event stream after this long; the browser reconnects and resumes from the stored job."`
 	// JaegerUIURL links the ops page to traces, e.g. http://127.0.0.1:16686.
 	JaegerUIURL string `env:"JAEGER_UI_URL" help:"Base URL of the Jaeger UI, for trace links on the ops page."`
 	Diagnostics
@@ -75,6 +79,8 @@ func DefaultAPIConfig() APIConfig {
 		UserRequestsPerMinute: 300,
 		UserJobsPerMinute:     defaultUserJobsPerMinute,
 		UserTokensPerDay:      200_000,
+		StreamsPerUser:        10,
+		StreamMaxLifetime:     10 * time.Minute,
 		Diagnostics:           defaultDiagnostics(),
 	}
 }
@@ -94,6 +100,8 @@ func (c *APIConfig) Validate() error {
 		return errors.New("SHUTDOWN_TIMEOUT must be positive")
 	case c.UserRequestsPerMinute < 0 || c.UserJobsPerMinute < 0 || c.UserTokensPerDay < 0:
 		return errors.New("USER_REQUESTS_PER_MINUTE, USER_JOBS_PER_MINUTE and USER_TOKENS_PER_DAY must not be negative")
+	case c.StreamsPerUser < 1 || c.StreamMaxLifetime <= 0:
+		return errors.New("STREAMS_PER_USER must be at least 1 and STREAM_MAX_LIFETIME positive")
 	case c.DevTokenEndpoint && !loopback(c.HTTPAddr):
 		return fmt.Errorf("DEV_TOKEN_ENDPOINT mints admin tokens for anyone: it needs HTTP_ADDR on a loopback address such as 127.0.0.1:8080, not %q", c.HTTPAddr)
 	}

@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -35,6 +37,38 @@ type Streams struct {
 	// Poll is how often a stream rereads the job, in case a progress event was lost.
 	// Defaults to 2s.
 	Poll time.Duration
+	// MaxPerUser caps one user's open streams on this replica; more are refused with 429.
+	// Defaults to 10.
+	MaxPerUser int
+	// MaxLifetime ends a stream after this long; EventSource reconnects (Last-Event-ID) and
+	// the new stream starts from the stored job. Defaults to 10m.
+	MaxLifetime time.Duration
+}
+
+// streamCount counts each user's open streams.
+type streamCount struct {
+	mu   sync.Mutex
+	open map[int64]int
+	max  int
+}
+
+// acquire takes a stream for user, if the user has fewer than max open.
+func (s *streamCount) acquire(user int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[user] >= s.max {
+		return false
+	}
+	s.open[user]++
+	return true
+}
+
+func (s *streamCount) release(user int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[user]--; s.open[user] <= 0 {
+		delete(s.open, user)
+	}
 }
 
 // streamTokenTTL is how long a stream token opens its job's stream.
@@ -67,13 +101,20 @@ func handleStreamToken(store JobStore, secret []byte) fiber.Handler {
 func handleEvents(store JobStore, st Streams) fiber.Handler {
 	st.Heartbeat = cmpDuration(st.Heartbeat, 15*time.Second)
 	st.Poll = cmpDuration(st.Poll, 2*time.Second)
+	st.MaxLifetime = cmpDuration(st.MaxLifetime, 10*time.Minute)
+	count := &streamCount{open: map[int64]int{}, max: cmp.Or(st.MaxPerUser, 10)}
 	return func(c *fiber.Ctx) error {
 		id, user := c.Params("jobId"), userID(c)
 		if !job.ValidID(id) {
 			return newError(fiber.StatusBadRequest, "invalid_job_id", "jobId must be 1-64 characters of [A-Za-z0-9._:-]")
 		}
+		if !count.acquire(user) {
+			c.Set(fiber.HeaderRetryAfter, "5")
+			return newError(fiber.StatusTooManyRequests, "too_many_streams", "at most %d open event streams per user", count.max)
+		}
 		// Subscribe before reading the job, so no transition falls between the two.
-		events, unsubscribe := subscribe(st.Hub, id)
+		events, leave := subscribe(st.Hub, id)
+		unsubscribe := func() { leave(); count.release(user) }
 		j, err := store.Get(c.UserContext(), user, id)
 		if err != nil {
 			unsubscribe()
@@ -135,10 +176,14 @@ func (s *eventStream) run() {
 	beat, poll := time.NewTicker(s.st.Heartbeat), time.NewTicker(s.st.Poll)
 	defer beat.Stop()
 	defer poll.Stop()
+	life := time.NewTimer(s.st.MaxLifetime)
+	defer life.Stop()
 	for {
 		var err error
 		select {
 		case <-s.st.Done:
+			return
+		case <-life.C: // the client reconnects and picks up from the stored job
 			return
 		case <-beat.C:
 			err = s.write("", ": ping\n\n")

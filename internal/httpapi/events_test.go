@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -145,5 +146,88 @@ func TestEventStreamWritesOnlyItsJobsEvents(t *testing.T) {
 		if strings.Contains(line, "Dear") {
 			return
 		}
+	}
+}
+
+// streamApp serves job-1 of user 1 (pending forever) with st's limits; it returns the stream
+// URL with a token, and stops when the test ends.
+func streamApp(t *testing.T, st Streams) string {
+	t.Helper()
+	secret := []byte(strings.Repeat("s", 32))
+	done := make(chan struct{})
+	st.Hub, st.Done, st.Secret = &countingHub{}, done, secret
+	st.Heartbeat, st.Poll = cmpDuration(st.Heartbeat, time.Hour), time.Hour
+	app := New(Deps{
+		Store: pendingStore{}, Verifier: auth.NewVerifier(secret), Registry: prometheus.NewRegistry(),
+		Telemetry: telemetry.New(slog.New(slog.DiscardHandler), noop.NewTracerProvider()), Streams: st,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { close(done); _ = app.ShutdownWithTimeout(5 * time.Second) })
+	token, _ := auth.IssueStream(secret, 1, "job-1", time.Minute, time.Now())
+	return "http://" + ln.Addr().String() + "/api/cover-letter/job-1/events?token=" + token
+}
+
+func openStream(ctx context.Context, t *testing.T, url string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// One user may hold MaxPerUser streams on a replica at once; more get 429 until one closes.
+func TestEventStreamsPerUserAreCapped(t *testing.T) {
+	// A stream notices its client left at its next write: heartbeats every 20 ms here.
+	url := streamApp(t, Streams{MaxPerUser: 2, Heartbeat: 20 * time.Millisecond})
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	for i := range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		if resp := openStream(ctx, t, url); resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %d", i, resp.StatusCode)
+		}
+	}
+	third := openStream(context.Background(), t, url)
+	third.Body.Close()
+	if third.StatusCode != http.StatusTooManyRequests || third.Header.Get("Retry-After") == "" {
+		t.Fatalf("a third stream: %d (Retry-After %q), want 429", third.StatusCode, third.Header.Get("Retry-After"))
+	}
+	cancels[0]()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		resp := openStream(ctx, t, url)
+		if resp.StatusCode == 200 {
+			return
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("after one stream closed, a new one still gets %d", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A stream ends after MaxLifetime; EventSource reconnects with Last-Event-ID and resumes.
+func TestEventStreamsEndAfterTheirLifetime(t *testing.T) {
+	url := streamApp(t, Streams{MaxLifetime: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp := openStream(ctx, t, url)
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("the stream did not end by itself within 5 s: %v", err)
 	}
 }

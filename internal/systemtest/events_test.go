@@ -212,7 +212,7 @@ func TestThousandIdleStreamsCostLittle(t *testing.T) {
 	dbURL, amqpURL := testkit.NewDatabaseURL(t), testkit.NewVhostURL(t)
 	apiAddr := freeAddr(t)
 	cmd := startProgram(t, bin, testkit.ChildEnv("DATABASE_URL="+dbURL, "RABBITMQ_URL="+amqpURL, "JWT_SECRET="+jwtSecret,
-		"HTTP_ADDR="+apiAddr, "USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "LOG_LEVEL=warn"), nil, "api")
+		"HTTP_ADDR="+apiAddr, "USER_REQUESTS_PER_MINUTE=0", "USER_JOBS_PER_MINUTE=0", "STREAMS_PER_USER=2000", "LOG_LEVEL=warn"), nil, "api")
 	waitReady(t, "http://"+apiAddr+"/readyz")
 	token := userToken(t, dbURL, "s@example.com")
 	b := &bundle{t: t, apiURL: "http://" + apiAddr}
