@@ -194,6 +194,11 @@ func (w *Worker) write(d *delivery, j jobstore.Job) (llm.Completion, error) {
 func (w *Worker) apply(d *delivery, j jobstore.Job, out llm.Completion, f fate) {
 	switch f.action {
 	case actionComplete:
+		if d.ctx.Err() != nil { // the drain timeout ended the job as its letter came: store it all the same
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
+			defer cancel()
+			d.ctx = ctx
+		}
 		w.complete(d, j, out)
 	case actionDrop: // the job is already final
 		w.log.InfoContext(d.ctx, "worker: job cancelled by its user; call abandoned")

@@ -190,3 +190,20 @@ func TestWorkerSendsHeartbeats(t *testing.T) {
 		t.Fatalf("%d processes left after the stop (%v)", process, err)
 	}
 }
+
+// A letter that arrives just as the drain timeout ends the job's context is stored, not given
+// back: giving it back would make another worker write it again (two successful answers,
+// seen once in the rolling-restart fault scenario).
+func TestWorkerStoresALetterThatArrivesAsTheDrainEnds(t *testing.T) {
+	t.Parallel()
+	w, tb := setup(t, func(c *Config) { c.DrainTimeout = 100 * time.Millisecond })
+	tb.llm.answer = func(ctx context.Context, _ func(string)) (llm.Completion, error) {
+		<-ctx.Done() // the drain timeout; the answer was already on its way
+		return llm.Completion{Text: "Dear team,", Model: "test-model", PromptTokens: 10, CompletionTokens: 3}, nil
+	}
+	tb.start(t, w)
+	a := tb.deliver(t, tb.message(t, "job-1"))
+	tb.llm.waitStarted(t)
+	tb.stop()
+	tb.check(t, a, result{settled: "ack", status: job.StatusCompleted, outbox: []string{job.QueueCompleted}, outcome: "completed"})
+}
