@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,4 +477,54 @@ func TestClaimIsIdempotentForItsToken(t *testing.T) {
 	if _, _, err := s.Claim(ctx, other); !errors.Is(err, jobstore.ErrNotClaimable) {
 		t.Fatalf("another claim of the held job: %v", err)
 	}
+}
+
+// TestCreateWithoutLimitsTakesNoUserLock: with no limit to count, a user's creations do not
+// queue behind one another: a create goes through while another transaction holds the lock a
+// counted create takes on the user's row.
+func TestCreateWithoutLimitsTakesNoUserLock(t *testing.T) {
+	s, tb, ctx := setup(t)
+	tx, err := tb.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // the test ends it either way
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, tb.user); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, created, err := s.Create(short, jobstore.NewJob{ID: "free", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}); err != nil || !created {
+		t.Fatalf("create while the user's row is locked: created %v, %v", created, err)
+	}
+	// With a limit on, the create waits for the lock (and so counts exactly).
+	limited, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel2()
+	_, _, err = s.Create(limited, jobstore.NewJob{ID: "counted", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise,
+		Limits: jobstore.Limits{JobsPerMinute: 100}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a counted create did not wait for the user's lock: %v", err)
+	}
+}
+
+// TestCreateIdempotencyRace: many concurrent requests with one key make one job; each gets it.
+func TestCreateIdempotencyRace(t *testing.T) {
+	s, tb, ctx := setup(t)
+	const n = 16
+	ids, errs := make([]string, n), make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			j, _, err := s.Create(ctx, jobstore.NewJob{ID: fmt.Sprintf("race-%d", i), UserID: tb.user, JobDescription: "x", CVText: "y",
+				Tone: job.ToneConcise, IdempotencyKey: "same", RequestHash: "h"})
+			ids[i], errs[i] = j.ID, err
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Fatalf("request %d: job %q, %v (first got %q)", i, ids[i], errs[i], ids[0])
+		}
+	}
+	tb.wantOneOutbox(t, job.QueueGenerate, "messages for one idempotent job")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/database"
@@ -57,20 +58,35 @@ func (e *LimitError) Error() string {
 // Create stores a new pending job and, in the same transaction, its message for the generate
 // queue. With an idempotency key already used by the user it returns the existing job and
 // created=false, or ErrIdempotencyConflict if the request differs.
+//
+// Only a create with a limit to count locks the user's row (so that the count is exact across
+// replicas); without limits a user's creations run side by side, and two racing requests with
+// one key are told apart by the key's unique index.
 func (s *Store) Create(ctx context.Context, n NewJob) (j Job, created bool, err error) {
+	var limitErr *LimitError
+	j, created, err = s.create(ctx, n)
+	if isIdempotencyRace(err) { // another request with the key committed first: answer with its job
+		j, created, err = s.create(ctx, n)
+	}
+	switch {
+	case err == nil, errors.Is(err, ErrIdempotencyConflict), errors.Is(err, ErrUnknownUser), errors.As(err, &limitErr):
+		return j, created, err
+	default:
+		return j, created, fmt.Errorf("jobstore: create job: %w", err)
+	}
+}
+
+func (s *Store) create(ctx context.Context, n NewJob) (j Job, created bool, err error) {
 	var key any
 	if n.IdempotencyKey != "" {
 		key = n.IdempotencyKey
 	}
-	var limitErr *LimitError
+	counted := n.Limits.JobsPerMinute > 0 || n.Limits.TokensPerDay > 0
 	err = s.outboxTx(ctx, func(tx pgx.Tx) error {
-		// One creation at a time per user: the limits below count exactly.
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT true FROM users WHERE id = $1 FOR NO KEY UPDATE`, n.UserID).Scan(&exists); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrUnknownUser
+		if counted { // one counted creation at a time per user: the limits below count exactly
+			if err := lockUser(ctx, tx, n.UserID); err != nil {
+				return err
 			}
-			return err
 		}
 		if n.IdempotencyKey != "" { // a replay answers with the first job, limits or not
 			var hash string
@@ -85,26 +101,48 @@ func (s *Store) Create(ctx context.Context, n NewJob) (j Job, created bool, err 
 				return err
 			}
 		}
-		if err := checkLimits(ctx, tx, n.UserID, n.Limits); err != nil {
-			return err
+		if counted {
+			if err := checkLimits(ctx, tx, n.UserID, n.Limits); err != nil {
+				return err
+			}
 		}
 		j, err = scanJob(tx.QueryRow(ctx, `
 			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, idempotency_key, request_hash, traceparent)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			RETURNING `+jobColumns,
 			n.ID, n.UserID, n.JobDescription, n.CVText, n.Tone, key, n.RequestHash, n.Headers["traceparent"]))
+		if isForeignKey(err, "cover_letter_jobs_user_id_fkey") {
+			return ErrUnknownUser
+		}
 		if err != nil {
 			return err
 		}
 		created = true
 		return enqueueGenerate(ctx, tx, j, n.Headers, time.Time{})
 	})
-	switch {
-	case err == nil, errors.Is(err, ErrIdempotencyConflict), errors.Is(err, ErrUnknownUser), errors.As(err, &limitErr):
-		return j, created, err
-	default:
-		return j, created, fmt.Errorf("jobstore: create job: %w", err)
+	return j, created, err
+}
+
+// lockUser takes the user's row lock for a counted creation; ErrUnknownUser if there is none.
+func lockUser(ctx context.Context, tx pgx.Tx, userID int64) error {
+	var exists bool
+	err := tx.QueryRow(ctx, `SELECT true FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).Scan(&exists)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrUnknownUser
 	}
+	return err
+}
+
+// isIdempotencyRace reports an insert that lost to a concurrent request with the same key.
+func isIdempotencyRace(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "cover_letter_jobs_idempotency_idx"
+}
+
+// isForeignKey reports a violation of the named foreign key.
+func isForeignKey(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503" && pgErr.ConstraintName == constraint
 }
 
 // checkLimits refuses a new job when the user is over a limit.

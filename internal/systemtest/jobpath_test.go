@@ -44,8 +44,8 @@ func TestJobPathCompletesFiftyJobsForTwoUsers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// 202 at once: no LLM in the request path. (Bounds are loose: 25 concurrent posts per user
-	// are serialised by the user's quota lock, on a shared 2-core machine.)
+	// 202 at once: no LLM in the request path, and with no limit to count a user's posts do not
+	// queue behind one another (bounds are loose: a shared 2-core machine under -race).
 	slices.Sort(took)
 	if p50, worst := took[len(took)/2], took[len(took)-1]; p50 > time.Second || worst > 10*time.Second {
 		t.Errorf("POST latency p50 %s, max %s: it must answer at once", p50, worst)
