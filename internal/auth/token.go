@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,6 +19,9 @@ var ErrInvalidToken = errors.New("invalid token")
 
 // MinSecretBytes is the shortest JWT secret accepted: HS256 wants at least 256 bits.
 const MinSecretBytes = 32
+
+// leeway is the clock skew tolerated on exp and iat.
+const leeway = 30 * time.Second
 
 // streamAudience marks stream tokens; user tokens never carry it, so one cannot pass for the
 // other.
@@ -52,7 +56,7 @@ func NewVerifier(secret []byte) *Verifier {
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), // no "none", no RS/HS confusion
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
-			jwt.WithLeeway(30*time.Second),
+			jwt.WithLeeway(leeway),
 		),
 	}
 }
@@ -75,16 +79,26 @@ func (v *Verifier) Identify(token string) (Identity, error) {
 	return Identity{UserID: id, Admin: c.Admin}, nil
 }
 
-// VerifyStream returns the user id of a valid stream token for jobID.
-func (v *Verifier) VerifyStream(token, jobID string) (int64, error) {
+// StreamGrant is what a valid stream token grants: one opening of one job's stream. The
+// caller spends TokenID (see jobstore.SpendStreamToken) so that the token opens it only once.
+type StreamGrant struct {
+	UserID  int64
+	TokenID string
+	// SpendableUntil is when the token stops being accepted (its expiry plus the leeway): a
+	// record of its use must be kept until then.
+	SpendableUntil time.Time
+}
+
+// VerifyStream returns the grant of a valid stream token for jobID.
+func (v *Verifier) VerifyStream(token, jobID string) (StreamGrant, error) {
 	c, id, err := v.parse(token)
 	if err != nil {
-		return 0, err
+		return StreamGrant{}, err
 	}
-	if !slices.Contains(c.Audience, streamAudience) || c.Job == "" || c.Job != jobID {
-		return 0, fmt.Errorf("%w: not a stream token for this job", ErrInvalidToken)
+	if !slices.Contains(c.Audience, streamAudience) || c.Job == "" || c.Job != jobID || c.ID == "" {
+		return StreamGrant{}, fmt.Errorf("%w: not a stream token for this job", ErrInvalidToken)
 	}
-	return id, nil
+	return StreamGrant{UserID: id, TokenID: c.ID, SpendableUntil: c.ExpiresAt.Add(leeway)}, nil
 }
 
 func (v *Verifier) parse(token string) (*claims, int64, error) {
@@ -118,10 +132,12 @@ func Issue(secret []byte, userID int64, ttl time.Duration, now time.Time, opts .
 	return sign(secret, c)
 }
 
-// IssueStream signs a token that opens only jobID's event stream, for ttl.
+// IssueStream signs a token that opens jobID's event stream once, within ttl. Its id (jti)
+// is random, for the record of its use.
 func IssueStream(secret []byte, userID int64, jobID string, ttl time.Duration, now time.Time) (string, error) {
 	return sign(secret, claims{
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        rand.Text(),
 			Subject:   strconv.FormatInt(userID, 10),
 			Audience:  jwt.ClaimStrings{streamAudience},
 			IssuedAt:  jwt.NewNumericDate(now),

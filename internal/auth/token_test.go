@@ -75,8 +75,12 @@ func TestStreamTokensOpenOneJobOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, err := v.VerifyStream(stream, "job-1"); err != nil || id != 7 {
-		t.Fatalf("VerifyStream = %d, %v", id, err)
+	g, err := v.VerifyStream(stream, "job-1")
+	if err != nil || g.UserID != 7 || len(g.TokenID) < 20 || g.SpendableUntil.Before(now.Add(time.Minute)) {
+		t.Fatalf("VerifyStream = %+v, %v", g, err)
+	}
+	if other, _ := IssueStream(secret, 7, "job-1", time.Minute, now); other == stream {
+		t.Fatal("two stream tokens are the same: each must have its own id")
 	}
 	if _, err := v.VerifyStream(stream, "job-2"); !errors.Is(err, ErrInvalidToken) {
 		t.Fatal("a stream token opened another job")

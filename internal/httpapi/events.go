@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,8 +70,9 @@ func (s *streamCount) release(user int64) {
 	}
 }
 
-// streamTokenTTL is how long a stream token opens its job's stream.
-const streamTokenTTL = 5 * time.Minute
+// streamTokenTTL is how long a stream token may wait for its one use: a client asks for one
+// right before opening the stream (and for a new one to reopen it).
+const streamTokenTTL = time.Minute
 
 func handleStreamToken(store JobStore, secret []byte) fiber.Handler {
 	return func(c *fiber.Ctx) error {
@@ -103,6 +103,7 @@ func handleEvents(store JobStore, st Streams) fiber.Handler {
 	st.Poll = cmpDuration(st.Poll, 2*time.Second)
 	st.MaxLifetime = cmpDuration(st.MaxLifetime, 10*time.Minute)
 	count := &streamCount{open: map[int64]int{}, max: cmp.Or(st.MaxPerUser, 10)}
+	watcher := newJobWatcher(store, st.Poll)
 	return func(c *fiber.Ctx) error {
 		id, user := c.Params("jobId"), userID(c)
 		if !job.ValidID(id) {
@@ -112,9 +113,10 @@ func handleEvents(store JobStore, st Streams) fiber.Handler {
 			c.Set(fiber.HeaderRetryAfter, "5")
 			return newError(fiber.StatusTooManyRequests, "too_many_streams", "at most %d open event streams per user", count.max)
 		}
-		// Subscribe before reading the job, so no transition falls between the two.
+		// Subscribe and watch before reading the job, so no transition falls between.
 		events, leave := subscribe(st.Hub, id)
-		unsubscribe := func() { leave(); count.release(user) }
+		watched, unwatch := watcher.watch(id)
+		unsubscribe := func() { leave(); unwatch(); count.release(user) }
 		j, err := store.Get(c.UserContext(), user, id)
 		if err != nil {
 			unsubscribe()
@@ -130,8 +132,7 @@ func handleEvents(store JobStore, st Streams) fiber.Handler {
 		c.Set(fiber.HeaderContentType, "text/event-stream")
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		c.Set("X-Accel-Buffering", "no")
-		s := &eventStream{store: store, st: st, ctx: context.WithoutCancel(c.UserContext()), conn: c.Context().Conn(),
-			user: user, job: j, events: events}
+		s := &eventStream{st: st, conn: c.Context().Conn(), user: user, job: j, events: events, watched: watched, watcher: watcher}
 		c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 			defer unsubscribe()
 			s.w = w
@@ -152,14 +153,14 @@ func subscribe(hub Subscriber, id string) (<-chan progress.Event, func()) {
 
 // eventStream is one client's stream; it lives in the server's writer goroutine.
 type eventStream struct {
-	store  JobStore
-	st     Streams
-	ctx    context.Context
-	conn   net.Conn
-	w      *bufio.Writer
-	user   int64
-	job    jobstore.Job
-	events <-chan progress.Event
+	st      Streams
+	conn    net.Conn
+	w       *bufio.Writer
+	user    int64
+	job     jobstore.Job
+	events  <-chan progress.Event
+	watched <-chan jobstore.Job // the job as the replica's watcher reread it
+	watcher *jobWatcher
 }
 
 func (s *eventStream) run() {
@@ -173,9 +174,8 @@ func (s *eventStream) run() {
 	if s.status(s.job.Status, s.job.Attempts) != nil {
 		return
 	}
-	beat, poll := time.NewTicker(s.st.Heartbeat), time.NewTicker(s.st.Poll)
+	beat := time.NewTicker(s.st.Heartbeat)
 	defer beat.Stop()
-	defer poll.Stop()
 	life := time.NewTimer(s.st.MaxLifetime)
 	defer life.Stop()
 	for {
@@ -187,16 +187,16 @@ func (s *eventStream) run() {
 			return
 		case <-beat.C:
 			err = s.write("", ": ping\n\n")
-		case <-poll.C:
-			err = s.refresh()
+		case j := <-s.watched:
+			err = s.update(j)
 		case e := <-s.events:
 			switch {
 			case e.JobID != s.job.ID: // not this stream's: never shown to this viewer
 			case e.Type == progress.TypeDelta:
 				data, _ := json.Marshal(map[string]any{"text": e.Text, "index": e.Index, "attempt": e.Attempt})
 				err = s.write(fmt.Sprintf("%d-%d", e.Attempt, e.Index), fmt.Sprintf("event: delta\ndata: %s\n\n", data))
-			case e.Status.Final():
-				err = s.refresh()
+			case e.Status.Final(): // the database, not the event, says how it ended
+				s.watcher.readSoon()
 			case e.Status != s.job.Status || e.Attempt != s.job.Attempts:
 				s.job.Status, s.job.Attempts = e.Status, max(e.Attempt, s.job.Attempts)
 				err = s.status(e.Status, s.job.Attempts)
@@ -210,13 +210,10 @@ func (s *eventStream) run() {
 
 var errStreamDone = errors.New("stream done")
 
-// refresh rereads the job: the database, not the events, decides the end.
-func (s *eventStream) refresh() error {
-	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-	defer cancel()
-	j, err := s.store.Get(ctx, s.user, s.job.ID)
-	if err != nil {
-		return nil // try again at the next poll
+// update takes the job as stored: the database, not the events, decides the end.
+func (s *eventStream) update(j jobstore.Job) error {
+	if j.UserID != s.user {
+		return nil
 	}
 	if j.Status.Final() {
 		if err := s.final(j); err != nil {

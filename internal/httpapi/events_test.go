@@ -3,15 +3,18 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/goleak"
@@ -28,6 +31,10 @@ import (
 type pendingStore struct{ JobStore }
 
 func (pendingStore) UserExists(context.Context, int64) (bool, error) { return true, nil }
+func (pendingStore) SpendStreamToken(context.Context, string, time.Time) (bool, error) {
+	return true, nil
+}
+func (pendingStore) GetMany(context.Context, []string) ([]jobstore.Job, error) { return nil, nil }
 func (pendingStore) Get(_ context.Context, user int64, id string) (jobstore.Job, error) {
 	if user != 1 || id != "job-1" {
 		return jobstore.Job{}, jobstore.ErrNotFound
@@ -149,16 +156,34 @@ func TestEventStreamWritesOnlyItsJobsEvents(t *testing.T) {
 	}
 }
 
-// streamApp serves job-1 of user 1 (pending forever) with st's limits; it returns the stream
-// URL with a token, and stops when the test ends.
-func streamApp(t *testing.T, st Streams) string {
+// streamServer serves the event streams of a real job store (seen through wrap, if not nil)
+// with st's limits until the test ends.
+type streamServer struct {
+	base   string
+	secret []byte
+	store  *jobstore.Store
+	pool   *pgxpool.Pool
+	user   int64
+}
+
+func streamApp(t *testing.T, st Streams, wrap func(*jobstore.Store) JobStore) *streamServer {
 	t.Helper()
+	pool, _ := testkit.NewPool(t)
+	store := jobstore.New(pool)
+	user, err := store.AddUser(context.Background(), "streams@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
 	secret := []byte(strings.Repeat("s", 32))
 	done := make(chan struct{})
 	st.Hub, st.Done, st.Secret = &countingHub{}, done, secret
-	st.Heartbeat, st.Poll = cmpDuration(st.Heartbeat, time.Hour), time.Hour
+	st.Heartbeat, st.Poll = cmpDuration(st.Heartbeat, time.Hour), cmpDuration(st.Poll, time.Hour)
+	var served JobStore = store
+	if wrap != nil {
+		served = wrap(store)
+	}
 	app := New(Deps{
-		Store: pendingStore{}, Verifier: auth.NewVerifier(secret), Registry: prometheus.NewRegistry(),
+		Store: served, Verifier: auth.NewVerifier(secret), Registry: prometheus.NewRegistry(),
 		Telemetry: telemetry.New(slog.New(slog.DiscardHandler), noop.NewTracerProvider()), Streams: st,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -167,8 +192,21 @@ func streamApp(t *testing.T, st Streams) string {
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { close(done); _ = app.ShutdownWithTimeout(5 * time.Second) })
-	token, _ := auth.IssueStream(secret, 1, "job-1", time.Minute, time.Now())
-	return "http://" + ln.Addr().String() + "/api/cover-letter/job-1/events?token=" + token
+	return &streamServer{base: "http://" + ln.Addr().String(), secret: secret, store: store, pool: pool, user: user}
+}
+
+// job creates a pending job of the server's user (no worker takes it).
+func (s *streamServer) job(t *testing.T, id string) {
+	t.Helper()
+	if _, _, err := s.store.Create(context.Background(), jobstore.NewJob{ID: id, UserID: s.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// url is the stream URL of job id with a new stream token.
+func (s *streamServer) url(id string) string {
+	token, _ := auth.IssueStream(s.secret, s.user, id, time.Minute, time.Now())
+	return s.base + "/api/cover-letter/" + id + "/events?token=" + token
 }
 
 func openStream(ctx context.Context, t *testing.T, url string) *http.Response {
@@ -184,7 +222,8 @@ func openStream(ctx context.Context, t *testing.T, url string) *http.Response {
 // One user may hold MaxPerUser streams on a replica at once; more get 429 until one closes.
 func TestEventStreamsPerUserAreCapped(t *testing.T) {
 	// A stream notices its client left at its next write: heartbeats every 20 ms here.
-	url := streamApp(t, Streams{MaxPerUser: 2, Heartbeat: 20 * time.Millisecond})
+	srv := streamApp(t, Streams{MaxPerUser: 2, Heartbeat: 20 * time.Millisecond}, nil)
+	srv.job(t, "job-1")
 	var cancels []context.CancelFunc
 	defer func() {
 		for _, c := range cancels {
@@ -194,11 +233,11 @@ func TestEventStreamsPerUserAreCapped(t *testing.T) {
 	for i := range 2 {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancels = append(cancels, cancel)
-		if resp := openStream(ctx, t, url); resp.StatusCode != 200 {
+		if resp := openStream(ctx, t, srv.url("job-1")); resp.StatusCode != 200 {
 			t.Fatalf("stream %d: %d", i, resp.StatusCode)
 		}
 	}
-	third := openStream(context.Background(), t, url)
+	third := openStream(context.Background(), t, srv.url("job-1"))
 	third.Body.Close()
 	if third.StatusCode != http.StatusTooManyRequests || third.Header.Get("Retry-After") == "" {
 		t.Fatalf("a third stream: %d (Retry-After %q), want 429", third.StatusCode, third.Header.Get("Retry-After"))
@@ -208,7 +247,7 @@ func TestEventStreamsPerUserAreCapped(t *testing.T) {
 	for {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancels = append(cancels, cancel)
-		resp := openStream(ctx, t, url)
+		resp := openStream(ctx, t, srv.url("job-1"))
 		if resp.StatusCode == 200 {
 			return
 		}
@@ -222,12 +261,99 @@ func TestEventStreamsPerUserAreCapped(t *testing.T) {
 
 // A stream ends after MaxLifetime; EventSource reconnects with Last-Event-ID and resumes.
 func TestEventStreamsEndAfterTheirLifetime(t *testing.T) {
-	url := streamApp(t, Streams{MaxLifetime: 200 * time.Millisecond})
+	srv := streamApp(t, Streams{MaxLifetime: 200 * time.Millisecond}, nil)
+	srv.job(t, "job-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp := openStream(ctx, t, url)
+	resp := openStream(ctx, t, srv.url("job-1"))
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		t.Fatalf("the stream did not end by itself within 5 s: %v", err)
+	}
+}
+
+// A stream token opens the stream once: a copy of the URL (from a log, a proxy, an exported
+// span) opens nothing, on this replica or another (the use is recorded in the database).
+func TestStreamTokenOpensTheStreamOnce(t *testing.T) {
+	srv := streamApp(t, Streams{}, nil)
+	srv.job(t, "job-1")
+	url := srv.url("job-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first := openStream(ctx, t, url)
+	defer first.Body.Close()
+	if first.StatusCode != 200 {
+		t.Fatalf("first use: %d", first.StatusCode)
+	}
+	again := openStream(ctx, t, url)
+	body, _ := io.ReadAll(again.Body)
+	again.Body.Close()
+	if again.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "token_used") {
+		t.Fatalf("the same token again: %d %s, want 401 token_used", again.StatusCode, body)
+	}
+	if fresh := openStream(ctx, t, srv.url("job-1")); fresh.StatusCode != 200 {
+		t.Fatalf("a new token: %d", fresh.StatusCode)
+	} else {
+		fresh.Body.Close()
+	}
+}
+
+// countingStore counts the job reads of the event streams.
+type countingStore struct {
+	*jobstore.Store
+	reads atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, user int64, id string) (jobstore.Job, error) {
+	s.reads.Add(1)
+	return s.Store.Get(ctx, user, id)
+}
+
+func (s *countingStore) GetMany(ctx context.Context, ids []string) ([]jobstore.Job, error) {
+	s.reads.Add(1)
+	return s.Store.GetMany(ctx, ids)
+}
+
+// A replica rereads the jobs its streams follow once per poll, not once per stream: 40
+// streams on two jobs cost about one query per interval. When the job ends, every stream gets
+// its final event from one read.
+func TestEventStreamsShareOneReadPerPoll(t *testing.T) {
+	const poll, streams = 50 * time.Millisecond, 40
+	var counted *countingStore
+	srv := streamApp(t, Streams{Poll: poll, MaxPerUser: streams}, func(s *jobstore.Store) JobStore {
+		counted = &countingStore{Store: s}
+		return counted
+	})
+	srv.job(t, "job-1")
+	srv.job(t, "job-2")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var bodies []*bufio.Reader
+	for i := range streams {
+		resp := openStream(ctx, t, srv.url(fmt.Sprintf("job-%d", i%2+1)))
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %d", i, resp.StatusCode)
+		}
+		bodies = append(bodies, bufio.NewReader(resp.Body))
+	}
+	before := counted.reads.Load()
+	time.Sleep(20 * poll)
+	if reads := counted.reads.Load() - before; reads > 30 {
+		t.Fatalf("%d reads in 20 polls with %d streams open, want about 20 (one per poll)", reads, streams)
+	}
+	if _, err := srv.pool.Exec(ctx, `UPDATE cover_letter_jobs SET status = 'completed', cover_letter = 'Dear Acme', completed_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range bodies {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream %d ended before its final event: %v", i, err)
+			}
+			if strings.HasPrefix(line, "event: completed") {
+				break
+			}
+		}
 	}
 }

@@ -50,17 +50,24 @@ type UserChecker interface {
 	UserExists(ctx context.Context, id int64) (bool, error)
 }
 
-// authenticator checks who a request speaks for: a user token in the Authorization header
-// or, for a job's event stream, a stream token in ?token= (EventSource cannot set headers).
-// Users are checked to exist, and known ones remembered for a minute.
-type authenticator struct {
-	v     *auth.Verifier
-	users UserChecker
-	known *userCache
+// StreamTokens records the one use of each stream token, across replicas.
+type StreamTokens interface {
+	SpendStreamToken(ctx context.Context, tokenID string, spendableUntil time.Time) (bool, error)
 }
 
-func newAuthenticator(v *auth.Verifier, users UserChecker) *authenticator {
-	return &authenticator{v: v, users: users, known: newUserCache(time.Minute)}
+// authenticator checks who a request speaks for: a user token in the Authorization header
+// or, for a job's event stream, a stream token in ?token= (EventSource cannot set headers),
+// which opens the stream once. Users are checked to exist, and known ones remembered for a
+// minute.
+type authenticator struct {
+	v      *auth.Verifier
+	users  UserChecker
+	tokens StreamTokens
+	known  *userCache
+}
+
+func newAuthenticator(v *auth.Verifier, users UserChecker, tokens StreamTokens) *authenticator {
+	return &authenticator{v: v, users: users, tokens: tokens, known: newUserCache(time.Minute)}
 }
 
 // user requires a valid user token and stores the user's id (and admin flag) for handlers.
@@ -97,17 +104,25 @@ func takeStreamToken(c *fiber.Ctx) error {
 }
 
 // streamUser accepts a stream token for the path's job (taken off the URL by
-// takeStreamToken), else a user token.
+// takeStreamToken) not used before, else a user token.
 func (a *authenticator) streamUser(c *fiber.Ctx) error {
 	token, _ := c.Locals(streamTokenKey).(string)
 	if token == "" {
 		return a.user(c)
 	}
-	id, err := a.v.VerifyStream(token, c.Params("jobId"))
+	grant, err := a.v.VerifyStream(token, c.Params("jobId"))
 	if err != nil {
 		return invalidToken(c)
 	}
-	return a.admit(c, auth.Identity{UserID: id})
+	fresh, err := a.tokens.SpendStreamToken(c.UserContext(), grant.TokenID, grant.SpendableUntil)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !fresh { // a copy of the URL (a log, a proxy, a span) opens nothing
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops", error="invalid_token"`)
+		return newError(fiber.StatusUnauthorized, "token_used", "a stream token opens the stream once; ask for a new one")
+	}
+	return a.admit(c, auth.Identity{UserID: grant.UserID})
 }
 
 func (a *authenticator) admit(c *fiber.Ctx, id auth.Identity) error {

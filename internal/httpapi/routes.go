@@ -24,7 +24,7 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 
 	// Routes of a signed-in user. The job is named first, so every span of the request,
 	// the user lookup included, carries its id.
-	authn := newAuthenticator(d.Verifier, d.Store)
+	authn := newAuthenticator(d.Verifier, d.Store, d.Store)
 	limit := limitUser(d.Limits.RequestsPerMinute)
 	user := chain(authn.user, limit)
 	app.Post("/api/cover-letter", chain(newJobID, user, handleCreate(d.Store, d.Telemetry, d.Limits.Jobs, m))...)

@@ -30,6 +30,10 @@ type JobStore interface {
 	Cancel(ctx context.Context, userID int64, jobID string, headers map[string]string) (jobstore.Job, error)
 	UserExists(ctx context.Context, id int64) (bool, error)
 	Get(ctx context.Context, userID int64, jobID string) (jobstore.Job, error)
+	// GetMany reads the jobs of ids, whoever owns them (the event streams' poll).
+	GetMany(ctx context.Context, ids []string) ([]jobstore.Job, error)
+	// SpendStreamToken records a stream token's one use; false if it was used before.
+	SpendStreamToken(ctx context.Context, tokenID string, spendableUntil time.Time) (bool, error)
 	List(ctx context.Context, p jobstore.ListParams) ([]jobstore.Job, *jobstore.Cursor, error)
 }
 

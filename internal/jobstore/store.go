@@ -142,6 +142,20 @@ func (s *Store) GetAny(ctx context.Context, jobID string) (Job, error) {
 	return scanJob(s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE job_id = $1`, jobID))
 }
 
+// GetMany returns the jobs of ids that exist, whoever owns them, in one query: a replica's
+// event streams reread all the jobs they follow with it.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]Job, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE job_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: get jobs: %w", err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: get jobs: %w", err)
+	}
+	return jobs, nil
+}
+
 // Cursor marks a place in a user's list of jobs, newest first.
 type Cursor struct {
 	CreatedAt time.Time

@@ -528,3 +528,42 @@ func TestCreateIdempotencyRace(t *testing.T) {
 	}
 	tb.wantOneOutbox(t, job.QueueGenerate, "messages for one idempotent job")
 }
+
+// TestSpendStreamToken: a token is spent once, even by racing replicas; stale records go.
+func TestSpendStreamToken(t *testing.T) {
+	s, tb, ctx := setup(t)
+	until := time.Now().Add(time.Minute)
+	const n = 8
+	won := make(chan bool, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			ok, err := s.SpendStreamToken(ctx, "token-a", until)
+			if err != nil {
+				t.Error(err)
+			}
+			won <- ok
+		})
+	}
+	wg.Wait()
+	close(won)
+	spent := 0
+	for ok := range won {
+		if ok {
+			spent++
+		}
+	}
+	if spent != 1 {
+		t.Fatalf("token spent %d times by %d racing openings, want once", spent, n)
+	}
+	if _, err := tb.pool.Exec(ctx, `INSERT INTO stream_token_uses VALUES ('stale', now() - interval '2 minutes')`); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.SpendStreamToken(ctx, "token-b", until); err != nil || !ok {
+		t.Fatalf("a fresh token: %v, %v", ok, err)
+	}
+	var stale int
+	if err := tb.pool.QueryRow(ctx, `SELECT count(*) FROM stream_token_uses WHERE token_id = 'stale'`).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("stale records left: %d, %v", stale, err)
+	}
+}

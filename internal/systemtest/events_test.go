@@ -272,7 +272,7 @@ func rssMB(t *testing.T, pid int) float64 {
 
 // TestStreamTokenIsNotExported: EventSource sends its stream token in the query string, so
 // the api takes it off the URL before anything records the URL: no span attribute and no log
-// line holds it (spans leave the system; the token opens the stream for five minutes).
+// line holds it (spans leave the system), and a copy of it opens nothing: it opens the stream once.
 func TestStreamTokenIsNotExported(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
@@ -296,5 +296,9 @@ func TestStreamTokenIsNotExported(t *testing.T) {
 	}
 	if strings.Contains(b.logs.String(), stream) {
 		t.Fatal("a log line holds the stream token")
+	}
+	// And were it copied from somewhere, it would open nothing: it was spent.
+	if status, _ := b.sse(ctx, "/api/cover-letter/"+id+"/events?token="+stream); status != http.StatusUnauthorized {
+		t.Fatalf("the spent token opens the stream again: %d", status)
 	}
 }

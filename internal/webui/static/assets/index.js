@@ -177,9 +177,9 @@ const statusPath = (id) => `/api/cover-letter/status/${encodeURIComponent(id)}`;
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 /**
- * Follows one job's events. EventSource reconnects by itself (with Last-Event-ID) after a
- * dropped connection; when the server refuses it instead (an expired stream token), a new
- * token is fetched. After repeated refusals it falls back to polling the status.
+ * Follows one job's events. A stream token opens the stream once, so after a dropped or
+ * ended stream it reconnects with a new token (backing off); after repeated failures it falls
+ * back to polling the status.
  */
 class JobStream {
   constructor(jobId, handlers) {
@@ -232,8 +232,9 @@ class JobStream {
     }
     es.addEventListener('error', () => {
       if (this.closed || es !== this.es) return;
-      // CONNECTING: the browser retries by itself. CLOSED: it gave up (refused, not a stream).
-      if (es.readyState === EventSource.CLOSED) this.retryLater();
+      // A stream token opens the stream once: the browser's own retry would reuse it and be
+      // refused, so reconnect with a new token instead.
+      this.retryLater();
     });
   }
 
