@@ -39,9 +39,10 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 
 	hub, progressPub := progress.NewHub(b.conn, log), progress.NewPublisher(b.conn, log)
 	streamsDone := make(chan struct{})
+	creates := jobstore.NewBatcher(b.store, cfg.CreateBatchMax, jobstore.DefaultBatchesInFlight)
 	server := httpapi.New(httpapi.Deps{
 		TrustClientTraceContext: cfg.TrustClientTraceContext,
-		Store:                   b.store,
+		Store:                   creates,
 		Verifier:                auth.NewVerifier([]byte(cfg.JWTSecret)),
 		Admin:                   b.admin,
 		Registry:                b.registry,
@@ -67,6 +68,7 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 	background.run("progress hub", func(ctx context.Context) error { hub.Run(ctx); return nil })
 	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
 	background.run("outbox relay", b.relay.Run)
+	background.run("create batcher", creates.Run)
 	front := g.stage(ctx)
 	front.run("http server", serve(fiberServer{app: server, streamsDone: streamsDone, stop: streamsDone, log: log}, ln, cfg.ShutdownTimeout))
 	log.InfoContext(ctx, "api: listening", slog.String("addr", ln.Addr().String()))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
@@ -61,6 +62,8 @@ type APIConfig struct {
 	StreamsPerUser int `env:"STREAMS_PER_USER" help:"Caps one user's open event streams on each api replica (more get 429)."`
 	// StreamMaxLifetime ends an event stream after this long (the browser reconnects).
 	StreamMaxLifetime time.Duration `env:"STREAM_MAX_LIFETIME" help:"Ends an event stream after this long; the browser reconnects and resumes from the stored job."`
+	// CreateBatchMax caps the creates one transaction commits.
+	CreateBatchMax int `env:"CREATE_BATCH_MAX" help:"The most job creates the api commits in one transaction (creates that arrive together share it; 1: each alone)."`
 	// JaegerUIURL links the ops page to traces, e.g. http://127.0.0.1:16686.
 	JaegerUIURL string `env:"JAEGER_UI_URL" help:"Base URL of the Jaeger UI, for trace links on the ops page."`
 	Diagnostics
@@ -78,6 +81,7 @@ func DefaultAPIConfig() APIConfig {
 		ShutdownTimeout:       15 * time.Second,
 		UserRequestsPerMinute: 300,
 		UserJobsPerMinute:     defaultUserJobsPerMinute,
+		CreateBatchMax:        jobstore.DefaultBatchMax,
 		UserTokensPerDay:      200_000,
 		StreamsPerUser:        10,
 		StreamMaxLifetime:     10 * time.Minute,
@@ -102,6 +106,8 @@ func (c *APIConfig) Validate() error {
 		return errors.New("USER_REQUESTS_PER_MINUTE, USER_JOBS_PER_MINUTE and USER_TOKENS_PER_DAY must not be negative")
 	case c.StreamsPerUser < 1 || c.StreamMaxLifetime <= 0:
 		return errors.New("STREAMS_PER_USER must be at least 1 and STREAM_MAX_LIFETIME positive")
+	case c.CreateBatchMax < 1:
+		return errors.New("CREATE_BATCH_MAX must be at least 1")
 	case c.DevTokenEndpoint && !loopback(c.HTTPAddr):
 		return fmt.Errorf("DEV_TOKEN_ENDPOINT mints admin tokens for anyone: it needs HTTP_ADDR on a loopback address such as 127.0.0.1:8080, not %q", c.HTTPAddr)
 	}

@@ -45,6 +45,9 @@ type Limits struct {
 	TokensPerDay int
 }
 
+// counted says whether a create must count the user's usage.
+func (l Limits) counted() bool { return l.JobsPerMinute > 0 || l.TokensPerDay > 0 }
+
 // LimitError is a refused job: the user is over a limit until RetryAfter has passed.
 type LimitError struct {
 	Limit      string // "jobs_per_minute" or "tokens_per_day"
@@ -81,7 +84,7 @@ func (s *Store) create(ctx context.Context, n NewJob) (j Job, created bool, err 
 	if n.IdempotencyKey != "" {
 		key = n.IdempotencyKey
 	}
-	counted := n.Limits.JobsPerMinute > 0 || n.Limits.TokensPerDay > 0
+	counted := n.Limits.counted()
 	err = s.outboxTx(ctx, func(tx pgx.Tx) error {
 		if counted { // one counted creation at a time per user: the limits below count exactly
 			if err := lockUser(ctx, tx, n.UserID); err != nil {
@@ -147,7 +150,7 @@ func isForeignKey(err error, constraint string) bool {
 
 // checkLimits refuses a new job when the user is over a limit.
 func checkLimits(ctx context.Context, tx pgx.Tx, userID int64, l Limits) error {
-	if l.JobsPerMinute <= 0 && l.TokensPerDay <= 0 {
+	if !l.counted() {
 		return nil
 	}
 	var (
@@ -178,22 +181,32 @@ func checkLimits(ctx context.Context, tx pgx.Tx, userID int64, l Limits) error {
 	return nil
 }
 
-// enqueueGenerate writes the job's message for the generate queue to the outbox.
+// enqueueGenerate writes the job's message for the generate queue to the outbox, to be sent
+// at at (zero: now).
 func enqueueGenerate(ctx context.Context, tx pgx.Tx, j Job, headers map[string]string, at time.Time) error {
+	m, err := generateOutboxMessage(j, headers, at)
+	if err != nil {
+		return err
+	}
+	return outbox.Insert(ctx, tx, m, at)
+}
+
+// generateOutboxMessage is the job's message for the generate queue, due at at (zero: now).
+func generateOutboxMessage(j Job, headers map[string]string, at time.Time) (broker.Message, error) {
 	body, err := json.Marshal(generateMessage(j))
 	if err != nil {
-		return fmt.Errorf("encode message: %w", err)
+		return broker.Message{}, fmt.Errorf("encode message: %w", err)
 	}
 	due := at
 	if due.IsZero() {
 		due = time.Now()
 	}
-	return outbox.Insert(ctx, tx, broker.Message{
+	return broker.Message{
 		RoutingKey: job.QueueGenerate,
 		MessageID:  j.ID + "/" + strconv.Itoa(j.Attempts),
 		Headers:    withHeaders(headers, job.HeaderJobID, j.ID, job.HeaderDueAt, due.UTC().Format(time.RFC3339Nano)),
 		Body:       body,
-	}, at)
+	}, nil
 }
 
 // generateMessage is the job's message for the generate queue.

@@ -40,21 +40,32 @@ const (
 // Insert adds m to the outbox, to be published not before availableAt (zero: at once). Its
 // headers are made safe first (SafeHeaders).
 func Insert(ctx context.Context, db DBTX, m broker.Message, availableAt time.Time) error {
-	headers, err := json.Marshal(SafeHeaders(m.Headers))
-	if err != nil {
-		return fmt.Errorf("outbox: encode headers: %w", err)
-	}
-	if m.Body == nil {
-		m.Body = []byte{}
+	return InsertMany(ctx, db, []broker.Message{m}, availableAt)
+}
+
+// InsertMany adds msgs to the outbox in one statement, as Insert does each.
+func InsertMany(ctx context.Context, db DBTX, msgs []broker.Message, availableAt time.Time) error {
+	n := len(msgs)
+	exchanges, keys, ids, headers, bodies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
+	for i, m := range msgs {
+		h, err := json.Marshal(SafeHeaders(m.Headers))
+		if err != nil {
+			return fmt.Errorf("outbox: encode headers: %w", err)
+		}
+		exchanges[i], keys[i], ids[i], headers[i], bodies[i] = m.Exchange, m.RoutingKey, m.MessageID, string(h), m.Body
+		if m.Body == nil {
+			bodies[i] = []byte{}
+		}
 	}
 	var at any
 	if !availableAt.IsZero() {
 		at = availableAt
 	}
-	_, err = db.Exec(ctx, `
+	_, err := db.Exec(ctx, `
 		INSERT INTO outbox_messages (exchange, routing_key, message_id, headers, body, available_at)
-		VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))`,
-		m.Exchange, m.RoutingKey, m.MessageID, headers, m.Body, at)
+		SELECT e, k, id, h, b, coalesce($6, now())
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[]) AS m(e, k, id, h, b)`,
+		exchanges, keys, ids, headers, bodies, at)
 	if err != nil {
 		return fmt.Errorf("outbox: insert: %w", err)
 	}

@@ -1,0 +1,178 @@
+package jobstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/outbox"
+)
+
+// Defaults of the Batcher.
+const (
+	// DefaultBatchMax is the most creates one transaction commits.
+	DefaultBatchMax = 64
+	// DefaultBatchesInFlight is how many batch transactions run at once; while they do, the
+	// next creates gather for the next batch.
+	DefaultBatchesInFlight = 4
+	// batchTimeout bounds one batch transaction.
+	batchTimeout = 10 * time.Second
+)
+
+// Batcher is a Store whose creates commit together: a create that arrives while every batch
+// slot is busy waits for the next batch, which takes all the creates waiting then (up to a
+// maximum) and commits them in one transaction: one multi-row INSERT of the jobs, one of
+// their outbox rows, one COMMIT. Under no load a create is its own batch, at once; under load
+// the commit's flush is shared. Each create still answers for itself: a 202 is a committed
+// row. A create with a limit to count, a replayed or conflicting idempotency key, or a batch
+// that fails as a whole (an unknown user) takes Store.Create's path on its own.
+type Batcher struct {
+	*Store
+	max     int
+	in      chan *pendingCreate
+	slots   chan struct{}
+	stopped chan struct{}
+	flights sync.WaitGroup
+}
+
+type pendingCreate struct {
+	n    NewJob
+	done chan createResult // buffered: the batch never waits for its caller
+}
+
+type createResult struct {
+	j       Job
+	created bool
+	err     error
+}
+
+// NewBatcher batches s's creates, at most maxBatch per transaction and inFlight transactions
+// at once. Creates wait for Run to start; after it returns they go one by one.
+func NewBatcher(s *Store, maxBatch, inFlight int) *Batcher {
+	return &Batcher{Store: s, max: max(maxBatch, 1), in: make(chan *pendingCreate),
+		slots: make(chan struct{}, max(inFlight, 1)), stopped: make(chan struct{})}
+}
+
+// Create is Store.Create, batched with the creates around it.
+func (b *Batcher) Create(ctx context.Context, n NewJob) (Job, bool, error) {
+	if n.Limits.counted() {
+		return b.Store.Create(ctx, n)
+	}
+	p := &pendingCreate{n: n, done: make(chan createResult, 1)}
+	select {
+	case b.in <- p:
+	case <-b.stopped:
+		return b.Store.Create(ctx, n)
+	case <-ctx.Done():
+		return Job{}, false, fmt.Errorf("jobstore: create job: %w", ctx.Err())
+	}
+	r := <-p.done // the batch has it: its commit decides, within batchTimeout
+	return r.j, r.created, r.err
+}
+
+// Run gathers and commits batches until ctx ends, then waits for the batches in flight.
+func (b *Batcher) Run(ctx context.Context) error {
+	defer b.flights.Wait()
+	defer close(b.stopped)
+	for {
+		select { // a slot first: while none is free, creates gather
+		case b.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		var batch []*pendingCreate
+		select {
+		case p := <-b.in:
+			batch = append(batch, p)
+		case <-ctx.Done():
+			return nil
+		}
+	gather:
+		for len(batch) < b.max {
+			select {
+			case p := <-b.in:
+				batch = append(batch, p)
+			default:
+				break gather
+			}
+		}
+		b.flights.Go(func() {
+			defer func() { <-b.slots }()
+			b.commit(context.WithoutCancel(ctx), batch)
+		})
+	}
+}
+
+// commit creates batch in one transaction and answers each create; those it could not
+// create (see Batcher) take Store.Create's path.
+func (b *Batcher) commit(ctx context.Context, batch []*pendingCreate) {
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	created, err := b.insertBatch(ctx, batch)
+	var alone sync.WaitGroup
+	for _, p := range batch {
+		if j, ok := created[p.n.ID]; ok && err == nil {
+			p.done <- createResult{j: j, created: true}
+			continue
+		}
+		alone.Go(func() {
+			j, ok, err := b.Store.Create(ctx, p.n)
+			p.done <- createResult{j: j, created: ok, err: err}
+		})
+	}
+	alone.Wait()
+}
+
+// insertBatch inserts the jobs of batch that conflict with none (ON CONFLICT DO NOTHING: a
+// job id or an idempotency key taken) and their outbox rows, and returns them by id.
+func (b *Batcher) insertBatch(ctx context.Context, batch []*pendingCreate) (map[string]Job, error) {
+	created := make(map[string]Job, len(batch))
+	err := b.outboxTx(ctx, func(tx pgx.Tx) error {
+		var (
+			users                                     []int64
+			ids, descs, cvs, tones, keys, hashes, tps []string
+		)
+		for _, p := range batch {
+			n := p.n
+			ids, users, descs, cvs = append(ids, n.ID), append(users, n.UserID), append(descs, n.JobDescription), append(cvs, n.CVText)
+			tones, keys, hashes = append(tones, string(n.Tone)), append(keys, n.IdempotencyKey), append(hashes, n.RequestHash)
+			tps = append(tps, n.Headers["traceparent"])
+		}
+		rows, err := tx.Query(ctx, `
+			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, idempotency_key, request_hash, traceparent)
+			SELECT id, u, d, cv, t, nullif(k, ''), h, tp
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+			     AS n(id, u, d, cv, t, k, h, tp)
+			ON CONFLICT DO NOTHING
+			RETURNING `+jobColumns, ids, users, descs, cvs, tones, keys, hashes, tps)
+		if err != nil {
+			return err
+		}
+		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]*pendingCreate, len(batch))
+		for _, p := range batch {
+			byID[p.n.ID] = p
+		}
+		msgs := make([]broker.Message, 0, len(jobs))
+		for _, j := range jobs {
+			m, err := generateOutboxMessage(j, byID[j.ID].n.Headers, time.Time{})
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+			created[j.ID] = j
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		return outbox.InsertMany(ctx, tx, msgs, time.Time{})
+	})
+	return created, err
+}

@@ -1,0 +1,117 @@
+package jobstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+)
+
+// runBatcher runs a batcher of s with one batch in flight until the test ends.
+func runBatcher(t *testing.T, s *jobstore.Store) *jobstore.Batcher {
+	t.Helper()
+	b := jobstore.NewBatcher(s, 64, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return b
+}
+
+// Concurrent creates commit together: 200 jobs in far fewer transactions (a transaction's
+// jobs share its now()), each with its message.
+func TestBatcherCommitsCreatesTogether(t *testing.T) {
+	s, tb, ctx := setup(t)
+	b := runBatcher(t, s)
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			j, created, err := b.Create(ctx, jobstore.NewJob{ID: fmt.Sprintf("job-%d", i), UserID: tb.user, JobDescription: "x", CVText: "y",
+				Tone: job.ToneConcise, Headers: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
+			if err != nil || !created || j.ID != fmt.Sprintf("job-%d", i) || j.Status != job.StatusPending || j.TraceParent == "" {
+				t.Errorf("create %d = %+v, %v, %v", i, j, created, err)
+			}
+		})
+	}
+	wg.Wait()
+	var jobs, messages, transactions int
+	if err := tb.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT created_at), (SELECT count(*) FROM outbox_messages WHERE routing_key = $1)
+		FROM cover_letter_jobs`, job.QueueGenerate).Scan(&jobs, &transactions, &messages); err != nil {
+		t.Fatal(err)
+	}
+	if jobs != n || messages != n {
+		t.Fatalf("%d jobs and %d messages for %d creates", jobs, messages, n)
+	}
+	if transactions > n/4 {
+		t.Fatalf("%d creates took %d transactions: not batched", n, transactions)
+	}
+	t.Logf("%d creates in %d transactions", n, transactions)
+}
+
+// In a batch, each create still gets its own answer: a replayed key its first job, a reused
+// key a conflict, an unknown user an error (which fails the batch's INSERT: the others are
+// created all the same), a counted create its own path.
+func TestBatcherAnswersEachCreate(t *testing.T) {
+	s, tb, ctx := setup(t)
+	b := runBatcher(t, s)
+	first, _, err := s.Create(ctx, jobstore.NewJob{ID: "first", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise, IdempotencyKey: "k", RequestHash: "h1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		n       jobstore.NewJob
+		id      string
+		created bool
+		err     error
+	}
+	plain := func(id string) jobstore.NewJob {
+		return jobstore.NewJob{ID: id, UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}
+	}
+	cases := []want{
+		{n: jobstore.NewJob{ID: "replay", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise, IdempotencyKey: "k", RequestHash: "h1"}, id: first.ID},
+		{n: jobstore.NewJob{ID: "reuse", UserID: tb.user, JobDescription: "z", CVText: "y", Tone: job.ToneConcise, IdempotencyKey: "k", RequestHash: "h2"}, err: jobstore.ErrIdempotencyConflict},
+		{n: jobstore.NewJob{ID: "stranger", UserID: 99999, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}, err: jobstore.ErrUnknownUser},
+		{n: jobstore.NewJob{ID: "counted", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise, Limits: jobstore.Limits{JobsPerMinute: 100}}, id: "counted", created: true},
+	}
+	for i := range 20 {
+		cases = append(cases, want{n: plain(fmt.Sprintf("plain-%d", i)), id: fmt.Sprintf("plain-%d", i), created: true})
+	}
+	var wg sync.WaitGroup
+	for _, c := range cases {
+		wg.Go(func() {
+			j, created, err := b.Create(ctx, c.n)
+			if !errors.Is(err, c.err) || (c.err == nil && (j.ID != c.id || created != c.created)) {
+				t.Errorf("%s: job %q created %v err %v; want job %q created %v err %v", c.n.ID, j.ID, created, err, c.id, c.created, c.err)
+			}
+		})
+	}
+	wg.Wait()
+	var messages int
+	if err := tb.pool.QueryRow(ctx, `SELECT count(*) FROM outbox_messages`).Scan(&messages); err != nil || messages != 22 {
+		t.Fatalf("%d messages (%v), want 22: first, counted and 20 plain", messages, err)
+	}
+}
+
+// A batcher not running (not yet, or no more) creates one by one.
+func TestBatcherWithoutRunCreatesAlone(t *testing.T) {
+	s, tb, ctx := setup(t)
+	b := jobstore.NewBatcher(s, 64, 1)
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := b.Run(stopped); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := b.Create(ctx, jobstore.NewJob{ID: "after", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}); err != nil || !created {
+		t.Fatalf("create after Run returned: %v, %v", created, err)
+	}
+}
