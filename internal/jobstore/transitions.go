@@ -272,6 +272,11 @@ func withHeaders(headers map[string]string, kv ...string) map[string]string {
 	return out
 }
 
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // Lease is a worker's hold on a job, proven by its token.
 type Lease struct {
 	JobID string
@@ -313,9 +318,19 @@ func (s *Store) Claim(ctx context.Context, r ClaimRequest) (Job, Lease, error) {
 	if lease.Token == uuid.Nil {
 		lease.Token = uuid.New()
 	}
-	var j Job
+	// The usual case, a job that exists and is due, is one statement; the rest is a
+	// transaction that may create the job from a foreign message.
+	j, err := claim(ctx, s.pool, lease, r)
+	switch {
+	case err == nil:
+		return j, lease, nil
+	case errors.Is(err, ErrLeaseHeld), errors.Is(err, ErrNotClaimable):
+		return Job{}, Lease{}, err
+	case !errors.Is(err, ErrNotFound):
+		return Job{}, Lease{}, fmt.Errorf("jobstore: claim %s: %w", r.Message.JobID, err)
+	}
 	var limitErr *LimitError
-	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err = s.outboxTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		j, err = claim(ctx, tx, lease, r)
 		if !errors.Is(err, ErrNotFound) {
@@ -396,8 +411,8 @@ func (s *Store) refuseOverQuota(ctx context.Context, r ClaimRequest, limitErr *L
 
 // claim takes the lease of a claimable job; a redelivery that finds the job held by a live
 // process is ErrLeaseHeld.
-func claim(ctx context.Context, tx pgx.Tx, lease Lease, r ClaimRequest) (Job, error) {
-	j, err := scanJob(tx.QueryRow(ctx, `
+func claim(ctx context.Context, db querier, lease Lease, r ClaimRequest) (Job, error) {
+	j, err := scanJob(db.QueryRow(ctx, `
 		UPDATE cover_letter_jobs AS j
 		SET status = 'processing', attempts = attempts + CASE WHEN lease_token = $2 THEN 0 ELSE 1 END,
 		    lease_token = $2, lease_owner = nullif($5, '00000000-0000-0000-0000-000000000000'::uuid),
@@ -414,7 +429,7 @@ func claim(ctx context.Context, tx pgx.Tx, lease Lease, r ClaimRequest) (Job, er
 		return j, err
 	}
 	var processing bool
-	if err := tx.QueryRow(ctx, `SELECT status = 'processing' FROM cover_letter_jobs WHERE job_id = $1`, lease.JobID).Scan(&processing); err != nil {
+	if err := db.QueryRow(ctx, `SELECT status = 'processing' FROM cover_letter_jobs WHERE job_id = $1`, lease.JobID).Scan(&processing); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Job{}, ErrNotFound
 		}
