@@ -21,7 +21,7 @@ import (
 // OpsSource is what the operations API reads and changes (*ops.Source).
 type OpsSource interface {
 	QueueStats(ctx context.Context) ([]ops.QueueStat, error)
-	JobsByStatus(ctx context.Context) (map[job.Status]int, error)
+	JobsByStatus(ctx context.Context) (jobstore.StatusCounts, error)
 	RecentFailures(ctx context.Context, limit int) ([]jobstore.Job, error)
 	DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error)
 	RequeueDeadLetters(ctx context.Context, target dlq.Target) (dlq.Result, error)
@@ -69,8 +69,9 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			return unavailable(err)
 		}
 		for _, s := range []job.Status{job.StatusPending, job.StatusProcessing, job.StatusCompleted, job.StatusFailed, job.StatusCancelled} {
-			out.JobsByStatus[s] = counts[s]
+			out.JobsByStatus[s] = counts.Counts[s]
 		}
+		out.JobsByStatusEstimated = counts.Estimated
 		failures, err := src.RecentFailures(ctx, opsRecentFailures)
 		if err != nil {
 			return unavailable(err)

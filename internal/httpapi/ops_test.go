@@ -42,8 +42,8 @@ type fakeOps struct {
 }
 
 func (f *fakeOps) QueueStats(context.Context) ([]ops.QueueStat, error) { return f.queues, f.err }
-func (f *fakeOps) JobsByStatus(context.Context) (map[job.Status]int, error) {
-	return f.counts, f.err
+func (f *fakeOps) JobsByStatus(context.Context) (jobstore.StatusCounts, error) {
+	return jobstore.StatusCounts{Counts: f.counts}, f.err
 }
 func (f *fakeOps) RecentFailures(_ context.Context, limit int) ([]jobstore.Job, error) {
 	return f.failures[:min(limit, len(f.failures))], f.err

@@ -75,6 +75,9 @@ type ErrorDetail struct {
 type OpsOverview struct {
 	Queues         []QueueView      `json:"queues"`
 	JobsByStatus   map[Status]int   `json:"jobsByStatus"`
+	// JobsByStatusEstimated names the statuses whose counts are estimates (a large table's
+	// completed and cancelled jobs); the others are counted.
+	JobsByStatusEstimated []Status `json:"jobsByStatusEstimated,omitempty"`
 	RecentFailures []FailureView    `json:"recentFailures"`
 	DLQ            []DeadLetterView `json:"dlq"`
 	// Outbox is what waits to be published, and what the relays gave up on.

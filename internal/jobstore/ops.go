@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -11,26 +12,78 @@ import (
 	"github.com/careerops/jobs/internal/job"
 )
 
-// CountByStatus counts the jobs of every user by status, every status present (0 when none).
-func (s *Store) CountByStatus(ctx context.Context) (map[job.Status]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM cover_letter_jobs GROUP BY status`)
-	if err != nil {
-		return nil, fmt.Errorf("jobstore: count by status: %w", err)
+// StatusCounts are the jobs of every user by status, every status present (0 when none).
+type StatusCounts struct {
+	Counts map[job.Status]int
+	// Estimated are the statuses whose counts are the planner's estimate, not a count.
+	Estimated []job.Status
+}
+
+// exactCountRows is the table size (by the planner's statistics) up to which every status is
+// counted: a few milliseconds of scan.
+const exactCountRows = 20_000
+
+// CountByStatus counts the jobs by status. Open jobs (pending, processing) and failed ones
+// are counted from partial indexes, whatever the table's size; on a table of more than
+// exactCountRows rows, completed and cancelled ones, which only grow, are estimated from the
+// planner's statistics (as fresh as the last ANALYZE), since counting them would read the
+// whole table.
+func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
+	var (
+		rows  float64
+		vals  []string
+		freqs []float32
+	)
+	if err := s.pool.QueryRow(ctx, `
+		SELECT c.reltuples, coalesce(st.most_common_vals::text, '{}')::text[], coalesce(st.most_common_freqs, '{}')
+		FROM pg_class c
+		LEFT JOIN pg_stats st ON st.schemaname = c.relnamespace::regnamespace::text AND st.tablename = c.relname AND st.attname = 'status'
+		WHERE c.oid = 'cover_letter_jobs'::regclass`).Scan(&rows, &vals, &freqs); err != nil {
+		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 	}
-	counts := map[job.Status]int{
+	query := `SELECT status, count(*) FROM cover_letter_jobs GROUP BY status`
+	out := StatusCounts{Counts: map[job.Status]int{
 		job.StatusPending: 0, job.StatusProcessing: 0, job.StatusCompleted: 0, job.StatusFailed: 0, job.StatusCancelled: 0,
+	}}
+	if rows > exactCountRows {
+		query = `SELECT status, count(*) FROM cover_letter_jobs WHERE status IN ('pending', 'processing') GROUP BY status
+			UNION ALL SELECT 'failed', count(*) FROM cover_letter_jobs WHERE status = 'failed'`
+		out.Estimated = []job.Status{job.StatusCompleted, job.StatusCancelled}
+		for st, n := range estimateCounts(rows, vals, freqs, out.Estimated) {
+			out.Counts[st] = n
+		}
+	}
+	counted, err := s.pool.Query(ctx, query)
+	if err != nil {
+		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 	}
 	var (
 		status job.Status
 		n      int
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error {
-		counts[status] = n
+	if _, err := pgx.ForEachRow(counted, []any{&status, &n}, func() error {
+		out.Counts[status] = n
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("jobstore: count by status: %w", err)
+		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 	}
-	return counts, nil
+	return out, nil
+}
+
+// estimateCounts estimates the rows of each of statuses from a table's row count and the
+// most common values of its status column with their frequencies (0 for a status not among
+// them: rarer than any that is).
+func estimateCounts(rows float64, vals []string, freqs []float32, statuses []job.Status) map[job.Status]int {
+	out := make(map[job.Status]int, len(statuses))
+	for _, st := range statuses {
+		out[st] = 0
+		for i, v := range vals {
+			if v == string(st) && i < len(freqs) {
+				out[st] = int(math.Round(rows * float64(freqs[i])))
+			}
+		}
+	}
+	return out
 }
 
 // RecentFailures returns the last limit jobs of any user that failed, the latest first.

@@ -28,10 +28,11 @@ func TestCountByStatus(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
 
-	counts, err := s.CountByStatus(ctx)
+	all, err := s.CountByStatus(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	counts := all.Counts
 	want := map[job.Status]int{job.StatusPending: 0, job.StatusProcessing: 0, job.StatusCompleted: 0, job.StatusFailed: 0, job.StatusCancelled: 0}
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Fatalf("empty store: counts = %v, want %v", counts, want)
@@ -42,12 +43,43 @@ func TestCountByStatus(t *testing.T) {
 	for i, st := range []job.Status{job.StatusPending, job.StatusFailed, job.StatusFailed, job.StatusCompleted, job.StatusFailed} {
 		opsInsertJob(t, pool, user, fmt.Sprintf("job-%d", i), st, now)
 	}
-	if counts, err = s.CountByStatus(ctx); err != nil {
-		t.Fatal(err)
+	if all, err = s.CountByStatus(ctx); err != nil || all.Estimated != nil {
+		t.Fatal(err, all.Estimated)
 	}
+	counts = all.Counts
 	want[job.StatusPending], want[job.StatusFailed], want[job.StatusCompleted] = 1, 3, 1
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Fatalf("counts = %v, want %v", counts, want)
+	}
+}
+
+// On a large table, open and failed jobs are still counted; completed and cancelled ones are
+// estimated from the statistics, close to the truth, and said to be.
+func TestCountByStatusOnALargeTable(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	user := addUser(t, s, "ada@example.com")
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO cover_letter_jobs (job_id, user_id, status, job_description, cv_text)
+		SELECT 'j' || g, $1, CASE WHEN g % 10 = 0 THEN 'cancelled' WHEN g % 1000 = 1 THEN 'failed'
+		                          WHEN g % 1000 = 2 THEN 'pending' WHEN g % 1000 = 3 THEN 'processing' ELSE 'completed' END, 'x', 'y'
+		FROM generate_series(1, 40000) g`, user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE cover_letter_jobs`); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.CountByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := all.Counts
+	if c[job.StatusPending] != 40 || c[job.StatusProcessing] != 40 || c[job.StatusFailed] != 40 {
+		t.Fatalf("open and failed jobs are not counted exactly: %v", c)
+	}
+	near := func(got, want int) bool { return got > want*9/10 && got < want*11/10 }
+	if !near(c[job.StatusCompleted], 35880) || !near(c[job.StatusCancelled], 4000) || fmt.Sprint(all.Estimated) != "[completed cancelled]" {
+		t.Fatalf("estimates %v (estimated %v), want about 35880 completed and 4000 cancelled", c, all.Estimated)
 	}
 }
 

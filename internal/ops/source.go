@@ -83,8 +83,8 @@ func (s *Source) QueueStats(ctx context.Context) ([]QueueStat, error) {
 	return stats, nil
 }
 
-// JobsByStatus counts the jobs of every user by status, every status present.
-func (s *Source) JobsByStatus(ctx context.Context) (map[job.Status]int, error) {
+// JobsByStatus counts the jobs of every user by status (see jobstore.CountByStatus).
+func (s *Source) JobsByStatus(ctx context.Context) (jobstore.StatusCounts, error) {
 	return s.store.CountByStatus(ctx)
 }
 

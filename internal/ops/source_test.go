@@ -176,11 +176,11 @@ func TestJobsAndFailures(t *testing.T) {
 	ctx := context.Background()
 	src, b := setup(t, true)
 	b.failedJob(t, "job-1")
-	counts, err := src.JobsByStatus(ctx)
+	all, err := src.JobsByStatus(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(counts) != 5 || counts[job.StatusFailed] != 1 || counts[job.StatusPending] != 0 {
+	if counts := all.Counts; len(counts) != 5 || counts[job.StatusFailed] != 1 || counts[job.StatusPending] != 0 {
 		t.Errorf("JobsByStatus = %v", counts)
 	}
 	failures, err := src.RecentFailures(ctx, 20)

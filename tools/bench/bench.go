@@ -35,7 +35,7 @@ type Config struct {
 	Profile          bool     // BENCH_PROFILE=1: CPU profiles of the raw path, the api and a worker
 	Quick            bool     // BENCH_QUICK=1: short windows, to try the harness
 	Keep             bool     // BENCH_KEEP=1: keep the database and the vhost
-	Phases           []string // BENCH_PHASES: raw,api,e2e,overhead,free,experiments (default all)
+	Phases           []string // BENCH_PHASES: raw,api,e2e,overhead,free,experiments (default all), scale (only when named)
 	Commit           string
 	Stdout, Stderr   io.Writer
 }
@@ -104,6 +104,8 @@ type Results struct {
 	ExpAPI      []APIResult `json:"experimentsApi"`
 	ExpOverhead []*Overhead `json:"experimentsOverhead"`
 	Footprint   Footprint   `json:"footprint"`
+	// Scale is BENCH_PHASES=scale: reads at a million jobs, a burst drained.
+	Scale *Scale `json:"scale,omitempty"`
 }
 
 // Overhead is the worker's per-job time beyond the LLM call, at concurrency 1 and 0 s latency.
@@ -230,6 +232,11 @@ func (r *run) phases(ctx context.Context) error {
 	// 3–4. End to end, by latency; the overhead and free-capacity runs at their latency.
 	for _, lat := range []time.Duration{0, time.Second} {
 		if err := r.phaseE2E(ctx, lat); err != nil {
+			return err
+		}
+	}
+	if r.cfg.phase("scale") {
+		if err := r.phaseScale(ctx); err != nil {
 			return err
 		}
 	}

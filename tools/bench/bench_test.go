@@ -95,3 +95,31 @@ func TestProcReadings(t *testing.T) {
 		t.Fatalf("cpuBetween = %+v", u)
 	}
 }
+
+func TestPlanSummaryTakesTheCostliestStatement(t *testing.T) {
+	log := "duration: 0.060 ms  plan:\nQuery Text: SELECT true FROM users\nLockRows  (cost=0.28..8.30 rows=1 width=7) (actual time=0.059..0.060 rows=1 loops=1)\n" +
+		"duration: 1.250 ms  plan:\nQuery Text: SELECT count(*)\n\tFROM cover_letter_jobs\nAggregate  (cost=1.0..2.0 rows=1 width=8)\n  ->  Index Scan using x on cover_letter_jobs  (cost=0.4..1.0 rows=1 width=8)\n" +
+		"duration: 0.300 ms  plan:\nQuery Text: INSERT\nInsert on cover_letter_jobs  (cost=0.00..0.01 rows=1 width=1)\n"
+	if got, want := planSummary(log), "Aggregate, 1.250 ms"; got != want {
+		t.Fatalf("planSummary = %q, want %q", got, want)
+	}
+	if got := planSummary("no plans here"); got != "?" {
+		t.Fatalf("planSummary of nothing = %q", got)
+	}
+}
+
+func TestDrainQuarters(t *testing.T) {
+	var samples []BurstSample
+	for i := range 21 { // 10 s of enqueue, then 1000 messages drained at 100/s
+		at := time.Duration(i) * time.Second
+		q := 1000
+		if i > 10 {
+			q = max(0, 1000-100*(i-10))
+		}
+		samples = append(samples, BurstSample{At: at, Queue: q})
+	}
+	first, last := drainQuarters(samples, 10*time.Second)
+	if first != 100 || last != 100 {
+		t.Fatalf("drainQuarters = %v, %v; want 100, 100", first, last)
+	}
+}

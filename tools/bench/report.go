@@ -63,6 +63,16 @@ func (r *Results) Targets() []Target {
 		atMost("queue wait p99 ≤ 50 ms with free capacity ("+f.Spec.Name+")", float64(f.QueueWait.P99)/1e6, 50,
 			fmt.Sprintf("p99 %s ms (p50 %s ms) at %s jobs/s", ms(f.QueueWait.P99), ms(f.QueueWait.P50), rate(f.JobsPerSec)))
 	}
+	if sc := r.Scale; sc != nil {
+		for _, rd := range sc.Reads {
+			atMost(fmt.Sprintf("p99 ≤ 5 ms at %d jobs of %d users: %s", sc.Jobs, sc.Users, rd.Name), float64(rd.Latency.P99)/1e6, 5,
+				fmt.Sprintf("p99 %s ms (p50 %s ms)", ms(rd.Latency.P99), ms(rd.Latency.P50)))
+		}
+		if b := sc.Burst; b.RateFirst > 0 {
+			atLeast(fmt.Sprintf("burst of %d drains at a flat rate (last quarter ≥ 0.8× the first)", b.Jobs), b.RateLast/b.RateFirst, 0.8,
+				fmt.Sprintf("%s/s then %s/s", rate(b.RateFirst), rate(b.RateLast)))
+		}
+	}
 	fp := r.Footprint
 	if len(fp.APIIdleRSS) > 0 {
 		atMost("idle RSS ≤ 30 MB (api)", float64(maxInt(fp.APIIdleRSS))/1e6, 30, fmt.Sprintf("%s MB (max of %d)", mb(maxInt(fp.APIIdleRSS)), len(fp.APIIdleRSS)))
@@ -250,6 +260,13 @@ func (r *Results) mdSections() []mdSection {
 		align:  "| --- | --- | --- | --- | --- |",
 		rows:   r.experimentRows(),
 	}, {
+		show:   r.Scale != nil,
+		title:  "Scale",
+		intro:  r.Scale.intro(),
+		header: "| read | via | p50 ms | p99 ms | max ms | plan |",
+		align:  "| --- | --- | --: | --: | --: | --- |",
+		rows:   r.Scale.rows(),
+	}, {
 		show:   true,
 		title:  "Footprint",
 		intro:  fmt.Sprintf("Binaries built with %s.", fp.BinaryBuildTag),
@@ -340,4 +357,32 @@ func (t Target) mdRow() string {
 		verdict += " (" + t.By + ")"
 	}
 	return fmt.Sprintf("| %s | %s | %s |", t.What, t.Measured, verdict)
+}
+
+// intro is the scale section's paragraph: the seed and the burst.
+func (sc *Scale) intro() string {
+	if sc == nil {
+		return ""
+	}
+	b := sc.Burst
+	return fmt.Sprintf("%d finished jobs of %d users seeded in %s (30 days of history), then each read %d times, one at a time; plans from auto_explain in `scale-plans.txt`. "+
+		"Burst: %d jobs enqueued through the api with no worker running in %s (%s/s), all published after %s; then 4 workers × 16 at 0 s drained the queue in %s (%s/s; first quarter %s/s, last quarter %s/s). "+
+		"Largest resident sets, MB: %s. Plots: `scale-backlog.svg`, `scale-rss.svg`.",
+		sc.Jobs, sc.Users, sc.SeedTook.Round(time.Second), func() int {
+			if len(sc.Reads) > 0 {
+				return sc.Reads[0].Latency.N
+			}
+			return 0
+		}(), b.Jobs, b.EnqueueTook.Round(time.Second), rate(b.EnqueuePerSec), b.PublishedTook.Round(time.Second),
+		b.DrainTook.Round(time.Second), rate(b.DrainPerSec), rate(b.RateFirst), rate(b.RateLast), mbMap(b.MaxRSS))
+}
+
+// rows are the scale section's rows, one per read.
+func (sc *Scale) rows() []string {
+	if sc == nil {
+		return nil
+	}
+	return rowsOf(sc.Reads, func(rd ScaleRead) string {
+		return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", rd.Name, rd.Via, ms(rd.Latency.P50), ms(rd.Latency.P99), ms(rd.Latency.Max), planSummary(rd.Plan))
+	})
 }

@@ -58,7 +58,7 @@ async function load() {
 function render(data) {
   const focusKey = document.activeElement && document.activeElement.dataset.focusKey;
   const jaeger = safeBaseUrl(data.jaegerUrl);
-  draw('jobs', data.jobsByStatus || {}, renderJobs);
+  draw('jobs', [data.jobsByStatus || {}, data.jobsByStatusEstimated || []], renderJobs);
   draw('queues', data.queues || [], renderQueues);
   draw('outbox', data.outbox || {}, renderOutbox);
   draw('dlq', data.dlq || [], renderDLQ);
@@ -82,10 +82,14 @@ function draw(part, value, fn) {
   fn(value);
 }
 
-function renderJobs(counts) {
+// A large table's completed and cancelled jobs are estimates: shown as ≈ n.
+function renderJobs([counts, estimated]) {
   ui.jobsByStatus.replaceChildren(...STATUSES.map((status) => el('div', { class: 'stat', dataset: { status } },
     el('dt', { text: status }),
-    el('dd', { text: String(counts[status] ?? 0) }))));
+    el('dd', {
+      text: (estimated.includes(status) ? '≈ ' : '') + String(counts[status] ?? 0),
+      title: estimated.includes(status) ? 'estimated from the database statistics' : undefined,
+    }))));
 }
 
 function renderQueues(queues) {
