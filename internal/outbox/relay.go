@@ -190,7 +190,7 @@ func (r *Relay) selectBatch(ctx context.Context, tx pgx.Tx) (ids []int64, msgs [
 		SELECT id, exchange, routing_key, message_id, headers, body
 		FROM outbox_messages
 		WHERE parked_at IS NULL AND available_at <= now()
-		ORDER BY id
+		ORDER BY available_at, id
 		LIMIT $1
 		FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
 	if err != nil {
