@@ -116,7 +116,7 @@ func TestDrainQuarters(t *testing.T) {
 		if i > 10 {
 			q = max(0, 1000-100*(i-10))
 		}
-		samples = append(samples, BurstSample{At: at, Queue: q})
+		samples = append(samples, BurstSample{At: at, Open: int64(q)})
 	}
 	first, last := drainQuarters(samples, 10*time.Second)
 	if first != 100 || last != 100 {

@@ -329,7 +329,8 @@ type ScaleBurst struct {
 type BurstSample struct {
 	At     time.Duration    `json:"at"`
 	Outbox int64            `json:"outbox"`
-	Queue  int              `json:"queue"` // ready messages in cover-letter.generate
+	Queue  int              `json:"queue"` // ready messages in cover-letter.generate, as RabbitMQ reports it
+	Open   int64            `json:"open"`  // jobs pending or processing: what is left to drain
 	RSS    map[string]int64 `json:"rss"`
 }
 
@@ -407,12 +408,12 @@ func (r *run) scaleBurst(ctx context.Context, n int, b *ScaleBurst) error {
 	defer func() { _ = r.sys.stopWorkers() }()
 	drainStart := time.Now() // all four ready (the first ones began a little before)
 	b.DrainFrom = time.Since(start)
-	for {
-		depth, err := r.w.queueDepth(job.QueueGenerate)
-		if err != nil {
+	for { // until every job has finished (RabbitMQ's count of a deep quorum queue lags)
+		var open int
+		if err := r.w.pool.QueryRow(ctx, `SELECT count(*) FROM cover_letter_jobs WHERE status IN ('pending', 'processing')`).Scan(&open); err != nil {
 			return err
 		}
-		if depth == 0 {
+		if open == 0 {
 			break
 		}
 		select {
@@ -443,6 +444,7 @@ func (r *run) sampleBurst(ctx context.Context, start time.Time, stop <-chan stru
 		s := BurstSample{At: time.Since(start), RSS: map[string]int64{}}
 		_ = r.w.pool.QueryRow(ctx, `SELECT count(*) FROM outbox_messages`).Scan(&s.Outbox)
 		s.Queue, _ = r.w.queueDepth(job.QueueGenerate)
+		_ = r.w.pool.QueryRow(ctx, `SELECT count(*) FROM cover_letter_jobs WHERE status IN ('pending', 'processing')`).Scan(&s.Open)
 		for name, pid := range r.burstPIDs() {
 			if rss, err := rssBytes(pid); err == nil {
 				s.RSS[name] = rss
@@ -474,12 +476,12 @@ func (r *run) burstPIDs() map[string]int {
 	return pids
 }
 
-// drainQuarters is the rate at which the queue emptied over the first and the last quarter
-// of the drain (the samples after drainFrom whose queue was not yet empty).
+// drainQuarters is the rate at which jobs finished over the first and the last quarter of
+// the drain (the samples after drainFrom with jobs still open).
 func drainQuarters(samples []BurstSample, drainFrom time.Duration) (first, last float64) {
 	var d []BurstSample
 	for _, s := range samples {
-		if s.At >= drainFrom && (len(d) == 0 || d[len(d)-1].Queue > 0) {
+		if s.At >= drainFrom && (len(d) == 0 || d[len(d)-1].Open > 0) {
 			d = append(d, s)
 		}
 	}
@@ -487,6 +489,6 @@ func drainQuarters(samples []BurstSample, drainFrom time.Duration) (first, last 
 		return 0, 0
 	}
 	q := len(d) / 4
-	rateOf := func(a, b BurstSample) float64 { return float64(a.Queue-b.Queue) / (b.At - a.At).Seconds() }
+	rateOf := func(a, b BurstSample) float64 { return float64(a.Open-b.Open) / (b.At - a.At).Seconds() }
 	return rateOf(d[0], d[q]), rateOf(d[len(d)-1-q], d[len(d)-1])
 }

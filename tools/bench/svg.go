@@ -80,11 +80,12 @@ func compact(v float64) string {
 
 // writeBurstPlots draws the burst's backlog and resident sets into the output directory.
 func (r *run) writeBurstPlots(b *ScaleBurst) {
-	backlog := []series{{name: "outbox rows"}, {name: "generate queue"}}
+	backlog := []series{{name: "outbox rows"}, {name: "generate queue"}, {name: "open jobs"}}
 	rss := map[string]*series{}
 	for _, s := range b.Samples {
 		backlog[0].at, backlog[0].v = append(backlog[0].at, s.At), append(backlog[0].v, float64(s.Outbox))
 		backlog[1].at, backlog[1].v = append(backlog[1].at, s.At), append(backlog[1].v, float64(s.Queue))
+		backlog[2].at, backlog[2].v = append(backlog[2].at, s.At), append(backlog[2].v, float64(s.Open))
 		for name, v := range s.RSS {
 			if rss[name] == nil {
 				rss[name] = &series{name: name}
