@@ -224,6 +224,30 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 	}
 }
 
+func TestDeferSchedulesTheJobWithoutSpendingAnAttempt(t *testing.T) {
+	s, tb, ctx := setup(t)
+	j := tb.create(t, s, "job-1")
+	lease := claim(t, s, j)
+	runAfter := time.Now().Add(time.Hour)
+	deferred, err := s.Defer(ctx, lease, runAfter, nil)
+	if err != nil || deferred.Status != job.StatusPending || deferred.Attempts != 1 || deferred.AttemptsSince != 0 {
+		t.Fatalf("defer = %+v, %v; want pending, 1 attempt, none of the budget spent", deferred, err)
+	}
+	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), true, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
+		t.Fatalf("claimed before run_after: %v", err)
+	}
+	var due time.Time
+	if err := tb.pool.QueryRow(ctx, `SELECT available_at FROM outbox_messages WHERE routing_key = $1 AND message_id = 'job-1/1'`, job.QueueGenerate).Scan(&due); err != nil {
+		t.Fatal(err)
+	}
+	if due.Sub(runAfter).Abs() > time.Millisecond {
+		t.Fatalf("deferred message due %v, want %v", due, runAfter)
+	}
+	if _, err := s.Defer(ctx, lease, runAfter, nil); !errors.Is(err, jobstore.ErrLeaseLost) {
+		t.Fatalf("a second defer with the spent lease: %v, want ErrLeaseLost", err)
+	}
+}
+
 func TestFailAnnouncesAndDeadLetters(t *testing.T) {
 	s, tb, ctx := setup(t)
 	j := tb.create(t, s, "job-1")
