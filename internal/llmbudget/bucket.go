@@ -12,6 +12,12 @@ import (
 // window is the period the provider's limits are counted over: OpenAI's are per minute.
 const window = time.Minute
 
+// headroom is the part of the window a budget keeps unspent: a call reaches the provider a
+// little after it took its turn, and not every call takes as long, so the provider may count
+// a burst a little later than the budget did. Keeping a second's worth of calls in hand
+// absorbs up to a second of such jitter; it shrinks the first burst, not the steady rate.
+const headroom = time.Second
+
 // minPause is how long a 429 without Retry-After pauses the budget.
 const minPause = time.Second
 
@@ -24,7 +30,8 @@ type Limits struct {
 // State is a budget's shared state. Each limit is a GCRA bucket (the generic cell rate
 // algorithm) held as one instant: when the bucket would be whole again after every
 // reservation so far. A call may start once that instant, its own cost included, is at most
-// a window ahead; a call that must wait reserves its place, so waiters go in turn.
+// a window (less the headroom) ahead; a call that must wait reserves its place, so waiters
+// go in turn.
 type State struct {
 	RequestsAt  time.Time
 	TokensAt    time.Time
@@ -58,11 +65,11 @@ func reserve(s State, lim Limits, tokens int, now time.Time, maxWait time.Durati
 	next, start := s, later(now, s.PausedUntil)
 	if lim.RequestsPerMinute > 0 {
 		next.RequestsAt = later(s.RequestsAt, now).Add(cost(1, lim.RequestsPerMinute))
-		start = later(start, next.RequestsAt.Add(-window))
+		start = later(start, next.RequestsAt.Add(headroom-window))
 	}
 	if lim.TokensPerMinute > 0 {
 		next.TokensAt = later(s.TokensAt, now).Add(cost(max(tokens, 0), lim.TokensPerMinute))
-		start = later(start, next.TokensAt.Add(-window))
+		start = later(start, next.TokensAt.Add(headroom-window))
 	}
 	wait = start.Sub(now)
 	if wait > maxWait {

@@ -96,8 +96,8 @@ func TestConcurrentReserversNeverExceedTheLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := granted.Load(); got != 6 {
-		t.Errorf("%d of %d concurrent reservers got to go at once, want the limit: 6", got, reservers)
+	if got := granted.Load(); got != 5 {
+		t.Errorf("%d of %d concurrent reservers got to go at once, want the limit less the headroom: 5", got, reservers)
 	}
 }
 
@@ -124,9 +124,10 @@ func TestConcurrentWaitersTakeTurnsOneIntervalApart(t *testing.T) {
 	}
 	wg.Wait()
 	slices.Sort(waits)
-	// Six go at once, then one every 10 s; the reservations took some time of their own.
+	// Five go at once (the sixth would leave no headroom), then one every 10 s; the
+	// reservations took some time of their own.
 	for i, w := range waits {
-		want := time.Duration(max(i-5, 0)) * 10 * time.Second
+		want := max(time.Duration(i+1)*10*time.Second-window+headroom, 0)
 		if w > want || w < want-2*time.Second {
 			t.Errorf("waits = %v: the %dth is %v, want about %v", waits, i+1, w, want)
 			break
@@ -139,7 +140,7 @@ func TestBudgeted(t *testing.T) {
 	t.Run("a call waits its turn", func(t *testing.T) {
 		t.Parallel()
 		lim := Limits{RequestsPerMinute: 600} // a turn every 100 ms
-		budgeted, b := setup(t, Config{Limits: lim, MaxWait: time.Second})
+		budgeted, b := setup(t, Config{Limits: lim, MaxWait: 2 * time.Second})
 		b.fill(t, t.Name(), lim)
 		start := time.Now()
 		for range 3 {
@@ -147,8 +148,8 @@ func TestBudgeted(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if took := time.Since(start); took < 250*time.Millisecond || took > 2*time.Second {
-			t.Errorf("three calls on an empty budget of one per 100 ms took %v, want about 300ms", took)
+		if took := time.Since(start); took < headroom+250*time.Millisecond || took > headroom+2*time.Second {
+			t.Errorf("three calls on an empty budget of one per 100 ms took %v, want about the headroom and 300ms", took)
 		}
 	})
 	t.Run("a call that would wait past MaxWait is deferred, not made", func(t *testing.T) {
@@ -159,8 +160,8 @@ func TestBudgeted(t *testing.T) {
 		before := b.state(t, t.Name())
 		_, err := budgeted.Stream(context.Background(), "s", "u", nil)
 		var e *llm.Error
-		if !errors.Is(err, llm.ErrDeferred) || !errors.As(err, &e) || !e.Temporary || e.RetryAfter < 9*time.Second || e.RetryAfter > 10*time.Second {
-			t.Fatalf("err = %#v, want a temporary llm.ErrDeferred with RetryAfter about 10s", err)
+		if !errors.Is(err, llm.ErrDeferred) || !errors.As(err, &e) || !e.Temporary || e.RetryAfter < 10*time.Second || e.RetryAfter > 11*time.Second {
+			t.Fatalf("err = %#v, want a temporary llm.ErrDeferred with RetryAfter about 11s", err)
 		}
 		if n := len(b.llm.called()); n != 0 {
 			t.Errorf("the endpoint was called %d times", n)
