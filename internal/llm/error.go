@@ -32,7 +32,8 @@ const (
 
 // ErrDeferred is wrapped by the Error of a call that was not made because the shared rate
 // budget had no room for it soon enough (internal/llmbudget). The Error is Temporary and its
-// RetryAfter says when the budget would have had room; the attempt does not count.
+// RetryAfter says when to come back (a while before the budget has room); the attempt does
+// not count.
 var ErrDeferred = errors.New("deferred: the LLM rate budget has no room soon enough")
 
 // Error is a failed call.

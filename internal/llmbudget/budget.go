@@ -84,7 +84,8 @@ const (
 )
 
 // Stream waits for the budget, then calls the endpoint. A call that would wait longer than
-// MaxWait returns at once with a temporary *llm.Error wrapping llm.ErrDeferred. Should the
+// MaxWait returns at once with a temporary *llm.Error wrapping llm.ErrDeferred, whose
+// RetryAfter is when its turn will be half MaxWait away. Should the
 // budget's table be unreachable, the call goes unbudgeted (logged): the provider's limits
 // still hold, with 429s.
 func (b *Budgeted) Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error) {
@@ -100,7 +101,9 @@ func (b *Budgeted) Stream(ctx context.Context, system, user string, onDelta func
 	case !ok:
 		b.event(ctx, "llm budget deferred", wait)
 		b.cfg.Metrics.reserved(outcomeDeferred, 0)
-		return llm.Completion{}, &llm.Error{Temporary: true, RetryAfter: wait,
+		// Back when its turn is half MaxWait away: it then waits in line, so the calls keep
+		// going at the budget's pace whatever the jitter of the return.
+		return llm.Completion{}, &llm.Error{Temporary: true, RetryAfter: wait - b.cfg.MaxWait/2,
 			Err: fmt.Errorf("%w: the call would wait %s for its turn, more than %s", llm.ErrDeferred, wait.Round(time.Millisecond), b.cfg.MaxWait)}
 	}
 	if wait > 0 {

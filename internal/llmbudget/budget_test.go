@@ -160,8 +160,8 @@ func TestBudgeted(t *testing.T) {
 		before := b.state(t, t.Name())
 		_, err := budgeted.Stream(context.Background(), "s", "u", nil)
 		var e *llm.Error
-		if !errors.Is(err, llm.ErrDeferred) || !errors.As(err, &e) || !e.Temporary || e.RetryAfter < 10*time.Second || e.RetryAfter > 11*time.Second {
-			t.Fatalf("err = %#v, want a temporary llm.ErrDeferred with RetryAfter about 11s", err)
+		if !errors.Is(err, llm.ErrDeferred) || !errors.As(err, &e) || !e.Temporary || e.RetryAfter < 10*time.Second || e.RetryAfter > 10500*time.Millisecond {
+			t.Fatalf("err = %#v, want a temporary llm.ErrDeferred with RetryAfter about 10.5s: half MaxWait before its turn", err)
 		}
 		if n := len(b.llm.called()); n != 0 {
 			t.Errorf("the endpoint was called %d times", n)
