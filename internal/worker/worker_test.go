@@ -175,6 +175,9 @@ func TestWorkerDefersAJobTheRateBudgetHeldBack(t *testing.T) {
 	if n := value(t, tb.metrics.retriedTotal); n != 0 {
 		t.Fatalf("a deferral counted as %v retries", n)
 	}
+	if n := value(t, tb.metrics.llmDuration.WithLabelValues("deferred").(prometheus.Histogram)); n != 1 {
+		t.Fatalf("%v LLM calls counted as deferred, want 1", n)
+	}
 }
 
 func TestWorkerDropsAJobItsUserCancelled(t *testing.T) {
