@@ -31,11 +31,13 @@ type Limits struct {
 // algorithm) held as one instant: when the bucket would be whole again after every
 // reservation so far. A call may start once that instant, its own cost included, is at most
 // a window (less the headroom) ahead; a call that must wait reserves its place, so waiters
-// go in turn.
+// go in turn. A call whose turn is too far off takes a place in the line of deferred calls
+// instead, LineAt: when the line's last call would have its turn.
 type State struct {
 	RequestsAt  time.Time
 	TokensAt    time.Time
 	PausedUntil time.Time // no call starts before: a 429's Retry-After
+	LineAt      time.Time
 }
 
 // cost is the time n units take to refill at perMinute; 0 when unlimited.
@@ -54,9 +56,12 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// reserve takes one request of tokens from s at now. The call may start after wait; if wait
-// would exceed maxWait, nothing is taken (ok false) and wait says how long the call would
-// have had to wait. A call of more tokens than the whole budget is counted as the whole
+// reserve takes one request of tokens from s at now: the call may start after wait. A call
+// whose turn is more than maxWait away is deferred (ok false): it takes no turn but the next
+// place in the line of deferred calls, spaced as the budget lets calls go, and wait says when
+// to come back: half maxWait before that place's turn, to wait in line then. So a backlog
+// comes back spread at the budget's pace, each call about once, rather than all together
+// again and again. A call of more tokens than the whole budget is counted as the whole
 // budget: it waits for a full bucket, never forever.
 func reserve(s State, lim Limits, tokens int, now time.Time, maxWait time.Duration) (next State, wait time.Duration, ok bool) {
 	if lim.TokensPerMinute > 0 {
@@ -71,11 +76,12 @@ func reserve(s State, lim Limits, tokens int, now time.Time, maxWait time.Durati
 		next.TokensAt = later(s.TokensAt, now).Add(cost(max(tokens, 0), lim.TokensPerMinute))
 		start = later(start, next.TokensAt.Add(headroom-window))
 	}
-	wait = start.Sub(now)
-	if wait > maxWait {
-		return s, wait, false
+	if wait = start.Sub(now); wait <= maxWait {
+		return next, wait, true
 	}
-	return next, wait, true
+	place := later(s.LineAt, start)
+	s.LineAt = place.Add(max(cost(1, lim.RequestsPerMinute), cost(max(tokens, 0), lim.TokensPerMinute)))
+	return s, place.Sub(now) - maxWait/2, false
 }
 
 // Outcome is what a reserved call turned out to cost and what the provider said.

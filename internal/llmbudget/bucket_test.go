@@ -33,8 +33,14 @@ func TestReserve(t *testing.T) {
 			maxWait: 5 * time.Second, want: State{RequestsAt: at(time.Minute)}, wantWait: time.Second, wantOK: true},
 		{name: "waiters queue behind each other", s: State{RequestsAt: at(62 * time.Second)}, lim: rpm60,
 			maxWait: 5 * time.Second, want: State{RequestsAt: at(63 * time.Second)}, wantWait: 4 * time.Second, wantOK: true},
-		{name: "a wait past the bound takes nothing", s: State{RequestsAt: at(70 * time.Second)}, lim: rpm60,
-			maxWait: 5 * time.Second, want: State{RequestsAt: at(70 * time.Second)}, wantWait: 12 * time.Second},
+		{name: "a turn past the bound takes no turn but a place in line, back half maxWait before it", s: State{RequestsAt: at(70 * time.Second)}, lim: rpm60,
+			maxWait: 5 * time.Second, want: State{RequestsAt: at(70 * time.Second), LineAt: at(13 * time.Second)}, wantWait: 9500 * time.Millisecond},
+		{name: "deferred calls queue one interval apart", s: State{RequestsAt: at(70 * time.Second), LineAt: at(80 * time.Second)}, lim: rpm60,
+			maxWait: 5 * time.Second, want: State{RequestsAt: at(70 * time.Second), LineAt: at(81 * time.Second)}, wantWait: 77500 * time.Millisecond},
+		{name: "a line already past is joined at the call's turn", s: State{RequestsAt: at(70 * time.Second), LineAt: at(-time.Hour)}, lim: rpm60,
+			maxWait: 5 * time.Second, want: State{RequestsAt: at(70 * time.Second), LineAt: at(13 * time.Second)}, wantWait: 9500 * time.Millisecond},
+		{name: "the line is spaced by the slower limit", s: State{TokensAt: at(2 * time.Minute)}, lim: Limits{RequestsPerMinute: 60, TokensPerMinute: 6000},
+			tokens: 3000, maxWait: 10 * time.Second, want: State{TokensAt: at(2 * time.Minute), LineAt: at(121 * time.Second)}, wantWait: 86 * time.Second},
 		{name: "tokens are counted at their rate", s: State{TokensAt: at(54 * time.Second)}, lim: tpm, tokens: 1000, maxWait: time.Minute,
 			want: State{TokensAt: at(64 * time.Second)}, wantWait: 5 * time.Second, wantOK: true},
 		{name: "the slower of the two limits decides", s: State{RequestsAt: at(61 * time.Second), TokensAt: at(58 * time.Second)},
@@ -45,7 +51,7 @@ func TestReserve(t *testing.T) {
 		{name: "a pause holds every call", s: State{PausedUntil: at(3 * time.Second)}, lim: rpm60, maxWait: 5 * time.Second,
 			want: State{RequestsAt: at(time.Second), PausedUntil: at(3 * time.Second)}, wantWait: 3 * time.Second, wantOK: true},
 		{name: "a pause past the bound defers", s: State{PausedUntil: at(30 * time.Second)}, lim: rpm60, maxWait: 5 * time.Second,
-			want: State{PausedUntil: at(30 * time.Second)}, wantWait: 30 * time.Second},
+			want: State{PausedUntil: at(30 * time.Second), LineAt: at(31 * time.Second)}, wantWait: 27500 * time.Millisecond},
 		{name: "an instant long past counts as an idle budget", s: State{RequestsAt: at(-time.Hour)}, lim: rpm60,
 			want: State{RequestsAt: at(time.Second)}, wantOK: true},
 		{name: "no limits: nothing is counted", s: State{RequestsAt: at(-time.Hour)}, tokens: 100,
@@ -54,7 +60,8 @@ func TestReserve(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got, wait, ok := reserve(tc.s, tc.lim, tc.tokens, t0, tc.maxWait)
-			if !got.RequestsAt.Equal(tc.want.RequestsAt) || !got.TokensAt.Equal(tc.want.TokensAt) || !got.PausedUntil.Equal(tc.want.PausedUntil) {
+			if !got.RequestsAt.Equal(tc.want.RequestsAt) || !got.TokensAt.Equal(tc.want.TokensAt) ||
+				!got.PausedUntil.Equal(tc.want.PausedUntil) || !got.LineAt.Equal(tc.want.LineAt) {
 				t.Errorf("state = %+v, want %+v", got, tc.want)
 			}
 			if wait != tc.wantWait || ok != tc.wantOK {
@@ -108,4 +115,66 @@ func TestSettle(t *testing.T) {
 			t.Errorf("tokens_at = %v, want untouched", got.TokensAt)
 		}
 	})
+}
+
+// A backlog far beyond the limit drains at the limit's pace, each job deferred about once:
+// deferred calls come back spread out in line, not all together again and again. The run is
+// simulated: 1,000 jobs queued at once for 160 worker slots (10 replicas × 16), 60 requests
+// a minute, calls of a second, the worker's deferral delay being the budget's.
+func TestABacklogDrainsAtThePaceWithFewDeferrals(t *testing.T) {
+	t.Parallel()
+	const (
+		jobs, slots = 1000, 160
+		maxWait     = 20 * time.Second
+		call        = time.Second
+	)
+	lim := Limits{RequestsPerMinute: 60}
+	var (
+		s         State
+		ready     = make([]time.Time, jobs) // when each job's message is next due
+		deferrals = make([]int, jobs)
+		done      = make([]bool, jobs)
+		free      = make([]time.Time, slots) // when each worker slot is next free
+		last      time.Time                  // the last call's start
+	)
+	for i := range ready {
+		ready[i] = t0
+	}
+	for left := jobs; left > 0; left-- {
+		// The next job due (the first in the queue at a tie), on the slot free soonest.
+		j, k := -1, 0
+		for i := range ready {
+			if !done[i] && (j < 0 || ready[i].Before(ready[j])) {
+				j = i
+			}
+		}
+		for i := range free {
+			if free[i].Before(free[k]) {
+				k = i
+			}
+		}
+		now := later(ready[j], free[k])
+		next, wait, ok := reserve(s, lim, 0, now, maxWait)
+		s = next
+		if !ok {
+			deferrals[j]++
+			ready[j], free[k] = now.Add(wait), now
+			left++
+			continue
+		}
+		done[j], free[k] = true, now.Add(wait+call)
+		last = later(last, now.Add(wait))
+	}
+	total, most := 0, 0
+	for _, d := range deferrals {
+		total, most = total+d, max(most, d)
+	}
+	t.Logf("%d jobs, %d slots: %d deferrals, at most %d for one job; last call %v after the first", jobs, slots, total, most, last.Sub(t0))
+	if most > 2 || total > jobs {
+		t.Errorf("%d deferrals in all, %d at most for one job; want about one per job past the first slots, two at most", total, most)
+	}
+	// A full bucket (less the headroom) at once, then one a second.
+	if want := time.Duration(jobs-59) * time.Second; last.Sub(t0) < want-2*time.Second || last.Sub(t0) > want+5*time.Second {
+		t.Errorf("the last call started %v after the first, want about %v", last.Sub(t0), want)
+	}
 }

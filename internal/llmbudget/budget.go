@@ -85,7 +85,7 @@ const (
 
 // Stream waits for the budget, then calls the endpoint. A call that would wait longer than
 // MaxWait returns at once with a temporary *llm.Error wrapping llm.ErrDeferred, whose
-// RetryAfter is when its turn will be half MaxWait away. Should the
+// RetryAfter is when to come back: its place in the line of deferred calls. Should the
 // budget's table be unreachable, the call goes unbudgeted (logged): the provider's limits
 // still hold, with 429s.
 func (b *Budgeted) Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error) {
@@ -101,10 +101,8 @@ func (b *Budgeted) Stream(ctx context.Context, system, user string, onDelta func
 	case !ok:
 		b.event(ctx, "llm budget deferred", wait)
 		b.cfg.Metrics.reserved(outcomeDeferred, 0)
-		// Back when its turn is half MaxWait away: it then waits in line, so the calls keep
-		// going at the budget's pace whatever the jitter of the return.
-		return llm.Completion{}, &llm.Error{Temporary: true, RetryAfter: wait - b.cfg.MaxWait/2,
-			Err: fmt.Errorf("%w: the call would wait %s for its turn, more than %s", llm.ErrDeferred, wait.Round(time.Millisecond), b.cfg.MaxWait)}
+		return llm.Completion{}, &llm.Error{Temporary: true, RetryAfter: wait,
+			Err: fmt.Errorf("%w: its turn is more than %s away; back in %s", llm.ErrDeferred, b.cfg.MaxWait, wait.Round(time.Millisecond))}
 	}
 	if wait > 0 {
 		b.event(ctx, "llm budget wait", wait)

@@ -21,12 +21,13 @@ type Store struct {
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Reserve takes one request of tokens from the budget name. The call may start after wait;
-// ok is false when that would be longer than maxWait, and then nothing was taken.
+// ok is false when that would be longer than maxWait: then no turn was taken, and wait says
+// when to come back (see reserve).
 func (s *Store) Reserve(ctx context.Context, name string, lim Limits, tokens int, maxWait time.Duration) (wait time.Duration, ok bool, err error) {
-	err = s.update(ctx, name, func(st State, now time.Time) (State, bool) {
+	err = s.update(ctx, name, func(st State, now time.Time) State {
 		var next State
 		next, wait, ok = reserve(st, lim, tokens, now, maxWait)
-		return next, ok
+		return next
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("llmbudget: reserve from %q: %w", name, err)
@@ -37,8 +38,8 @@ func (s *Store) Reserve(ctx context.Context, name string, lim Limits, tokens int
 // Settle applies what a reserved call turned out to cost, and what the provider said, to the
 // budget name.
 func (s *Store) Settle(ctx context.Context, name string, lim Limits, o Outcome) error {
-	err := s.update(ctx, name, func(st State, now time.Time) (State, bool) {
-		return settle(st, lim, o, now), true
+	err := s.update(ctx, name, func(st State, now time.Time) State {
+		return settle(st, lim, o, now)
 	})
 	if err != nil {
 		return fmt.Errorf("llmbudget: settle %q: %w", name, err)
@@ -47,8 +48,8 @@ func (s *Store) Settle(ctx context.Context, name string, lim Limits, o Outcome) 
 }
 
 // update runs change on the row of name, locked (and created if missing), and stores its
-// result when it says so.
-func (s *Store) update(ctx context.Context, name string, change func(State, time.Time) (State, bool)) error {
+// result.
+func (s *Store) update(ctx context.Context, name string, change func(State, time.Time) State) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
 			st  State
@@ -58,18 +59,18 @@ func (s *Store) update(ctx context.Context, name string, change func(State, time
 		err := tx.QueryRow(ctx, `
 			INSERT INTO llm_budgets AS b (name) VALUES ($1)
 			ON CONFLICT (name) DO UPDATE SET name = b.name
-			RETURNING b.requests_at, b.tokens_at, b.paused_until, clock_timestamp()`, name).
-			Scan(&st.RequestsAt, &st.TokensAt, &st.PausedUntil, &now)
+			RETURNING b.requests_at, b.tokens_at, b.paused_until, b.line_at, clock_timestamp()`, name).
+			Scan(&st.RequestsAt, &st.TokensAt, &st.PausedUntil, &st.LineAt, &now)
 		if err != nil {
 			return err
 		}
-		next, write := change(st, now)
-		if !write {
+		next := change(st, now)
+		if next == st {
 			return nil
 		}
 		_, err = tx.Exec(ctx, `
-			UPDATE llm_budgets SET requests_at = $2, tokens_at = $3, paused_until = $4, updated_at = $5
-			WHERE name = $1`, name, next.RequestsAt, next.TokensAt, next.PausedUntil, now)
+			UPDATE llm_budgets SET requests_at = $2, tokens_at = $3, paused_until = $4, line_at = $5, updated_at = $6
+			WHERE name = $1`, name, next.RequestsAt, next.TokensAt, next.PausedUntil, next.LineAt, now)
 		return err
 	})
 }

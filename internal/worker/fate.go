@@ -57,10 +57,10 @@ type policy struct {
 // decide is a claimed job's fate. In order: a panic is a transient failure retried after the
 // base delay; a letter is stored even if the job was cancelled meanwhile; a job its user
 // cancelled is dropped; a job the drain stopped is given back; a call the rate budget
-// deferred is put back for when the budget has room (plus up to a tenth more, so that
-// deferred jobs do not all come back at once), its attempt not spent; an LLM rejection fails
-// at once; a spent attempt budget fails; anything else is retried after the jittered backoff,
-// never sooner than the LLM's Retry-After.
+// deferred is put back for the time the budget gave it (its place in the budget's line: no
+// jitter, the line spreads them), its attempt not spent; an LLM rejection fails at once; a
+// spent attempt budget fails; anything else is retried after the jittered backoff, never
+// sooner than the LLM's Retry-After.
 func (p policy) decide(a attempt) fate {
 	var llmErr *llm.Error
 	switch {
@@ -73,7 +73,7 @@ func (p policy) decide(a attempt) fate {
 	case a.cause != nil:
 		return fate{action: actionRelease}
 	case errors.Is(a.err, llm.ErrDeferred) && errors.As(a.err, &llmErr):
-		return fate{action: actionDefer, errMsg: a.err.Error(), delay: llmErr.RetryAfter + time.Duration(p.rnd(int64(llmErr.RetryAfter/10)+1))}
+		return fate{action: actionDefer, errMsg: a.err.Error(), delay: llmErr.RetryAfter}
 	case errors.As(a.err, &llmErr) && !llmErr.Temporary:
 		reason, says := rejection(llmErr.Reason)
 		return fate{action: actionFail, reason: reason, errMsg: says + ": " + a.err.Error()}
