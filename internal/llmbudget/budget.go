@@ -33,9 +33,9 @@ type LLM interface {
 // DefaultMaxWait is Config.MaxWait's default: a call waits at most this long for its turn.
 const DefaultMaxWait = 20 * time.Second
 
-// settleTimeout bounds the settlement after a call, which runs even if the call's context
-// ended.
-const settleTimeout = 5 * time.Second
+// storeTimeout bounds each step on the budget's table: a reservation (past it the call goes
+// unbudgeted) and the settlement after a call (which runs even if the call's context ended).
+const storeTimeout = 5 * time.Second
 
 // Config configures a Budgeted.
 type Config struct {
@@ -90,7 +90,7 @@ const (
 // still hold, with 429s.
 func (b *Budgeted) Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error) {
 	tokens := b.cfg.Tokens(system, user)
-	wait, ok, err := b.store.Reserve(ctx, b.cfg.Name, b.cfg.Limits, tokens, b.cfg.MaxWait)
+	wait, ok, err := b.reserve(ctx, tokens)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return llm.Completion{}, ctx.Err()
@@ -123,6 +123,13 @@ func (b *Budgeted) Stream(ctx context.Context, system, user string, onDelta func
 	return out, err
 }
 
+// reserve asks the budget for a turn for a call of tokens, for at most storeTimeout.
+func (b *Budgeted) reserve(ctx context.Context, tokens int) (wait time.Duration, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	return b.store.Reserve(ctx, b.cfg.Name, b.cfg.Limits, tokens, b.cfg.MaxWait)
+}
+
 // outcome is what a call reserved with tokens cost: the usage of an answer, nothing for a
 // call that was refused before it was sent or answered 429, the reservation otherwise (a
 // timeout or a broken stream may have used it all).
@@ -146,7 +153,7 @@ func (b *Budgeted) settle(ctx context.Context, o Outcome) {
 	if o == (Outcome{}) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	if err := b.store.Settle(ctx, b.cfg.Name, b.cfg.Limits, o); err != nil {
 		b.log.WarnContext(ctx, "llmbudget: settle", slog.String("error", err.Error()))

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/testkit"
 )
@@ -206,6 +209,22 @@ func TestBudgeted(t *testing.T) {
 		// 3000 tokens reserved on an idle budget (30 s of it), 300 used (3 s).
 		if ahead := b.state(t, t.Name()).TokensAt.Sub(start); ahead < 2500*time.Millisecond || ahead > 3500*time.Millisecond {
 			t.Errorf("the call's 300 tokens left the bucket whole %v from its start, want about 3s", ahead)
+		}
+	})
+	t.Run("without its table the budget lets calls go, and says so", func(t *testing.T) {
+		t.Parallel()
+		metrics := NewMetrics(prometheus.NewRegistry())
+		budgeted, b := setup(t, Config{Limits: Limits{RequestsPerMinute: 1}, Metrics: metrics})
+		b.store.pool.Close()
+		if _, err := budgeted.Stream(context.Background(), "s", "u", nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(b.llm.called()); n != 1 {
+			t.Errorf("the endpoint was called %d times, want once", n)
+		}
+		var m dto.Metric
+		if err := metrics.reservations.WithLabelValues(outcomeUnavailable).Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
+			t.Errorf("reservations counted unavailable: %v (%v), want 1", m.GetCounter().GetValue(), err)
 		}
 	})
 	t.Run("a call given up while waiting gives its turn back", func(t *testing.T) {
