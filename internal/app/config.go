@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/llmbudget"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
 )
@@ -150,6 +152,14 @@ type WorkerConfig struct {
 	LLMMaxTokens int `env:"LLM_MAX_TOKENS" help:"Caps an answer's tokens, reasoning included; 0: 1024 for chat models, 8192 for reasoning models."`
 	// LLMTimeout bounds one LLM call.
 	LLMTimeout time.Duration `env:"LLM_TIMEOUT" help:"Bounds one LLM call (a claimed job's lease follows from it)."`
+	// LLMRequestsPerMinute and LLMTokensPerMinute are the provider's limits, shared by every
+	// worker replica through the database (0: none).
+	LLMRequestsPerMinute int `env:"LLM_REQUESTS_PER_MINUTE" help:"The provider's requests-per-minute limit, one budget shared by every worker replica through the database (0: no budget; see docs/operations.md)."`
+	LLMTokensPerMinute   int `env:"LLM_TOKENS_PER_MINUTE" help:"The provider's tokens-per-minute limit, shared like LLM_REQUESTS_PER_MINUTE; a call reserves its prompt's tokens and LLM_MAX_TOKENS, and settles what it used (0: no budget)."`
+	// LLMBudgetMaxWait is the longest a call waits for its turn in the budget.
+	LLMBudgetMaxWait time.Duration `env:"LLM_BUDGET_MAX_WAIT" help:"The longest an LLM call waits for its turn in the budget; a job that would wait longer is put back for its turn, without spending an attempt (the lease covers this wait)."`
+	// LLMBudgetName keys the shared budget; empty: OPENAI_BASE_URL and the model.
+	LLMBudgetName string `env:"LLM_BUDGET_NAME" help:"Names the shared budget: workers with the same name share one (empty: OPENAI_BASE_URL and the model or Azure deployment)."`
 	// AdminAddr serves /healthz, /readyz and /metrics.
 	AdminAddr string `env:"ADMIN_ADDR" help:"Serves /healthz, /readyz and /metrics."`
 	// Concurrency is how many jobs run at once (also the prefetch).
@@ -181,6 +191,7 @@ func DefaultWorkerConfig() WorkerConfig {
 		OpenAIAPIVersion: llm.DefaultAzureAPIVersion,
 		OpenAIModelKind:  string(llm.ModelKindAuto),
 		LLMTimeout:       worker.DefaultLLMTimeout,
+		LLMBudgetMaxWait: llmbudget.DefaultMaxWait,
 		AdminAddr:        ":9090",
 		Concurrency:      worker.DefaultConcurrency,
 		MaxAttempts:      worker.DefaultMaxAttempts,
@@ -210,6 +221,8 @@ func (c *WorkerConfig) Validate() error {
 		return errors.New("ADMIN_ADDR must not be empty")
 	case c.UserJobsPerMinute < 0 || c.CompletedQueueMaxLength < 0:
 		return errors.New("USER_JOBS_PER_MINUTE and COMPLETED_QUEUE_MAX_LENGTH must not be negative")
+	case c.LLMRequestsPerMinute < 0 || c.LLMTokensPerMinute < 0 || c.LLMBudgetMaxWait <= 0:
+		return errors.New("LLM_REQUESTS_PER_MINUTE and LLM_TOKENS_PER_MINUTE must not be negative, LLM_BUDGET_MAX_WAIT must be positive")
 	}
 	if err := c.llmConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)
@@ -225,6 +238,19 @@ func (c *WorkerConfig) llmConfig(tel *telemetry.Telemetry) llm.Config {
 		APIVersion: c.OpenAIAPIVersion, Deployment: c.AzureDeployment, MaxTokens: c.LLMMaxTokens,
 		Timeout: c.LLMTimeout, Telemetry: tel,
 	}
+}
+
+// llmBudget is the shared rate budget's configuration; ok is false when there is none.
+func (c *WorkerConfig) llmBudget() (cfg llmbudget.Config, ok bool) {
+	name := c.LLMBudgetName
+	if name == "" {
+		name = c.OpenAIBaseURL + " " + cmp.Or(c.AzureDeployment, c.OpenAIModel)
+	}
+	return llmbudget.Config{
+		Name:    name,
+		Limits:  llmbudget.Limits{RequestsPerMinute: c.LLMRequestsPerMinute, TokensPerMinute: c.LLMTokensPerMinute},
+		MaxWait: c.LLMBudgetMaxWait,
+	}, c.LLMRequestsPerMinute > 0 || c.LLMTokensPerMinute > 0
 }
 
 // maxConns is the pool's size.

@@ -32,3 +32,41 @@ func TestDevTokenEndpointOnlyOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerLLMBudget(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		set      func(*WorkerConfig)
+		want     string // the budget's name; "" for none
+		validErr string
+	}{
+		{name: "none by default", set: func(*WorkerConfig) {}},
+		{name: "requests per minute: named after the endpoint and model", set: func(c *WorkerConfig) { c.LLMRequestsPerMinute = 60 },
+			want: "https://api.openai.com/v1 gpt-4o-mini"},
+		{name: "an Azure deployment names it", set: func(c *WorkerConfig) { c.LLMTokensPerMinute, c.AzureDeployment = 40_000, "letters" },
+			want: "https://api.openai.com/v1 letters"},
+		{name: "a name of its own", set: func(c *WorkerConfig) { c.LLMRequestsPerMinute, c.LLMBudgetName = 60, "org-1" }, want: "org-1"},
+		{name: "a negative limit is refused", set: func(c *WorkerConfig) { c.LLMTokensPerMinute = -1 }, validErr: "LLM_TOKENS_PER_MINUTE"},
+		{name: "no wait is refused", set: func(c *WorkerConfig) { c.LLMBudgetMaxWait = 0 }, validErr: "LLM_BUDGET_MAX_WAIT"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := DefaultWorkerConfig()
+			c.OpenAIAPIKey = "k"
+			tt.set(&c)
+			if err := c.Validate(); tt.validErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.validErr) {
+					t.Fatalf("Validate() = %v, want a refusal naming %s", err, tt.validErr)
+				}
+				return
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			b, ok := c.llmBudget()
+			if ok != (tt.want != "") || ok && b.Name != tt.want {
+				t.Fatalf("budget %q (%v), want %q", b.Name, ok, tt.want)
+			}
+		})
+	}
+}

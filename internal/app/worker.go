@@ -20,6 +20,7 @@ import (
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/llmbudget"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
@@ -63,12 +64,14 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer b.close()
 
 	progressPub := progress.NewPublisher(b.conn, log)
-	w := worker.New(broker.NewConsumer(b.conn, job.QueueGenerate, "careerops-worker"), b.store, llm.New(cfg.llmConfig(tel)), worker.Config{
+	model, llmWait := workerLLM(cfg, tel, b)
+	w := worker.New(broker.NewConsumer(b.conn, job.QueueGenerate, "careerops-worker"), b.store, model, worker.Config{
 		Concurrency:    cfg.Concurrency,
 		MaxAttempts:    cfg.MaxAttempts,
 		RetryBaseDelay: cfg.RetryBaseDelay,
 		RetryMaxDelay:  cfg.RetryMaxDelay,
 		LLMTimeout:     cfg.LLMTimeout,
+		LLMWait:        llmWait,
 		DrainTimeout:   cfg.DrainTimeout,
 		ReapInterval:   cfg.ReapInterval,
 		JobsPerMinute:  cfg.UserJobsPerMinute,
@@ -107,6 +110,20 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	}
 	cancel()
 	return errors.Join(err, adminStage.stop())
+}
+
+// workerLLM is the worker's LLM client, within the shared rate budget if cfg sets one, and
+// the longest a call may wait for the budget before it starts.
+func workerLLM(cfg WorkerConfig, tel *telemetry.Telemetry, b *base) (worker.LLM, time.Duration) {
+	client := llm.New(cfg.llmConfig(tel))
+	budget, ok := cfg.llmBudget()
+	if !ok {
+		return client, 0
+	}
+	budget.Tokens, budget.Telemetry, budget.Metrics = client.MaxTokens, tel, llmbudget.NewMetrics(b.registry)
+	tel.Logger.Info("worker: LLM calls within a shared rate budget", slog.String("budget", budget.Name),
+		slog.Int("requests_per_minute", budget.Limits.RequestsPerMinute), slog.Int("tokens_per_minute", budget.Limits.TokensPerMinute))
+	return llmbudget.New(client, llmbudget.NewStore(b.pool), budget), budget.MaxWait
 }
 
 // cancellations is the listener that hands a job's cancellation, sent by PostgreSQL's

@@ -28,6 +28,15 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, e)
 		return
 	}
+	prompt, promptChars := hashPrompt(req.Messages)
+	if d.filter != "" { // refused before it counts against the limits
+		s.reject(w, s.traits.contentFilterError())
+		return
+	}
+	if e := s.admit(w, req, promptChars); e != nil {
+		s.reject(w, e)
+		return
+	}
 
 	// A stream starts after a quarter of the latency and spreads the rest
 	// over its chunks.
@@ -44,17 +53,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	prompt, promptChars := hashPrompt(req.Messages)
 	if status := s.fault(d, prompt); status != 0 {
 		s.reject(w, s.injectedError(status))
 		return
 	}
-	if d.filter != "" {
-		s.reject(w, s.traits.contentFilterError())
-		return
-	}
 	a := s.answer(req, d, prompt, promptChars)
-	s.setRateLimitHeaders(w, a.usage.TotalTokens)
 	c := completion{
 		ID:                "chatcmpl-fake" + strconv.FormatInt(id, 10),
 		Created:           time.Now().Unix(),
@@ -176,18 +179,28 @@ func (s *Server) injectedError(status int) *apiError {
 	return injectedError(status)
 }
 
-// setRateLimitHeaders counts a completion of tokens in this minute's budget and says what is
-// left, where the provider does.
-func (s *Server) setRateLimitHeaders(w http.ResponseWriter, tokens int) {
+// admit counts the request against the organisation's limits where the provider has them,
+// setting the x-ratelimit-* headers; over a limit it returns the 429 to answer, in the
+// profile's shape.
+func (s *Server) admit(w http.ResponseWriter, req chatRequest, promptChars int) *apiError {
 	if !s.traits.rateLimits {
-		return
+		return nil
 	}
 	s.mu.Lock()
-	h := s.rateLimit.take(time.Now(), tokens, s.traits.azure)
+	h, refusal := s.rateLimit.admit(time.Now(), max(req.maxTokens(), approxTokens(promptChars)), s.traits.azure)
 	s.mu.Unlock()
 	for k, v := range h {
 		w.Header()[k] = v
 	}
+	switch {
+	case refusal == nil:
+		return nil
+	case s.traits.azure:
+		return azureError(http.StatusTooManyRequests, "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version "+
+			"2024-10-21 have exceeded the "+refusal.kind+" rate limit of your current AIServices S0 pricing tier. "+
+			"Please retry after "+h.Get("Retry-After")+" seconds.")
+	}
+	return &apiError{status: http.StatusTooManyRequests, Type: refusal.kind, Code: ptr("rate_limit_exceeded"), Message: refusal.message}
 }
 
 // decodeChatRequest reads and checks a chat-completion request.

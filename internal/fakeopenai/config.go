@@ -23,6 +23,12 @@ type Config struct {
 	// seconds, at least 1) and retry-after-ms headers. Defaults to
 	// DefaultRetryAfter.
 	RetryAfter time.Duration `env:"FAKEOPENAI_RETRY_AFTER" flag:"retry-after" help:"Delay advertised by 429 answers."`
+	// LimitRPM and LimitTPM are the organisation's requests and tokens per minute (OpenAI and
+	// Azure profiles): a request over either is answered 429 with Retry-After, and every
+	// answer carries x-ratelimit-* headers of them. Default to DefaultLimitRPM and
+	// DefaultLimitTPM.
+	LimitRPM int `env:"FAKEOPENAI_LIMIT_RPM" flag:"limit-rpm" help:"The organisation's requests per minute: over it, 429 with Retry-After and x-ratelimit-* headers (openai and azure profiles)."`
+	LimitTPM int `env:"FAKEOPENAI_LIMIT_TPM" flag:"limit-tpm" help:"The organisation's tokens per minute, a request counting the larger of max_tokens and its prompt's characters / 4 when it arrives."`
 	// Model is listed by GET /v1/models. Completions echo the requested
 	// model whatever it is. Defaults to DefaultModel.
 	Model string `env:"FAKEOPENAI_MODEL" flag:"model" help:"Model listed by /v1/models."`
@@ -40,6 +46,9 @@ func (c Config) Validate() error {
 	problems := c.faults().problems()
 	if c.RetryAfter < 0 {
 		problems = append(problems, fmt.Sprintf("retry-after must not be negative, got %v", c.RetryAfter))
+	}
+	if c.LimitRPM < 0 || c.LimitTPM < 0 {
+		problems = append(problems, fmt.Sprintf("limits must not be negative, got %d RPM and %d TPM", c.LimitRPM, c.LimitTPM))
 	}
 	if p := c.Profile; p != "" {
 		if err := p.Set(string(p)); err != nil {

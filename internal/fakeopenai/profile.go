@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Profile names the provider whose wire format and refusals a Server reproduces.
@@ -160,36 +159,4 @@ func filterVerdict(filtered bool) map[string]any {
 	}
 	safe := func() map[string]any { return map[string]any{"filtered": false, "severity": "safe"} }
 	return map[string]any{"hate": hate, "self_harm": safe(), "sexual": safe(), "violence": safe()}
-}
-
-// rateLimitWindow counts the requests and tokens of the current minute against a fixed
-// budget, for OpenAI's x-ratelimit-* headers (Azure sends the remaining ones only).
-type rateLimitWindow struct {
-	start            time.Time
-	requests, tokens int
-}
-
-const (
-	rateLimitRequests = 10_000
-	rateLimitTokens   = 2_000_000
-)
-
-// take counts a request of tokens in the window of now and returns the headers to send.
-func (w *rateLimitWindow) take(now time.Time, tokens int, azure bool) http.Header {
-	if now.Sub(w.start) >= time.Minute {
-		*w = rateLimitWindow{start: now.Truncate(time.Minute)}
-	}
-	w.requests++
-	w.tokens += tokens
-	h := http.Header{}
-	h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(max(0, rateLimitRequests-w.requests)))
-	h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(max(0, rateLimitTokens-w.tokens)))
-	if !azure {
-		reset := w.start.Add(time.Minute).Sub(now).Round(time.Millisecond).String()
-		h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(rateLimitRequests))
-		h.Set("X-Ratelimit-Limit-Tokens", strconv.Itoa(rateLimitTokens))
-		h.Set("X-Ratelimit-Reset-Requests", reset)
-		h.Set("X-Ratelimit-Reset-Tokens", reset)
-	}
-	return h
 }

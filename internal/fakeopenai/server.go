@@ -37,7 +37,7 @@ type Server struct {
 	faults    Faults
 	rng       *rand.Rand
 	failures  map[uint64]int // failures answered, by prompt hash, for fail markers
-	rateLimit rateLimitWindow
+	rateLimit rateLimiter
 
 	requests, completed, failed, rateLimited, canceled atomic.Int64
 }
@@ -65,6 +65,7 @@ func New(cfg Config) (*Server, error) {
 		faults:       cfg.faults(),
 		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		failures:     make(map[uint64]int),
+		rateLimit:    newRateLimiter(cfg.LimitRPM, cfg.LimitTPM),
 	}
 	if s.traits.azure {
 		const chatPath = "/openai/deployments/{deployment}/chat/completions"
@@ -155,8 +156,10 @@ func (s *Server) fault(d directives, prompt uint64) int {
 func (s *Server) reject(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusTooManyRequests {
 		s.rateLimited.Add(1)
-		w.Header().Set("Retry-After", s.retryAfter)
-		w.Header().Set("Retry-After-Ms", s.retryAfterMS)
+		if w.Header().Get("Retry-After") == "" { // the limiter's own, else the configured one
+			w.Header().Set("Retry-After", s.retryAfter)
+			w.Header().Set("Retry-After-Ms", s.retryAfterMS)
+		}
 	} else {
 		s.failed.Add(1)
 	}

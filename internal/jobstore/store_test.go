@@ -211,7 +211,14 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 	if err != nil || retried.Status != job.StatusPending || retried.Error != "HTTP 500" {
 		t.Fatalf("retry = %+v, %v", retried, err)
 	}
-	// An early copy of the message cannot run it before its time, even as a redelivery.
+	tb.wantScheduled(t, s, j, runAfter)
+}
+
+// wantScheduled checks that j's next message, job-1/1, is due at runAfter and that no copy
+// of its message runs it before, even as a redelivery.
+func (tb *testBundle) wantScheduled(t *testing.T, s *jobstore.Store, j jobstore.Job, runAfter time.Time) {
+	t.Helper()
+	ctx := context.Background()
 	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), true, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
 		t.Fatalf("claimed before run_after: %v", err)
 	}
@@ -220,7 +227,22 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	if due.Sub(runAfter).Abs() > time.Millisecond {
-		t.Fatalf("retry message due %v, want %v", due, runAfter)
+		t.Fatalf("next message due %v, want %v", due, runAfter)
+	}
+}
+
+func TestDeferSchedulesTheJobWithoutSpendingAnAttempt(t *testing.T) {
+	s, tb, ctx := setup(t)
+	j := tb.create(t, s, "job-1")
+	lease := claim(t, s, j)
+	runAfter := time.Now().Add(time.Hour)
+	deferred, err := s.Defer(ctx, lease, runAfter, nil)
+	if err != nil || deferred.Status != job.StatusPending || deferred.Attempts != 1 || deferred.AttemptsSince != 0 {
+		t.Fatalf("defer = %+v, %v; want pending, 1 attempt, none of the budget spent", deferred, err)
+	}
+	tb.wantScheduled(t, s, j, runAfter)
+	if _, err := s.Defer(ctx, lease, runAfter, nil); !errors.Is(err, jobstore.ErrLeaseLost) {
+		t.Fatalf("a second defer with the spent lease: %v, want ErrLeaseLost", err)
 	}
 }
 

@@ -492,6 +492,16 @@ func (s *Store) Retry(ctx context.Context, l Lease, errMsg string, runAfter time
 		func(tx pgx.Tx, j Job) error { return enqueueGenerate(ctx, tx, j, headers, runAfter) })
 }
 
+// Defer puts the job back to pending and schedules its message for runAfter, if the lease
+// still holds, when its LLM call was not made (the shared rate budget had no room soon
+// enough): the claim stays in attempts but does not count against the attempt budget, and the
+// job keeps its last error.
+func (s *Store) Defer(ctx context.Context, l Lease, runAfter time.Time, headers map[string]string) (Job, error) {
+	return s.leased(ctx, "defer", l, `status = 'pending', attempts_at_requeue = attempts_at_requeue + 1, run_after = $3`,
+		[]any{runAfter},
+		func(tx pgx.Tx, j Job) error { return enqueueGenerate(ctx, tx, j, headers, runAfter) })
+}
+
 // DeadLetter is a message to put on the DLQ as it was, with the reason in its headers.
 type DeadLetter struct {
 	Body    []byte

@@ -157,6 +157,13 @@ type Completion struct {
 	RateLimit RateLimit
 }
 
+// MaxTokens is the most tokens a call with this prompt can use: the prompt's, counted with
+// the model's tokenizer, and the answer's cap. A tokens-per-minute budget reserves it before
+// the call.
+func (c *Client) MaxTokens(system, user string) int {
+	return c.tokens.prompt(system, user) + c.cfg.MaxTokens
+}
+
 // Complete asks the model once. Failures are *Error.
 func (c *Client) Complete(ctx context.Context, system, user string) (Completion, error) {
 	return c.Stream(ctx, system, user, nil)

@@ -30,6 +30,12 @@ const (
 	ReasonClientRejected = "client_rejected"
 )
 
+// ErrDeferred is wrapped by the Error of a call that was not made because the shared rate
+// budget had no room for it soon enough (internal/llmbudget). The Error is Temporary and its
+// RetryAfter says when to come back (a while before the budget has room); the attempt does
+// not count.
+var ErrDeferred = errors.New("deferred: the LLM rate budget has no room soon enough")
+
 // Error is a failed call.
 type Error struct {
 	// StatusCode is the HTTP status, 0 when none arrived (network error, timeout, refusal by

@@ -58,9 +58,14 @@ func (t *tokenCounter) count(s string) int {
 	return (len(s) + 3) / 4
 }
 
+// prompt is the number of tokens of a prompt in the chat format.
+func (t *tokenCounter) prompt(system, user string) int {
+	return t.count(system) + t.count(user) + 2*tokensPerMessage + tokensPerReply
+}
+
 // estimateUsage fills out's token counts from the prompt and the answer.
 func (t *tokenCounter) estimateUsage(out *Completion, system, user string) {
-	out.PromptTokens = t.count(system) + t.count(user) + 2*tokensPerMessage + tokensPerReply
+	out.PromptTokens = t.prompt(system, user)
 	out.CompletionTokens = t.count(out.Text)
 	out.UsageSource = UsageEstimated
 }

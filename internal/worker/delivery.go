@@ -207,6 +207,8 @@ func (w *Worker) apply(d *delivery, j jobstore.Job, out llm.Completion, f fate) 
 		w.finish(d, settleRelease, "released")
 	case actionFail:
 		w.fail(d, f.reason, f.errMsg)
+	case actionDefer:
+		w.deferJob(d, f.errMsg, f.delay)
 	default:
 		w.retry(d, f.errMsg, f.delay)
 	}
@@ -249,6 +251,20 @@ func (w *Worker) retry(d *delivery, errMsg string, delay time.Duration) {
 		w.announce(d, job.StatusPending)
 		d.span.SetStatus(codes.Error, errMsg)
 		d.span.SetAttributes(semconv.ErrorTypeKey.String("llm_transient"))
+	}
+	w.settle(d, err)
+}
+
+// deferJob puts back a job whose LLM call the rate budget did not let go soon enough.
+func (w *Worker) deferJob(d *delivery, why string, delay time.Duration) {
+	err := w.persist(d.ctx, "defer", func(ctx context.Context) error {
+		_, err := w.store.Defer(ctx, *d.lease, time.Now().Add(delay), w.successorHeaders(d))
+		return err
+	})
+	if err == nil {
+		w.log.InfoContext(d.ctx, "worker: job deferred for the LLM rate budget", slog.String("why", why), slog.Duration("retry_in", delay))
+		d.span.SetAttributes(outcomeKey.String("deferred"))
+		w.announce(d, job.StatusPending)
 	}
 	w.settle(d, err)
 }

@@ -24,16 +24,19 @@ const (
 	actionFail                       // failed for good, announced; the message goes to the DLQ
 	actionRelease                    // give the job back (pending, due now), requeue the message
 	actionDrop                       // ack and change nothing: its user cancelled it, it is final
+	actionDefer                      // the LLM call was not made (rate budget): back to pending, due after delay, no attempt spent
 )
 
-func (a action) String() string { return name(int(a), "complete", "retry", "fail", "release", "drop") }
+func (a action) String() string {
+	return name(int(a), "complete", "retry", "fail", "release", "drop", "defer")
+}
 
 // fate is the decision about a claimed job.
 type fate struct {
 	action action
 	reason string        // actionFail: the DLQ reason, job.Reason*
-	errMsg string        // actionRetry, actionFail: the error stored with the job
-	delay  time.Duration // actionRetry: the wait before the next attempt
+	errMsg string        // actionRetry, actionFail: the error stored with the job; actionDefer: why, for the log
+	delay  time.Duration // actionRetry, actionDefer: the wait before the next attempt
 }
 
 // attempt is what happened to a claimed job: the input of its fate.
@@ -53,8 +56,10 @@ type policy struct {
 
 // decide is a claimed job's fate. In order: a panic is a transient failure retried after the
 // base delay; a letter is stored even if the job was cancelled meanwhile; a job its user
-// cancelled is dropped; a job the drain stopped is given back; an LLM rejection fails at once;
-// a spent attempt budget fails; anything else is retried after the jittered backoff, never
+// cancelled is dropped; a job the drain stopped is given back; a call the rate budget
+// deferred is put back for the time the budget gave it (its place in the budget's line: no
+// jitter, the line spreads them), its attempt not spent; an LLM rejection fails at once; a
+// spent attempt budget fails; anything else is retried after the jittered backoff, never
 // sooner than the LLM's Retry-After.
 func (p policy) decide(a attempt) fate {
 	var llmErr *llm.Error
@@ -67,6 +72,8 @@ func (p policy) decide(a attempt) fate {
 		return fate{action: actionDrop}
 	case a.cause != nil:
 		return fate{action: actionRelease}
+	case errors.Is(a.err, llm.ErrDeferred) && errors.As(a.err, &llmErr):
+		return fate{action: actionDefer, errMsg: a.err.Error(), delay: llmErr.RetryAfter}
 	case errors.As(a.err, &llmErr) && !llmErr.Temporary:
 		reason, says := rejection(llmErr.Reason)
 		return fate{action: actionFail, reason: reason, errMsg: says + ": " + a.err.Error()}

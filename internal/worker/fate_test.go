@@ -31,6 +31,7 @@ func TestDecide(t *testing.T) {
 		refused     = &llm.Error{Reason: llm.ReasonClientRejected, Err: errors.New("max_tokens")}
 		drained     = fmt.Errorf("llm: %w", context.Canceled)
 		cancelled   = fmt.Errorf("llm: %w", context.Canceled)
+		deferred    = &llm.Error{Temporary: true, RetryAfter: 20 * time.Second, Err: fmt.Errorf("%w: 20s", llm.ErrDeferred)}
 	)
 	tests := []struct {
 		name string
@@ -84,6 +85,12 @@ func TestDecide(t *testing.T) {
 		{"user cancel as the LLM rejected", attempt{err: rejected, cause: ErrJobCancelled, attempts: 1}, fate{action: actionDrop}},
 		{"drain timeout", attempt{err: drained, cause: context.Canceled, attempts: 1}, fate{action: actionRelease}},
 		{"drain timeout on the last attempt: given back, not failed", attempt{err: drained, cause: context.Canceled, attempts: 3}, fate{action: actionRelease}},
+		{"deferred by the rate budget: put back for the time it gave", attempt{err: deferred, attempts: 1},
+			fate{action: actionDefer, errMsg: deferred.Error(), delay: 20 * time.Second}},
+		{"deferred on the last attempt: not failed, no attempt was made", attempt{err: deferred, attempts: 3},
+			fate{action: actionDefer, errMsg: deferred.Error(), delay: 20 * time.Second}},
+		{"deferred as its user cancelled", attempt{err: deferred, cause: ErrJobCancelled, attempts: 1}, fate{action: actionDrop}},
+		{"deferred as the drain ended", attempt{err: deferred, cause: context.Canceled, attempts: 1}, fate{action: actionRelease}},
 		{"drain timeout as the LLM rejected", attempt{err: rejected, cause: context.Canceled, attempts: 1}, fate{action: actionRelease}},
 
 		{"panic", attempt{panic: "boom", attempts: 1}, fate{action: actionRetry, errMsg: "internal error: boom", delay: time.Second}},
@@ -152,7 +159,7 @@ func TestActionAndSettlementNames(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ got, want string }{
 		{actionComplete.String(), "complete"}, {actionDrop.String(), "drop"}, {action(0).String(), "invalid(0)"},
-		{action(6).String(), "invalid(6)"}, {settleRequeue.String(), "requeue"}, {settlement(-1).String(), "invalid(-1)"},
+		{actionDefer.String(), "defer"}, {action(7).String(), "invalid(7)"}, {settleRequeue.String(), "requeue"}, {settlement(-1).String(), "invalid(-1)"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("name %q, want %q", tt.got, tt.want)

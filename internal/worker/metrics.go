@@ -42,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		consumer: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "careerops_worker_consumer_up", Help: "1 while the worker consumes from RabbitMQ."}),
 		llmDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "careerops_worker_llm_request_duration_seconds", Help: "Duration of LLM calls, by outcome.",
+			Name: "careerops_worker_llm_request_duration_seconds", Help: "Duration of LLM calls, any wait for the rate budget included, by outcome (ok, transient_error, permanent_error, cancelled, deferred: not made).",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120}}, []string{"outcome"}),
 		jobDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "careerops_worker_job_duration_seconds", Help: "Time from a job's creation to its completion.",
@@ -99,6 +99,8 @@ func (m *Metrics) llmCall(d time.Duration, err error) {
 	var llmErr *llm.Error
 	switch {
 	case err == nil:
+	case errors.Is(err, llm.ErrDeferred): // not made: the rate budget had no turn soon enough
+		outcome = "deferred"
 	case errors.As(err, &llmErr) && llmErr.Temporary:
 		outcome = "transient_error"
 	case errors.As(err, &llmErr):

@@ -54,6 +54,7 @@ type JobStore interface {
 	Claim(ctx context.Context, r jobstore.ClaimRequest) (jobstore.Job, jobstore.Lease, error)
 	Complete(ctx context.Context, l jobstore.Lease, r jobstore.Result, headers map[string]string) (jobstore.Job, error)
 	Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Job, error)
+	Defer(ctx context.Context, l jobstore.Lease, runAfter time.Time, headers map[string]string) (jobstore.Job, error)
 	Fail(ctx context.Context, l jobstore.Lease, errMsg string, headers map[string]string, dl jobstore.DeadLetter) (jobstore.Job, error)
 	Release(ctx context.Context, l jobstore.Lease) error
 	DeadLetterMessage(ctx context.Context, id string, dl jobstore.DeadLetter) error
@@ -91,6 +92,9 @@ type Config struct {
 	// LLMTimeout bounds one LLM call; a claimed job's lease is this plus a margin to store
 	// the result, so another worker takes a job over only once its call must have ended.
 	LLMTimeout time.Duration
+	// LLMWait is the longest the LLM may wait for its turn in a shared rate budget before it
+	// calls (llmbudget's MaxWait); the lease covers it too. Defaults to 0: no budget.
+	LLMWait time.Duration
 	// DrainTimeout bounds how long shutdown waits for jobs in flight before giving them back.
 	DrainTimeout time.Duration
 	// ReapInterval is how often the worker looks for jobs whose worker died.
@@ -112,7 +116,7 @@ type Config struct {
 
 // LeaseFor is how long a claimed job stays with its worker before another may take it over.
 func (c Config) LeaseFor() time.Duration {
-	return cmp.Or(c.LLMTimeout, DefaultLLMTimeout) + leaseMargin
+	return max(c.LLMWait, 0) + cmp.Or(c.LLMTimeout, DefaultLLMTimeout) + leaseMargin
 }
 
 func (c Config) withDefaults() Config {

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -149,6 +150,33 @@ func TestWorkerRetriesATransientFailureLater(t *testing.T) {
 				t.Fatalf("progress %v", statuses)
 			}
 		})
+	}
+}
+
+func TestWorkerDefersAJobTheRateBudgetHeldBack(t *testing.T) {
+	t.Parallel()
+	w, tb := setup(t, func(c *Config) { c.MaxAttempts = 1 })
+	tb.llm.answer = failing(&llm.Error{Temporary: true, RetryAfter: time.Minute, Err: fmt.Errorf("%w: 1m", llm.ErrDeferred)})
+	tb.start(t, w)
+	before := time.Now()
+	a := tb.deliver(t, tb.message(t, "job-1"))
+	tb.stop()
+	after := time.Now()
+
+	// Not failed on its only attempt: the call was never made.
+	j := tb.check(t, a, result{settled: "ack", status: job.StatusPending, outbox: []string{job.QueueGenerate}, outcome: "deferred"})
+	if j.Attempts != 1 || j.AttemptsSince != 0 || j.Error != "" {
+		t.Fatalf("job's attempts %d (%d of the budget), error %q; want 1, 0, none", j.Attempts, j.AttemptsSince, j.Error)
+	}
+	rows := tb.outbox(t)
+	if due := rows[0].AvailableAt; rows[0].MessageID != "job-1/1" || due.Before(before.Add(time.Minute)) || due.After(after.Add(time.Minute)) {
+		t.Fatalf("outbox %+v, want the job's message due in the 1m the budget said", rows)
+	}
+	if n := value(t, tb.metrics.retriedTotal); n != 0 {
+		t.Fatalf("a deferral counted as %v retries", n)
+	}
+	if n := value(t, tb.metrics.llmDuration.WithLabelValues("deferred").(prometheus.Histogram)); n != 1 {
+		t.Fatalf("%v LLM calls counted as deferred, want 1", n)
 	}
 }
 
@@ -493,6 +521,9 @@ func TestConfigDefaultsAndLease(t *testing.T) {
 	}
 	if got := (Config{LLMTimeout: 10 * time.Second}).LeaseFor(); got != 40*time.Second {
 		t.Fatalf("lease %v, want the LLM timeout and a margin to store the result", got)
+	}
+	if got := (Config{LLMTimeout: 10 * time.Second, LLMWait: 20 * time.Second}).LeaseFor(); got != time.Minute {
+		t.Fatalf("lease %v, want the wait for the rate budget, the LLM timeout and a margin", got)
 	}
 	c.Progress.Publish(progress.Event{JobID: "job-1"}) // the nil publisher drops events
 }

@@ -157,6 +157,48 @@ func (p *LLMProxy) Calls(ref string) []LLMCall {
 	return out
 }
 
+// AllCalls returns a copy of every call that named a job, in order of start.
+func (p *LLMProxy) AllCalls() []LLMCall {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []LLMCall
+	for _, cs := range p.calls {
+		for _, c := range cs {
+			out = append(out, *c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+// Pace is how LLM calls (in order of start) went out against a per-minute limit: the burst
+// a full bucket allows (the calls of the first burstSpan), then the steady rate.
+type Pace struct {
+	Burst     int     // calls that started within burstSpan of the first
+	SteadyRPM float64 // calls per minute after the burst; 0 if fewer than two came after it
+}
+
+// burstSpan is how long the first burst of calls may take to leave.
+const burstSpan = 2 * time.Second
+
+// PaceOf measures calls, sorted by start.
+func PaceOf(calls []LLMCall) Pace {
+	if len(calls) == 0 {
+		return Pace{}
+	}
+	var p Pace
+	for p.Burst < len(calls) && calls[p.Burst].Start.Sub(calls[0].Start) < burstSpan {
+		p.Burst++
+	}
+	rest := calls[p.Burst:]
+	if len(rest) >= 2 {
+		if span := rest[len(rest)-1].Start.Sub(rest[0].Start); span > 0 {
+			p.SteadyRPM = float64(len(rest)-1) / span.Minutes()
+		}
+	}
+	return p
+}
+
 // Total is how many requests the proxy saw, and how many of them named no job.
 func (p *LLMProxy) Total() (total, unreferenced int) {
 	p.mu.Lock()

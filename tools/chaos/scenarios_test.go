@@ -19,12 +19,13 @@ import (
 	"github.com/careerops/jobs/tools/loadgen"
 )
 
-// TestChaos runs the seven scenarios of the fault suite, one after another, on one private
+// TestChaos runs the scenarios of the fault suite, one after another, on one private
 // PostgreSQL and RabbitMQ. Each prints one line of figures ("chaos: <scenario>: accepted=…").
 func TestChaos(t *testing.T) {
 	enabled(t)
 	for _, sc := range []scenario{
 		workerKill(), apiKill(), rabbitmqStop(), postgresRestart(), llmTrouble(), poison(), rollingRestart(), connectionDrop(),
+		rateLimit(),
 	} {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
 	}
@@ -761,4 +762,51 @@ func closeWorkerConnections(r *run) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// 9. Rate limit: 4 workers × 16 jobs at once against a provider limited to 60 requests and
+// 40k tokens a minute (issue 12), every worker within one budget of those limits. The first
+// full bucket goes at once, then the queue drains at the provider's pace: the 429s stay near
+// zero, the steady rate sits at the limit, and no job fails (a job whose turn is further off
+// than LLM_BUDGET_MAX_WAIT is put back for it without spending an attempt). Short letters
+// (LLM_MAX_TOKENS 500, each call reserving about 760 tokens) leave the requests the limit
+// that binds.
+func rateLimit() scenario {
+	const (
+		rpm, tpm = 60, 40_000
+		jobs     = 100
+	)
+	return scenario{
+		name: "rate-limit",
+		sys: SystemConfig{Workers: 4,
+			FakeArgs: []string{"--latency", "500ms", "--limit-rpm", fmt.Sprint(rpm), "--limit-tpm", fmt.Sprint(tpm)},
+			WorkerEnv: map[string]string{"WORKER_CONCURRENCY": "16", "LLM_MAX_TOKENS": "500",
+				"LLM_REQUESTS_PER_MINUTE": fmt.Sprint(rpm), "LLM_TOKENS_PER_MINUTE": fmt.Sprint(tpm),
+				// Each worker reaches the fake through its own proxy path: one name makes one budget.
+				"LLM_BUDGET_NAME": "chaos-fake"}},
+		load:        loadgen.Config{Jobs: jobs, Rate: 50, Concurrency: 16},
+		minAccepted: jobs,
+		after: func(r *run, f *Figures) {
+			calls := r.s.Proxy.AllCalls()
+			tooMany := 0
+			for _, c := range calls {
+				if c.Status == http.StatusTooManyRequests {
+					tooMany++
+				}
+			}
+			pace := PaceOf(calls)
+			f.Extra = append(f.Extra, fmt.Sprintf("limit_rpm=%d limit_tpm=%d llm_429=%d burst=%d steady_rpm=%.1f deferrals=%d",
+				rpm, tpm, tooMany, pace.Burst, pace.SteadyRPM, f.Attempts-f.LLMRequests))
+			switch {
+			case f.Failed > 0:
+				r.problem("%d jobs failed, want none: the budget should hold them, not fail them", f.Failed)
+			case tooMany > 2:
+				r.problem("%d calls were answered 429, want near zero (at most 2)", tooMany)
+			case pace.Burst > rpm+rpm*int(burstSpan/time.Second)/60:
+				r.problem("a first burst of %d calls, more than the %d a minute's bucket holds and refills meanwhile", pace.Burst, rpm)
+			case pace.SteadyRPM < 0.85*rpm || pace.SteadyRPM > 1.05*rpm:
+				r.problem("after the first burst the calls went at %.1f a minute, want the limit, %d", pace.SteadyRPM, rpm)
+			}
+		},
+	}
 }

@@ -295,7 +295,7 @@ func TestScaledObject(t *testing.T) {
 				t.Errorf("%s: KEDA host %q, want the cluster's management API %q", name, md["host"], want)
 			}
 			ct := consumerTimeoutSeconds(t, rc.Spec.Rabbitmq.AdditionalConfig)
-			llm := envDuration(t, conc, "LLM_TIMEOUT")
+			llm := envDuration(t, conc, "LLM_BUDGET_MAX_WAIT") + envDuration(t, conc, "LLM_TIMEOUT")
 			if worst := llm + 30*time.Second; ct <= worst {
 				t.Errorf("%s: consumer_timeout %v does not exceed the worst job %v", name, ct, worst)
 			}

@@ -218,9 +218,9 @@ careerops.validate fails the render on combinations the schema cannot express.
 {{- if and (not .Values.rabbitmq.cluster.enabled) .Values.worker.autoscaling.enabled (not .Values.rabbitmq.external.managementURL) }}
 {{- fail "rabbitmq.external.managementURL is required for KEDA (worker.autoscaling.enabled) with an external broker" }}
 {{- end }}
-{{- $worst := add .Values.worker.llmTimeoutSeconds 30 }}
+{{- $worst := add .Values.llm.budgetMaxWaitSeconds .Values.worker.llmTimeoutSeconds 30 }}
 {{- if and .Values.rabbitmq.cluster.enabled (le (int .Values.rabbitmq.cluster.consumerTimeoutSeconds) (int $worst)) }}
-{{- fail (printf "rabbitmq.cluster.consumerTimeoutSeconds (%v) must exceed worker.llmTimeoutSeconds + 30 (%v)" .Values.rabbitmq.cluster.consumerTimeoutSeconds $worst) }}
+{{- fail (printf "rabbitmq.cluster.consumerTimeoutSeconds (%v) must exceed llm.budgetMaxWaitSeconds + worker.llmTimeoutSeconds + 30 (%v)" .Values.rabbitmq.cluster.consumerTimeoutSeconds $worst) }}
 {{- end }}
 {{- end }}
 
