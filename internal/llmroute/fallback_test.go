@@ -1,0 +1,263 @@
+package llmroute
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/careerops/jobs/internal/fakeopenai"
+	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/telemetry"
+	"github.com/careerops/jobs/internal/testkit"
+)
+
+const (
+	primaryModel    = "gpt-4o"
+	fallbackModel   = "gpt-4o-mini"
+	attemptTimeout  = 10 * time.Second
+	testPrompt      = "Job description:\nPlumber at Mario Bros\n\nCV:\nTen years of pipes."
+	contentFiltered = "[[fakeopenai:filter=prompt]] " + testPrompt
+)
+
+// testBundle is a Fallback's surroundings: two real fakeopenai servers (OpenAI's wire as the
+// primary, Azure's as the fallback), its clock, metrics and spans.
+type testBundle struct {
+	primary, fallback *fakeopenai.Server
+	clock             *clock
+	reg               *prometheus.Registry
+	spans             *tracetest.SpanRecorder
+	tel               *telemetry.Telemetry
+}
+
+// clock is a settable time.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// setup starts the two fakes and returns a Fallback over them; primaryTimeout bounds one call
+// to the primary.
+func setup(t *testing.T, primaryFaults fakeopenai.Faults, primaryTimeout time.Duration, breaker BreakerConfig) (*Fallback, *testBundle) {
+	t.Helper()
+	b := &testBundle{clock: &clock{now: time.Now()}, reg: prometheus.NewRegistry(), spans: tracetest.NewSpanRecorder()}
+	b.tel = telemetry.New(slog.Default(), sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b.spans)))
+	var primaryURL, fallbackURL string
+	b.primary, primaryURL = testkit.StartFakeOpenAI(t, fakeopenai.Config{Profile: fakeopenai.ProfileOpenAI})
+	if err := b.primary.SetFaults(primaryFaults); err != nil {
+		t.Fatal(err)
+	}
+	b.fallback, fallbackURL = testkit.StartFakeOpenAI(t, fakeopenai.Config{Profile: fakeopenai.ProfileAzure})
+	primary := llm.New(llm.Config{BaseURL: primaryURL + "/v1", APIKey: "sk-primary", Model: primaryModel,
+		Timeout: primaryTimeout, Telemetry: b.tel})
+	fallback := llm.New(llm.Config{APIType: llm.APITypeAzure, BaseURL: fallbackURL, APIKey: "azure-key",
+		Model: fallbackModel, Deployment: "letters-fallback", Timeout: attemptTimeout, Telemetry: b.tel})
+	f := New(Config{
+		Primary: primary, Fallback: fallback, PrimaryModel: primaryModel, FallbackModel: fallbackModel,
+		Breaker: breaker, AttemptTimeout: attemptTimeout, Telemetry: b.tel, Metrics: NewMetrics(b.reg), Now: b.clock.Now,
+	})
+	return f, b
+}
+
+// write asks f for a letter under a span of its own and returns the letter, the span's
+// endpoint attribute and the error.
+func (b *testBundle) write(t *testing.T, f *Fallback, prompt string) (llm.Completion, string, error) {
+	t.Helper()
+	ctx, span := b.tel.Tracer("test").Start(context.Background(), "job")
+	var deltas strings.Builder
+	out, err := f.Stream(ctx, "Write a cover letter.", prompt, func(s string) { deltas.WriteString(s) })
+	span.End()
+	if err == nil && strings.TrimSpace(deltas.String()) != out.Text {
+		t.Errorf("the deltas handed on are not the letter: %q vs %q", deltas.String(), out.Text)
+	}
+	ended := b.spans.Ended()
+	for _, kv := range ended[len(ended)-1].Attributes() {
+		if kv.Key == endpointKey {
+			return out, kv.Value.AsString(), err
+		}
+	}
+	return out, "", err
+}
+
+func TestFallbackTakesOverWhileThePrimaryFailsAndAProbeClosesTheBreaker(t *testing.T) {
+	t.Parallel()
+	f, b := setup(t, fakeopenai.Faults{FailRate: 1}, attemptTimeout, BreakerConfig{Failures: 2, Cooldown: 30 * time.Second})
+
+	// Two calls fail on the primary (500) and are written at once by the fallback; the second
+	// failure in a row opens the breaker.
+	for i, wantState := range []State{Closed, Open} {
+		out, endpoint, err := b.write(t, f, testPrompt)
+		if err != nil || out.Model != fallbackModel || endpoint != endpointFallback {
+			t.Fatalf("call %d: %q by model %q on %q, err %v; want the fallback's letter", i+1, out.Text, out.Model, endpoint, err)
+		}
+		if f.State() != wantState {
+			t.Fatalf("after call %d: breaker %s, want %s", i+1, f.State(), wantState)
+		}
+	}
+	// Open: the primary is not asked at all.
+	out, endpoint, err := b.write(t, f, testPrompt)
+	if err != nil || out.Model != fallbackModel || endpoint != endpointFallback {
+		t.Fatalf("while open: model %q on %q, err %v; want the fallback", out.Model, endpoint, err)
+	}
+	if got := b.primary.Stats().Requests; got != 2 {
+		t.Fatalf("the primary got %d requests, want 2: none while the breaker is open", got)
+	}
+
+	// The primary recovers; within the cool-down nothing changes, after it one probe closes.
+	if err := b.primary.SetFaults(fakeopenai.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(29 * time.Second)
+	if out, _, _ := b.write(t, f, testPrompt); out.Model != fallbackModel {
+		t.Fatalf("within the cool-down the letter came from %q, want the fallback", out.Model)
+	}
+	b.clock.Advance(time.Second)
+	out, endpoint, err = b.write(t, f, testPrompt)
+	if err != nil || out.Model != primaryModel || endpoint != endpointPrimary || f.State() != Closed {
+		t.Fatalf("the probe: model %q on %q, err %v, breaker %s; want the primary's letter and closed", out.Model, endpoint, err, f.State())
+	}
+
+	checkCounts(t, b.reg, map[string]float64{
+		`careerops_worker_llm_fallback_calls_total{reason="primary_failed"}`:                      2,
+		`careerops_worker_llm_fallback_calls_total{reason="breaker_open"}`:                        2,
+		`careerops_worker_llm_breaker_transitions_total{endpoint="primary",to="open"}`:            1,
+		`careerops_worker_llm_breaker_transitions_total{endpoint="primary",to="half_open"}`:       1,
+		`careerops_worker_llm_breaker_transitions_total{endpoint="primary",to="closed"}`:          1,
+		`careerops_worker_llm_endpoint_calls_total{endpoint="primary",outcome="transient_error"}`: 2,
+		`careerops_worker_llm_endpoint_calls_total{endpoint="primary",outcome="ok"}`:              1,
+		`careerops_worker_llm_endpoint_calls_total{endpoint="fallback",outcome="ok"}`:             4,
+		`careerops_worker_llm_breaker_state{endpoint="primary"}`:                                  0,
+	})
+	if n := countEvents(b.spans, breakerEvent); n != 3 {
+		t.Errorf("%d breaker events on spans, want 3 (open, half_open, closed)", n)
+	}
+}
+
+func TestFallbackDoesNotSwitchOnPermanentErrors(t *testing.T) {
+	t.Parallel()
+	f, b := setup(t, fakeopenai.Faults{}, attemptTimeout, BreakerConfig{Failures: 2})
+	// A content filter's refusal is about the text, not the endpoint: the same text is not
+	// sent to another provider, and the refusals do not open the breaker.
+	for range 3 {
+		_, endpoint, err := b.write(t, f, contentFiltered)
+		var e *llm.Error
+		if !errors.As(err, &e) || e.Reason != llm.ReasonContentFilter || endpoint != endpointPrimary {
+			t.Fatalf("got %v on %q, want the primary's content filter refusal", err, endpoint)
+		}
+	}
+	if f.State() != Closed || b.fallback.Stats().Requests != 0 {
+		t.Fatalf("breaker %s, fallback asked %d times; want closed and never", f.State(), b.fallback.Stats().Requests)
+	}
+}
+
+func TestFallbackNeverSplicesAnAnswer(t *testing.T) {
+	t.Parallel()
+	// The primary streams for 2 s but may take 700 ms: part of the letter was handed on when
+	// it times out.
+	f, b := setup(t, fakeopenai.Faults{Latency: 2 * time.Second}, 700*time.Millisecond, BreakerConfig{})
+	var deltas strings.Builder
+	_, err := f.Stream(context.Background(), "Write a cover letter.", testPrompt, func(s string) { deltas.WriteString(s) })
+	if !temporary(err) || deltas.Len() == 0 {
+		t.Fatalf("err %v after %d bytes handed on; want a timeout after part of the letter", err, deltas.Len())
+	}
+	if n := b.fallback.Stats().Requests; n != 0 {
+		t.Fatalf("the fallback was asked %d times after part of the primary's answer was handed on; want never", n)
+	}
+}
+
+func TestFallbackKeepsTheAttemptWithinItsTime(t *testing.T) {
+	t.Parallel()
+	// The primary times out after 7 s of the attempt's 10 (on the test's clock): less than half
+	// is left, so the fallback is not tried in this attempt.
+	f, b := setup(t, fakeopenai.Faults{}, attemptTimeout, BreakerConfig{})
+	slowPrimary := f.cfg.Primary
+	f.cfg.Primary = streamFunc(func(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error) {
+		b.clock.Advance(7 * time.Second)
+		return slowPrimary.Stream(ctx, system, "[[fakeopenai:status=503]] "+user, onDelta)
+	})
+	_, err := f.Stream(context.Background(), "Write a cover letter.", testPrompt, nil)
+	var e *llm.Error
+	if !errors.As(err, &e) || e.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("got %v, want the primary's 503", err)
+	}
+	if n := b.fallback.Stats().Requests; n != 0 {
+		t.Fatalf("the fallback was asked %d times with 3 s of 10 left; want never", n)
+	}
+}
+
+func TestFallbackKeepsTheLongerRetryAfterWhenBothFail(t *testing.T) {
+	t.Parallel()
+	f, b := setup(t, fakeopenai.Faults{RateLimitRate: 1}, attemptTimeout, BreakerConfig{})
+	if err := b.fallback.SetFaults(fakeopenai.Faults{FailRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, endpoint, err := b.write(t, f, testPrompt)
+	var e *llm.Error
+	if !errors.As(err, &e) || e.StatusCode != http.StatusInternalServerError || e.RetryAfter != fakeopenai.DefaultRetryAfter || endpoint != endpointFallback {
+		t.Fatalf("got %v (retry after %s) on %q; want the fallback's 500 with the primary's 429 wait of %s",
+			err, e.RetryAfter, endpoint, fakeopenai.DefaultRetryAfter)
+	}
+}
+
+// streamFunc is an LLM made of a function.
+type streamFunc func(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error)
+
+func (s streamFunc) Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error) {
+	return s(ctx, system, user, onDelta)
+}
+
+func checkCounts(t *testing.T, reg *prometheus.Registry, want map[string]float64) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			got[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = v
+		}
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s = %v, want %v", name, got[name], w)
+		}
+	}
+}
+
+func countEvents(rec *tracetest.SpanRecorder, name string) int {
+	n := 0
+	for _, s := range rec.Ended() {
+		for _, e := range s.Events() {
+			if e.Name == name {
+				n++
+			}
+		}
+	}
+	return n
+}
