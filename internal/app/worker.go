@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgxlisten"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/cli"
@@ -20,6 +21,7 @@ import (
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/llmroute"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
@@ -63,7 +65,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer b.close()
 
 	progressPub := progress.NewPublisher(b.conn, log)
-	w := worker.New(broker.NewConsumer(b.conn, job.QueueGenerate, "careerops-worker"), b.store, llm.New(cfg.llmConfig(tel)), worker.Config{
+	w := worker.New(broker.NewConsumer(b.conn, job.QueueGenerate, "careerops-worker"), b.store, cfg.newLLM(tel, b.registry), worker.Config{
 		Concurrency:    cfg.Concurrency,
 		MaxAttempts:    cfg.MaxAttempts,
 		RetryBaseDelay: cfg.RetryBaseDelay,
@@ -86,7 +88,8 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	adminStage := g.stage(context.WithoutCancel(ctx))
 	adminStage.run("admin server", serve(&http.Server{Handler: b.admin, ReadHeaderTimeout: 5 * time.Second}, ln, adminShutdownTimeout))
 	log.InfoContext(ctx, "worker: admin listening", slog.String("addr", ln.Addr().String()),
-		slog.Int("concurrency", cfg.Concurrency), slog.String("model", cfg.OpenAIModel))
+		slog.Int("concurrency", cfg.Concurrency), slog.String("model", cfg.OpenAIModel),
+		slog.String("fallback_model", cfg.fallbackModel()))
 	o.ready(ln.Addr().String())
 
 	// The relay publishes what the worker's transactions wrote (results, retries, dead
@@ -107,6 +110,31 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	}
 	cancel()
 	return errors.Join(err, adminStage.stop())
+}
+
+// newLLM is the worker's LLM: the primary endpoint's client, behind a circuit breaker that
+// sends calls to the fallback endpoint while the primary fails, if one is configured.
+func (c *WorkerConfig) newLLM(tel *telemetry.Telemetry, reg prometheus.Registerer) worker.LLM {
+	primary := llm.New(c.llmConfig(tel))
+	if c.Fallback.BaseURL == "" {
+		return primary
+	}
+	return llmroute.New(llmroute.Config{
+		Primary: primary, Fallback: llm.New(c.fallbackLLMConfig(tel)),
+		PrimaryModel: c.OpenAIModel, FallbackModel: c.fallbackModel(),
+		Breaker:        llmroute.BreakerConfig{Failures: c.Fallback.BreakerFailures, Cooldown: c.Fallback.BreakerCooldown},
+		AttemptTimeout: c.LLMTimeout,
+		Telemetry:      tel,
+		Metrics:        llmroute.NewMetrics(reg),
+	})
+}
+
+// fallbackModel is the fallback endpoint's model, "" without one.
+func (c *WorkerConfig) fallbackModel() string {
+	if c.Fallback.BaseURL == "" {
+		return ""
+	}
+	return c.fallbackLLMConfig(nil).Model
 }
 
 // cancellations is the listener that hands a job's cancellation, sent by PostgreSQL's
