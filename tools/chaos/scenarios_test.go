@@ -19,12 +19,13 @@ import (
 	"github.com/careerops/jobs/tools/loadgen"
 )
 
-// TestChaos runs the seven scenarios of the fault suite, one after another, on one private
+// TestChaos runs the scenarios of the fault suite, one after another, on one private
 // PostgreSQL and RabbitMQ. Each prints one line of figures ("chaos: <scenario>: accepted=…").
 func TestChaos(t *testing.T) {
 	enabled(t)
 	for _, sc := range []scenario{
 		workerKill(), apiKill(), rabbitmqStop(), postgresRestart(), llmTrouble(), poison(), rollingRestart(), connectionDrop(),
+		llmFallback(),
 	} {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
 	}
