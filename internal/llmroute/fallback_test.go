@@ -261,3 +261,34 @@ func countEvents(rec *tracetest.SpanRecorder, name string) int {
 	}
 	return n
 }
+
+func TestFallbackUnderConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	// 32 calls at once while the primary fails: every one is written by the fallback, the
+	// breaker opens once, and the primary sees at most the calls admitted before it opened.
+	f, b := setup(t, fakeopenai.Faults{FailRate: 1, Latency: 50 * time.Millisecond}, attemptTimeout, BreakerConfig{Failures: 3})
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			out, err := f.Stream(context.Background(), "Write a cover letter.", testPrompt, func(string) {})
+			if err == nil && out.Model != fallbackModel {
+				err = errors.New("written by " + out.Model)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.State() != Open || b.fallback.Stats().Completed != 32 {
+		t.Fatalf("breaker %s, fallback wrote %d; want open and 32", f.State(), b.fallback.Stats().Completed)
+	}
+	checkCounts(t, b.reg, map[string]float64{
+		`careerops_worker_llm_breaker_transitions_total{endpoint="primary",to="open"}`: 1,
+	})
+}
