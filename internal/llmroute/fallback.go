@@ -105,18 +105,7 @@ func (f *Fallback) Stream(ctx context.Context, system, user string, onDelta func
 		return f.fallback(ctx, system, user, onDelta, reasonOpen, f.cfg.AttemptTimeout)
 	}
 
-	handedOn := false
-	watched := onDelta
-	if onDelta != nil {
-		watched = func(s string) { handedOn = true; onDelta(s) }
-	}
-	out, err := f.cfg.Primary.Stream(ctx, system, user, watched)
-	f.mu.Lock()
-	tr = f.breaker.Record(f.cfg.Now(), ticket, outcome(ctx, err))
-	f.mu.Unlock()
-	f.changed(ctx, tr)
-	f.cfg.Metrics.call(endpointPrimary, llm.Outcome(err))
-
+	out, handedOn, err := f.primary(ctx, ticket, system, user, onDelta)
 	left := f.cfg.AttemptTimeout - f.cfg.Now().Sub(start)
 	if !temporary(err) || handedOn || ctx.Err() != nil || left < f.cfg.AttemptTimeout/2 {
 		f.annotate(ctx, endpointPrimary, f.cfg.PrimaryModel, "")
@@ -131,6 +120,27 @@ func (f *Fallback) Stream(ctx context.Context, system, user string, onDelta func
 		ferr = &e
 	}
 	return fout, ferr
+}
+
+// primary calls the primary endpoint with ticket and records the outcome; handedOn says
+// whether part of the answer went to onDelta. A panic (in onDelta, say) counts as neutral, so
+// that a probe never leaves the breaker waiting for its outcome.
+func (f *Fallback) primary(ctx context.Context, ticket Ticket, system, user string, onDelta func(string)) (out llm.Completion, handedOn bool, err error) {
+	o := Neutral
+	defer func() {
+		f.mu.Lock()
+		tr := f.breaker.Record(f.cfg.Now(), ticket, o)
+		f.mu.Unlock()
+		f.changed(ctx, tr)
+	}()
+	watched := onDelta
+	if onDelta != nil {
+		watched = func(s string) { handedOn = true; onDelta(s) }
+	}
+	out, err = f.cfg.Primary.Stream(ctx, system, user, watched)
+	o = outcome(ctx, err)
+	f.cfg.Metrics.call(endpointPrimary, llm.Outcome(err))
+	return out, handedOn, err
 }
 
 // fallback calls the fallback endpoint within the time left of the attempt.

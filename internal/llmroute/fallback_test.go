@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ const (
 // primary, Azure's as the fallback), its clock, metrics and spans.
 type testBundle struct {
 	primary, fallback *fakeopenai.Server
+	primaryURL        string
 	clock             *clock
 	reg               *prometheus.Registry
 	spans             *tracetest.SpanRecorder
@@ -56,20 +58,19 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// setup starts the two fakes and returns a Fallback over them; primaryTimeout bounds one call
-// to the primary.
-func setup(t *testing.T, primaryFaults fakeopenai.Faults, primaryTimeout time.Duration, breaker BreakerConfig) (*Fallback, *testBundle) {
+// setup starts the two fakes and returns a Fallback over them.
+func setup(t *testing.T, primaryFaults fakeopenai.Faults, breaker BreakerConfig) (*Fallback, *testBundle) {
 	t.Helper()
 	b := &testBundle{clock: &clock{now: time.Now()}, reg: prometheus.NewRegistry(), spans: tracetest.NewSpanRecorder()}
 	b.tel = telemetry.New(slog.Default(), sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b.spans)))
-	var primaryURL, fallbackURL string
-	b.primary, primaryURL = testkit.StartFakeOpenAI(t, fakeopenai.Config{Profile: fakeopenai.ProfileOpenAI})
+	var fallbackURL string
+	b.primary, b.primaryURL = testkit.StartFakeOpenAI(t, fakeopenai.Config{Profile: fakeopenai.ProfileOpenAI})
 	if err := b.primary.SetFaults(primaryFaults); err != nil {
 		t.Fatal(err)
 	}
 	b.fallback, fallbackURL = testkit.StartFakeOpenAI(t, fakeopenai.Config{Profile: fakeopenai.ProfileAzure})
-	primary := llm.New(llm.Config{BaseURL: primaryURL + "/v1", APIKey: "sk-primary", Model: primaryModel,
-		Timeout: primaryTimeout, Telemetry: b.tel})
+	primary := llm.New(llm.Config{BaseURL: b.primaryURL + "/v1", APIKey: "sk-primary", Model: primaryModel,
+		Timeout: attemptTimeout, Telemetry: b.tel})
 	fallback := llm.New(llm.Config{APIType: llm.APITypeAzure, BaseURL: fallbackURL, APIKey: "azure-key",
 		Model: fallbackModel, Deployment: "letters-fallback", Timeout: attemptTimeout, Telemetry: b.tel})
 	f := New(Config{
@@ -101,7 +102,7 @@ func (b *testBundle) write(t *testing.T, f *Fallback, prompt string) (llm.Comple
 
 func TestFallbackTakesOverWhileThePrimaryFailsAndAProbeClosesTheBreaker(t *testing.T) {
 	t.Parallel()
-	f, b := setup(t, fakeopenai.Faults{FailRate: 1}, attemptTimeout, BreakerConfig{Failures: 2, Cooldown: 30 * time.Second})
+	f, b := setup(t, fakeopenai.Faults{FailRate: 1}, BreakerConfig{Failures: 2, Cooldown: 30 * time.Second})
 
 	// Two calls fail on the primary (500) and are written at once by the fallback; the second
 	// failure in a row opens the breaker.
@@ -155,7 +156,7 @@ func TestFallbackTakesOverWhileThePrimaryFailsAndAProbeClosesTheBreaker(t *testi
 
 func TestFallbackDoesNotSwitchOnPermanentErrors(t *testing.T) {
 	t.Parallel()
-	f, b := setup(t, fakeopenai.Faults{}, attemptTimeout, BreakerConfig{Failures: 2})
+	f, b := setup(t, fakeopenai.Faults{}, BreakerConfig{Failures: 2})
 	// A content filter's refusal is about the text, not the endpoint: the same text is not
 	// sent to another provider, and the refusals do not open the breaker.
 	for range 3 {
@@ -172,16 +173,45 @@ func TestFallbackDoesNotSwitchOnPermanentErrors(t *testing.T) {
 
 func TestFallbackNeverSplicesAnAnswer(t *testing.T) {
 	t.Parallel()
-	// The primary streams for 2 s but may take 700 ms: part of the letter was handed on when
-	// it times out.
-	f, b := setup(t, fakeopenai.Faults{Latency: 2 * time.Second}, 700*time.Millisecond, BreakerConfig{})
+	// The primary streams for 2 s; as its first piece is handed on, its connection breaks.
+	f, b := setup(t, fakeopenai.Faults{Latency: 2 * time.Second}, BreakerConfig{})
+	conns := &connections{}
+	f.cfg.Primary = llm.New(llm.Config{BaseURL: b.primaryURL + "/v1", APIKey: "sk-primary", Model: primaryModel,
+		Timeout: attemptTimeout, Transport: &http.Transport{DialContext: conns.dial}})
 	var deltas strings.Builder
-	_, err := f.Stream(context.Background(), "Write a cover letter.", testPrompt, func(s string) { deltas.WriteString(s) })
+	_, err := f.Stream(context.Background(), "Write a cover letter.", testPrompt, func(s string) {
+		deltas.WriteString(s)
+		conns.closeAll()
+	})
 	if !temporary(err) || deltas.Len() == 0 {
-		t.Fatalf("err %v after %d bytes handed on; want a timeout after part of the letter", err, deltas.Len())
+		t.Fatalf("err %v after %d bytes handed on; want a broken stream after part of the letter", err, deltas.Len())
 	}
 	if n := b.fallback.Stats().Requests; n != 0 {
 		t.Fatalf("the fallback was asked %d times after part of the primary's answer was handed on; want never", n)
+	}
+}
+
+// connections dials TCP connections and can break them all.
+type connections struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (c *connections) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := new(net.Dialer).DialContext(ctx, network, addr)
+	if err == nil {
+		c.mu.Lock()
+		c.conns = append(c.conns, conn)
+		c.mu.Unlock()
+	}
+	return conn, err
+}
+
+func (c *connections) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		_ = conn.Close() // a broken connection is the point
 	}
 }
 
@@ -189,7 +219,7 @@ func TestFallbackKeepsTheAttemptWithinItsTime(t *testing.T) {
 	t.Parallel()
 	// The primary times out after 7 s of the attempt's 10 (on the test's clock): less than half
 	// is left, so the fallback is not tried in this attempt.
-	f, b := setup(t, fakeopenai.Faults{}, attemptTimeout, BreakerConfig{})
+	f, b := setup(t, fakeopenai.Faults{}, BreakerConfig{})
 	slowPrimary := f.cfg.Primary
 	f.cfg.Primary = streamFunc(func(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error) {
 		b.clock.Advance(7 * time.Second)
@@ -207,7 +237,7 @@ func TestFallbackKeepsTheAttemptWithinItsTime(t *testing.T) {
 
 func TestFallbackKeepsTheLongerRetryAfterWhenBothFail(t *testing.T) {
 	t.Parallel()
-	f, b := setup(t, fakeopenai.Faults{RateLimitRate: 1}, attemptTimeout, BreakerConfig{})
+	f, b := setup(t, fakeopenai.Faults{RateLimitRate: 1}, BreakerConfig{})
 	if err := b.fallback.SetFaults(fakeopenai.Faults{FailRate: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +296,7 @@ func TestFallbackUnderConcurrentCalls(t *testing.T) {
 	t.Parallel()
 	// 32 calls at once while the primary fails: every one is written by the fallback, the
 	// breaker opens once, and the primary sees at most the calls admitted before it opened.
-	f, b := setup(t, fakeopenai.Faults{FailRate: 1, Latency: 50 * time.Millisecond}, attemptTimeout, BreakerConfig{Failures: 3})
+	f, b := setup(t, fakeopenai.Faults{FailRate: 1, Latency: 50 * time.Millisecond}, BreakerConfig{Failures: 3})
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for range 32 {
@@ -291,4 +321,25 @@ func TestFallbackUnderConcurrentCalls(t *testing.T) {
 	checkCounts(t, b.reg, map[string]float64{
 		`careerops_worker_llm_breaker_transitions_total{endpoint="primary",to="open"}`: 1,
 	})
+}
+
+func TestFallbackProbeThatPanicsLetsTheNextCallProbe(t *testing.T) {
+	t.Parallel()
+	f, b := setup(t, fakeopenai.Faults{FailRate: 1}, BreakerConfig{Failures: 1, Cooldown: time.Second})
+	if _, _, err := b.write(t, f, testPrompt); err != nil || f.State() != Open {
+		t.Fatalf("first call: %v, breaker %s; want the fallback's letter and open", err, f.State())
+	}
+	if err := b.primary.SetFaults(fakeopenai.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(time.Second)
+	// The probe's caller panics as the answer streams (the worker recovers such panics).
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = f.Stream(context.Background(), "Write a cover letter.", testPrompt, func(string) { panic("caller's bug") })
+	}()
+	out, endpoint, err := b.write(t, f, testPrompt)
+	if err != nil || endpoint != endpointPrimary || out.Model != primaryModel || f.State() != Closed {
+		t.Fatalf("after a panicking probe: %q by %q, err %v, breaker %s; want the next call to probe and close", endpoint, out.Model, err, f.State())
+	}
 }

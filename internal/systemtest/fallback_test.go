@@ -16,12 +16,15 @@ import (
 // the primary writes again. The worker's metrics and the jobs' spans say so.
 func TestFallbackWritesWhileThePrimaryFails(t *testing.T) {
 	t.Parallel()
-	const fallbackModel = "gpt-4o-mini"
+	const (
+		fallbackModel = "gpt-4o-mini"
+		cooldown      = 4 * time.Second // long enough for job 3 to come while the breaker is open
+	)
 	fallback, fallbackURL := testkit.StartFakeOpenAI(t, fakeopenai.Config{Profile: fakeopenai.ProfileAzure})
 	b := setup(t, options{worker: env{
 		"LLM_FALLBACK_BASE_URL": fallbackURL, "LLM_FALLBACK_API_KEY": "azure-test-key", "LLM_FALLBACK_API_TYPE": "azure",
 		"LLM_FALLBACK_MODEL": fallbackModel, "LLM_FALLBACK_DEPLOYMENT": "letters-fallback",
-		"LLM_BREAKER_FAILURES": "2", "LLM_BREAKER_COOLDOWN": "1s",
+		"LLM_BREAKER_FAILURES": "2", "LLM_BREAKER_COOLDOWN": cooldown.String(),
 	}})
 	if err := b.llm.SetFaults(fakeopenai.Faults{FailRate: 1}); err != nil {
 		t.Fatal(err)
@@ -34,8 +37,12 @@ func TestFallbackWritesWhileThePrimaryFails(t *testing.T) {
 			t.Fatalf("%s: %s after %d attempts by model %q (%s); want completed at once by %q", desc, j.Status, j.Attempts, j.Model, j.Error, wantModel)
 		}
 	}
+	var opened time.Time // about when the second failure opened the breaker
 	for i, desc := range []string{"Plumber at Mario Bros", "Welder at Acme", "Roofer at Initech"} {
 		write(desc, fallbackModel)
+		if i == 1 {
+			opened = time.Now()
+		}
 		if got, want := b.llm.Stats().Requests, int64(min(i+1, 2)); got != want {
 			t.Fatalf("after job %d the primary got %d requests, want %d (none once the breaker is open)", i+1, got, want)
 		}
@@ -44,7 +51,7 @@ func TestFallbackWritesWhileThePrimaryFails(t *testing.T) {
 	if err := b.llm.SetFaults(fakeopenai.Faults{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // the cool-down
+	time.Sleep(time.Until(opened.Add(cooldown + 100*time.Millisecond)))
 	write("Baker at Hooli", "fake-gpt")
 	if n := fallback.Stats().Completed; n != 3 {
 		t.Fatalf("the fallback wrote %d letters, want 3", n)
