@@ -14,13 +14,15 @@ import (
 // recovers, a probe closes each breaker and the primary writes again. No job fails, and the
 // jobs say which model wrote their letter.
 func llmFallback() scenario {
+	// The cool-down of 500 ms grows to at most 4 s: every breaker closes while the load still
+	// runs (6 s after the primary is back).
 	const down = 6 * time.Second
 	var tDown, tUp time.Time
 	return scenario{
 		name: "llm-fallback",
 		sys: SystemConfig{Workers: 3, FakeArgs: []string{"--latency", "200ms"},
 			Fallback: true, FallbackArgs: []string{"--latency", "200ms"},
-			WorkerEnv: map[string]string{"LLM_BREAKER_FAILURES": "3", "LLM_BREAKER_COOLDOWN": "1s"}},
+			WorkerEnv: map[string]string{"LLM_BREAKER_FAILURES": "3", "LLM_BREAKER_COOLDOWN": "500ms"}},
 		load: loadgen.Config{Jobs: 400, Rate: 25, Concurrency: 16},
 		faults: func(r *run, loadDone <-chan struct{}) {
 			r.waitAccepted(100, loadDone)
