@@ -12,6 +12,7 @@ import (
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
+	"github.com/careerops/jobs/internal/llmroute"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
 )
@@ -179,7 +180,34 @@ type WorkerConfig struct {
 	UserJobsPerMinute int `env:"USER_JOBS_PER_MINUTE" help:"Caps the cover letters one user may have created per minute, for jobs other services publish to the queue (0: no limit); the api applies the same setting to its requests."`
 	// DatabaseMaxConns bounds the pool; 0 is WORKER_CONCURRENCY + 4.
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" help:"Bounds the database pool; 0: WORKER_CONCURRENCY + 4."`
+	// Fallback is the optional second LLM endpoint and the primary's circuit breaker.
+	Fallback FallbackConfig
 	Diagnostics
+}
+
+// FallbackConfig is the worker's optional second LLM endpoint, used while the primary's
+// circuit breaker is open, and the breaker's settings.
+type FallbackConfig struct {
+	// BaseURL enables the fallback; empty: none, the primary alone.
+	BaseURL string `env:"LLM_FALLBACK_BASE_URL" help:"Enables a fallback LLM endpoint, used while the primary fails: its base URL (as OPENAI_BASE_URL); empty: no fallback."`
+	// APIKey is the fallback's key. Never logged.
+	APIKey string `env:"LLM_FALLBACK_API_KEY" help:"The fallback's API key (required with LLM_FALLBACK_BASE_URL; the primary's is never sent elsewhere). Never logged."`
+	// Model is the fallback's model; empty: OPENAI_MODEL.
+	Model string `env:"LLM_FALLBACK_MODEL" help:"The fallback's model (a smaller one, say); empty: OPENAI_MODEL."`
+	// APIType is openai or azure.
+	APIType string `env:"LLM_FALLBACK_API_TYPE" help:"openai or azure: the fallback's kind of endpoint (as OPENAI_API_TYPE)."`
+	// APIVersion is Azure's api-version.
+	APIVersion string `env:"LLM_FALLBACK_API_VERSION" help:"Azure only: the fallback's api-version."`
+	// Deployment is the Azure deployment called; empty: the fallback's model.
+	Deployment string `env:"LLM_FALLBACK_DEPLOYMENT" help:"Azure only: the fallback's deployment; empty: its model."`
+	// ModelKind says how the fallback's model is asked: auto, chat or reasoning.
+	ModelKind string `env:"LLM_FALLBACK_MODEL_KIND" help:"auto, chat or reasoning: how the fallback's model is asked (as OPENAI_MODEL_KIND)."`
+	// ReasoningEffort is passed to a reasoning fallback model; empty: the model's own.
+	ReasoningEffort string `env:"LLM_FALLBACK_REASONING_EFFORT" help:"Reasoning models only: the fallback's reasoning_effort; empty: the model's own."`
+	// BreakerFailures is how many consecutive temporary failures open the primary's breaker.
+	BreakerFailures int `env:"LLM_BREAKER_FAILURES" help:"With a fallback: how many consecutive temporary failures of the primary (429, 5xx, timeouts, network) send calls to the fallback."`
+	// BreakerCooldown is how long calls go to the fallback before one probes the primary.
+	BreakerCooldown time.Duration `env:"LLM_BREAKER_COOLDOWN" help:"With a fallback: how long calls go to the fallback before one probes the primary; doubled after each failed probe, up to 8 times this."`
 }
 
 // DefaultWorkerConfig is the worker's configuration before the environment: its defaults.
@@ -199,15 +227,21 @@ func DefaultWorkerConfig() WorkerConfig {
 		RetryMaxDelay:    worker.DefaultRetryMaxDelay,
 		DrainTimeout:     worker.DefaultDrainTimeout,
 		ReapInterval:     worker.DefaultReapInterval,
-		Diagnostics:      defaultDiagnostics(),
+		Fallback: FallbackConfig{
+			APIType:         string(llm.APITypeOpenAI),
+			APIVersion:      llm.DefaultAzureAPIVersion,
+			ModelKind:       string(llm.ModelKindAuto),
+			BreakerFailures: llmroute.DefaultFailures,
+			BreakerCooldown: llmroute.DefaultCooldown,
+		},
+		Diagnostics: defaultDiagnostics(),
 	}
 }
 
 // Validate reports the first problem with c as one line.
 func (c *WorkerConfig) Validate() error {
-	u, err := url.Parse(c.OpenAIBaseURL)
 	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+	case !httpURL(c.OpenAIBaseURL):
 		return errors.New("OPENAI_BASE_URL must be an http(s) URL")
 	case c.OpenAIModel == "":
 		return errors.New("OPENAI_MODEL must not be empty")
@@ -227,7 +261,32 @@ func (c *WorkerConfig) Validate() error {
 	if err := c.llmConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)
 	}
+	return c.validateFallback()
+}
+
+// validateFallback reports the first problem with the fallback's settings.
+func (c *WorkerConfig) validateFallback() error {
+	f := c.Fallback
+	switch {
+	case f.BreakerFailures < 1 || f.BreakerCooldown <= 0:
+		return errors.New("LLM_BREAKER_FAILURES must be at least 1 and LLM_BREAKER_COOLDOWN positive")
+	case f.BaseURL == "":
+		return nil
+	case !httpURL(f.BaseURL):
+		return errors.New("LLM_FALLBACK_BASE_URL must be an http(s) URL")
+	case f.APIKey == "":
+		return errors.New("LLM_FALLBACK_API_KEY must be set with LLM_FALLBACK_BASE_URL (the primary's key is never sent to another endpoint)")
+	}
+	if err := c.fallbackLLMConfig(nil).Validate(); err != nil {
+		return fmt.Errorf("LLM_FALLBACK_API_TYPE or LLM_FALLBACK_MODEL_KIND: %w", err)
+	}
 	return nil
+}
+
+// httpURL reports whether s is an absolute http(s) URL.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // llmConfig is the LLM client's configuration.
@@ -251,6 +310,18 @@ func (c *WorkerConfig) llmBudget() (cfg llmbudget.Config, ok bool) {
 		Limits:  llmbudget.Limits{RequestsPerMinute: c.LLMRequestsPerMinute, TokensPerMinute: c.LLMTokensPerMinute},
 		MaxWait: c.LLMBudgetMaxWait,
 	}, c.LLMRequestsPerMinute > 0 || c.LLMTokensPerMinute > 0
+}
+
+// fallbackLLMConfig is the fallback LLM client's configuration: the fallback's endpoint, with
+// the primary's token cap and timeout.
+func (c *WorkerConfig) fallbackLLMConfig(tel *telemetry.Telemetry) llm.Config {
+	f := c.Fallback
+	return llm.Config{
+		APIType: llm.APIType(f.APIType), BaseURL: f.BaseURL, APIKey: f.APIKey,
+		Model: cmp.Or(f.Model, c.OpenAIModel), ModelKind: llm.ModelKind(f.ModelKind), ReasoningEffort: f.ReasoningEffort,
+		APIVersion: f.APIVersion, Deployment: f.Deployment, MaxTokens: c.LLMMaxTokens,
+		Timeout: c.LLMTimeout, Telemetry: tel,
+	}
 }
 
 // maxConns is the pool's size.

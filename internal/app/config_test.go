@@ -70,3 +70,48 @@ func TestWorkerLLMBudget(t *testing.T) {
 		})
 	}
 }
+
+// The fallback endpoint's settings are checked only when it is enabled; its key is never
+// borrowed from the primary.
+func TestWorkerFallbackSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		set     func(f *FallbackConfig)
+		wantErr string // "" for valid
+	}{
+		{"no fallback", func(*FallbackConfig) {}, ""},
+		{"openai fallback", func(f *FallbackConfig) {
+			f.BaseURL, f.APIKey, f.Model = "https://api.openai.com/v1", "sk-2", "gpt-4o-mini"
+		}, ""},
+		{"azure fallback", func(f *FallbackConfig) {
+			f.BaseURL, f.APIKey, f.APIType, f.Deployment = "https://res.openai.azure.com", "k", "azure", "letters"
+		}, ""},
+		{"no key", func(f *FallbackConfig) { f.BaseURL = "https://res.openai.azure.com" }, "LLM_FALLBACK_API_KEY"},
+		{"not a URL", func(f *FallbackConfig) { f.BaseURL, f.APIKey = "res.openai.azure.com", "k" }, "LLM_FALLBACK_BASE_URL"},
+		{"unknown type", func(f *FallbackConfig) { f.BaseURL, f.APIKey, f.APIType = "https://x.example", "k", "bedrock" }, "LLM_FALLBACK_API_TYPE"},
+		{"unknown kind", func(f *FallbackConfig) { f.BaseURL, f.APIKey, f.ModelKind = "https://x.example", "k", "big" }, "LLM_FALLBACK_MODEL_KIND"},
+		{"no failures", func(f *FallbackConfig) { f.BreakerFailures = 0 }, "LLM_BREAKER_FAILURES"},
+		{"no cool-down", func(f *FallbackConfig) { f.BreakerCooldown = 0 }, "LLM_BREAKER_COOLDOWN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := DefaultWorkerConfig()
+			c.OpenAIAPIKey = "sk-1"
+			tt.set(&c.Fallback)
+			err := c.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Validate = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Validate = %v, want an error naming %s", err, tt.wantErr)
+			}
+		})
+	}
+	c := DefaultWorkerConfig()
+	c.Fallback.BaseURL = "https://x.example"
+	if got := c.fallbackModel(); got != c.OpenAIModel {
+		t.Errorf("fallback model without LLM_FALLBACK_MODEL = %q, want OPENAI_MODEL's %q", got, c.OpenAIModel)
+	}
+}

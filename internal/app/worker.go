@@ -21,6 +21,7 @@ import (
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
+	"github.com/careerops/jobs/internal/llmroute"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
@@ -89,7 +90,8 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	adminStage := g.stage(context.WithoutCancel(ctx))
 	adminStage.run("admin server", serve(&http.Server{Handler: b.admin, ReadHeaderTimeout: 5 * time.Second}, ln, adminShutdownTimeout))
 	log.InfoContext(ctx, "worker: admin listening", slog.String("addr", ln.Addr().String()),
-		slog.Int("concurrency", cfg.Concurrency), slog.String("model", cfg.OpenAIModel))
+		slog.Int("concurrency", cfg.Concurrency), slog.String("model", cfg.OpenAIModel),
+		slog.String("fallback_model", cfg.fallbackModel()))
 	o.ready(ln.Addr().String())
 
 	// The relay publishes what the worker's transactions wrote (results, retries, dead
@@ -112,18 +114,41 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	return errors.Join(err, adminStage.stop())
 }
 
-// workerLLM is the worker's LLM client, within the shared rate budget if cfg sets one, and
-// the longest a call may wait for the budget before it starts.
+// workerLLM is the worker's LLM: the primary endpoint's client, within the shared rate budget
+// if cfg sets one, behind a circuit breaker that sends calls to the fallback endpoint while
+// the primary fails (or its budget has no turn soon enough), if one is configured; and the
+// longest a call may wait for the budget before it starts.
 func workerLLM(cfg WorkerConfig, tel *telemetry.Telemetry, b *base) (worker.LLM, time.Duration) {
 	client := llm.New(cfg.llmConfig(tel))
-	budget, ok := cfg.llmBudget()
-	if !ok {
-		return client, 0
+	var (
+		primary worker.LLM = client
+		wait    time.Duration
+	)
+	if budget, ok := cfg.llmBudget(); ok {
+		budget.Tokens, budget.Telemetry, budget.Metrics = client.MaxTokens, tel, llmbudget.NewMetrics(b.registry)
+		tel.Logger.Info("worker: LLM calls within a shared rate budget", slog.String("budget", budget.Name),
+			slog.Int("requests_per_minute", budget.Limits.RequestsPerMinute), slog.Int("tokens_per_minute", budget.Limits.TokensPerMinute))
+		primary, wait = llmbudget.New(client, llmbudget.NewStore(b.pool), budget), budget.MaxWait
 	}
-	budget.Tokens, budget.Telemetry, budget.Metrics = client.MaxTokens, tel, llmbudget.NewMetrics(b.registry)
-	tel.Logger.Info("worker: LLM calls within a shared rate budget", slog.String("budget", budget.Name),
-		slog.Int("requests_per_minute", budget.Limits.RequestsPerMinute), slog.Int("tokens_per_minute", budget.Limits.TokensPerMinute))
-	return llmbudget.New(client, llmbudget.NewStore(b.pool), budget), budget.MaxWait
+	if cfg.Fallback.BaseURL == "" {
+		return primary, wait
+	}
+	return llmroute.New(llmroute.Config{
+		Primary: primary, Fallback: llm.New(cfg.fallbackLLMConfig(tel)),
+		PrimaryModel: cfg.OpenAIModel, FallbackModel: cfg.fallbackModel(),
+		Breaker:        llmroute.BreakerConfig{Failures: cfg.Fallback.BreakerFailures, Cooldown: cfg.Fallback.BreakerCooldown},
+		AttemptTimeout: cfg.LLMTimeout,
+		Telemetry:      tel,
+		Metrics:        llmroute.NewMetrics(b.registry),
+	}), wait
+}
+
+// fallbackModel is the fallback endpoint's model, "" without one.
+func (c *WorkerConfig) fallbackModel() string {
+	if c.Fallback.BaseURL == "" {
+		return ""
+	}
+	return c.fallbackLLMConfig(nil).Model
 }
 
 // cancellations is the listener that hands a job's cancellation, sent by PostgreSQL's

@@ -27,15 +27,10 @@ const jobPrompt = "Write a cover letter for the job below, based on the CV.\n\nT
 // client and the base URL of the server.
 func start(t *testing.T, cfg fakeopenai.Config) (*fakeopenai.Server, *openai.Client, string) {
 	t.Helper()
-	srv, err := fakeopenai.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	srv, url := testkit.StartFakeOpenAI(t, cfg)
 	config := openai.DefaultConfig("sk-test")
-	config.BaseURL = ts.URL + "/v1"
-	return srv, openai.NewClientWithConfig(config), ts.URL
+	config.BaseURL = url + "/v1"
+	return srv, openai.NewClientWithConfig(config), url
 }
 
 func chat(prompt string) openai.ChatCompletionRequest {

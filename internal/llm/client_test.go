@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/careerops/jobs/internal/fakeopenai"
 	"github.com/careerops/jobs/internal/telemetry"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -65,17 +65,12 @@ func TestTemporaryStatus(t *testing.T) {
 
 func TestChatSpanRecordsContentOnlyWhenAskedTo(t *testing.T) {
 	t.Parallel()
-	fake, err := fakeopenai.New(fakeopenai.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
+	_, url := testkit.StartFakeOpenAI(t, fakeopenai.Config{})
 	for _, capture := range []bool{false, true} {
 		rec := tracetest.NewSpanRecorder()
 		tel := telemetry.New(slog.Default(), sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
 		tel.CaptureContent = capture
-		c := New(Config{BaseURL: srv.URL + "/v1", APIKey: "k", Model: "m", Telemetry: tel})
+		c := New(Config{BaseURL: url + "/v1", APIKey: "k", Model: "m", Telemetry: tel})
 		out, err := c.Complete(context.Background(), "be brief", "Job description:\nPlumber at Mario Bros")
 		if err != nil {
 			t.Fatal(err)

@@ -166,3 +166,21 @@ func errorType(err error) string {
 		return "_OTHER"
 	}
 }
+
+// Outcome names a call's outcome on metrics: ok, deferred (not made: the rate budget had no
+// turn soon enough), transient_error, permanent_error, or cancelled (the caller gave up: an
+// error that is not an *Error).
+func Outcome(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrDeferred):
+		return "deferred"
+	case errors.As(err, &e) && e.Temporary:
+		return "transient_error"
+	case errors.As(err, &e):
+		return "permanent_error"
+	}
+	return "cancelled"
+}

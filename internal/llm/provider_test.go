@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/careerops/jobs/internal/fakeopenai"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 const (
@@ -58,16 +58,11 @@ type bundle struct {
 // the requests the client sends are logged.
 func setup(t *testing.T, p provider) (*Client, *bundle) {
 	t.Helper()
-	fake, err := fakeopenai.New(fakeopenai.Config{Profile: p.profile, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
+	fake, url := testkit.StartFakeOpenAI(t, fakeopenai.Config{Profile: p.profile, Seed: 1})
 	b := &bundle{fake: fake, requests: &requestLog{next: http.DefaultTransport}}
-	b.cfg = Config{APIType: p.apiType, BaseURL: srv.URL + "/v1", APIKey: "sk-test", Model: p.chat, Transport: b.requests}
+	b.cfg = Config{APIType: p.apiType, BaseURL: url + "/v1", APIKey: "sk-test", Model: p.chat, Transport: b.requests}
 	if p.apiType == APITypeAzure {
-		b.cfg.BaseURL = srv.URL
+		b.cfg.BaseURL = url
 	}
 	return New(b.cfg), b
 }

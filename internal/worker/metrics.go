@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,20 +94,7 @@ func (m *Metrics) llmCall(d time.Duration, err error) {
 	if m == nil {
 		return
 	}
-	outcome := "ok"
-	var llmErr *llm.Error
-	switch {
-	case err == nil:
-	case errors.Is(err, llm.ErrDeferred): // not made: the rate budget had no turn soon enough
-		outcome = "deferred"
-	case errors.As(err, &llmErr) && llmErr.Temporary:
-		outcome = "transient_error"
-	case errors.As(err, &llmErr):
-		outcome = "permanent_error"
-	default:
-		outcome = "cancelled"
-	}
-	m.llmDuration.WithLabelValues(outcome).Observe(d.Seconds())
+	m.llmDuration.WithLabelValues(llm.Outcome(err)).Observe(d.Seconds())
 }
 
 func (m *Metrics) finished(status job.Status, reason string, total time.Duration, out llm.Completion) {

@@ -70,7 +70,10 @@ func NewLLMProxy(upstream string) (*LLMProxy, error) {
 }
 
 // BaseURL is the OPENAI_BASE_URL for a worker.
-func (p *LLMProxy) BaseURL(worker string) string { return p.URL + "/w/" + worker + "/v1" }
+func (p *LLMProxy) BaseURL(worker string) string { return p.WorkerURL(worker) + "/v1" }
+
+// WorkerURL is the proxy's root for a worker: an Azure endpoint's base URL.
+func (p *LLMProxy) WorkerURL(worker string) string { return p.URL + "/w/" + worker }
 
 // Close stops the proxy.
 func (p *LLMProxy) Close() {
@@ -83,7 +86,7 @@ func (p *LLMProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/w/")
 	worker, path, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 {
-		http.Error(w, "chaos proxy: want /w/<worker>/v1/...", http.StatusNotFound)
+		http.Error(w, "chaos proxy: want /w/<worker>/...", http.StatusNotFound)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
@@ -112,11 +115,15 @@ func (p *LLMProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // forward sends the request on with the worker's context: a worker that gives up cancels the
 // fake's request too, as it would with a real LLM.
 func (p *LLMProxy) forward(w http.ResponseWriter, r *http.Request, path string, body []byte) (int, time.Duration, string) {
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+path, bytes.NewReader(body))
+	target := p.upstream + path
+	if r.URL.RawQuery != "" { // Azure's api-version
+		target += "?" + r.URL.RawQuery
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, err.Error()
 	}
-	for _, h := range []string{"Authorization", "Content-Type", "Accept", "OpenAI-Organization"} {
+	for _, h := range []string{"Authorization", "Api-Key", "Content-Type", "Accept", "OpenAI-Organization"} {
 		if v := r.Header.Get(h); v != "" {
 			req.Header.Set(h, v)
 		}

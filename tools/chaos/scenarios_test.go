@@ -26,6 +26,7 @@ func TestChaos(t *testing.T) {
 	for _, sc := range []scenario{
 		workerKill(), apiKill(), rabbitmqStop(), postgresRestart(), llmTrouble(), poison(), rollingRestart(), connectionDrop(),
 		rateLimit(),
+		llmFallback(),
 	} {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
 	}

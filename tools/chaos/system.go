@@ -28,7 +28,17 @@ type SystemConfig struct {
 	FakeArgs []string
 	// Users is how many users submit jobs. Defaults to 5.
 	Users int
+	// Fallback gives the workers a fallback LLM endpoint: a second fakeopenai with Azure's
+	// wire (FallbackModel) behind a counting proxy of its own, with FallbackArgs as its flags.
+	Fallback     bool
+	FallbackArgs []string
 }
+
+// The models of the suite's LLM endpoints: what a job's model column says wrote its letter.
+const (
+	PrimaryModel  = "fake-gpt"
+	FallbackModel = "fake-gpt-mini"
+)
 
 // System is a scenario's running system: its own database and virtual host on the run's
 // PostgreSQL and RabbitMQ, one fakeopenai behind the counting proxy, one api and workers.
@@ -41,9 +51,14 @@ type System struct {
 	Proxy   *LLMProxy
 	Fake    *testkit.Proc
 	FakeURL string
-	API     *testkit.Proc
-	APIURL  string
-	Tokens  []string
+	// FallbackProxy, FallbackFake and FallbackURL are the fallback endpoint's, with
+	// SystemConfig.Fallback.
+	FallbackProxy *LLMProxy
+	FallbackFake  *testkit.Proc
+	FallbackURL   string
+	API           *testkit.Proc
+	APIURL        string
+	Tokens        []string
 
 	apiPort int
 	apis    []*testkit.Proc
@@ -101,17 +116,14 @@ func NewSystem(ctx context.Context, h *Harness, cfg SystemConfig) (*System, erro
 		s.Tokens = append(s.Tokens, token)
 	}
 
-	fakePort := h.Port()
-	s.FakeURL = "http://127.0.0.1:" + strconv.Itoa(fakePort)
-	if s.Fake, err = h.start(testkit.ProcSpec{Name: cfg.Name + "-fakeopenai", Path: h.Bin("fakeopenai"), Env: testkit.ChildEnv(),
-		Args: append([]string{"--addr", "127.0.0.1:" + strconv.Itoa(fakePort)}, cfg.FakeArgs...)}); err != nil {
+	if s.Fake, s.FakeURL, s.Proxy, err = s.startFake(ctx, "fakeopenai", cfg.FakeArgs); err != nil {
 		return s, err
 	}
-	if _, err := s.Fake.WaitReady(ctx, s.FakeURL+"/healthz", 15*time.Second, 50*time.Millisecond); err != nil {
-		return s, err
-	}
-	if s.Proxy, err = NewLLMProxy(s.FakeURL); err != nil {
-		return s, err
+	if cfg.Fallback {
+		args := append([]string{"--profile", "azure"}, cfg.FallbackArgs...)
+		if s.FallbackFake, s.FallbackURL, s.FallbackProxy, err = s.startFake(ctx, "fakeopenai-fallback", args); err != nil {
+			return s, err
+		}
 	}
 	if err := s.StartAPI(ctx); err != nil {
 		return s, err
@@ -122,6 +134,22 @@ func NewSystem(ctx context.Context, h *Harness, cfg SystemConfig) (*System, erro
 		}
 	}
 	return s, nil
+}
+
+// startFake starts a fakeopenai with args and a counting proxy in front of it.
+func (s *System) startFake(ctx context.Context, name string, args []string) (*testkit.Proc, string, *LLMProxy, error) {
+	port := s.H.Port()
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	p, err := s.H.start(testkit.ProcSpec{Name: s.Cfg.Name + "-" + name, Path: s.H.Bin("fakeopenai"), Env: testkit.ChildEnv(),
+		Args: append([]string{"--addr", "127.0.0.1:" + strconv.Itoa(port)}, args...)})
+	if err != nil {
+		return nil, url, nil, err
+	}
+	if _, err := p.WaitReady(ctx, url+"/healthz", 15*time.Second, 50*time.Millisecond); err != nil {
+		return p, url, nil, err
+	}
+	proxy, err := NewLLMProxy(url)
+	return p, url, proxy, err
 }
 
 // Ctl runs careeropsctl against the system and returns its trimmed output.
@@ -163,10 +191,18 @@ func (s *System) StartAPI(ctx context.Context) error {
 func (s *System) workerEnv(id string) []string {
 	env := map[string]string{
 		"DATABASE_URL": s.DBURL, "RABBITMQ_URL": s.AMQP,
-		"OPENAI_API_KEY": "sk-chaos-not-a-secret", "OPENAI_BASE_URL": s.Proxy.BaseURL(id), "OPENAI_MODEL": "fake-gpt",
+		"OPENAI_API_KEY": "sk-chaos-not-a-secret", "OPENAI_BASE_URL": s.Proxy.BaseURL(id), "OPENAI_MODEL": PrimaryModel,
 		"ADMIN_ADDR": "127.0.0.1:0", "WORKER_CONCURRENCY": "6", "WORKER_MAX_ATTEMPTS": "5",
 		"WORKER_RETRY_BASE_DELAY": "100ms", "WORKER_RETRY_MAX_DELAY": "1s", "WORKER_REAP_INTERVAL": "1s",
 		"LLM_TIMEOUT": "10s", "WORKER_DRAIN_TIMEOUT": "10s", "LOG_LEVEL": "info",
+	}
+	if s.FallbackProxy != nil {
+		for k, v := range map[string]string{
+			"LLM_FALLBACK_BASE_URL": s.FallbackProxy.WorkerURL(id), "LLM_FALLBACK_API_KEY": "azure-chaos-not-a-secret",
+			"LLM_FALLBACK_API_TYPE": "azure", "LLM_FALLBACK_MODEL": FallbackModel, "LLM_FALLBACK_DEPLOYMENT": "letters-fallback",
+		} {
+			env[k] = v
+		}
 	}
 	for k, v := range s.Cfg.WorkerEnv {
 		env[k] = v
@@ -278,11 +314,15 @@ func (s *System) Shutdown(drain time.Duration) []string {
 		go stop(w.Proc)
 	}
 	wg.Wait()
-	if s.Fake != nil {
-		s.Fake.Stop(10 * time.Second)
+	for _, fake := range []*testkit.Proc{s.Fake, s.FallbackFake} {
+		if fake != nil {
+			fake.Stop(10 * time.Second)
+		}
 	}
-	if s.Proxy != nil {
-		s.Proxy.Close()
+	for _, proxy := range []*LLMProxy{s.Proxy, s.FallbackProxy} {
+		if proxy != nil {
+			proxy.Close()
+		}
 	}
 	if s.Pool != nil {
 		s.Pool.Close()

@@ -54,11 +54,15 @@ type Check struct {
 	NoOverlap bool
 	// PerJob, if set, checks one job's row against its LLM requests.
 	PerJob func(r Row, calls []LLMCall) []string
+	// RequestsPerAttempt is how many LLM requests one attempt may make. Defaults to 1; 2 with
+	// a fallback endpoint (the primary's failure is retried at once on the fallback).
+	RequestsPerAttempt int
 }
 
 // Row is one cover_letter_jobs row.
 type Row struct {
 	JobID, Status, Error, Letter, Ref string
+	Model                             string // of the letter
 	UserID                            int64
 	Attempts                          int
 	CompletedAt, LeaseExpires         *time.Time
@@ -132,7 +136,7 @@ func (s *System) WaitDrained(ctx context.Context, since time.Time, within time.D
 func (s *System) Rows(ctx context.Context) (map[string]Row, error) {
 	rows, err := s.Pool.Query(ctx, `
 		SELECT job_id, user_id, status, attempts, coalesce(error_message, ''), coalesce(cover_letter, ''),
-		       coalesce(substring(job_description from 'chaosref=([A-Za-z0-9_.:-]+)'), ''),
+		       coalesce(substring(job_description from 'chaosref=([A-Za-z0-9_.:-]+)'), ''), coalesce(model, ''),
 		       completed_at, lease_expires_at, run_after, updated_at
 		FROM cover_letter_jobs`)
 	if err != nil {
@@ -142,7 +146,7 @@ func (s *System) Rows(ctx context.Context) (map[string]Row, error) {
 	out := map[string]Row{}
 	for rows.Next() {
 		var r Row
-		if err := rows.Scan(&r.JobID, &r.UserID, &r.Status, &r.Attempts, &r.Error, &r.Letter, &r.Ref,
+		if err := rows.Scan(&r.JobID, &r.UserID, &r.Status, &r.Attempts, &r.Error, &r.Letter, &r.Ref, &r.Model,
 			&r.CompletedAt, &r.LeaseExpires, &r.RunAfter, &r.UpdatedAt); err != nil {
 			return nil, err
 		}
@@ -544,7 +548,7 @@ func (s *System) checkDLQ(c Check, rows map[string]Row, f *Figures) []string {
 func (s *System) checkLLM(c Check, rows map[string]Row, f *Figures) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	total, unref := s.Proxy.Total()
+	total, unref := s.llmTotal()
 	f.LLMRequests = total
 	if unref > 0 {
 		add("llm: %d requests named no job", unref)
@@ -556,7 +560,7 @@ func (s *System) checkLLM(c Check, rows map[string]Row, f *Figures) []string {
 	sort.Strings(ids)
 	for _, id := range ids {
 		r := rows[id]
-		calls := s.Proxy.Calls(r.Ref)
+		calls := s.llmCalls(r.Ref)
 		ok := 0
 		for _, cl := range calls {
 			if cl.Status == 200 {
@@ -564,7 +568,7 @@ func (s *System) checkLLM(c Check, rows map[string]Row, f *Figures) []string {
 			}
 		}
 		switch {
-		case len(calls) > r.Attempts:
+		case len(calls) > r.Attempts*max(c.RequestsPerAttempt, 1):
 			add("llm: job %s (%s) made %d LLM requests but counts %d attempts", id, r.Ref, len(calls), r.Attempts)
 		case c.ExactLLM && len(calls) != r.Attempts:
 			add("llm: job %s (%s) counts %d attempts but made %d LLM requests", id, r.Ref, r.Attempts, len(calls))
@@ -631,7 +635,7 @@ func (s *System) Explain(ctx context.Context, jobID string) string {
 		}
 		outbox.Close()
 	}
-	for _, cl := range s.Proxy.Calls(r.Ref) {
+	for _, cl := range s.llmCalls(r.Ref) {
 		fmt.Fprintf(&b, "  llm %s %s–%s status %d %s\n", cl.Worker, cl.Start.Format("15:04:05.000"), cl.End.Format("15:04:05.000"), cl.Status, cl.Err)
 	}
 	for _, p := range s.procs() {
@@ -640,6 +644,26 @@ func (s *System) Explain(ctx context.Context, jobID string) string {
 		}
 	}
 	return b.String()
+}
+
+// llmCalls are the LLM requests for ref, of both endpoints, in order of start.
+func (s *System) llmCalls(ref string) []LLMCall {
+	calls := s.Proxy.Calls(ref)
+	if s.FallbackProxy != nil {
+		calls = append(calls, s.FallbackProxy.Calls(ref)...)
+		sort.Slice(calls, func(i, j int) bool { return calls[i].Start.Before(calls[j].Start) })
+	}
+	return calls
+}
+
+// llmTotal is how many LLM requests both endpoints' proxies saw, and how many named no job.
+func (s *System) llmTotal() (total, unreferenced int) {
+	total, unreferenced = s.Proxy.Total()
+	if s.FallbackProxy != nil {
+		t, u := s.FallbackProxy.Total()
+		total, unreferenced = total+t, unreferenced+u
+	}
+	return total, unreferenced
 }
 
 // procs are the scenario's api and worker processes, dead or alive.

@@ -601,6 +601,33 @@ func TestOTelEnv(t *testing.T) {
 	}
 }
 
+// TestLLMEnv: the endpoint settings reach the worker when set and are left to its defaults
+// when not; the fallback's settings only with llm.fallback.enabled, its key from its Secret.
+func TestLLMEnv(t *testing.T) {
+	t.Parallel()
+	all := container(t, deployment(t, renderSet(t, "all-optional"), "worker").Spec.Template.Spec, "worker")
+	for name, want := range map[string]string{
+		"OPENAI_API_TYPE": "azure", "OPENAI_MODEL_KIND": "chat", "OPENAI_API_VERSION": "2024-10-21",
+		"AZURE_OPENAI_DEPLOYMENT": "letters", "LLM_MAX_TOKENS": "900",
+		"LLM_FALLBACK_BASE_URL": "https://api.openai.com/v1", "LLM_FALLBACK_MODEL": "gpt-4o-mini",
+		"LLM_BREAKER_FAILURES": "3", "LLM_BREAKER_COOLDOWN": "20s",
+	} {
+		if e, ok := envValue(all, name); !ok || e.Value != want {
+			t.Errorf("all-optional: %s=%q (set %v), want %q", name, e.Value, ok, want)
+		}
+	}
+	key, _ := envValue(all, "LLM_FALLBACK_API_KEY")
+	if ref := key.ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "careerops-llm-fallback" || ref.SecretKeyRef.Key != "LLM_FALLBACK_API_KEY" {
+		t.Errorf("all-optional: LLM_FALLBACK_API_KEY comes from %+v, want Secret careerops-llm-fallback", key.ValueFrom)
+	}
+	staging := container(t, deployment(t, renderSet(t, "staging"), "worker").Spec.Template.Spec, "worker")
+	for _, e := range staging.Env {
+		if strings.HasPrefix(e.Name, "LLM_FALLBACK_") || strings.HasPrefix(e.Name, "LLM_BREAKER_") || e.Name == "OPENAI_API_TYPE" || e.Name == "LLM_MAX_TOKENS" {
+			t.Errorf("staging: %s=%q set, want it left to the worker's default", e.Name, e.Value)
+		}
+	}
+}
+
 // withDefaults merges user values over values.yaml.
 func withDefaults(t *testing.T, vals map[string]any) map[string]any {
 	t.Helper()

@@ -150,6 +150,22 @@ external broker's Secret.
 {{- end }}
 
 {{/*
+careerops.env.llmEndpoint is the env entries of an LLM endpoint's settings that are set; call
+with (dict "values" .Values.llm "names" (dict "apiType" "OPENAI_API_TYPE" …)): each value
+under its variable's name, in the order of the keys; empty and zero values are left to the
+worker's defaults.
+*/}}
+{{- define "careerops.env.llmEndpoint" -}}
+{{- $v := .values }}
+{{- range $key, $env := .names }}
+{{- with get $v $key }}
+- name: {{ $env }}
+  value: {{ . | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 careerops.env.otel is the OpenTelemetry SDK environment of a component; call with
 (dict "ctx" $ "component" "api").
 */}}
