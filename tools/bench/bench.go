@@ -139,6 +139,17 @@ type Footprint struct {
 	WorkerReady    []time.Duration  `json:"workerReady"`
 	BinarySizes    map[string]int64 `json:"binarySizes"`
 	BinaryBuildTag string           `json:"binaryBuild"`
+	// RiverAPI and RiverWorker are the River peer's (riverpeer api and worker), if it ran.
+	RiverAPI    *ProgFootprint `json:"riverApi,omitempty"`
+	RiverWorker *ProgFootprint `json:"riverWorker,omitempty"`
+}
+
+// ProgFootprint is one program's memory and start-up: idle resident sets 1 s after ready, the
+// largest under load, start → ready.
+type ProgFootprint struct {
+	IdleRSS []int64         `json:"idleRss"`
+	MaxRSS  int64           `json:"maxRss"`
+	Ready   []time.Duration `json:"ready"`
 }
 
 // run is one bench run: its configuration, durations, what it measured and the running system.
@@ -235,7 +246,7 @@ func (r *run) phases(ctx context.Context) error {
 		if err := r.sys.startRiverAPI(ctx); err != nil {
 			return r.fail("riverpeer api start", err)
 		}
-		r.say("River peer: riverpeer api start→ready %v (database %s)", roundAll(r.sys.riverReady), r.w.river.name)
+		r.say("River peer: riverpeer api start→ready %v, idle RSS %v (database %s)", roundAll(r.sys.riverAPIFp.Ready), mbAll(r.sys.riverAPIFp.IdleRSS), r.w.river.name)
 	}
 	if r.cfg.phase("api") || r.cfg.phase("river") {
 		if err := r.phaseAPI(ctx); err != nil {
@@ -444,6 +455,9 @@ func (r *run) report() {
 	res.Footprint.APIIdleRSS, res.Footprint.WorkerIdleRSS = sys.apiIdle, sys.workIdle
 	res.Footprint.APIMaxRSS, res.Footprint.WorkerMaxRSS = sys.apiMaxRSS, sys.workMaxRSS
 	res.Footprint.APIReady, res.Footprint.WorkerReady = sys.apiReady, sys.workReady
+	if sys.riverAPI != nil {
+		res.Footprint.RiverAPI, res.Footprint.RiverWorker = &sys.riverAPIFp, &sys.riverWorkFp
+	}
 	sys.mu.Unlock()
 	fmt.Fprintln(out, res.Footprint.line())
 	if mean, worst, name := res.noise(); name != "" {
@@ -512,10 +526,16 @@ func (f Footprint) line() string {
 		}
 		sizes = append(sizes, k+"="+mb(f.BinarySizes[k])+"MB")
 	}
-	return fmt.Sprintf("footprint        api_idle_rss=%sMB worker_idle_rss=%sMB (median) api_max_rss=%sMB worker_max_rss=%sMB api_start→ready p50=%sms max=%sms (n=%d) worker_start→ready p50=%sms max=%sms (n=%d) binaries{%s}",
+	river := ""
+	if f.RiverAPI != nil && f.RiverWorker != nil {
+		river = fmt.Sprintf(" river{api_idle_rss=%sMB worker_idle_rss=%sMB (median) api_max_rss=%sMB worker_max_rss=%sMB worker_start→ready p50=%sms max=%sms (n=%d)}",
+			mb(medianInt(f.RiverAPI.IdleRSS)), mb(medianInt(f.RiverWorker.IdleRSS)), mb(f.RiverAPI.MaxRSS), mb(f.RiverWorker.MaxRSS),
+			ms(Quantile(f.RiverWorker.Ready, 0.5)), ms(Quantile(f.RiverWorker.Ready, 1)), len(f.RiverWorker.Ready))
+	}
+	return fmt.Sprintf("footprint        api_idle_rss=%sMB worker_idle_rss=%sMB (median) api_max_rss=%sMB worker_max_rss=%sMB api_start→ready p50=%sms max=%sms (n=%d) worker_start→ready p50=%sms max=%sms (n=%d) binaries{%s}%s",
 		mb(medianInt(f.APIIdleRSS)), mb(medianInt(f.WorkerIdleRSS)), mb(f.APIMaxRSS), mb(f.WorkerMaxRSS),
 		ms(Quantile(f.APIReady, 0.5)), ms(Quantile(f.APIReady, 1)), len(f.APIReady),
-		ms(Quantile(f.WorkerReady, 0.5)), ms(Quantile(f.WorkerReady, 1)), len(f.WorkerReady), strings.Join(sizes, " "))
+		ms(Quantile(f.WorkerReady, 0.5)), ms(Quantile(f.WorkerReady, 1)), len(f.WorkerReady), strings.Join(sizes, " "), river)
 }
 
 func medianInt(v []int64) int64 {

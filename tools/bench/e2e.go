@@ -263,9 +263,7 @@ type llmDelta struct {
 func (r *e2eRun) measure(ctx context.Context) (c0, c1 cpuSnap, llm llmDelta, err error) {
 	s := r.s
 	rssStop := make(chan struct{})
-	if r.st.peer == "" { // our footprint only
-		go s.sampleRSS(rssStop)
-	}
+	go s.sampleRSS(r.st, rssStop)
 	time.Sleep(time.Until(r.t0))
 	llm.sum0, llm.n0 = s.llmSumCount(ctx, r.st)
 	c0 = snapCPU(s.componentsOf(r.st))

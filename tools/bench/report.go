@@ -265,10 +265,10 @@ func (r *Results) mdSections() []mdSection {
 		intro:  fmt.Sprintf("Binaries built with %s.", fp.BinaryBuildTag),
 		header: "| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |",
 		align:  "| --- | --: | --: | --: | --: |",
-		rows: []string{
+		rows: append([]string{
 			footprintRow("api", fp.BinarySizes["api"], fp.APIIdleRSS, fp.APIMaxRSS, fp.APIReady),
 			footprintRow("worker", fp.BinarySizes["worker"], fp.WorkerIdleRSS, fp.WorkerMaxRSS, fp.WorkerReady),
-		},
+		}, fp.riverRows()...),
 	}, {
 		show:   true,
 		title:  "Targets",
@@ -346,6 +346,17 @@ func (r *Results) experimentRows() []string {
 func footprintRow(program string, binary int64, idleRSS []int64, maxRSS int64, ready []time.Duration) string {
 	return fmt.Sprintf("| %s | %s | %s / %s | %s | %s / %s (%d) |", program, mb(binary), mb(medianInt(idleRSS)), mb(maxInt(idleRSS)), mb(maxRSS),
 		ms(Quantile(ready, 0.5)), ms(Quantile(ready, 1)), len(ready))
+}
+
+// riverRows are the River peer's rows of the footprint table (none if it did not run).
+func (f Footprint) riverRows() []string {
+	if f.RiverAPI == nil || f.RiverWorker == nil {
+		return nil
+	}
+	return []string{
+		footprintRow("riverpeer api (River)", f.BinarySizes["riverpeer"], f.RiverAPI.IdleRSS, f.RiverAPI.MaxRSS, f.RiverAPI.Ready),
+		footprintRow("riverpeer worker (River)", f.BinarySizes["riverpeer"], f.RiverWorker.IdleRSS, f.RiverWorker.MaxRSS, f.RiverWorker.Ready),
+	}
 }
 
 // mdRow is t's row of the targets table.

@@ -38,10 +38,10 @@ type system struct {
 	workers []*workerProc
 	seq     int
 
-	riverAPI   *testkit.Proc // the River peer's api (riverpeer api), once a river run needs it
-	riverURL   string
-	riverReady []time.Duration // the peer's starts (api and workers), not in our footprint
-	riverIdle  []int64
+	riverAPI    *testkit.Proc // the River peer's api (riverpeer api), once a river run needs it
+	riverURL    string
+	riverAPIFp  ProgFootprint // the peer's footprint, apart from ours
+	riverWorkFp ProgFootprint
 
 	mu         sync.Mutex
 	apiReady   []time.Duration
@@ -95,11 +95,18 @@ func (s *system) startRiverAPI(ctx context.Context) error {
 	}
 	s.riverURL = "http://127.0.0.1:" + strconv.Itoa(port)
 	env := testkit.ChildEnv("DATABASE_URL="+s.w.river.dbURL, "JWT_SECRET="+jwtSecret, "HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port))
-	p, err := s.startReady(ctx, "riverpeer", []string{"api"}, env, s.riverURL+"/readyz", &s.riverReady)
+	p, err := s.startReady(ctx, "riverpeer", []string{"api"}, env, s.riverURL+"/readyz", &s.riverAPIFp.Ready)
 	if p != nil {
 		s.riverAPI = p
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	if rss, err := rssBytes(p.Pid()); err == nil {
+		s.riverAPIFp.IdleRSS = append(s.riverAPIFp.IdleRSS, rss)
+	}
+	return nil
 }
 
 // stack is a system under test as a run sees it: ours, or the River peer ("river").
@@ -113,15 +120,19 @@ type stack struct {
 	workerArgs []string
 	ready      *[]time.Duration // where its workers' start → ready times go
 	idle       *[]int64         // and their idle resident sets
+	apiMax     *int64           // the largest resident set of its api under load
+	workMax    *int64           // and of its workers
 }
 
 // stackOf is the system under test of a run: ours for peer "", else the River peer.
 func (s *system) stackOf(peer string) stack {
 	if peer == "" {
-		return stack{db: s.w.ours, dbURL: s.w.dbURL, apiURL: s.apiURL, api: s.api, workerProg: "worker", ready: &s.workReady, idle: &s.workIdle}
+		return stack{db: s.w.ours, dbURL: s.w.dbURL, apiURL: s.apiURL, api: s.api, workerProg: "worker",
+			ready: &s.workReady, idle: &s.workIdle, apiMax: &s.apiMaxRSS, workMax: &s.workMaxRSS}
 	}
 	return stack{peer: peer, db: s.w.river.db, dbURL: s.w.river.dbURL, apiURL: s.riverURL, api: s.riverAPI,
-		workerProg: "riverpeer", workerArgs: []string{"worker"}, ready: &s.riverReady, idle: &s.riverIdle}
+		workerProg: "riverpeer", workerArgs: []string{"worker"}, ready: &s.riverWorkFp.Ready, idle: &s.riverWorkFp.IdleRSS,
+		apiMax: &s.riverAPIFp.MaxRSS, workMax: &s.riverWorkFp.MaxRSS}
 }
 
 // startReady starts the program prog of BinDir with args and env as "<prog>-<seq>", waits up
@@ -268,9 +279,9 @@ func (s *system) componentsOf(st stack) []component {
 	return comps
 }
 
-// sampleRSS records the largest resident sets of the api and the workers every 250 ms until
+// sampleRSS records the largest resident sets of st's api and the workers every 250 ms until
 // stop is closed.
-func (s *system) sampleRSS(stop <-chan struct{}) {
+func (s *system) sampleRSS(st stack, stop <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -280,14 +291,14 @@ func (s *system) sampleRSS(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		if s.api != nil {
-			if rss, err := rssBytes(s.api.Pid()); err == nil {
-				s.apiMaxRSS = max(s.apiMaxRSS, rss)
+		if st.api != nil {
+			if rss, err := rssBytes(st.api.Pid()); err == nil {
+				*st.apiMax = max(*st.apiMax, rss)
 			}
 		}
 		for _, wp := range s.workers {
 			if rss, err := rssBytes(wp.Pid()); err == nil {
-				s.workMaxRSS = max(s.workMaxRSS, rss)
+				*st.workMax = max(*st.workMax, rss)
 			}
 		}
 		s.mu.Unlock()
