@@ -50,19 +50,16 @@ func (a *API) App() *fiber.App {
 	return app
 }
 
-// peerError is an answer the peer gives beside the ones ValidateCreate returns.
+// peerError is an answer the peer gives beside the ones ValidateCreate returns: the contract's
+// {"code", "message"}.
 type peerError struct {
-	status        int
-	Code, Message string
+	status  int
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 func (e *peerError) Error() string   { return e.Message }
 func (e *peerError) HTTPStatus() int { return e.status }
-
-// MarshalJSON writes the contract's {"code", "message"}.
-func (e *peerError) MarshalJSON() ([]byte, error) {
-	return []byte(`{"code":` + strconv.Quote(e.Code) + `,"message":` + strconv.Quote(e.Message) + `}`), nil
-}
 
 func (a *API) errorHandler(c *fiber.Ctx, err error) error {
 	var st interface{ HTTPStatus() int }
