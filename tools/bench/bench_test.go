@@ -166,3 +166,34 @@ func TestNewRiverFigureTolerance(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkdownShowsRiverBesideOurs(t *testing.T) {
+	spec := E2ESpec{Name: "0s 1x32", Workers: 1, Conc: 32}
+	river := spec
+	river.Peer = "river"
+	r := &Results{
+		API:      []APIResult{{Concurrency: 32, PerSec: 2000, Accepted: 100}},
+		RiverAPI: []APIResult{{Concurrency: 32, PerSec: 1900, Accepted: 100, Peer: "river"}},
+		E2E:      []E2EResult{{Spec: spec, JobsPerSec: 300, Completed: 10}},
+		RiverE2E: []E2EResult{{Spec: river, JobsPerSec: 250, Completed: 10}},
+		Footprint: Footprint{BinarySizes: map[string]int64{"riverpeer": 30e6},
+			RiverAPI: &ProgFootprint{IdleRSS: []int64{20e6}}, RiverWorker: &ProgFootprint{IdleRSS: []int64{21e6}}},
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"#### Side by side with River",
+		"| River peer POST /api/cover-letter | 32 | 1900 |",
+		"| 0s | 1 × 32 River | 250 |",
+		"| enqueue c=32 | ops/s | 2000 | 1900 | 1.05 | yes |",
+		"| e2e 0s 1x32 | jobs/s | 300 | 250 | 1.20 | yes |",
+		"| riverpeer worker (River) | 30.0 | 21.0 / 21.0 |",
+		"| at or above River on each figure | 5 of 5 figures | met |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the page lacks %q:\n%s", want, md)
+		}
+	}
+	if md := (&Results{API: r.API}).Markdown(); strings.Contains(md, "River") {
+		t.Errorf("a run without the river phase mentions River:\n%s", md)
+	}
+}
