@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The benchmark suite (docs/benchmarks.md): builds api, worker and fakeopenai as they ship
-# (without -race, like the Dockerfile), then runs tools/bench (the tools module), which measures the raw
-# limit (pgx + amqp091-go), the api's enqueue, the system end to end, the worker's per-job
-# overhead and the footprint, side by side in one run, and prints one line per figure and a
-# markdown table. Not a test and not in CI.
+# (without -race, like the Dockerfile), and the River peer (tools/riverpeer), then runs
+# tools/bench (the tools module), which measures the raw limit (pgx + amqp091-go), the api's
+# enqueue, the system end to end, the worker's per-job overhead, the footprint and the same job
+# on River, side by side in one run, and prints one line per figure and a markdown table. Not a
+# test and not in CI.
 #
 #   make bench                   (or: scripts/bench.sh)
 #   BENCH_PROFILE=1 make bench   also CPU profiles (the programs' PPROF_ADDR, if they have it)
