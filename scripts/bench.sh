@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The benchmark suite (docs/benchmarks.md): builds api, worker and fakeopenai as they ship
-# (without -race, like the Dockerfile), then runs tools/bench (the tools module), which measures the raw
-# limit (pgx + amqp091-go), the api's enqueue, the system end to end, the worker's per-job
-# overhead and the footprint, side by side in one run, and prints one line per figure and a
-# markdown table. Not a test and not in CI.
+# (without -race, like the Dockerfile), and the River peer (tools/riverpeer), then runs
+# tools/bench (the tools module), which measures the raw limit (pgx + amqp091-go), the api's
+# enqueue, the system end to end, the worker's per-job overhead, the footprint and the same job
+# on River, side by side in one run, and prints one line per figure and a markdown table. Not a
+# test and not in CI.
 #
 #   make bench                   (or: scripts/bench.sh)
 #   BENCH_PROFILE=1 make bench   also CPU profiles (the programs' PPROF_ADDR, if they have it)
 #   BENCH_QUICK=1 make bench     short windows, to try the harness (numbers not for the docs)
-#   BENCH_PHASES=raw,api make bench   a subset: raw, api, e2e, overhead, free
+#   BENCH_PHASES=raw,api make bench   a subset: raw, api, e2e, overhead, free, river, experiments
+#                                ("river": the River peer, tools/riverpeer, beside our api runs
+#                                and our 1x32 and 4x8 end-to-end runs, which it runs if e2e is not asked)
 #   BENCH_KEEP=1                 keep the bench database and RabbitMQ vhost afterwards
 #
 # Output: bin/bench/out/{results.md,results.json,logs/,profiles/}.
@@ -26,12 +29,13 @@ export BENCH_BIN BENCH_OUT
 mkdir -p "$BENCH_BIN" "$BENCH_OUT/profiles"
 rm -f "$BENCH_OUT"/profiles/*
 
-echo "bench: building api, worker, fakeopenai (CGO_ENABLED=0 -trimpath -ldflags='-s -w') and the bench into $BENCH_BIN/"
+echo "bench: building api, worker, fakeopenai, the River peer (CGO_ENABLED=0 -trimpath -ldflags='-s -w') and the bench into $BENCH_BIN/"
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BENCH_BIN/" ./cmd/api ./cmd/worker ./cmd/fakeopenai
+CGO_ENABLED=0 go -C tools build -trimpath -ldflags='-s -w' -o "$(realpath "$BENCH_BIN")/riverpeer" ./cmd/riverpeer
 go -C tools build -o "$(realpath "$BENCH_BIN")/bench" ./cmd/bench
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n "$(git status --porcelain --untracked-files=no -- cmd internal go.mod go.sum tools/go.mod tools/bench tools/loadgen 2>/dev/null)" ]]; then
+if [[ -n "$(git status --porcelain --untracked-files=no -- cmd internal go.mod go.sum tools/go.mod tools/bench tools/loadgen tools/riverpeer 2>/dev/null)" ]]; then
   commit="$commit+dirty"
 fi
 export BENCH_COMMIT=${BENCH_COMMIT:-$commit}

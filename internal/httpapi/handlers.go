@@ -46,14 +46,12 @@ func handleCreate(store JobStore, tel *telemetry.Telemetry, limits jobstore.Limi
 		if !c.Is("json") {
 			return newError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
 		}
-		req, err := decodeCreateRequest(c.Body())
+		key := c.Get("Idempotency-Key")
+		v, err := ValidateCreate(c.Body(), key)
 		if err != nil {
 			return err
 		}
-		key := c.Get("Idempotency-Key")
-		if key != "" && !validIdempotencyKey(key) {
-			return newError(fiber.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-		}
+		req := createRequest(v)
 		id := c.Locals(jobIDLocal).(string)
 		// The message is created now, in the outbox, and sent later by a relay: this PRODUCER
 		// span is its creation context, the parent of the worker's processing span.

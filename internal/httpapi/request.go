@@ -83,6 +83,21 @@ func jsonKind(k string) string {
 	return k
 }
 
+// ValidateCreate checks a POST /api/cover-letter body and its Idempotency-Key ("" for none)
+// as the api does, for a program that must answer the same way (tools/riverpeer, the bench's
+// River peer). A refusal is an error with HTTPStatus() that marshals as the contract's
+// {"code", "message"}.
+func ValidateCreate(body []byte, idempotencyKey string) (job.CreateRequest, error) {
+	req, err := decodeCreateRequest(body)
+	if err != nil {
+		return job.CreateRequest(req), err
+	}
+	if idempotencyKey != "" && !validIdempotencyKey(idempotencyKey) {
+		return job.CreateRequest(req), newError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+	}
+	return job.CreateRequest(req), nil
+}
+
 // hash identifies a request's content, to tell an idempotent replay from a reused key.
 func (r createRequest) hash() string {
 	h := sha256.New()

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -138,5 +139,40 @@ func TestUnavailableTellsDataErrorsFromOutages(t *testing.T) {
 	var outage *unavailableError
 	if err := unavailable(errors.New("dial tcp: connection refused")); !errors.As(err, &outage) {
 		t.Fatalf("an outage became %v, want unavailable", err)
+	}
+}
+
+func TestValidateCreateAnswersAsTheAPI(t *testing.T) {
+	t.Parallel()
+	body := `{"jobDescription":"a","cvText":"b"}`
+	tests := []struct {
+		name, body, key string
+		wantStatus      int // 0: valid
+		wantCode        string
+	}{
+		{"valid without a key", body, "", 0, ""},
+		{"valid with a key", body, "k-1", 0, ""},
+		{"key with a space", body, "k 1", 400, "invalid_idempotency_key"},
+		{"key too long", body, strings.Repeat("k", 256), 400, "invalid_idempotency_key"},
+		{"body refused before the key", `{"jobDescription":"a"}`, "k 1", 422, "validation_failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, err := ValidateCreate([]byte(tt.body), tt.key)
+			if tt.wantStatus == 0 {
+				if err != nil || req.Tone != job.ToneProfessional || req.CVText != "b" {
+					t.Fatalf("ValidateCreate = %+v, %v", req, err)
+				}
+				return
+			}
+			var st interface{ HTTPStatus() int }
+			if !errors.As(err, &st) || st.HTTPStatus() != tt.wantStatus {
+				t.Fatalf("ValidateCreate error = %v, want status %d", err, tt.wantStatus)
+			}
+			if b, _ := json.Marshal(err); !strings.Contains(string(b), `"code":"`+tt.wantCode+`"`) {
+				t.Fatalf("error marshals as %s, want code %s", b, tt.wantCode)
+			}
+		})
 	}
 }

@@ -68,12 +68,17 @@ type APIResult struct {
 	Waits     Waits   `json:"pgWaits"`
 	// Experiment names a change made to the bench database for this run only ("" for none).
 	Experiment string `json:"experiment,omitempty"`
+	// Peer names the system under test if not ours: "river" (its figures have no outbox).
+	Peer string `json:"peer,omitempty"`
 }
 
 func (r APIResult) line() string {
 	name := "api enqueue"
-	if r.Experiment != "" {
+	switch {
+	case r.Experiment != "":
 		name = "experiment " + r.Experiment + ":"
+	case r.Peer != "":
+		name = r.Peer + " enqueue"
 	}
 	s := fmt.Sprintf("%s c=%-3d accepted/s=%s p50=%sms p99=%sms p99.9=%sms errors=%d ratio_to_raw=%.2f outbox_drain=%sms outbox_max=%d published=%d/%d window=%s %s",
 		name, r.Concurrency, rate(r.PerSec), ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), r.Errors, r.RatioRaw,
@@ -85,16 +90,20 @@ func (r APIResult) line() string {
 	return s
 }
 
-// runAPILoad keeps conc requests in flight for warm+window and measures the answers that
-// came within the window; then it times the outbox drain.
-func runAPILoad(ctx context.Context, w *world, apiURL string, conc int, warm, window time.Duration, comps []component) (APIResult, error) {
-	res := APIResult{Concurrency: conc, Window: window, Answers: map[int]int{}}
-	p := newPoster(apiURL, w.tokens, conc)
+// runAPILoad keeps conc requests in flight to st's api for warm+window and measures the
+// answers that came within the window; then, for ours, it times the outbox drain.
+func runAPILoad(ctx context.Context, w *world, st stack, conc int, warm, window time.Duration, comps []component) (APIResult, error) {
+	res := APIResult{Concurrency: conc, Window: window, Answers: map[int]int{}, Peer: st.peer}
+	p := newPoster(st.apiURL, w.tokens, conc)
 	win := newWindow(warm, window)
-	edges := win.edges(ctx, w, comps, true)
+	edges := win.edges(ctx, st.db.pool, comps, true)
 	loadDone := make(chan struct{})
 	outboxMax := make(chan int64, 1)
-	go func() { outboxMax <- w.outboxMax(ctx, loadDone) }()
+	if st.peer == "" {
+		go func() { outboxMax <- w.outboxMax(ctx, loadDone) }()
+	} else {
+		outboxMax <- 0
+	}
 	l := win.run(ctx, conc, func(int, int) (int, error) {
 		status, _, err := p.post(ctx)
 		return status, err
@@ -103,9 +112,11 @@ func runAPILoad(ctx context.Context, w *world, apiURL string, conc int, warm, wi
 	close(loadDone)
 	a, b, waits := edges()
 	res.Waits, res.Answers, res.OutboxMax = waits, l.keys, <-outboxMax
-	var err error
-	if res.OutboxDrain, err = w.outboxDrain(ctx, lastAnswer); err != nil {
-		return res, err
+	if st.peer == "" {
+		var err error
+		if res.OutboxDrain, err = w.outboxDrain(ctx, lastAnswer); err != nil {
+			return res, err
+		}
 	}
 	res.Accepted = len(l.lats)
 	res.PerSec = float64(len(l.lats)) / window.Seconds()
@@ -120,7 +131,11 @@ func runAPILoad(ctx context.Context, w *world, apiURL string, conc int, warm, wi
 		res.FirstError = l.firstErr.Error()
 	}
 	res.CPU = cpuBetween(a, b)
-	res.Published, _ = w.queueDepth("cover-letter.generate")
+	if st.peer == "" {
+		res.Published, _ = w.queueDepth("cover-letter.generate")
+	} else { // River's queue is its table
+		_ = st.db.pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&res.Published) // 0 if it fails: the line shows it
+	}
 	return res, nil
 }
 

@@ -10,6 +10,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,7 +36,7 @@ type Config struct {
 	Profile          bool     // BENCH_PROFILE=1: CPU profiles of the raw path, the api and a worker
 	Quick            bool     // BENCH_QUICK=1: short windows, to try the harness
 	Keep             bool     // BENCH_KEEP=1: keep the database and the vhost
-	Phases           []string // BENCH_PHASES: raw,api,e2e,overhead,free,experiments (default all), scale (only when named)
+	Phases           []string // BENCH_PHASES: raw,api,e2e,overhead,free,river,experiments (default all), scale (only when named)
 	Commit           string
 	Stdout, Stderr   io.Writer
 }
@@ -62,7 +63,7 @@ func FromEnv(getenv func(string) string, stdout, stderr io.Writer) Config {
 		Stdout:           stdout,
 		Stderr:           stderr,
 	}
-	for _, p := range strings.Split(or("BENCH_PHASES", "raw,api,e2e,overhead,free,experiments"), ",") {
+	for _, p := range strings.Split(or("BENCH_PHASES", "raw,api,e2e,overhead,free,river,experiments"), ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.Phases = append(c.Phases, p)
 		}
@@ -100,6 +101,10 @@ type Results struct {
 	E2E      []E2EResult   `json:"e2e"`
 	Overhead *Overhead     `json:"overhead,omitempty"`
 	Free     []E2EResult   `json:"free"`
+	// RiverAPI and RiverE2E are the River peer's runs (phase river), each beside ours with the
+	// same settings in API and E2E.
+	RiverAPI []APIResult `json:"riverApi"`
+	RiverE2E []E2EResult `json:"riverE2e"`
 	// Experiments are runs with one change to the bench database (see runExperiments).
 	ExpAPI      []APIResult `json:"experimentsApi"`
 	ExpOverhead []*Overhead `json:"experimentsOverhead"`
@@ -136,6 +141,17 @@ type Footprint struct {
 	WorkerReady    []time.Duration  `json:"workerReady"`
 	BinarySizes    map[string]int64 `json:"binarySizes"`
 	BinaryBuildTag string           `json:"binaryBuild"`
+	// RiverAPI and RiverWorker are the River peer's (riverpeer api and worker), if it ran.
+	RiverAPI    *ProgFootprint `json:"riverApi,omitempty"`
+	RiverWorker *ProgFootprint `json:"riverWorker,omitempty"`
+}
+
+// ProgFootprint is one program's memory and start-up: idle resident sets 1 s after ready, the
+// largest under load, start → ready.
+type ProgFootprint struct {
+	IdleRSS []int64         `json:"idleRss"`
+	MaxRSS  int64           `json:"maxRss"`
+	Ready   []time.Duration `json:"ready"`
 }
 
 // run is one bench run: its configuration, durations, what it measured and the running system.
@@ -197,7 +213,11 @@ func (r *run) prepare() error {
 			return err
 		}
 	}
-	for _, name := range []string{"api", "worker", "fakeopenai"} {
+	programs := []string{"api", "worker", "fakeopenai"}
+	if r.cfg.phase("river") {
+		programs = append(programs, "riverpeer")
+	}
+	for _, name := range programs {
 		st, err := os.Stat(filepath.Join(r.cfg.BinDir, name))
 		if err != nil {
 			return fmt.Errorf("%w (build the programs first: scripts/bench.sh does)", err)
@@ -224,7 +244,13 @@ func (r *run) phases(ctx context.Context) error {
 	if err := r.startAPIs(ctx); err != nil {
 		return err
 	}
-	if r.cfg.phase("api") {
+	if r.cfg.phase("river") {
+		if err := r.sys.startRiverAPI(ctx); err != nil {
+			return r.fail("riverpeer api start", err)
+		}
+		r.say("River peer: riverpeer api start→ready %v, idle RSS %v (database %s)", roundAll(r.sys.riverAPIFp.Ready), mbAll(r.sys.riverAPIFp.IdleRSS), r.w.river.name)
+	}
+	if r.cfg.phase("api") || r.cfg.phase("river") {
 		if err := r.phaseAPI(ctx); err != nil {
 			return err
 		}
@@ -300,37 +326,58 @@ func (r *run) startAPIs(ctx context.Context) error {
 	return nil
 }
 
-// phaseAPI is 2: the api's enqueue at two concurrencies.
+// phaseAPI is 2: the api's enqueue at two concurrencies, each followed by the River peer's
+// (phase river).
 func (r *run) phaseAPI(ctx context.Context) error {
-	if err := r.w.reset(ctx); err != nil {
-		return err
-	}
 	for _, conc := range []int{32, 128} {
-		var profDone chan struct{}
-		if r.cfg.Profile && r.sys.pprof && conc == 32 {
-			profDone = make(chan struct{})
-			go func() {
-				defer close(profDone)
-				r.profileAPI(ctx)
-			}()
-		}
-		ar, err := runAPILoad(ctx, r.w, r.sys.apiURL, conc, r.d.apiWarm, r.d.apiWindow, r.sys.components())
-		if profDone != nil {
-			<-profDone
-		}
+		ar, err := r.enqueue(ctx, r.sys.stackOf(""), conc)
 		if err != nil {
-			return r.fail(fmt.Sprintf("api enqueue c=%d", conc), err)
-		}
-		if r.raw.OpsPerSec > 0 {
-			ar.RatioRaw = ar.PerSec / r.raw.OpsPerSec
-		}
-		r.res.API = append(r.res.API, ar)
-		fmt.Fprintln(r.cfg.Stdout, ar.line())
-		if err := r.w.reset(ctx); err != nil {
 			return err
 		}
+		r.res.API = append(r.res.API, ar)
+		if !r.cfg.phase("river") {
+			continue
+		}
+		if ar, err = r.enqueue(ctx, r.sys.stackOf("river"), conc); err != nil {
+			return err
+		}
+		r.res.RiverAPI = append(r.res.RiverAPI, ar)
 	}
 	return nil
+}
+
+// enqueue measures st's enqueue at conc from empty tables (with a profile of our api at
+// c=32 if asked) and prints its line.
+func (r *run) enqueue(ctx context.Context, st stack, conc int) (APIResult, error) {
+	if err := st.db.reset(ctx); err != nil {
+		return APIResult{}, err
+	}
+	var profDone chan struct{}
+	if st.peer == "" && r.cfg.Profile && r.sys.pprof && conc == 32 {
+		profDone = make(chan struct{})
+		go func() {
+			defer close(profDone)
+			r.profileAPI(ctx)
+		}()
+	}
+	ar, err := runAPILoad(ctx, r.w, st, conc, r.d.apiWarm, r.d.apiWindow, r.sys.componentsOf(st))
+	if profDone != nil {
+		<-profDone
+	}
+	if err != nil {
+		return ar, r.fail(fmt.Sprintf("%s enqueue c=%d", cmp.Or(st.peer, "api"), conc), err)
+	}
+	if r.raw.OpsPerSec > 0 {
+		ar.RatioRaw = ar.PerSec / r.raw.OpsPerSec
+	}
+	fmt.Fprintln(r.cfg.Stdout, ar.line())
+	return ar, st.db.reset(ctx)
+}
+
+// riverCase says whether an end-to-end case is also run with the River peer: the main ones,
+// so that the run does not double in time.
+func riverCase(workers, conc int) bool {
+	return (workers == 1 && conc == 32) || (workers == 4 && conc == 8)
 }
 
 // profileAPI takes a CPU profile of the api over the enqueue window.
@@ -346,18 +393,29 @@ func (r *run) profileAPI(ctx context.Context) {
 // overhead (at 0 s) and the free-capacity runs.
 func (r *run) phaseE2E(ctx context.Context, lat time.Duration) error {
 	d := r.d
-	if r.cfg.phase("e2e") {
-		for _, workers := range []int{1, 2, 4} {
-			for _, conc := range []int{8, 32} {
-				spec := E2ESpec{Name: fmt.Sprintf("%s %dx%d", latName(lat), workers, conc), Latency: lat, Workers: workers, Conc: conc,
-					Warm: d.e2eWarm, Window: d.e2eWindow, Profile: r.cfg.Profile && workers == 1 && conc == 32}
-				er, err := runE2E(ctx, r.sys, spec)
-				if err != nil {
-					return r.fail("e2e "+spec.Name, err)
-				}
-				r.res.E2E = append(r.res.E2E, er)
-				fmt.Fprintln(r.cfg.Stdout, er.line())
+	for _, workers := range []int{1, 2, 4} {
+		for _, conc := range []int{8, 32} {
+			river := r.cfg.phase("river") && riverCase(workers, conc)
+			if !r.cfg.phase("e2e") && !river {
+				continue
 			}
+			spec := E2ESpec{Name: fmt.Sprintf("%s %dx%d", latName(lat), workers, conc), Latency: lat, Workers: workers, Conc: conc,
+				Warm: d.e2eWarm, Window: d.e2eWindow, Profile: r.cfg.Profile && workers == 1 && conc == 32}
+			er, err := runE2E(ctx, r.sys, spec)
+			if err != nil {
+				return r.fail("e2e "+spec.Name, err)
+			}
+			r.res.E2E = append(r.res.E2E, er)
+			fmt.Fprintln(r.cfg.Stdout, er.line())
+			if !river {
+				continue
+			}
+			spec.Peer, spec.Profile = "river", false
+			if er, err = runE2E(ctx, r.sys, spec); err != nil {
+				return r.fail("river e2e "+spec.Name, err)
+			}
+			r.res.RiverE2E = append(r.res.RiverE2E, er)
+			fmt.Fprintln(r.cfg.Stdout, er.line())
 		}
 	}
 	if lat == 0 && r.cfg.phase("overhead") {
@@ -404,6 +462,9 @@ func (r *run) report() {
 	res.Footprint.APIIdleRSS, res.Footprint.WorkerIdleRSS = sys.apiIdle, sys.workIdle
 	res.Footprint.APIMaxRSS, res.Footprint.WorkerMaxRSS = sys.apiMaxRSS, sys.workMaxRSS
 	res.Footprint.APIReady, res.Footprint.WorkerReady = sys.apiReady, sys.workReady
+	if sys.riverAPI != nil {
+		res.Footprint.RiverAPI, res.Footprint.RiverWorker = &sys.riverAPIFp, &sys.riverWorkFp
+	}
 	sys.mu.Unlock()
 	fmt.Fprintln(out, res.Footprint.line())
 	if mean, worst, name := res.noise(); name != "" {
@@ -466,13 +527,22 @@ func (o *Overhead) line() string {
 
 func (f Footprint) line() string {
 	sizes := make([]string, 0, len(f.BinarySizes))
-	for _, k := range []string{"api", "worker", "fakeopenai"} {
+	for _, k := range []string{"api", "worker", "fakeopenai", "riverpeer"} {
+		if _, ok := f.BinarySizes[k]; !ok {
+			continue
+		}
 		sizes = append(sizes, k+"="+mb(f.BinarySizes[k])+"MB")
 	}
-	return fmt.Sprintf("footprint        api_idle_rss=%sMB worker_idle_rss=%sMB (median) api_max_rss=%sMB worker_max_rss=%sMB api_start→ready p50=%sms max=%sms (n=%d) worker_start→ready p50=%sms max=%sms (n=%d) binaries{%s}",
+	river := ""
+	if f.RiverAPI != nil && f.RiverWorker != nil {
+		river = fmt.Sprintf(" river{api_idle_rss=%sMB worker_idle_rss=%sMB (median) api_max_rss=%sMB worker_max_rss=%sMB worker_start→ready p50=%sms max=%sms (n=%d)}",
+			mb(medianInt(f.RiverAPI.IdleRSS)), mb(medianInt(f.RiverWorker.IdleRSS)), mb(f.RiverAPI.MaxRSS), mb(f.RiverWorker.MaxRSS),
+			ms(Quantile(f.RiverWorker.Ready, 0.5)), ms(Quantile(f.RiverWorker.Ready, 1)), len(f.RiverWorker.Ready))
+	}
+	return fmt.Sprintf("footprint        api_idle_rss=%sMB worker_idle_rss=%sMB (median) api_max_rss=%sMB worker_max_rss=%sMB api_start→ready p50=%sms max=%sms (n=%d) worker_start→ready p50=%sms max=%sms (n=%d) binaries{%s}%s",
 		mb(medianInt(f.APIIdleRSS)), mb(medianInt(f.WorkerIdleRSS)), mb(f.APIMaxRSS), mb(f.WorkerMaxRSS),
 		ms(Quantile(f.APIReady, 0.5)), ms(Quantile(f.APIReady, 1)), len(f.APIReady),
-		ms(Quantile(f.WorkerReady, 0.5)), ms(Quantile(f.WorkerReady, 1)), len(f.WorkerReady), strings.Join(sizes, " "))
+		ms(Quantile(f.WorkerReady, 0.5)), ms(Quantile(f.WorkerReady, 1)), len(f.WorkerReady), strings.Join(sizes, " "), river)
 }
 
 func medianInt(v []int64) int64 {

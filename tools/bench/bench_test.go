@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -121,5 +123,105 @@ func TestDrainQuarters(t *testing.T) {
 	first, last := drainQuarters(samples, 10*time.Second)
 	if first != 100 || last != 100 {
 		t.Fatalf("drainQuarters = %v, %v; want 100, 100", first, last)
+	}
+}
+
+func TestRiverFiguresPairTheSameRuns(t *testing.T) {
+	cpu := func(api, worker, pg, mq time.Duration) CPUUse {
+		return CPUUse{ByComponent: map[string]time.Duration{"api": api, "worker": worker, "postgres": pg, "rabbitmq": mq, "bench": time.Hour, "fakeopenai": time.Hour}}
+	}
+	spec := func(lat time.Duration, w, c int, peer string) E2ESpec {
+		return E2ESpec{Name: fmt.Sprintf("%s %dx%d", latName(lat), w, c), Latency: lat, Workers: w, Conc: c, Peer: peer}
+	}
+	r := &Results{
+		API: []APIResult{
+			{Concurrency: 32, Experiment: "synchronous_commit=off", PerSec: 9999, Accepted: 1},
+			{Concurrency: 32, PerSec: 2000, Accepted: 1000, Latency: Dist{P99: 30 * time.Millisecond}, CPU: cpu(400*time.Millisecond, 0, 400*time.Millisecond, 200*time.Millisecond)},
+		},
+		RiverAPI: []APIResult{
+			{Concurrency: 32, Peer: "river", PerSec: 2010, Accepted: 1000, Latency: Dist{P99: 25 * time.Millisecond}, CPU: cpu(300*time.Millisecond, 0, 600*time.Millisecond, 500*time.Millisecond)},
+			{Concurrency: 128, Peer: "river", PerSec: 1, Accepted: 1}, // ours not run at 128: no pair
+		},
+		E2E: []E2EResult{
+			{Spec: spec(time.Second, 1, 8, ""), JobsPerSec: 1},
+			{Spec: spec(time.Second, 1, 32, ""), JobsPerSec: 31.8, Completed: 100, CPU: cpu(100*time.Millisecond, 300*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond)},
+		},
+		RiverE2E: []E2EResult{
+			{Spec: spec(time.Second, 1, 32, "river"), JobsPerSec: 32.0, Completed: 100, CPU: cpu(50*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond, 0)},
+		},
+	}
+	got := r.RiverFigures()
+	want := []RiverFigure{
+		{Run: "enqueue c=32", Figure: "ops/s", Ours: 2000, River: 2010, HigherBetter: true, Met: true}, // within 1 %
+		{Run: "enqueue c=32", Figure: "p99 ms", Ours: 30, River: 25, Met: false},
+		{Run: "enqueue c=32", Figure: "CPU ms/op", Ours: 1.0, River: 0.9, Met: false}, // RabbitMQ counts for ours only
+		{Run: "e2e " + spec(time.Second, 1, 32, "").Name, Figure: "jobs/s", Ours: 31.8, River: 32.0, HigherBetter: true, Met: true},
+		{Run: "e2e " + spec(time.Second, 1, 32, "").Name, Figure: "CPU ms/job", Ours: 7, River: 6.5, Met: false},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("RiverFigures = %+v, want %d figures", got, len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Run != w.Run || g.Figure != w.Figure || g.HigherBetter != w.HigherBetter || g.Met != w.Met ||
+			math.Abs(g.Ours-w.Ours) > 1e-9 || math.Abs(g.River-w.River) > 1e-9 {
+			t.Errorf("figure %d = %+v, want %+v", i, g, w)
+		}
+	}
+	tg := riverTarget(got)
+	if tg.Met || tg.Measured != "2 of 5 figures; River ahead on enqueue c=32 p99 ms, enqueue c=32 CPU ms/op, e2e 1s 1x32 CPU ms/job" {
+		t.Errorf("riverTarget = %+v", tg)
+	}
+	if tg := riverTarget(got[:1]); !tg.Met || tg.Measured != "1 of 1 figures" {
+		t.Errorf("riverTarget of one met figure = %+v", tg)
+	}
+}
+
+func TestNewRiverFigureTolerance(t *testing.T) {
+	for _, tt := range []struct {
+		ours, river  float64
+		higherBetter bool
+		met          bool
+	}{
+		{100, 100, true, true},
+		{99, 100, true, true},    // 1 % below: the window's edge
+		{98.9, 100, true, false}, // beyond it
+		{10, 10, false, true},
+		{10.01, 10, false, false}, // lower-is-better figures have no tolerance
+	} {
+		if f := newRiverFigure("r", "f", tt.ours, tt.river, tt.higherBetter); f.Met != tt.met {
+			t.Errorf("newRiverFigure(%v, %v, %v).Met = %v, want %v", tt.ours, tt.river, tt.higherBetter, f.Met, tt.met)
+		}
+	}
+}
+
+func TestMarkdownShowsRiverBesideOurs(t *testing.T) {
+	spec := E2ESpec{Name: "0s 1x32", Workers: 1, Conc: 32}
+	river := spec
+	river.Peer = "river"
+	r := &Results{
+		API:      []APIResult{{Concurrency: 32, PerSec: 2000, Accepted: 100}},
+		RiverAPI: []APIResult{{Concurrency: 32, PerSec: 1900, Accepted: 100, Peer: "river"}},
+		E2E:      []E2EResult{{Spec: spec, JobsPerSec: 300, Completed: 10}},
+		RiverE2E: []E2EResult{{Spec: river, JobsPerSec: 250, Completed: 10}},
+		Footprint: Footprint{BinarySizes: map[string]int64{"riverpeer": 30e6},
+			RiverAPI: &ProgFootprint{IdleRSS: []int64{20e6}}, RiverWorker: &ProgFootprint{IdleRSS: []int64{21e6}}},
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"#### Side by side with River",
+		"| River peer POST /api/cover-letter | 32 | 1900 |",
+		"| 0s | 1 × 32 River | 250 |",
+		"| enqueue c=32 | ops/s | 2000 | 1900 | 1.05 | yes |",
+		"| e2e 0s 1x32 | jobs/s | 300 | 250 | 1.20 | yes |",
+		"| riverpeer worker (River) | 30.0 | 21.0 / 21.0 |",
+		"| at or above River on each figure | 5 of 5 figures | met |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the page lacks %q:\n%s", want, md)
+		}
+	}
+	if md := (&Results{API: r.API}).Markdown(); strings.Contains(md, "River") {
+		t.Errorf("a run without the river phase mentions River:\n%s", md)
 	}
 }

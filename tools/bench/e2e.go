@@ -24,6 +24,8 @@ type E2ESpec struct {
 	// the workers (saturation).
 	Rate    float64 `json:"rate"`
 	Profile bool    `json:"-"`
+	// Peer names the system under test if not ours: "river".
+	Peer string `json:"peer,omitempty"`
 }
 
 // capacity is what the workers could do at most if nothing but the LLM took time.
@@ -78,6 +80,9 @@ func (r E2EResult) line() string {
 	if r.Spec.Rate > 0 {
 		kind = "free"
 	}
+	if r.Spec.Peer != "" {
+		kind = r.Spec.Peer + " e2e"
+	}
 	s := fmt.Sprintf("%-4s %-22s jobs/s=%s", kind, r.Spec.Name, rate(r.JobsPerSec))
 	if r.Spec.Latency > 0 && r.Spec.Rate == 0 {
 		s += fmt.Sprintf(" efficiency=%.2f (capacity %s/s)", r.Efficiency, rate(r.Spec.capacity()))
@@ -100,6 +105,7 @@ func (r E2EResult) line() string {
 // poller.
 type e2eRun struct {
 	s      *system
+	st     stack // the system under test
 	spec   E2ESpec
 	res    *E2EResult
 	poster *poster
@@ -113,11 +119,12 @@ type e2eRun struct {
 	errOnce                 sync.Once
 }
 
-// runE2E starts the workers, feeds jobs through the api, measures the window, waits until
-// every job is final and stops the workers.
+// runE2E starts the workers of spec.Peer's system (ours for ""), feeds jobs through its api,
+// measures the window, waits until every job is final and stops the workers.
 func runE2E(ctx context.Context, s *system, spec E2ESpec) (E2EResult, error) {
 	res := E2EResult{Spec: spec}
-	if err := s.w.reset(ctx); err != nil {
+	st := s.stackOf(spec.Peer)
+	if err := st.db.reset(ctx); err != nil {
 		return res, err
 	}
 	if s.fake == nil || s.fakeLat != spec.Latency {
@@ -125,13 +132,13 @@ func runE2E(ctx context.Context, s *system, spec E2ESpec) (E2EResult, error) {
 			return res, err
 		}
 	}
-	if err := s.startWorkers(ctx, spec.Workers, spec.Conc, spec.Profile); err != nil {
+	if err := s.startWorkers(ctx, st, spec.Workers, spec.Conc, spec.Profile); err != nil {
 		_ = s.stopWorkers() // the start's error says more
 		return res, err
 	}
 	defer func() { _ = s.stopWorkers() }() // logged by stopWorkers' caller at the end; the run's figures stand
 
-	r := &e2eRun{s: s, spec: spec, res: &res, poster: newPoster(s.apiURL, s.w.tokens, 32), start: time.Now()}
+	r := &e2eRun{s: s, st: st, spec: spec, res: &res, poster: newPoster(st.apiURL, s.w.tokens, 32), start: time.Now()}
 	r.t0, r.t1 = r.start.Add(spec.Warm), r.start.Add(spec.Warm+spec.Window)
 	stopFeed := make(chan struct{})
 	pollDone := make(chan struct{})
@@ -153,7 +160,7 @@ func runE2E(ctx context.Context, s *system, spec E2ESpec) (E2EResult, error) {
 		return res, err
 	}
 	r.finish(llm, c0, c1)
-	err = res.fromDB(ctx, s.w, r.t0, r.t1)
+	err = res.fromDB(ctx, st.db, r.t0, r.t1)
 	return res, err
 }
 
@@ -169,7 +176,7 @@ func (r *e2eRun) submit(ctx context.Context) {
 
 // finals counts the completed and failed jobs.
 func (r *e2eRun) finals(ctx context.Context) (completed, failed int64, err error) {
-	err = r.s.w.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed') FROM cover_letter_jobs`).Scan(&completed, &failed)
+	err = r.st.db.pool.QueryRow(ctx, r.st.db.finals).Scan(&completed, &failed)
 	return completed, failed, err
 }
 
@@ -256,16 +263,16 @@ type llmDelta struct {
 func (r *e2eRun) measure(ctx context.Context) (c0, c1 cpuSnap, llm llmDelta, err error) {
 	s := r.s
 	rssStop := make(chan struct{})
-	go s.sampleRSS(rssStop)
+	go s.sampleRSS(r.st, rssStop)
 	time.Sleep(time.Until(r.t0))
-	llm.sum0, llm.n0 = s.llmSumCount(ctx)
-	c0 = snapCPU(s.components())
-	stopWaits := s.w.sampleWaits(ctx)
+	llm.sum0, llm.n0 = s.llmSumCount(ctx, r.st)
+	c0 = snapCPU(s.componentsOf(r.st))
+	stopWaits := sampleWaits(ctx, r.st.db.pool)
 	profWG := r.profile(ctx)
 	time.Sleep(time.Until(r.t1))
-	c1 = snapCPU(s.components())
+	c1 = snapCPU(s.componentsOf(r.st))
 	r.res.Waits = stopWaits()
-	llm.sum1, llm.n1 = s.llmSumCount(ctx)
+	llm.sum1, llm.n1 = s.llmSumCount(ctx, r.st)
 	close(rssStop)
 	profWG.Wait()
 	return c0, c1, llm, ctx.Err()
@@ -329,12 +336,16 @@ func (r *e2eRun) finish(llm llmDelta, c0, c1 cpuSnap) {
 	res.CPU = cpuBetween(c0, c1)
 }
 
-// llmSumCount sums the workers' LLM call histograms (successful calls).
-func (s *system) llmSumCount(ctx context.Context) (float64, uint64) {
+// llmSumCount sums our workers' LLM call histograms (successful calls); the River peer's
+// workers have none.
+func (s *system) llmSumCount(ctx context.Context, st stack) (float64, uint64) {
 	var (
 		sum   float64
 		count uint64
 	)
+	if st.peer != "" {
+		return 0, 0
+	}
 	for _, wp := range s.workers {
 		v, n, err := histSumCount(ctx, wp.admin+"/metrics", "careerops_worker_llm_request_duration_seconds", map[string]string{"outcome": "ok"})
 		if err == nil {
@@ -345,9 +356,9 @@ func (s *system) llmSumCount(ctx context.Context) (float64, uint64) {
 	return sum, count
 }
 
-// fromDB computes the throughput and the latencies from the jobs' timestamps.
-func (r *E2EResult) fromDB(ctx context.Context, w *world, t0, t1 time.Time) error {
-	rows, err := w.pool.Query(ctx, `SELECT created_at, started_at, completed_at FROM cover_letter_jobs WHERE status = 'completed'`)
+// fromDB computes the throughput and the latencies from the jobs' timestamps in db.
+func (r *E2EResult) fromDB(ctx context.Context, db jobsDB, t0, t1 time.Time) error {
+	rows, err := db.pool.Query(ctx, db.times)
 	if err != nil {
 		return err
 	}

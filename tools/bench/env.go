@@ -38,11 +38,15 @@ type world struct {
 	pgPID    int // postmaster of the server at 127.0.0.1:5432
 	mqPID    int // RabbitMQ's beam.smp
 	versions string
+	ours     jobsDB // the database above, as the runs read it
+	// river is the River peer's own database on the same server (BENCH_PHASES river only).
+	river *riverWorld
 }
 
 func newWorld(ctx context.Context, cfg Config) (*world, error) {
 	w := &world{cfg: cfg, name: "careerops_bench_" + testkit.RandomHex(4)}
-	if err := w.openDatabase(ctx); err != nil {
+	err := w.openDatabase(ctx)
+	if err != nil {
 		return w, err
 	}
 	if err := w.openBroker(ctx); err != nil {
@@ -50,6 +54,14 @@ func newWorld(ctx context.Context, cfg Config) (*world, error) {
 	}
 	if err := w.addUsers(ctx); err != nil {
 		return w, err
+	}
+	w.ours = jobsDB{pool: w.pool, reset: w.reset,
+		finals: `SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed') FROM cover_letter_jobs`,
+		times:  `SELECT created_at, started_at, completed_at FROM cover_letter_jobs WHERE status = 'completed'`}
+	if cfg.phase("river") {
+		if w.river, err = newRiverWorld(ctx, cfg, w.name+"_river", w.userIDs); err != nil {
+			return w, err
+		}
 	}
 	w.pgPID = postmasterPID(ctx, w.pool)
 	w.mqPID, _ = w.mgmt.NodePID(ctx) // 0: RabbitMQ's CPU is not measured
@@ -72,13 +84,18 @@ func (w *world) openDatabase(ctx context.Context) error {
 	if _, err := database.Migrate(ctx, w.dbURL); err != nil {
 		return err
 	}
-	// The bench's own connections say who they are, so that their CPU is not the system's.
-	benchURL := w.dbURL + "?application_name=" + benchAppName
-	if strings.Contains(w.dbURL, "?") {
-		benchURL = w.dbURL + "&application_name=" + benchAppName
-	}
-	w.pool, err = database.Connect(ctx, benchURL, 4, nil)
+	w.pool, err = benchPool(ctx, w.dbURL)
 	return err
+}
+
+// benchPool is the bench's own small pool on dbURL: its connections say who they are, so that
+// their CPU is not the system's.
+func benchPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
+	benchURL := dbURL + "?application_name=" + benchAppName
+	if strings.Contains(dbURL, "?") {
+		benchURL = dbURL + "&application_name=" + benchAppName
+	}
+	return database.Connect(ctx, benchURL, 4, nil)
 }
 
 // openBroker creates the bench vhost, connects to it and declares the real topology.
@@ -144,23 +161,23 @@ func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
 // benchAppName is the application_name of the bench's own PostgreSQL connections.
 const benchAppName = "careerops-bench"
 
-// postgresPIDs are the server processes that work for the system under test: the bench
-// database's backends but the bench's own, and the shared background processes (WAL writer,
+// postgresPIDs are the server processes that work for the system under test: the backends of
+// pool's database but the bench's own, and the shared background processes (WAL writer,
 // checkpointer, …); not the backends of other databases, whose CPU is counted as "other".
-func (w *world) postgresPIDs() []int {
-	return w.backendPIDs(`(datname = current_database() AND application_name <> '` + benchAppName + `')
+func postgresPIDs(pool *pgxpool.Pool) []int {
+	return backendPIDs(pool, `(datname = current_database() AND application_name <> '`+benchAppName+`')
 		OR (backend_type <> 'client backend' AND datname IS NULL)`)
 }
 
-// benchPIDs are the bench process and its own PostgreSQL backends.
-func (w *world) benchPIDs() []int {
-	return append([]int{self}, w.backendPIDs(`datname = current_database() AND application_name = '`+benchAppName+`'`)...)
+// benchPIDs are the bench process and its own PostgreSQL backends in pool's database.
+func benchPIDs(pool *pgxpool.Pool) []int {
+	return append([]int{self}, backendPIDs(pool, `datname = current_database() AND application_name = '`+benchAppName+`'`)...)
 }
 
-func (w *world) backendPIDs(where string) []int {
+func backendPIDs(pool *pgxpool.Pool, where string) []int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	rows, err := w.pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE `+where)
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE `+where)
 	if err != nil {
 		return nil
 	}
@@ -183,6 +200,7 @@ func (w *world) close() {
 	if w.pool != nil {
 		w.pool.Close()
 	}
+	w.river.close(w.cfg)
 	if w.cfg.Keep {
 		return
 	}

@@ -105,7 +105,7 @@ func runRaw(ctx context.Context, w *world, mode rawMode, conc int, warm, window 
 	}
 
 	win := newWindow(warm, window)
-	edges := win.edges(ctx, w, comps, false)
+	edges := win.edges(ctx, w.pool, comps, false)
 	l := win.run(ctx, conc, func(g, i int) (int, error) {
 		return 0, rawOp(ctx, mode, pool, chans[g], uuid.NewString(), w.userIDs[(g+i)%len(w.userIDs)], g*1_000_000+i)
 	}, func(err error) bool { return errors.Is(err, amqp.ErrClosed) })

@@ -85,6 +85,9 @@ func (r *Results) Targets() []Target {
 	if len(fp.APIReady) > 0 {
 		atMost("start → ready ≤ 1 s (api)", Quantile(fp.APIReady, 1).Seconds(), 1, fmt.Sprintf("max %s ms of %d", ms(Quantile(fp.APIReady, 1)), len(fp.APIReady)))
 	}
+	if fs := r.RiverFigures(); len(fs) > 0 {
+		ts = append(ts, riverTarget(fs))
+	}
 	if len(fp.WorkerReady) > 0 {
 		atMost("start → ready ≤ 1 s (worker)", Quantile(fp.WorkerReady, 1).Seconds(), 1, fmt.Sprintf("max %s ms of %d", ms(Quantile(fp.WorkerReady, 1)), len(fp.WorkerReady)))
 	}
@@ -109,12 +112,12 @@ func (r *Results) noise() (mean, worst float64, name string) {
 		add("raw "+string(x.Mode), x.CPU)
 		n++
 	}
-	for _, x := range r.API {
-		add(fmt.Sprintf("api c=%d", x.Concurrency), x.CPU)
+	for _, x := range append(append([]APIResult{}, r.API...), r.RiverAPI...) {
+		add(strings.TrimSpace(fmt.Sprintf("%s api c=%d", x.Peer, x.Concurrency)), x.CPU)
 		n++
 	}
-	for _, x := range append(append([]E2EResult{}, r.E2E...), r.Free...) {
-		add(x.Spec.Name, x.CPU)
+	for _, x := range append(append(append([]E2EResult{}, r.E2E...), r.Free...), r.RiverE2E...) {
+		add(strings.TrimSpace(x.Spec.Peer+" "+x.Spec.Name), x.CPU)
 		n++
 	}
 	if n > 0 {
@@ -125,7 +128,7 @@ func (r *Results) noise() (mean, worst float64, name string) {
 
 func (r *Results) apiAt(conc int) APIResult {
 	for _, a := range r.API {
-		if a.Concurrency == conc {
+		if a.Concurrency == conc && a.Experiment == "" {
 			return a
 		}
 	}
@@ -235,14 +238,21 @@ func (r *Results) mdSections() []mdSection {
 		intro:  "ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.",
 		header: "| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |",
 		align:  "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
-		rows:   append(rowsOf(r.Raw, RawResult.mdRow), rowsOf(r.API, APIResult.mdRow)...),
+		rows:   append(append(rowsOf(r.Raw, RawResult.mdRow), rowsOf(r.API, APIResult.mdRow)...), rowsOf(r.RiverAPI, APIResult.mdRow)...),
 	}, {
 		show:   len(r.E2E) > 0,
 		title:  "End to end",
 		intro:  "Saturated: beyond the W×C worker slots, a backlog of max(W×C, 48) jobs at 0 s and max(W×C/4, 8) at 1 s is kept submitted through the api, so queue wait includes that backlog. Feeder short: share of the window with fewer jobs outstanding than slots. CPU ms/job: worker / api / postgres / rabbitmq / fakeopenai / bench / other.",
 		header: "| LLM latency | workers × conc | jobs/s | capacity/s | efficiency | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs completed in window / submitted | feeder short | CPU busy | CPU ms/job |",
 		align:  "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
-		rows:   rowsOf(r.E2E, E2EResult.saturatedRow),
+		rows:   append(rowsOf(r.E2E, E2EResult.saturatedRow), rowsOf(r.RiverE2E, E2EResult.saturatedRow)...),
+	}, {
+		show:   len(r.RiverAPI)+len(r.RiverE2E) > 0,
+		title:  "Side by side with River",
+		intro:  "The same job on River v0.51.2 (tools/riverpeer, its own database on the same server; River runs are the \"River\" rows above, each right after ours). CPU ms/op: api + worker + PostgreSQL, + RabbitMQ for ours (not the LLM or the load client, the same for both). Throughput counts as at River within 1 % (the job on the window's edge).",
+		header: "| run | figure | ours | River | ours ÷ River | at or above River? |",
+		align:  "| --- | --- | --: | --: | --: | --- |",
+		rows:   rowsOf(r.RiverFigures(), RiverFigure.mdRow),
 	}, {
 		show:   len(r.Free) > 0,
 		title:  "With free capacity",
@@ -274,10 +284,10 @@ func (r *Results) mdSections() []mdSection {
 		intro:  fmt.Sprintf("Binaries built with %s.", fp.BinaryBuildTag),
 		header: "| program | binary MB | idle RSS MB (median / max) | max RSS under load MB | start → ready ms (p50 / max, n) |",
 		align:  "| --- | --: | --: | --: | --: |",
-		rows: []string{
+		rows: append([]string{
 			footprintRow("api", fp.BinarySizes["api"], fp.APIIdleRSS, fp.APIMaxRSS, fp.APIReady),
 			footprintRow("worker", fp.BinarySizes["worker"], fp.WorkerIdleRSS, fp.WorkerMaxRSS, fp.WorkerReady),
-		},
+		}, fp.riverRows()...),
 	}, {
 		show:   true,
 		title:  "Targets",
@@ -295,8 +305,12 @@ func (r RawResult) mdRow() string {
 
 // mdRow is r's row of the enqueue table.
 func (r APIResult) mdRow() string {
-	return fmt.Sprintf("| api POST /api/cover-letter | %d | %s | %s | %s | %s | %d | %.2f | %s (max backlog %d) | %s |", r.Concurrency, rate(r.PerSec),
-		ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), r.Errors, r.RatioRaw, ms(r.OutboxDrain), r.OutboxMax, cpuCell(r.CPU, r.Accepted))
+	name, drain := "api POST /api/cover-letter", fmt.Sprintf("%s (max backlog %d)", ms(r.OutboxDrain), r.OutboxMax)
+	if r.Peer != "" {
+		name, drain = "River peer POST /api/cover-letter", "–"
+	}
+	return fmt.Sprintf("| %s | %d | %s | %s | %s | %s | %d | %.2f | %s | %s |", name, r.Concurrency, rate(r.PerSec),
+		ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), r.Errors, r.RatioRaw, drain, cpuCell(r.CPU, r.Accepted))
 }
 
 // saturatedRow is r's row of the saturated end-to-end table.
@@ -305,7 +319,11 @@ func (r E2EResult) saturatedRow() string {
 	if r.Spec.Latency > 0 {
 		capacity, eff = rate(r.Spec.capacity()), fmt.Sprintf("%.2f", r.Efficiency)
 	}
-	return fmt.Sprintf("| %s | %d × %d | %s | %s | %s | %s | %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(r.Spec.Latency), r.Spec.Workers, r.Spec.Conc,
+	peer := ""
+	if r.Spec.Peer != "" {
+		peer = " River"
+	}
+	return fmt.Sprintf("| %s | %d × %d%s | %s | %s | %s | %s | %s | %d / %d | %.0f%% | %.0f%% | %s |", latName(r.Spec.Latency), r.Spec.Workers, r.Spec.Conc, peer,
 		rate(r.JobsPerSec), capacity, eff, r.QueueWait.p50p99(), r.PostToDone.p50p99(),
 		r.Completed, r.Submitted, 100*r.FeederShort, r.CPU.BusyPct(), cpuCell(r.CPU, r.Completed))
 }
@@ -347,6 +365,17 @@ func (r *Results) experimentRows() []string {
 func footprintRow(program string, binary int64, idleRSS []int64, maxRSS int64, ready []time.Duration) string {
 	return fmt.Sprintf("| %s | %s | %s / %s | %s | %s / %s (%d) |", program, mb(binary), mb(medianInt(idleRSS)), mb(maxInt(idleRSS)), mb(maxRSS),
 		ms(Quantile(ready, 0.5)), ms(Quantile(ready, 1)), len(ready))
+}
+
+// riverRows are the River peer's rows of the footprint table (none if it did not run).
+func (f Footprint) riverRows() []string {
+	if f.RiverAPI == nil || f.RiverWorker == nil {
+		return nil
+	}
+	return []string{
+		footprintRow("riverpeer api (River)", f.BinarySizes["riverpeer"], f.RiverAPI.IdleRSS, f.RiverAPI.MaxRSS, f.RiverAPI.Ready),
+		footprintRow("riverpeer worker (River)", f.BinarySizes["riverpeer"], f.RiverWorker.IdleRSS, f.RiverWorker.MaxRSS, f.RiverWorker.Ready),
+	}
 }
 
 // mdRow is t's row of the targets table.

@@ -38,6 +38,11 @@ type system struct {
 	workers []*workerProc
 	seq     int
 
+	riverAPI    *testkit.Proc // the River peer's api (riverpeer api), once a river run needs it
+	riverURL    string
+	riverAPIFp  ProgFootprint // the peer's footprint, apart from ours
+	riverWorkFp ProgFootprint
+
 	mu         sync.Mutex
 	apiReady   []time.Duration
 	apiIdle    []int64
@@ -72,19 +77,70 @@ func (s *system) startAPI(ctx context.Context) error {
 	if env, s.apiPprof, err = withPprof(env, s.pprof); err != nil {
 		return err
 	}
-	p, err := s.startReady(ctx, "api", env, s.apiURL+"/readyz", &s.apiReady)
+	p, err := s.startReady(ctx, "api", nil, env, s.apiURL+"/readyz", &s.apiReady)
 	if p != nil {
 		s.api = p
 	}
 	return err
 }
 
-// startReady starts the program prog of BinDir with env as "<prog>-<seq>", waits up to 30 s
-// until readyURL answers 200 and appends how long that took to *ready. The process is
+// startRiverAPI starts the River peer's api, configured as ours is, unless it runs.
+func (s *system) startRiverAPI(ctx context.Context) error {
+	if s.riverAPI != nil && !s.riverAPI.Exited() {
+		return nil
+	}
+	port, err := testkit.FreePort()
+	if err != nil {
+		return err
+	}
+	s.riverURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	env := testkit.ChildEnv("DATABASE_URL="+s.w.river.dbURL, "JWT_SECRET="+jwtSecret, "HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port))
+	p, err := s.startReady(ctx, "riverpeer", []string{"api"}, env, s.riverURL+"/readyz", &s.riverAPIFp.Ready)
+	if p != nil {
+		s.riverAPI = p
+	}
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	if rss, err := rssBytes(p.Pid()); err == nil {
+		s.riverAPIFp.IdleRSS = append(s.riverAPIFp.IdleRSS, rss)
+	}
+	return nil
+}
+
+// stack is a system under test as a run sees it: ours, or the River peer ("river").
+type stack struct {
+	peer       string // "" for ours
+	db         jobsDB
+	dbURL      string
+	apiURL     string
+	api        *testkit.Proc
+	workerProg string
+	workerArgs []string
+	ready      *[]time.Duration // where its workers' start → ready times go
+	idle       *[]int64         // and their idle resident sets
+	apiMax     *int64           // the largest resident set of its api under load
+	workMax    *int64           // and of its workers
+}
+
+// stackOf is the system under test of a run: ours for peer "", else the River peer.
+func (s *system) stackOf(peer string) stack {
+	if peer == "" {
+		return stack{db: s.w.ours, dbURL: s.w.dbURL, apiURL: s.apiURL, api: s.api, workerProg: "worker",
+			ready: &s.workReady, idle: &s.workIdle, apiMax: &s.apiMaxRSS, workMax: &s.workMaxRSS}
+	}
+	return stack{peer: peer, db: s.w.river.db, dbURL: s.w.river.dbURL, apiURL: s.riverURL, api: s.riverAPI,
+		workerProg: "riverpeer", workerArgs: []string{"worker"}, ready: &s.riverWorkFp.Ready, idle: &s.riverWorkFp.IdleRSS,
+		apiMax: &s.riverAPIFp.MaxRSS, workMax: &s.riverWorkFp.MaxRSS}
+}
+
+// startReady starts the program prog of BinDir with args and env as "<prog>-<seq>", waits up
+// to 30 s until readyURL answers 200 and appends how long that took to *ready. The process is
 // returned, to be stopped, even when it does not get ready.
-func (s *system) startReady(ctx context.Context, prog string, env []string, readyURL string, ready *[]time.Duration) (*testkit.Proc, error) {
+func (s *system) startReady(ctx context.Context, prog string, args, env []string, readyURL string, ready *[]time.Duration) (*testkit.Proc, error) {
 	s.seq++
-	p, err := startProc(fmt.Sprintf("%s-%d", prog, s.seq), filepath.Join(s.cfg.BinDir, prog), nil, env, s.logDir)
+	p, err := startProc(fmt.Sprintf("%s-%d", prog, s.seq), filepath.Join(s.cfg.BinDir, prog), args, env, s.logDir)
 	if err != nil {
 		return nil, err
 	}
@@ -136,15 +192,15 @@ func workerConns(workers, conc int) int {
 	return min(conc+4, 56/workers)
 }
 
-// startWorkers starts n workers with concurrency conc, one after the other, each waited for
-// until ready, then records their idle resident sets.
-func (s *system) startWorkers(ctx context.Context, n, conc int, profile bool) error {
+// startWorkers starts n workers of st with concurrency conc, one after the other, each
+// waited for until ready, then records their idle resident sets.
+func (s *system) startWorkers(ctx context.Context, st stack, n, conc int, profile bool) error {
 	for i := range n {
 		port, err := testkit.FreePort()
 		if err != nil {
 			return err
 		}
-		env := testkit.ChildEnv("DATABASE_URL="+s.w.dbURL, "RABBITMQ_URL="+s.w.amqpURL,
+		env := testkit.ChildEnv("DATABASE_URL="+st.dbURL, "RABBITMQ_URL="+s.w.amqpURL,
 			"OPENAI_API_KEY=sk-bench", "OPENAI_BASE_URL="+s.fakeURL+"/v1", "OPENAI_MODEL=fake-gpt",
 			"ADMIN_ADDR=127.0.0.1:"+strconv.Itoa(port), "WORKER_CONCURRENCY="+strconv.Itoa(conc),
 			"DATABASE_MAX_CONNS="+strconv.Itoa(workerConns(n, conc)))
@@ -152,7 +208,7 @@ func (s *system) startWorkers(ctx context.Context, n, conc int, profile bool) er
 		if env, wp.pprof, err = withPprof(env, profile && s.pprof && i == 0); err != nil {
 			return err
 		}
-		p, err := s.startReady(ctx, "worker", env, wp.admin+"/readyz", &s.workReady)
+		p, err := s.startReady(ctx, st.workerProg, st.workerArgs, env, wp.admin+"/readyz", st.ready)
 		if p != nil {
 			wp.Proc = p
 			s.workers = append(s.workers, wp)
@@ -164,7 +220,7 @@ func (s *system) startWorkers(ctx context.Context, n, conc int, profile bool) er
 	time.Sleep(time.Second)
 	for _, wp := range s.workers {
 		if rss, err := rssBytes(wp.Pid()); err == nil {
-			s.workIdle = append(s.workIdle, rss)
+			*st.idle = append(*st.idle, rss)
 		}
 	}
 	return nil
@@ -185,7 +241,7 @@ func (s *system) stopWorkers() error {
 // stopAll stops every program the system started.
 func (s *system) stopAll() error {
 	first := s.stopWorkers()
-	for _, p := range []*testkit.Proc{s.api, s.fake} {
+	for _, p := range []*testkit.Proc{s.api, s.riverAPI, s.fake} {
 		if p == nil {
 			continue
 		}
@@ -196,13 +252,19 @@ func (s *system) stopAll() error {
 	return first
 }
 
-// components are the process groups whose CPU the bench counts.
-func (s *system) components() []component {
-	comps := []component{{name: "bench", pidsFn: s.w.benchPIDs},
-		{name: "postgres", pidsFn: s.w.postgresPIDs},
+// components are the process groups whose CPU the bench counts in our runs.
+func (s *system) components() []component { return s.componentsOf(s.stackOf("")) }
+
+// componentsOf are the process groups whose CPU the bench counts in a run of st: its api, its
+// workers, its database's backends (and the server's background processes), RabbitMQ,
+// fakeopenai and the bench; the other stack's idle api is "other".
+func (s *system) componentsOf(st stack) []component {
+	pool := st.db.pool
+	comps := []component{{name: "bench", pidsFn: func() []int { return benchPIDs(pool) }},
+		{name: "postgres", pidsFn: func() []int { return postgresPIDs(pool) }},
 		{name: "rabbitmq", pids: []int{s.w.mqPID}, tree: true}}
-	if s.api != nil && !s.api.Exited() {
-		comps = append(comps, component{name: "api", pids: []int{s.api.Pid()}})
+	if st.api != nil && !st.api.Exited() {
+		comps = append(comps, component{name: "api", pids: []int{st.api.Pid()}})
 	}
 	if s.fake != nil && !s.fake.Exited() {
 		comps = append(comps, component{name: "fakeopenai", pids: []int{s.fake.Pid()}})
@@ -217,9 +279,9 @@ func (s *system) components() []component {
 	return comps
 }
 
-// sampleRSS records the largest resident sets of the api and the workers every 250 ms until
+// sampleRSS records the largest resident sets of st's api and the workers every 250 ms until
 // stop is closed.
-func (s *system) sampleRSS(stop <-chan struct{}) {
+func (s *system) sampleRSS(st stack, stop <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -229,14 +291,14 @@ func (s *system) sampleRSS(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		if s.api != nil {
-			if rss, err := rssBytes(s.api.Pid()); err == nil {
-				s.apiMaxRSS = max(s.apiMaxRSS, rss)
+		if st.api != nil {
+			if rss, err := rssBytes(st.api.Pid()); err == nil {
+				*st.apiMax = max(*st.apiMax, rss)
 			}
 		}
 		for _, wp := range s.workers {
 			if rss, err := rssBytes(wp.Pid()); err == nil {
-				s.workMaxRSS = max(s.workMaxRSS, rss)
+				*st.workMax = max(*st.workMax, rss)
 			}
 		}
 		s.mu.Unlock()

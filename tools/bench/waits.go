@@ -6,9 +6,11 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Waits is what the bench database's busy backends were doing, sampled from
+// Waits is what a bench database's busy backends were doing, sampled from
 // pg_stat_activity: the share of (backend, sample) pairs per wait event ("CPU" when a
 // backend was running, "idle in transaction" when it waited for its client).
 type Waits struct {
@@ -18,7 +20,7 @@ type Waits struct {
 }
 
 // sampleWaits samples every 20 ms until the returned func is called, which returns the tally.
-func (w *world) sampleWaits(ctx context.Context) func() Waits {
+func sampleWaits(ctx context.Context, pool *pgxpool.Pool) func() Waits {
 	stop := make(chan struct{})
 	done := make(chan Waits, 1)
 	go func() {
@@ -42,7 +44,7 @@ func (w *world) sampleWaits(ctx context.Context) func() Waits {
 				continue
 			case <-t.C:
 			}
-			rows, err := w.pool.Query(ctx, `
+			rows, err := pool.Query(ctx, `
 				SELECT CASE WHEN state = 'idle in transaction' THEN 'idle in transaction'
 				            WHEN wait_event IS NULL THEN 'CPU'
 				            ELSE wait_event_type || ':' || wait_event END

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // window is a timed load: a warm-up, then the window [t0, t1] whose operations count.
@@ -77,16 +79,16 @@ func (w window) run(ctx context.Context, conc int, op func(g, i int) (int, error
 	return res
 }
 
-// edges snaps the CPU of comps at the window's edges (and, with waits, samples PostgreSQL's
-// wait events within it); the returned func waits for the end and gives them.
-func (w window) edges(ctx context.Context, wld *world, comps []component, waits bool) func() (cpuSnap, cpuSnap, Waits) {
+// edges snaps the CPU of comps at the window's edges (and, with waits, samples the wait
+// events of pool's database within it); the returned func waits for the end and gives them.
+func (w window) edges(ctx context.Context, pool *pgxpool.Pool, comps []component, waits bool) func() (cpuSnap, cpuSnap, Waits) {
 	snaps := make(chan cpuSnap, 2)
 	waitsDone := make(chan Waits, 1)
 	go func() {
 		time.Sleep(time.Until(w.t0))
 		stopWaits := func() Waits { return Waits{} }
 		if waits {
-			stopWaits = wld.sampleWaits(ctx)
+			stopWaits = sampleWaits(ctx, pool)
 		}
 		snaps <- snapCPU(comps)
 		time.Sleep(time.Until(w.t1))
