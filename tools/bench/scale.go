@@ -402,7 +402,7 @@ func (r *run) scaleBurst(ctx context.Context, n int, b *ScaleBurst) error {
 	if err := r.sys.startFake(ctx, 0); err != nil {
 		return err
 	}
-	if err := r.sys.startWorkers(ctx, 4, 16, false); err != nil {
+	if err := r.sys.startWorkers(ctx, r.sys.stackOf(""), 4, 16, false); err != nil {
 		return err
 	}
 	defer func() { _ = r.sys.stopWorkers() }()
