@@ -27,9 +27,8 @@ type FakeOpenAIConfig struct {
 // DefaultFakeOpenAIConfig is fakeopenai's configuration before the environment and flags.
 func DefaultFakeOpenAIConfig() FakeOpenAIConfig {
 	return FakeOpenAIConfig{
-		Addr: "127.0.0.1:8090",
-		Config: fakeopenai.Config{RetryAfter: fakeopenai.DefaultRetryAfter, Model: fakeopenai.DefaultModel,
-			LimitRPM: fakeopenai.DefaultLimitRPM, LimitTPM: fakeopenai.DefaultLimitTPM},
+		Addr:   "127.0.0.1:8090",
+		Config: fakeopenai.Config{RetryAfter: fakeopenai.DefaultRetryAfter, Model: fakeopenai.DefaultModel},
 	}
 }
 

@@ -25,10 +25,10 @@ type Config struct {
 	RetryAfter time.Duration `env:"FAKEOPENAI_RETRY_AFTER" flag:"retry-after" help:"Delay advertised by 429 answers."`
 	// LimitRPM and LimitTPM are the organisation's requests and tokens per minute (OpenAI and
 	// Azure profiles): a request over either is answered 429 with Retry-After, and every
-	// answer carries x-ratelimit-* headers of them. Default to DefaultLimitRPM and
-	// DefaultLimitTPM.
-	LimitRPM int `env:"FAKEOPENAI_LIMIT_RPM" flag:"limit-rpm" help:"The organisation's requests per minute: over it, 429 with Retry-After and x-ratelimit-* headers (openai and azure profiles)."`
-	LimitTPM int `env:"FAKEOPENAI_LIMIT_TPM" flag:"limit-tpm" help:"The organisation's tokens per minute, a request counting the larger of max_tokens and its prompt's characters / 4 when it arrives."`
+	// answer carries x-ratelimit-* headers of them. 0 sets none: the headers then report
+	// DefaultLimitRPM and DefaultLimitTPM, and nothing is refused.
+	LimitRPM int `env:"FAKEOPENAI_LIMIT_RPM" flag:"limit-rpm" help:"The organisation's requests per minute: over it, 429 with Retry-After and x-ratelimit-* headers (openai and azure profiles); 0: no limit."`
+	LimitTPM int `env:"FAKEOPENAI_LIMIT_TPM" flag:"limit-tpm" help:"The organisation's tokens per minute, a request counting the larger of max_tokens and its prompt's characters / 4 when it arrives; 0: no limit."`
 	// Model is listed by GET /v1/models. Completions echo the requested
 	// model whatever it is. Defaults to DefaultModel.
 	Model string `env:"FAKEOPENAI_MODEL" flag:"model" help:"Model listed by /v1/models."`

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// The limits of an organisation that sets none: OpenAI's first tiers are of this order.
+// The nominal limits the x-ratelimit-* headers report when no limit is set (OpenAI's first
+// tiers are of this order); only limits set with --limit-rpm or --limit-tpm are enforced.
 const (
 	DefaultLimitRPM = 10_000
 	DefaultLimitTPM = 2_000_000
@@ -23,12 +24,13 @@ const (
 // answered 429 and not counted.
 type rateLimiter struct {
 	rpm, tpm         int
+	enforce          bool    // a limit was set: refuse over it
 	requests, tokens float64 // used, refilling at rpm and tpm per minute
 	at               time.Time
 }
 
 func newRateLimiter(rpm, tpm int) rateLimiter {
-	return rateLimiter{rpm: cmp.Or(max(rpm, 0), DefaultLimitRPM), tpm: cmp.Or(max(tpm, 0), DefaultLimitTPM)}
+	return rateLimiter{rpm: cmp.Or(max(rpm, 0), DefaultLimitRPM), tpm: cmp.Or(max(tpm, 0), DefaultLimitTPM), enforce: rpm > 0 || tpm > 0}
 }
 
 // refill brings the buckets to now.
@@ -48,6 +50,8 @@ func (l *rateLimiter) admit(now time.Time, tokens int, azure bool) (http.Header,
 	l.refill(now)
 	var refusal *limitRefusal
 	switch {
+	case !l.enforce: // headers of the nominal budget, which may read 0 remaining
+		l.requests, l.tokens = min(l.requests+1, float64(l.rpm)), min(l.tokens+float64(tokens), float64(l.tpm))
 	case l.requests+1 > float64(l.rpm):
 		refusal = newRefusal("requests", "requests per min (RPM)", l.rpm, l.requests, 1)
 	case l.tokens+float64(tokens) > float64(l.tpm):

@@ -32,6 +32,10 @@ func TestRateLimiter(t *testing.T) {
 			{at: 0, tokens: 2000, refuse: "tokens", header: map[string]string{"Retry-After": "10", "Retry-After-Ms": "10000", "X-Ratelimit-Remaining-Requests": "99"}},
 			{at: 10 * time.Second, tokens: 2000, header: map[string]string{"X-Ratelimit-Remaining-Tokens": "0"}},
 		}},
+		{name: "no limit set: headers of a nominal budget, never a refusal", steps: []step{
+			{at: 0, tokens: 1_500_000}, {at: 0, tokens: 1_500_000, header: map[string]string{"X-Ratelimit-Remaining-Tokens": "0", "X-Ratelimit-Limit-Tokens": "2000000"}},
+			{at: time.Second, tokens: 1_500_000},
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -73,13 +73,13 @@ type ErrorDetail struct {
 
 // OpsOverview is the body of GET /api/ops/overview.
 type OpsOverview struct {
-	Queues         []QueueView      `json:"queues"`
-	JobsByStatus   map[Status]int   `json:"jobsByStatus"`
+	Queues       []QueueView    `json:"queues"`
+	JobsByStatus map[Status]int `json:"jobsByStatus"`
 	// JobsByStatusEstimated names the statuses whose counts are estimates (a large table's
 	// completed and cancelled jobs); the others are counted.
-	JobsByStatusEstimated []Status `json:"jobsByStatusEstimated,omitempty"`
-	RecentFailures []FailureView    `json:"recentFailures"`
-	DLQ            []DeadLetterView `json:"dlq"`
+	JobsByStatusEstimated []Status         `json:"jobsByStatusEstimated,omitempty"`
+	RecentFailures        []FailureView    `json:"recentFailures"`
+	DLQ                   []DeadLetterView `json:"dlq"`
 	// Outbox is what waits to be published, and what the relays gave up on.
 	Outbox OutboxView `json:"outbox"`
 	// JaegerURL is the Jaeger UI a trace id is looked up in: <jaegerUrl>/trace/<traceId>.
