@@ -331,7 +331,7 @@ func TestEventStreamsShareOneReadPerPoll(t *testing.T) {
 	var bodies []*bufio.Reader
 	for i := range streams {
 		resp := openStream(ctx, t, srv.url(fmt.Sprintf("job-%d", i%2+1)))
-		defer resp.Body.Close()
+		t.Cleanup(func() { resp.Body.Close() })
 		if resp.StatusCode != 200 {
 			t.Fatalf("stream %d: %d", i, resp.StatusCode)
 		}

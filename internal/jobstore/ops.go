@@ -88,16 +88,8 @@ func estimateCounts(rows float64, vals []string, freqs []float32, statuses []job
 
 // RecentFailures returns the last limit jobs of any user that failed, the latest first.
 func (s *Store) RecentFailures(ctx context.Context, limit int) ([]Job, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs
+	return s.queryJobs(ctx, "recent failures", `SELECT `+jobColumns+` FROM cover_letter_jobs
 		WHERE status = 'failed' ORDER BY updated_at DESC, id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("jobstore: recent failures: %w", err)
-	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
-	if err != nil {
-		return nil, fmt.Errorf("jobstore: recent failures: %w", err)
-	}
-	return jobs, nil
 }
 
 // FindOrAddUser returns the id of the user with email, creating the user if there is none.

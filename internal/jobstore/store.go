@@ -145,13 +145,18 @@ func (s *Store) GetAny(ctx context.Context, jobID string) (Job, error) {
 // GetMany returns the jobs of ids that exist, whoever owns them, in one query: a replica's
 // event streams reread all the jobs they follow with it.
 func (s *Store) GetMany(ctx context.Context, ids []string) ([]Job, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE job_id = ANY($1)`, ids)
+	return s.queryJobs(ctx, "get jobs", `SELECT `+jobColumns+` FROM cover_letter_jobs WHERE job_id = ANY($1)`, ids)
+}
+
+// queryJobs runs a query of jobColumns; op names it in errors.
+func (s *Store) queryJobs(ctx context.Context, op, query string, args ...any) ([]Job, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("jobstore: get jobs: %w", err)
+		return nil, fmt.Errorf("jobstore: %s: %w", op, err)
 	}
 	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
 	if err != nil {
-		return nil, fmt.Errorf("jobstore: get jobs: %w", err)
+		return nil, fmt.Errorf("jobstore: %s: %w", op, err)
 	}
 	return jobs, nil
 }

@@ -184,7 +184,7 @@ func (r *run) scaleReads(ctx context.Context, firstUser int64, size scaleSize) (
 			return err
 		}},
 	}
-	var deepCursor func() (string, string, error) = func() (string, string, error) {
+	deepCursor := func() (string, string, error) {
 		_, token := user()
 		q := apiclient.ListQuery{Limit: 20}
 		for range 4 {
