@@ -204,10 +204,17 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 		}
 	}
 
-	// What the amqp protocol would count (a passive declare): the ready messages only.
-	q, err := ch.QueueDeclarePassive(job.QueueGenerate, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
-	if err != nil {
-		t.Fatal(err)
+	// What the amqp protocol would count (a passive declare): the ready messages only. The
+	// publishes were not confirmed, so the quorum queue may not have applied them all yet:
+	// ask until it has (never more than the ready ones).
+	var q amqp.Queue
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if q, err = ch.QueueDeclarePassive(job.QueueGenerate, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages >= ready || time.Now().After(deadline) {
+			break
+		}
 	}
 	if q.Messages != ready {
 		t.Errorf("amqp protocol count %d, want the %d ready", q.Messages, ready)
