@@ -63,11 +63,11 @@ type authenticator struct {
 	v      *auth.Verifier
 	users  UserChecker
 	tokens StreamTokens
-	known  *userCache
+	known  *UserCache
 }
 
 func newAuthenticator(v *auth.Verifier, users UserChecker, tokens StreamTokens) *authenticator {
-	return &authenticator{v: v, users: users, tokens: tokens, known: newUserCache(time.Minute)}
+	return &authenticator{v: v, users: users, tokens: tokens, known: NewUserCache(time.Minute)}
 }
 
 // user requires a valid user token and stores the user's id (and admin flag) for handlers.
@@ -126,7 +126,7 @@ func (a *authenticator) streamUser(c *fiber.Ctx) error {
 }
 
 func (a *authenticator) admit(c *fiber.Ctx, id auth.Identity) error {
-	if !a.known.has(id.UserID) {
+	if !a.known.Has(id.UserID) {
 		ok, err := a.users.UserExists(c.UserContext(), id.UserID)
 		if err != nil {
 			return unavailable(err)
@@ -135,7 +135,7 @@ func (a *authenticator) admit(c *fiber.Ctx, id auth.Identity) error {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="careerops", error="invalid_token"`)
 			return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
 		}
-		a.known.add(id.UserID)
+		a.known.Add(id.UserID)
 	}
 	c.Locals(userKey, id.UserID)
 	c.Locals(adminKey, id.Admin)
@@ -147,25 +147,29 @@ func invalidToken(c *fiber.Ctx) error {
 	return newError(fiber.StatusUnauthorized, "unauthorized", "the token is invalid or expired")
 }
 
-// userCache remembers users known to exist, for ttl.
-type userCache struct {
+// UserCache remembers users known to exist, for ttl, so that a token's user is looked up
+// once a minute rather than on every request (the River peer of the bench uses it too).
+type UserCache struct {
 	ttl  time.Duration
 	mu   sync.Mutex
 	seen map[int64]time.Time
 }
 
-func newUserCache(ttl time.Duration) *userCache {
-	return &userCache{ttl: ttl, seen: map[int64]time.Time{}}
+// NewUserCache remembers users for ttl.
+func NewUserCache(ttl time.Duration) *UserCache {
+	return &UserCache{ttl: ttl, seen: map[int64]time.Time{}}
 }
 
-func (u *userCache) has(id int64) bool {
+// Has reports whether id was found to exist within ttl.
+func (u *UserCache) Has(id int64) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	at, ok := u.seen[id]
 	return ok && time.Since(at) < u.ttl
 }
 
-func (u *userCache) add(id int64) {
+// Add records that id exists.
+func (u *UserCache) Add(id int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if len(u.seen) > 100_000 { // bounded: forget everyone rather than grow without end

@@ -140,6 +140,12 @@ const (
 	reasoningTokensKey = attribute.Key("careerops.llm.usage.reasoning_tokens")
 )
 
+// Streamer is what writes a letter: a Client, or a decorator of one (a rate budget, a
+// fallback). Stream hands each piece of the answer to onDelta as it comes; failures are *Error.
+type Streamer interface {
+	Stream(ctx context.Context, system, user string, onDelta func(string)) (Completion, error)
+}
+
 // Completion is the model's answer and what it cost.
 type Completion struct {
 	ID               string

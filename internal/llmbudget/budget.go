@@ -25,11 +25,6 @@ import (
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
-// LLM is the endpoint's client a budget wraps; Budgeted is one too.
-type LLM interface {
-	Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error)
-}
-
 // DefaultMaxWait is Config.MaxWait's default: a call waits at most this long for its turn.
 const DefaultMaxWait = 20 * time.Second
 
@@ -59,14 +54,14 @@ type Config struct {
 
 // Budgeted is an LLM whose calls stay within a shared budget.
 type Budgeted struct {
-	next  LLM
+	next  llm.Streamer
 	store *Store
 	cfg   Config
 	log   *slog.Logger
 }
 
 // New returns next within the budget cfg names, kept in store.
-func New(next LLM, store *Store, cfg Config) *Budgeted {
+func New(next llm.Streamer, store *Store, cfg Config) *Budgeted {
 	cfg.MaxWait = cmp.Or(max(cfg.MaxWait, 0), DefaultMaxWait)
 	if cfg.Tokens == nil {
 		cfg.Tokens = func(string, string) int { return 0 }

@@ -16,12 +16,6 @@ import (
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
-// LLM is an endpoint: it writes text, handing each piece to onDelta as it comes. Failures
-// are *llm.Error (the worker's LLM, which Fallback also is).
-type LLM interface {
-	Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error)
-}
-
 // Endpoint names on metrics, spans and logs.
 const (
 	endpointPrimary  = "primary"
@@ -46,7 +40,7 @@ const (
 type Config struct {
 	// Primary is the endpoint used while it works; Fallback the one used while the
 	// primary's breaker is open. Both are required.
-	Primary, Fallback LLM
+	Primary, Fallback llm.Streamer
 	// PrimaryModel and FallbackModel name the endpoints' models on spans and in logs.
 	PrimaryModel, FallbackModel string
 	// Breaker configures the primary's circuit breaker.

@@ -39,10 +39,8 @@ type Source interface {
 	ServerAttributes() []attribute.KeyValue
 }
 
-// LLM writes text, handing each piece to onDelta as it comes.
-type LLM interface {
-	Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error)
-}
+// LLM writes text, handing each piece to onDelta as it comes (see llm.Streamer).
+type LLM = llm.Streamer
 
 // Progress announces a job's live progress; it may drop events.
 type Progress interface {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -24,7 +23,7 @@ type API struct {
 	pool   *pgxpool.Pool
 	river  *river.Client[pgx.Tx]
 	verify *auth.Verifier
-	known  *knownUsers
+	known  *httpapi.UserCache
 	log    *slog.Logger
 }
 
@@ -35,7 +34,7 @@ func NewAPI(pool *pgxpool.Pool, secret []byte, log *slog.Logger) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &API{pool: pool, river: c, verify: auth.NewVerifier(secret), known: &knownUsers{ttl: time.Minute, seen: map[int64]time.Time{}}, log: log}, nil
+	return &API{pool: pool, river: c, verify: auth.NewVerifier(secret), known: httpapi.NewUserCache(time.Minute), log: log}, nil
 }
 
 // App is the Fiber app, configured as our api's server is.
@@ -113,7 +112,7 @@ func (a *API) authenticate(c *fiber.Ctx) (int64, error) {
 	if err != nil {
 		return 0, &peerError{fiber.StatusUnauthorized, "invalid_token", "the token is invalid or expired"}
 	}
-	ok, err = a.known.exists(c.UserContext(), a.pool, id.UserID)
+	ok, err = a.userExists(c.UserContext(), id.UserID)
 	switch {
 	case err != nil:
 		return 0, err
@@ -123,28 +122,17 @@ func (a *API) authenticate(c *fiber.Ctx) (int64, error) {
 	return id.UserID, nil
 }
 
-// knownUsers remembers the users found to exist for ttl, as our api's authenticator does.
-type knownUsers struct {
-	ttl  time.Duration
-	mu   sync.Mutex
-	seen map[int64]time.Time
-}
-
-func (k *knownUsers) exists(ctx context.Context, pool *pgxpool.Pool, id int64) (bool, error) {
-	k.mu.Lock()
-	at, ok := k.seen[id]
-	k.mu.Unlock()
-	if ok && time.Since(at) < k.ttl {
+// userExists reports whether id is a user, remembered as our api's authenticator does.
+func (a *API) userExists(ctx context.Context, id int64) (bool, error) {
+	if a.known.Has(id) {
 		return true, nil
 	}
 	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, id).Scan(&exists); err != nil {
+	if err := a.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, id).Scan(&exists); err != nil {
 		return false, err
 	}
 	if exists {
-		k.mu.Lock()
-		k.seen[id] = time.Now()
-		k.mu.Unlock()
+		a.known.Add(id)
 	}
 	return exists, nil
 }

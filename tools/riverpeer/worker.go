@@ -13,17 +13,12 @@ import (
 	"github.com/careerops/jobs/internal/prompt"
 )
 
-// LLM is what the worker asks for a letter (*llm.Client).
-type LLM interface {
-	Stream(ctx context.Context, system, user string, onDelta func(string)) (llm.Completion, error)
-}
-
 // letterWorker asks the LLM for the letter and stores it; River marks the job completed (its
 // batched completer) when Work returns nil, retries it on an error, cancels it on JobCancel.
 type letterWorker struct {
 	river.WorkerDefaults[Args]
 	pool *pgxpool.Pool
-	llm  LLM
+	llm  llm.Streamer
 }
 
 // Work streams the letter, as our worker does, and stores it once: a retry after the letter
@@ -46,7 +41,7 @@ func (w *letterWorker) Work(ctx context.Context, j *river.Job[Args]) error {
 
 // NewWorker returns a River client that works cover-letter jobs on pool, maxWorkers at a time
 // in the default queue, with River's other settings left at their defaults. Start it.
-func NewWorker(pool *pgxpool.Pool, model LLM, maxWorkers int, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+func NewWorker(pool *pgxpool.Pool, model llm.Streamer, maxWorkers int, log *slog.Logger) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &letterWorker{pool: pool, llm: model}); err != nil {
 		return nil, err
