@@ -163,8 +163,10 @@ type WorkerConfig struct {
 	LLMBudgetName string `env:"LLM_BUDGET_NAME" help:"Names the shared budget: workers with the same name share one (empty: OPENAI_BASE_URL and the model or Azure deployment)."`
 	// AdminAddr serves /healthz, /readyz and /metrics.
 	AdminAddr string `env:"ADMIN_ADDR" help:"Serves /healthz, /readyz and /metrics."`
-	// Concurrency is how many jobs run at once (also the prefetch).
-	Concurrency int `env:"WORKER_CONCURRENCY" help:"How many jobs run at once (also the prefetch)."`
+	// Concurrency is how many jobs of each kind run at once (also the prefetch).
+	Concurrency int `env:"WORKER_CONCURRENCY" help:"How many jobs of each kind run at once (also the prefetch)."`
+	// Kinds are the job kinds this process runs; empty: every kind.
+	Kinds []string `env:"WORKER_KINDS" help:"The job kinds this process runs, comma-separated (e.g. notifications.email); empty: every kind."`
 	// MaxAttempts is the LLM attempts a job gets before it fails for good.
 	MaxAttempts int `env:"WORKER_MAX_ATTEMPTS" help:"The LLM attempts a job gets before it fails for good."`
 	// RetryBaseDelay is the backoff before the first retry.
@@ -218,7 +220,7 @@ func DefaultWorkerConfig() WorkerConfig {
 		OpenAIAPIType:    string(llm.APITypeOpenAI),
 		OpenAIAPIVersion: llm.DefaultAzureAPIVersion,
 		OpenAIModelKind:  string(llm.ModelKindAuto),
-		LLMTimeout:       worker.DefaultLLMTimeout,
+		LLMTimeout:       worker.DefaultTimeout,
 		LLMBudgetMaxWait: llmbudget.DefaultMaxWait,
 		AdminAddr:        ":9090",
 		Concurrency:      worker.DefaultConcurrency,

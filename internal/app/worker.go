@@ -18,7 +18,7 @@ import (
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/config"
 	"github.com/careerops/jobs/internal/database"
-	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
 	"github.com/careerops/jobs/internal/llmroute"
@@ -37,7 +37,7 @@ const (
 
 func workerProgram() program {
 	return program{
-		Program: config.Program{Name: "worker", About: "The CareerOps worker: consumes cover-letter.generate and calls the LLM."},
+		Program: config.Program{Name: "worker", About: "The CareerOps worker: runs the jobs of every kind (cover-letter.generate: calls the LLM), or of WORKER_KINDS."},
 		service: "careerops-worker",
 	}
 }
@@ -65,22 +65,10 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer b.close()
 
 	progressPub := progress.NewPublisher(b.conn, log)
-	model, llmWait := workerLLM(cfg, tel, b)
-	w := worker.New(broker.NewConsumer(b.conn, job.QueueGenerate, "careerops-worker"), b.store, model, worker.Config{
-		Concurrency:    cfg.Concurrency,
-		MaxAttempts:    cfg.MaxAttempts,
-		RetryBaseDelay: cfg.RetryBaseDelay,
-		RetryMaxDelay:  cfg.RetryMaxDelay,
-		LLMTimeout:     cfg.LLMTimeout,
-		LLMWait:        llmWait,
-		DrainTimeout:   cfg.DrainTimeout,
-		ReapInterval:   cfg.ReapInterval,
-		JobsPerMinute:  cfg.UserJobsPerMinute,
-		Name:           processName(),
-		Telemetry:      tel,
-		Metrics:        worker.NewMetrics(b.registry),
-		Progress:       progressPub,
-	})
+	workers, err := workersOf(cfg, tel, b, progressPub)
+	if err != nil {
+		return err
+	}
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.AdminAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
@@ -90,7 +78,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	adminStage := g.stage(context.WithoutCancel(ctx))
 	adminStage.run("admin server", serve(&http.Server{Handler: b.admin, ReadHeaderTimeout: 5 * time.Second}, ln, adminShutdownTimeout))
 	log.InfoContext(ctx, "worker: admin listening", slog.String("addr", ln.Addr().String()),
-		slog.Int("concurrency", cfg.Concurrency), slog.String("model", cfg.OpenAIModel),
+		slog.Any("kinds", kindNames(workers)), slog.Int("concurrency", cfg.Concurrency), slog.String("model", cfg.OpenAIModel),
 		slog.String("fallback_model", cfg.fallbackModel()))
 	o.ready(ln.Addr().String())
 
@@ -98,11 +86,13 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	// letters); it and the others here run until the jobs have drained.
 	background := g.stage(context.WithoutCancel(ctx))
 	background.run("outbox relay", b.relay.Run)
-	background.run("cancellation listener", cancellations(b, w).Listen)
+	background.run("cancellation listener", cancellations(b, workers).Listen)
 	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
 
 	front := g.stage(ctx)
-	front.run("worker", w.Run)
+	for _, w := range workers {
+		front.run("worker "+w.Kind(), w.Run)
+	}
 	err = front.wait()
 	err = errors.Join(err, background.stop())
 	// Publish what the last jobs wrote; what cannot go now stays in the outbox for others.
@@ -114,14 +104,55 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	return errors.Join(err, adminStage.stop())
 }
 
+// workersOf are the workers of the kinds cfg names (every kind by default), one each.
+func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *progress.Publisher) ([]*worker.Worker, error) {
+	model, llmWait := workerLLM(cfg, tel, b)
+	all := kinds.All(kinds.Deps{
+		CoverLetter: kinds.CoverLetterDeps{
+			LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
+			Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry),
+		},
+	})
+	selected, err := kinds.Select(all, cfg.Kinds)
+	if err != nil {
+		return nil, err
+	}
+	metrics := worker.NewMetrics(b.registry)
+	var workers []*worker.Worker
+	for _, k := range selected {
+		workers = append(workers, worker.New(k, broker.NewConsumer(b.conn, k.Name, "careerops-worker"), b.store.Runs(k.Spec), b.store, worker.Config{
+			Concurrency:    cfg.Concurrency,
+			MaxAttempts:    cfg.MaxAttempts,
+			RetryBaseDelay: cfg.RetryBaseDelay,
+			RetryMaxDelay:  cfg.RetryMaxDelay,
+			DrainTimeout:   cfg.DrainTimeout,
+			ReapInterval:   cfg.ReapInterval,
+			Name:           processName(),
+			Telemetry:      tel,
+			Metrics:        metrics,
+			Progress:       progressPub,
+		}))
+	}
+	return workers, nil
+}
+
+// kindNames names the kinds the workers run.
+func kindNames(workers []*worker.Worker) []string {
+	names := make([]string, len(workers))
+	for i, w := range workers {
+		names[i] = w.Kind()
+	}
+	return names
+}
+
 // workerLLM is the worker's LLM: the primary endpoint's client, within the shared rate budget
 // if cfg sets one, behind a circuit breaker that sends calls to the fallback endpoint while
 // the primary fails (or its budget has no turn soon enough), if one is configured; and the
 // longest a call may wait for the budget before it starts.
-func workerLLM(cfg WorkerConfig, tel *telemetry.Telemetry, b *base) (worker.LLM, time.Duration) {
+func workerLLM(cfg WorkerConfig, tel *telemetry.Telemetry, b *base) (llm.Streamer, time.Duration) {
 	client := llm.New(cfg.llmConfig(tel))
 	var (
-		primary worker.LLM = client
+		primary llm.Streamer = client
 		wait    time.Duration
 	)
 	if budget, ok := cfg.llmBudget(); ok {
@@ -152,8 +183,8 @@ func (c *WorkerConfig) fallbackModel() string {
 }
 
 // cancellations is the listener that hands a job's cancellation, sent by PostgreSQL's
-// NOTIFY, to the worker running it.
-func cancellations(b *base, w *worker.Worker) *pgxlisten.Listener {
+// NOTIFY, to the workers: the one running it stops it.
+func cancellations(b *base, workers []*worker.Worker) *pgxlisten.Listener {
 	l := database.NewListener(b.pool, time.Second, func(ctx context.Context, err error) {
 		if ctx.Err() == nil {
 			b.tel.Logger.WarnContext(ctx, "worker: LISTEN for cancellations", slog.String("error", err.Error()))
@@ -161,7 +192,9 @@ func cancellations(b *base, w *worker.Worker) *pgxlisten.Listener {
 	})
 	l.Handle(database.JobCancelledChannel, pgxlisten.HandlerFunc(
 		func(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-			w.CancelJob(n.Payload)
+			for _, w := range workers {
+				w.CancelJob(n.Payload)
+			}
 			return nil
 		}))
 	return l

@@ -81,7 +81,7 @@ func TestTopologyDeclaresQuorumQueuesIdempotently(t *testing.T) {
 	t.Parallel()
 	ch := testkit.Channel(t, testkit.NewVhostURL(t))
 	for range 2 {
-		if err := broker.Declare(ch); err != nil {
+		if err := broker.Declare(ch, job.Kinds()); err != nil {
 			t.Fatal(err)
 		}
 	}

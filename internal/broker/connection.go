@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/careerops/jobs/internal/job"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/attribute"
 )
@@ -35,6 +36,9 @@ type ConnectionConfig struct {
 	// (re)connection, for the processes that announce completions: the queue exists, with
 	// its cap, before the first announcement and before another service declares it.
 	DeclareCompleted bool
+	// Kinds are the job kinds whose queues (and DLQs) the connection's consumers and
+	// publishers declare before they use a channel; nil: every kind (job.Kinds).
+	Kinds []string
 }
 
 // Connection is an AMQP connection that redials with backoff whenever it is lost, until its
@@ -65,6 +69,9 @@ func Dial(ctx context.Context, cfg ConnectionConfig) (*Connection, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.Kinds == nil {
+		cfg.Kinds = job.Kinds()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -224,3 +231,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // ServerAttributes names the broker on spans (server.address, server.port).
 func (c *Connection) ServerAttributes() []attribute.KeyValue { return ServerAttributes(c.cfg.URL) }
+
+// Kinds are the job kinds whose queues the connection declares.
+func (c *Connection) Kinds() []string { return c.cfg.Kinds }

@@ -62,7 +62,7 @@ func (c *Consumer) Subscribe(ctx context.Context, prefetch int) (<-chan Delivery
 	if err != nil {
 		return nil, err
 	}
-	s := &subscription{ch: ch, tag: c.tag, queue: c.queue, log: c.conn.cfg.Logger, pending: map[uint64]struct{}{}}
+	s := &subscription{ch: ch, tag: c.tag, queue: c.queue, kinds: c.conn.Kinds(), log: c.conn.cfg.Logger, pending: map[uint64]struct{}{}}
 	in, err := s.start(prefetch)
 	if err != nil {
 		s.close(ctx)
@@ -78,6 +78,7 @@ func (c *Consumer) Subscribe(ctx context.Context, prefetch int) (<-chan Delivery
 type subscription struct {
 	ch         *amqp.Channel
 	tag, queue string
+	kinds      []string // the queues to declare: the connection's kinds
 	log        *slog.Logger
 
 	unsettled sync.WaitGroup
@@ -86,7 +87,7 @@ type subscription struct {
 }
 
 func (s *subscription) start(prefetch int) (<-chan amqp.Delivery, error) {
-	if err := Declare(s.ch); err != nil {
+	if err := Declare(s.ch, s.kinds); err != nil {
 		return nil, err
 	}
 	if err := s.ch.Qos(prefetch, 0, false); err != nil {

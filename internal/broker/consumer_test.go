@@ -33,7 +33,7 @@ func setupConsumer(t *testing.T, published int) *consumerBundle {
 	}
 	t.Cleanup(func() { conn.Close(); conn.Wait() })
 	ch := testkit.Channel(t, url)
-	if err := broker.Declare(ch); err != nil {
+	if err := broker.Declare(ch, job.Kinds()); err != nil {
 		t.Fatal(err)
 	}
 	b := &consumerBundle{url: url, conn: conn, ch: ch, consumer: broker.NewConsumer(conn, job.QueueGenerate, "test-consumer")}

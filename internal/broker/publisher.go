@@ -133,7 +133,7 @@ func (p *Publisher) channel(ctx context.Context) (*amqp.Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Declare(ch); err != nil {
+	if err := Declare(ch, p.conn.Kinds()); err != nil {
 		_ = ch.Close()
 		return nil, err
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/careerops/jobs/internal/job"
 )
 
-// DeliveryLimit is how often RabbitMQ delivers one message of the generate queue before it
-// dead-letters it to the DLQ (reason "delivery_limit" in its x-death header). It only catches
+// DeliveryLimit is how often RabbitMQ delivers one message of a kind's queue before it
+// dead-letters it to the kind's DLQ (reason "delivery_limit" in its x-death header). It only catches
 // messages that crash or hang their workers: the worker acks every message it can handle and
 // counts retries itself. Set explicitly because RabbitMQ 4 defaults to 20 and 3.x to none.
 const DeliveryLimit = 10
@@ -23,28 +23,37 @@ type Queue struct {
 	Args amqp.Table
 }
 
-// Topology is every queue the system uses. Declaring is idempotent, so every program declares
-// what it touches whenever it opens a channel; cover-letter.completed, whose arguments depend
-// on a setting, only the publisher declares (DeclareCompleted).
-func Topology() []Queue {
-	return []Queue{
-		{Name: job.QueueGenerate, Args: amqp.Table{
+// Topology is every queue the system uses with the given job kinds: each kind's queue and its
+// DLQ, and cover-letter.completed. Declaring is idempotent, so every program declares what it
+// touches whenever it opens a channel; cover-letter.completed, whose arguments depend on a
+// setting, only the publisher declares (DeclareCompleted).
+func Topology(kinds []string) []Queue {
+	var qs []Queue
+	for _, k := range kinds {
+		qs = append(qs, Queue{Name: k, Args: amqp.Table{
 			amqp.QueueTypeArg:           amqp.QueueTypeQuorum,
 			"x-delivery-limit":          int64(DeliveryLimit),
 			"x-dead-letter-exchange":    "",
-			"x-dead-letter-routing-key": job.QueueDLQ,
-		}},
-		{Name: job.QueueCompleted, Args: completedArgs(0)},
-		{Name: job.QueueDLQ, Args: amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}},
+			"x-dead-letter-routing-key": job.DLQ(k),
+		}}, Queue{Name: job.DLQ(k), Args: amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}})
 	}
+	return append(qs, Queue{Name: job.QueueCompleted, Args: completedArgs(0)})
 }
 
-// Declare declares the whole topology on ch, but cover-letter.completed.
-func Declare(ch *amqp.Channel) error {
+// DeclareExchange declares the progress exchange on ch.
+func DeclareExchange(ch *amqp.Channel) error {
 	if err := ch.ExchangeDeclare(job.ExchangeProgress, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("broker: declare exchange %s: %w", job.ExchangeProgress, err)
 	}
-	for _, q := range Topology() {
+	return nil
+}
+
+// Declare declares the topology of the given job kinds on ch, but cover-letter.completed.
+func Declare(ch *amqp.Channel, kinds []string) error {
+	if err := DeclareExchange(ch); err != nil {
+		return err
+	}
+	for _, q := range Topology(kinds) {
 		if q.Name == job.QueueCompleted {
 			continue
 		}

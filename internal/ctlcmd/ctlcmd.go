@@ -12,6 +12,10 @@ import (
 	"strings"
 
 	"github.com/careerops/jobs/internal/cli"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kinds"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrUsage marks a mistake in the command line (unknown command, bad flag, missing argument);
@@ -224,8 +228,7 @@ func (c command) parseNoArgs(e *env, fs *flag.FlagSet, args []string) (help bool
 // parseTarget parses the flags of a command whose target is --all (described by allUsage)
 // or one positional argument, named what ("a JOB_ID") in its errors, and returns that
 // argument ("" with --all); help is true when --help was asked for (and printed).
-func (c command) parseTarget(e *env, args []string, allUsage, what string) (all bool, arg string, help bool, err error) {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+func (c command) parseTarget(e *env, fs *flag.FlagSet, args []string, allUsage, what string) (all bool, arg string, help bool, err error) {
 	allFlag := fs.Bool("all", false, allUsage)
 	rest, help, err := c.parse(e, fs, args)
 	if help || err != nil {
@@ -243,4 +246,18 @@ func (c command) parseTarget(e *env, args []string, allUsage, what string) (all 
 		return all, "", false, nil
 	}
 	return all, rest[0], false, nil
+}
+
+// kindFlag adds --kind, the job kind a DLQ command works on, to fs.
+func kindFlag(fs *flag.FlagSet) *string {
+	return fs.String("kind", job.QueueGenerate, fmt.Sprintf("the job kind whose DLQ to use, one of %v", job.Kinds()))
+}
+
+// kindRuns are the jobs of the kind called name, in pool.
+func kindRuns(pool *pgxpool.Pool, name string) (*jobstore.Runs, error) {
+	spec, err := kinds.StoreSpec(name)
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	return jobstore.New(pool).Runs(spec), nil
 }

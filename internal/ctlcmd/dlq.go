@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/job"
 )
 
 // connectTimeout bounds the wait for RabbitMQ: a CLI should fail, not hang, when it is down.
@@ -49,7 +50,7 @@ func openBroker(ctx context.Context, rawURL string) (*brokerSession, error) {
 		s.close()
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	if err := broker.Declare(s.ch); err != nil {
+	if err := broker.Declare(s.ch, job.Kinds()); err != nil {
 		s.close()
 		return nil, err
 	}

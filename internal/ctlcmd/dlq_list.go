@@ -40,6 +40,7 @@ func runDLQList(ctx context.Context, e *env, c command, args []string) error {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	limit := fs.Int("limit", 100, fmt.Sprintf("show at most N messages, 1..%d", dlq.MaxList))
 	asJSON := fs.Bool("json", false, "print one JSON object per line instead of a table")
+	kindName := kindFlag(fs)
 	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func runDLQList(ctx context.Context, e *env, c command, args []string) error {
 	}
 	defer s.close() // returns every message got to the DLQ
 
-	entries, more, err := dlq.List(ctx, s.ch, *limit)
+	entries, more, err := dlq.List(ctx, s.ch, *kindName, *limit)
 	if err != nil {
 		return fmt.Errorf("dlq list: %w", err)
 	}

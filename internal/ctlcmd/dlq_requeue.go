@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
-	"github.com/careerops/jobs/internal/jobstore"
 )
 
 func dlqRequeueCommand() command {
@@ -43,7 +43,9 @@ when it starts. Needs DATABASE_URL and RABBITMQ_URL.`,
 }
 
 func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error {
-	all, id, help, err := c.parseTarget(e, args, "requeue every message in the DLQ", "a JOB_ID")
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	kindName := kindFlag(fs)
+	all, id, help, err := c.parseTarget(e, fs, args, "requeue every message in the DLQ", "a JOB_ID")
 	if help || err != nil {
 		return err
 	}
@@ -59,6 +61,10 @@ func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error 
 		return err
 	}
 	defer pool.Close()
+	runs, err := kindRuns(pool, *kindName)
+	if err != nil {
+		return err
+	}
 	s, err := openBroker(ctx, cfg.RabbitMQURL)
 	if err != nil {
 		return err
@@ -66,7 +72,7 @@ func runDLQRequeue(ctx context.Context, e *env, c command, args []string) error 
 	defer s.close() // returns the messages not acked (other jobs') to the DLQ
 
 	target := dlq.Target{All: all, JobID: id}
-	res, err := dlq.Requeue(ctx, s.ch, jobstore.New(pool), target, func(o dlq.Outcome) error {
+	res, err := dlq.Requeue(ctx, s.ch, runs, target, func(o dlq.Outcome) error {
 		_, err := fmt.Fprintln(e.stdout, outcomeLine(o))
 		return err
 	})

@@ -88,7 +88,7 @@ func printParked(e *env, parked []outbox.ParkedRow) error {
 }
 
 func runOutboxReplay(ctx context.Context, e *env, c command, args []string) error {
-	all, arg, help, err := c.parseTarget(e, args, "replay every parked message", "an ID")
+	all, arg, help, err := c.parseTarget(e, flag.NewFlagSet(c.name, flag.ContinueOnError), args, "replay every parked message", "an ID")
 	if help || err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func EntryOf(d amqp.Delivery) Entry {
 // Returning is not free on a quorum queue: RabbitMQ counts it as a delivery (x-delivery-count
 // grows by one per List), and 3.x puts returned messages behind the others, so a List of
 // fewer than all the messages rotates the queue.
-func List(ctx context.Context, ch *amqp.Channel, limit int) (entries []Entry, more int, err error) {
+func List(ctx context.Context, ch *amqp.Channel, kind string, limit int) (entries []Entry, more int, err error) {
 	if limit < 1 || limit > MaxList {
 		return nil, 0, fmt.Errorf("%w: %d is not 1..%d", ErrBadLimit, limit, MaxList)
 	}
@@ -62,9 +62,9 @@ func List(ctx context.Context, ch *amqp.Channel, limit int) (entries []Entry, mo
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		d, ok, err := ch.Get(job.QueueDLQ, false)
+		d, ok, err := ch.Get(job.DLQ(kind), false)
 		if err != nil {
-			return nil, 0, fmt.Errorf("get from %s: %w", job.QueueDLQ, err)
+			return nil, 0, fmt.Errorf("get from %s: %w", job.DLQ(kind), err)
 		}
 		if !ok {
 			return entries, 0, nil
@@ -125,16 +125,16 @@ func traceHeaders(h amqp.Table) map[string]string {
 	return out
 }
 
-// publishRaw puts a dead-lettered message back on the generate queue as it was, minus its
+// publishRaw puts a dead-lettered message back on its kind's queue as it was, minus its
 // death headers, and waits for RabbitMQ to confirm it. ch must be in confirm mode.
-func publishRaw(ctx context.Context, ch *amqp.Channel, d amqp.Delivery) error {
+func publishRaw(ctx context.Context, ch *amqp.Channel, kind string, d amqp.Delivery) error {
 	headers := amqp.Table{}
 	for k, v := range d.Headers {
 		if !isDeathHeader(k) {
 			headers[k] = v
 		}
 	}
-	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", job.QueueGenerate, false, false, amqp.Publishing{
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", kind, false, false, amqp.Publishing{
 		ContentType:   "application/json",
 		DeliveryMode:  amqp.Persistent,
 		MessageId:     d.MessageId,
@@ -146,14 +146,14 @@ func publishRaw(ctx context.Context, ch *amqp.Channel, d amqp.Delivery) error {
 		Body:          d.Body,
 	})
 	if err != nil {
-		return fmt.Errorf("publish to %s: %w", job.QueueGenerate, err)
+		return fmt.Errorf("publish to %s: %w", kind, err)
 	}
 	acked, err := dc.WaitContext(ctx)
 	switch {
 	case err != nil:
-		return fmt.Errorf("publish to %s: wait for confirm: %w", job.QueueGenerate, err)
+		return fmt.Errorf("publish to %s: wait for confirm: %w", kind, err)
 	case !acked:
-		return fmt.Errorf("publish to %s: %w", job.QueueGenerate, broker.ErrNacked)
+		return fmt.Errorf("publish to %s: %w", kind, broker.ErrNacked)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ const traceparent = testkit.Traceparent
 // testBundle is a test's own virtual host (topology declared) and database.
 type testBundle struct {
 	*testkit.Queues
-	store *jobstore.Store
+	store *jobstore.Runs
 }
 
 // setup marks t parallel and gives it its own queues, database and store.
@@ -27,7 +27,7 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	t.Parallel()
 	q := testkit.NewQueues(t)
-	return &testBundle{Queues: q, store: jobstore.New(q.Pool)}
+	return &testBundle{Queues: q, store: jobstore.New(q.Pool).Runs(jobstore.CoverLetters(jobstore.Limits{}, nil))}
 }
 
 // channel opens a channel for the code under test; close it to return what it holds.
@@ -61,7 +61,7 @@ func TestList(t *testing.T) {
 
 	t.Run("EmptyDLQ", func(t *testing.T) {
 		b := setup(t)
-		entries, more, err := dlq.List(ctx, b.channel(t), 50)
+		entries, more, err := dlq.List(ctx, b.channel(t), job.QueueGenerate, 50)
 		if err != nil || len(entries) != 0 || more != 0 {
 			t.Fatalf("List = %v, %d, %v; want nothing", entries, more, err)
 		}
@@ -78,7 +78,7 @@ func TestList(t *testing.T) {
 
 		for range 2 { // the second listing sees the messages the first returned, in order
 			ch := b.channel(t)
-			entries, more, err := dlq.List(ctx, ch, 50)
+			entries, more, err := dlq.List(ctx, ch, job.QueueGenerate, 50)
 			if err != nil {
 				t.Fatalf("List: %v", err)
 			}
@@ -97,7 +97,7 @@ func TestList(t *testing.T) {
 		}
 
 		ch := b.channel(t)
-		entries, more, err := dlq.List(ctx, ch, 1)
+		entries, more, err := dlq.List(ctx, ch, job.QueueGenerate, 1)
 		if err != nil || len(entries) != 1 || entries[0] != want[0] || more != 2 {
 			t.Fatalf("List(limit 1) = %+v, more %d, %v; want the first and 2 more", entries, more, err)
 		}
@@ -111,7 +111,7 @@ func TestList(t *testing.T) {
 	t.Run("LimitOutOfRange", func(t *testing.T) {
 		t.Parallel()
 		for _, limit := range []int{0, -1, dlq.MaxList + 1} {
-			if _, _, err := dlq.List(ctx, nil, limit); !errors.Is(err, dlq.ErrBadLimit) {
+			if _, _, err := dlq.List(ctx, nil, job.QueueGenerate, limit); !errors.Is(err, dlq.ErrBadLimit) {
 				t.Errorf("List(limit %d) = %v, want ErrBadLimit", limit, err)
 			}
 		}
@@ -356,9 +356,9 @@ type hookStore struct {
 	fail  error
 }
 
-func (h *hookStore) Requeue(ctx context.Context, jobID string, headers map[string]string) (jobstore.Job, error) {
+func (h *hookStore) Requeue(ctx context.Context, jobID string, headers map[string]string) (jobstore.Run, error) {
 	if h.fail != nil {
-		return jobstore.Job{}, h.fail
+		return jobstore.Run{}, h.fail
 	}
 	j, err := h.JobRequeuer.Requeue(ctx, jobID, headers)
 	if err == nil && h.after != nil {

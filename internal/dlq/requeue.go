@@ -22,13 +22,16 @@ const (
 	stepTimeout = 30 * time.Second
 )
 
-// JobRequeuer is what Requeue needs from the job store (*jobstore.Store).
+// JobRequeuer is what Requeue needs from the jobs of one kind (*jobstore.Runs).
 type JobRequeuer interface {
-	// Requeue resets a failed job to pending and writes its generate message to the outbox;
+	// Kind names the kind: its DLQ is where Requeue takes messages from, its queue where it
+	// puts them.
+	Kind() string
+	// Requeue resets a failed job to pending and writes its message to the outbox;
 	// jobstore.ErrNotInDLQState when it is not failed, jobstore.ErrNotFound when it has no row.
-	Requeue(ctx context.Context, jobID string, headers map[string]string) (jobstore.Job, error)
-	// GetAny returns a job whoever owns it; jobstore.ErrNotFound when it has no row.
-	GetAny(ctx context.Context, jobID string) (jobstore.Job, error)
+	Requeue(ctx context.Context, jobID string, headers map[string]string) (jobstore.Run, error)
+	// Get returns a job whoever owns it; jobstore.ErrNotFound when it has no row.
+	Get(ctx context.Context, jobID string) (jobstore.Run, error)
 }
 
 // Target selects what Requeue handles: every message in the DLQ (All), or one job's (JobID).
@@ -174,9 +177,9 @@ func (r *requeuer) drain(ctx context.Context) (matched int, err error) {
 			r.res.Interrupted = true
 			return matched, nil
 		}
-		d, ok, err := r.ch.Get(job.QueueDLQ, false)
+		d, ok, err := r.ch.Get(job.DLQ(r.store.Kind()), false)
 		if err != nil {
-			return matched, fmt.Errorf("get from %s: %w", job.QueueDLQ, err)
+			return matched, fmt.Errorf("get from %s: %w", job.DLQ(r.store.Kind()), err)
 		}
 		if !ok {
 			return matched, nil
@@ -213,7 +216,7 @@ func (r *requeuer) handle(ctx context.Context, d amqp.Delivery) error {
 			o.Action = Requeued
 		case errors.Is(err, jobstore.ErrNotInDLQState):
 			o.Action = Skipped
-			if j, err := r.store.GetAny(ctx, o.JobID); err == nil {
+			if j, err := r.store.Get(ctx, o.JobID); err == nil {
 				o.Status = j.Status
 			}
 		case errors.Is(err, jobstore.ErrNotFound):
@@ -243,7 +246,7 @@ func (r *requeuer) republish(ctx context.Context, d amqp.Delivery) error {
 		}
 		r.confirming = true
 	}
-	return publishRaw(ctx, r.ch, d)
+	return publishRaw(ctx, r.ch, r.store.Kind(), d)
 }
 
 // done counts an outcome and reports it.
@@ -262,7 +265,7 @@ func (r *requeuer) done(o Outcome) error {
 // fromDatabase requeues a failed job that has no message in the DLQ (it was consumed, or
 // lost).
 func (r *requeuer) fromDatabase(ctx context.Context, id string) error {
-	j, err := r.store.GetAny(ctx, id)
+	j, err := r.store.Get(ctx, id)
 	if errors.Is(err, jobstore.ErrNotFound) {
 		return &NotRequeuedError{JobID: id}
 	}
@@ -278,7 +281,7 @@ func (r *requeuer) fromDatabase(ctx context.Context, id string) error {
 			return err
 		}
 		// It changed under us: say what it is now.
-		j, err = r.store.GetAny(ctx, id)
+		j, err = r.store.Get(ctx, id)
 		if errors.Is(err, jobstore.ErrNotFound) {
 			return &NotRequeuedError{JobID: id}
 		}

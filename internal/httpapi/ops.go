@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 
 	"github.com/gofiber/fiber/v2"
 	"go.opentelemetry.io/otel/propagation"
@@ -22,6 +23,7 @@ import (
 type OpsSource interface {
 	QueueStats(ctx context.Context) ([]ops.QueueStat, error)
 	JobsByStatus(ctx context.Context) (jobstore.StatusCounts, error)
+	JobsByKind(ctx context.Context) (map[string]map[job.Status]int, error)
 	RecentFailures(ctx context.Context, limit int) ([]jobstore.Job, error)
 	DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error)
 	RequeueDeadLetters(ctx context.Context, target dlq.Target) (dlq.Result, error)
@@ -72,6 +74,12 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			out.JobsByStatus[s] = counts.Counts[s]
 		}
 		out.JobsByStatusEstimated = counts.Estimated
+		kinds, err := src.JobsByKind(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		out.JobsByKind = map[string]map[job.Status]int{}
+		maps.Copy(out.JobsByKind, kinds)
 		failures, err := src.RecentFailures(ctx, opsRecentFailures)
 		if err != nil {
 			return unavailable(err)

@@ -30,6 +30,7 @@ var opsSecret = []byte(strings.Repeat("o", auth.MinSecretBytes))
 type fakeOps struct {
 	queues   []ops.QueueStat
 	counts   map[job.Status]int
+	kinds    map[string]map[job.Status]int
 	failures []jobstore.Job
 	letters  []dlq.Entry
 	backlog  outbox.Backlog
@@ -44,6 +45,9 @@ type fakeOps struct {
 func (f *fakeOps) QueueStats(context.Context) ([]ops.QueueStat, error) { return f.queues, f.err }
 func (f *fakeOps) JobsByStatus(context.Context) (jobstore.StatusCounts, error) {
 	return jobstore.StatusCounts{Counts: f.counts}, f.err
+}
+func (f *fakeOps) JobsByKind(context.Context) (map[string]map[job.Status]int, error) {
+	return f.kinds, f.err
 }
 func (f *fakeOps) RecentFailures(_ context.Context, limit int) ([]jobstore.Job, error) {
 	return f.failures[:min(limit, len(f.failures))], f.err
@@ -214,6 +218,7 @@ func TestOpsOverview(t *testing.T) {
 		want := map[string]any{
 			"queues": []any{}, "recentFailures": []any{}, "dlq": []any{},
 			"jobsByStatus": map[string]any{"pending": 0.0, "processing": 0.0, "completed": 0.0, "failed": 0.0, "cancelled": 0.0},
+			"jobsByKind":   map[string]any{},
 			"outbox":       map[string]any{"waiting": 0.0, "parked": 0.0, "oldestDueSeconds": 0.0},
 		}
 		if fmt.Sprint(body) != fmt.Sprint(want) {
@@ -228,6 +233,7 @@ func TestOpsOverview(t *testing.T) {
 		src := &fakeOps{
 			queues: []ops.QueueStat{{Name: job.QueueGenerate, Messages: 4, Consumers: 2}, {Name: job.QueueDLQ, Messages: 1}},
 			counts: map[job.Status]int{job.StatusFailed: 2, job.StatusCompleted: 7},
+			kinds:  map[string]map[job.Status]int{"test.other": {job.StatusPending: 3}},
 			failures: []jobstore.Job{
 				{ID: "job-2", UserID: 9, Status: job.StatusFailed, Error: "LLM rejected the key", UpdatedAt: updated,
 					TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
@@ -250,6 +256,7 @@ func TestOpsOverview(t *testing.T) {
 				map[string]any{"name": job.QueueDLQ, "messages": 1.0, "consumers": 0.0},
 			},
 			"jobsByStatus": map[string]any{"pending": 0.0, "processing": 0.0, "completed": 7.0, "failed": 2.0, "cancelled": 0.0},
+			"jobsByKind":   map[string]any{"test.other": map[string]any{"pending": 3.0}},
 			"recentFailures": []any{
 				map[string]any{"jobId": "job-2", "userId": 9.0, "error": "LLM rejected the key", "updatedAt": "2026-03-01T12:30:00Z",
 					"traceId": "4bf92f3577b34da6a3ce929d0e0e4736"},

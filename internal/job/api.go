@@ -77,9 +77,11 @@ type OpsOverview struct {
 	JobsByStatus map[Status]int `json:"jobsByStatus"`
 	// JobsByStatusEstimated names the statuses whose counts are estimates (a large table's
 	// completed and cancelled jobs); the others are counted.
-	JobsByStatusEstimated []Status         `json:"jobsByStatusEstimated,omitempty"`
-	RecentFailures        []FailureView    `json:"recentFailures"`
-	DLQ                   []DeadLetterView `json:"dlq"`
+	JobsByStatusEstimated []Status `json:"jobsByStatusEstimated,omitempty"`
+	// JobsByKind counts the jobs of the other kinds (not cover letters) by kind and status.
+	JobsByKind     map[string]map[Status]int `json:"jobsByKind"`
+	RecentFailures []FailureView             `json:"recentFailures"`
+	DLQ            []DeadLetterView          `json:"dlq"`
 	// Outbox is what waits to be published, and what the relays gave up on.
 	Outbox OutboxView `json:"outbox"`
 	// JaegerURL is the Jaeger UI a trace id is looked up in: <jaegerUrl>/trace/<traceId>.

@@ -141,32 +141,53 @@ func DecodeGenerateMessage(body []byte) (GenerateMessage, error) {
 // Validate checks a message decoded from the queue, filling the default tone. PostgreSQL's
 // text refuses NUL, so no text may hold one.
 func (m *GenerateMessage) Validate() error {
-	var problem string
 	switch {
 	case !ValidID(m.JobID):
-		problem = "jobId must be 1-64 characters of [A-Za-z0-9._:-]"
+		return fmt.Errorf("%w: jobId must be 1-64 characters of [A-Za-z0-9._:-]", ErrInvalidMessage)
 	case m.UserID <= 0:
-		problem = "userId must be a positive integer"
-	case m.JobDescription == "":
+		return fmt.Errorf("%w: userId must be a positive integer", ErrInvalidMessage)
+	}
+	a := CoverLetterArgs{JobDescription: m.JobDescription, CVText: m.CVText, Tone: m.Tone}
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	m.Tone = a.Tone
+	return nil
+}
+
+// CoverLetterArgs are what a cover letter is written from: the arguments of a
+// cover-letter.generate job.
+type CoverLetterArgs struct {
+	JobDescription string `json:"jobDescription"`
+	CVText         string `json:"cvText"`
+	Tone           Tone   `json:"tone,omitempty"`
+}
+
+// Validate checks the texts and the tone, filling the default tone. PostgreSQL's text
+// refuses NUL, so no text may hold one.
+func (a *CoverLetterArgs) Validate() error {
+	var problem string
+	switch {
+	case a.JobDescription == "":
 		problem = "jobDescription is required"
-	case !utf8.ValidString(m.JobDescription) || !utf8.ValidString(m.CVText):
-		problem = fieldName(m.JobDescription, "jobDescription", "cvText", utf8.ValidString) + " must be valid UTF-8"
-	case strings.ContainsRune(m.JobDescription, 0) || strings.ContainsRune(m.CVText, 0):
-		problem = fieldName(m.JobDescription, "jobDescription", "cvText", noNUL) + " must not contain NUL"
-	case len(m.JobDescription) > MaxJobDescriptionBytes:
+	case !utf8.ValidString(a.JobDescription) || !utf8.ValidString(a.CVText):
+		problem = fieldName(a.JobDescription, "jobDescription", "cvText", utf8.ValidString) + " must be valid UTF-8"
+	case strings.ContainsRune(a.JobDescription, 0) || strings.ContainsRune(a.CVText, 0):
+		problem = fieldName(a.JobDescription, "jobDescription", "cvText", noNUL) + " must not contain NUL"
+	case len(a.JobDescription) > MaxJobDescriptionBytes:
 		problem = "jobDescription is too long"
-	case m.CVText == "":
+	case a.CVText == "":
 		problem = "cvText is required"
-	case len(m.CVText) > MaxCVTextBytes:
+	case len(a.CVText) > MaxCVTextBytes:
 		problem = "cvText is too long"
-	case m.Tone != "" && !m.Tone.Valid():
-		problem = fmt.Sprintf("unknown tone %q", Clip(string(m.Tone), 64))
+	case a.Tone != "" && !a.Tone.Valid():
+		problem = fmt.Sprintf("unknown tone %q", Clip(string(a.Tone), 64))
 	}
 	if problem != "" {
-		return fmt.Errorf("%w: %s", ErrInvalidMessage, problem)
+		return errors.New(problem)
 	}
-	if m.Tone == "" {
-		m.Tone = ToneProfessional
+	if a.Tone == "" {
+		a.Tone = ToneProfessional
 	}
 	return nil
 }

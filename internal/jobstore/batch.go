@@ -162,7 +162,7 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []*pendingCreate) (map[
 		}
 		msgs := make([]broker.Message, 0, len(jobs))
 		for _, j := range jobs {
-			m, err := generateOutboxMessage(j, byID[j.ID].n.Headers, time.Time{})
+			m, err := coverLetterMessage(j, byID[j.ID].n.Headers)
 			if err != nil {
 				return err
 			}

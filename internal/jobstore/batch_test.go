@@ -31,7 +31,7 @@ func runBatcher(t *testing.T, s *jobstore.Store) *jobstore.Batcher {
 // jobs share its now()), each with its message.
 func TestBatcherCommitsCreatesTogether(t *testing.T) {
 	s, tb, ctx := setup(t)
-	b := runBatcher(t, s)
+	b := runBatcher(t, s.Store)
 	const n = 200
 	var wg sync.WaitGroup
 	for i := range n {
@@ -63,7 +63,7 @@ func TestBatcherCommitsCreatesTogether(t *testing.T) {
 // created all the same), a counted create its own path.
 func TestBatcherAnswersEachCreate(t *testing.T) {
 	s, tb, ctx := setup(t)
-	b := runBatcher(t, s)
+	b := runBatcher(t, s.Store)
 	first, _, err := s.Create(ctx, jobstore.NewJob{ID: "first", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise, IdempotencyKey: "k", RequestHash: "h1"})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestBatcherAnswersEachCreate(t *testing.T) {
 // A batcher not running (not yet, or no more) creates one by one.
 func TestBatcherWithoutRunCreatesAlone(t *testing.T) {
 	s, tb, ctx := setup(t)
-	b := jobstore.NewBatcher(s, 64, 1)
+	b := jobstore.NewBatcher(s.Store, 64, 1)
 	stopped, cancel := context.WithCancel(ctx)
 	cancel()
 	if err := b.Run(stopped); err != nil {

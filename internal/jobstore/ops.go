@@ -122,3 +122,29 @@ func (s *Store) FindOrAddUser(ctx context.Context, email string) (int64, error) 
 	}
 	return 0, errors.New("jobstore: find or add user: no free id")
 }
+
+// CountKinds counts the jobs of the kinds kept in the shared jobs table, by kind and status
+// (the statuses a kind has no job in are left out).
+func (s *Store) CountKinds(ctx context.Context) (map[string]map[job.Status]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT kind, status, count(*) FROM jobs GROUP BY kind, status`)
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: count kinds: %w", err)
+	}
+	out := map[string]map[job.Status]int{}
+	var (
+		kind   string
+		status job.Status
+		n      int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&kind, &status, &n}, func() error {
+		if out[kind] == nil {
+			out[kind] = map[job.Status]int{}
+		}
+		out[kind][status] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: count kinds: %w", err)
+	}
+	return out, nil
+}

@@ -1,7 +1,8 @@
-// Package jobstore keeps cover-letter jobs in PostgreSQL. Every change of a job's state is one
-// transaction that also writes, through the outbox, the messages announcing it, and every
-// worker transition is guarded by the job's lease so that a redelivered message can never
-// produce a second visible result.
+// Package jobstore keeps jobs of every kind in PostgreSQL (Runs: the lifecycle any kind
+// shares, in the kind's Table) and serves the cover-letter API (Create, Get, List). Every
+// change of a job's state is one transaction that also writes, through the outbox, the
+// messages announcing it, and every worker transition is guarded by the job's lease so that a
+// redelivered message can never produce a second visible result.
 package jobstore
 
 import (

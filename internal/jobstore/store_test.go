@@ -2,6 +2,7 @@ package jobstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,16 +23,41 @@ type testBundle struct {
 	user int64
 }
 
+// store is the job store as these tests use it: the cover-letter API and the lifecycle of
+// the cover-letter kind.
+type store struct {
+	*jobstore.Store
+	*jobstore.Runs
+}
+
+func (s store) Get(ctx context.Context, userID int64, id string) (jobstore.Job, error) {
+	return s.Store.Get(ctx, userID, id)
+}
+
+func (s store) Cancel(ctx context.Context, userID int64, id string, headers map[string]string) (jobstore.Job, error) {
+	return s.Store.Cancel(ctx, userID, id, headers)
+}
+
 // newStore marks t parallel and gives it a store on a database of its own.
-func newStore(t *testing.T) (*jobstore.Store, *pgxpool.Pool) {
+func newStore(t *testing.T) (store, *pgxpool.Pool) {
 	t.Helper()
 	t.Parallel()
 	pool, _ := testkit.NewPool(t)
-	return jobstore.New(pool), pool
+	s := jobstore.New(pool)
+	return store{Store: s, Runs: s.Runs(jobstore.CoverLetters(jobstore.Limits{}, nil))}, pool
+}
+
+// letter is a cover letter's result as the worker stores it.
+func letter(r jobstore.CoverLetterResult) json.RawMessage {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // addUser adds a user with email to s and returns its id.
-func addUser(t *testing.T, s *jobstore.Store, email string) int64 {
+func addUser(t *testing.T, s store, email string) int64 {
 	t.Helper()
 	id, err := s.AddUser(context.Background(), email)
 	if err != nil {
@@ -41,14 +67,14 @@ func addUser(t *testing.T, s *jobstore.Store, email string) int64 {
 }
 
 // setup is newStore with one user, the owner of the jobs tb.create makes.
-func setup(t *testing.T) (*jobstore.Store, *testBundle, context.Context) {
+func setup(t *testing.T) (store, *testBundle, context.Context) {
 	t.Helper()
 	s, pool := newStore(t)
 	return s, &testBundle{pool: pool, user: addUser(t, s, "owner@example.com")}, context.Background()
 }
 
 // claim claims j for a minute and returns the lease.
-func claim(t *testing.T, s *jobstore.Store, j jobstore.Job) jobstore.Lease {
+func claim(t *testing.T, s store, j jobstore.Job) jobstore.Lease {
 	t.Helper()
 	_, lease, err := s.Claim(context.Background(), claimOf(msgFor(j), false, time.Minute))
 	if err != nil {
@@ -57,7 +83,7 @@ func claim(t *testing.T, s *jobstore.Store, j jobstore.Job) jobstore.Lease {
 	return lease
 }
 
-func (tb *testBundle) create(t *testing.T, s *jobstore.Store, id string) jobstore.Job {
+func (tb *testBundle) create(t *testing.T, s store, id string) jobstore.Job {
 	t.Helper()
 	j, created, err := s.Create(context.Background(), jobstore.NewJob{
 		ID: id, UserID: tb.user, JobDescription: "Engineer", CVText: "CV", Tone: job.ToneConcise, RequestHash: "h",
@@ -84,7 +110,12 @@ func (tb *testBundle) wantOneOutbox(t *testing.T, routingKey, what string) {
 
 // claimOf is a claim of m by a worker process that is alive (it has just sent a heartbeat).
 func claimOf(m job.GenerateMessage, redelivered bool, leaseFor time.Duration) jobstore.ClaimRequest {
-	return jobstore.ClaimRequest{Message: m, Redelivered: redelivered, LeaseFor: leaseFor}
+	args, err := json.Marshal(job.CoverLetterArgs{JobDescription: m.JobDescription, CVText: m.CVText, Tone: m.Tone})
+	if err != nil {
+		panic(err)
+	}
+	return jobstore.ClaimRequest{Envelope: job.Envelope{JobID: m.JobID, UserID: m.UserID, CreatedAt: m.CreatedAt},
+		Args: args, Redelivered: redelivered, LeaseFor: leaseFor}
 }
 
 func msgFor(j jobstore.Job) job.GenerateMessage {
@@ -139,11 +170,12 @@ func TestClaimGuardsTheJob(t *testing.T) {
 	if err != nil {
 		t.Fatalf("redelivery did not take over: %v", err)
 	}
-	if _, err := s.Complete(ctx, lease, jobstore.Result{CoverLetter: "old"}, nil); !errors.Is(err, jobstore.ErrLeaseLost) {
+	if _, err := s.Complete(ctx, lease, letter(jobstore.CoverLetterResult{CoverLetter: "old"}), nil); !errors.Is(err, jobstore.ErrLeaseLost) {
 		t.Fatalf("the old holder completed: %v", err)
 	}
-	done, err := s.Complete(ctx, lease2, jobstore.Result{CoverLetter: "Dear", PromptTokens: 10, CompletionTokens: 20, Model: "m"}, nil)
-	if err != nil || done.Status != job.StatusCompleted || done.CoverLetter != "Dear" || done.CompletedAt == nil || done.Attempts != 2 {
+	done, err := s.Complete(ctx, lease2, letter(jobstore.CoverLetterResult{CoverLetter: "Dear", PromptTokens: 10, CompletionTokens: 20, Model: "m"}), nil)
+	stored, _ := s.GetAny(ctx, j.ID)
+	if err != nil || done.Status != job.StatusCompleted || stored.CoverLetter != "Dear" || done.CompletedAt == nil || done.Attempts != 2 {
 		t.Fatalf("complete = %+v, %v", done, err)
 	}
 	for _, redelivered := range []bool{false, true} {
@@ -216,7 +248,7 @@ func TestRetrySchedulesTheJobLater(t *testing.T) {
 
 // wantScheduled checks that j's next message, job-1/1, is due at runAfter and that no copy
 // of its message runs it before, even as a redelivery.
-func (tb *testBundle) wantScheduled(t *testing.T, s *jobstore.Store, j jobstore.Job, runAfter time.Time) {
+func (tb *testBundle) wantScheduled(t *testing.T, s store, j jobstore.Job, runAfter time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), true, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
@@ -385,7 +417,7 @@ func TestOutcomesAreStoredWhateverTheirText(t *testing.T) {
 	if _, lease, err = s.Claim(ctx, claimOf(msgFor(a), false, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Complete(ctx, lease, jobstore.Result{CoverLetter: "Dear\x00 Sir\xff"}, nil); err != nil {
+	if _, err := s.Complete(ctx, lease, letter(jobstore.CoverLetterResult{CoverLetter: "Dear\x00 Sir\xff"}), nil); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
 	if j, _ := s.GetAny(ctx, "a"); strings.ContainsRune(j.CoverLetter, 0) || !strings.HasPrefix(j.CoverLetter, "Dear") {
@@ -457,12 +489,10 @@ func TestRedeliveryWaitsForALiveHolder(t *testing.T) {
 // over it, the job is failed and dead-lettered at once, without an LLM call.
 func TestForeignMessagesCountAgainstTheQuota(t *testing.T) {
 	s, tb, ctx := setup(t)
-	limits := jobstore.Limits{JobsPerMinute: 2}
+	limited := s.Store.Runs(jobstore.CoverLetters(jobstore.Limits{JobsPerMinute: 2}, nil))
 	for i := range 3 {
 		m := job.GenerateMessage{JobID: fmt.Sprintf("ext-%d", i), UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}
-		req := claimOf(m, false, time.Minute)
-		req.Limits = limits
-		_, _, err := s.Claim(ctx, req)
+		_, _, err := limited.Claim(ctx, claimOf(m, false, time.Minute))
 		var limitErr *jobstore.LimitError
 		switch {
 		case i < 2 && err != nil:

@@ -55,7 +55,7 @@ func NewSource(conn *broker.Connection, store *jobstore.Store) *Source {
 	return &Source{conn: conn, store: store}
 }
 
-// QueueStats reports the queues of broker.Topology, in its order. A queue not declared yet is
+// QueueStats reports the queues of broker.Topology of every kind, in its order. A queue not declared yet is
 // left out.
 func (s *Source) QueueStats(ctx context.Context) ([]QueueStat, error) {
 	ch, err := s.channel(ctx)
@@ -64,7 +64,7 @@ func (s *Source) QueueStats(ctx context.Context) ([]QueueStat, error) {
 	}
 	defer func() { _ = ch.Close() }()
 	var stats []QueueStat
-	for _, q := range broker.Topology() {
+	for _, q := range broker.Topology(job.Kinds()) {
 		info, err := ch.QueueDeclarePassive(q.Name, true, false, false, false, nil)
 		var amqpErr *amqp.Error
 		if errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound {
@@ -86,6 +86,12 @@ func (s *Source) QueueStats(ctx context.Context) ([]QueueStat, error) {
 // JobsByStatus counts the jobs of every user by status (see jobstore.CountByStatus).
 func (s *Source) JobsByStatus(ctx context.Context) (jobstore.StatusCounts, error) {
 	return s.store.CountByStatus(ctx)
+}
+
+// JobsByKind counts the jobs of the kinds in the shared jobs table by kind and status (see
+// jobstore.CountKinds).
+func (s *Source) JobsByKind(ctx context.Context) (map[string]map[job.Status]int, error) {
+	return s.store.CountKinds(ctx)
 }
 
 // Outbox reports the outbox's backlog, parked messages included.
@@ -129,7 +135,7 @@ func (s *Source) DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error
 	}
 	var entries []dlq.Entry
 	if q.Messages > 0 {
-		if entries, _, err = dlq.List(ctx, ch, limit); err != nil {
+		if entries, _, err = dlq.List(ctx, ch, job.QueueGenerate, limit); err != nil {
 			return nil, fmt.Errorf("ops: list dead letters: %w", err)
 		}
 	}
@@ -146,7 +152,7 @@ func (s *Source) RequeueDeadLetters(ctx context.Context, target dlq.Target) (dlq
 	}
 	defer func() { _ = ch.Close() }() // returns other jobs' messages to the DLQ
 	defer s.forgetListing()
-	res, err := dlq.Requeue(ctx, ch, s.store, target, nil)
+	res, err := dlq.Requeue(ctx, ch, s.store.Runs(jobstore.CoverLetters(jobstore.Limits{}, nil)), target, nil)
 	if err != nil {
 		return res, fmt.Errorf("ops: requeue dead letters: %w", err)
 	}

@@ -41,7 +41,7 @@ func setup(t *testing.T, declare bool) (*ops.Source, *testBundle) {
 	ch := testkit.Channel(t, url)
 	conn := dial(t, url)
 	if declare { // as the programs do: all of it, the completed queue by its publisher
-		if err := broker.Declare(ch); err != nil {
+		if err := broker.Declare(ch, job.Kinds()); err != nil {
 			t.Fatalf("declare: %v", err)
 		}
 		if err := broker.DeclareCompleted(context.Background(), conn); err != nil {
@@ -94,6 +94,20 @@ func (b *testBundle) failedJob(t *testing.T, id string) {
 	}
 }
 
+// otherKindJob adds a job of another kind to the shared jobs table, in status.
+func (b *testBundle) otherKindJob(t *testing.T, id, kind string, status job.Status) {
+	t.Helper()
+	ctx := context.Background()
+	var user int64
+	if err := b.pool.QueryRow(ctx, `INSERT INTO users (email) VALUES ($1) RETURNING id`, id+"@example.com").Scan(&user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `INSERT INTO jobs (job_id, user_id, kind, status, args) VALUES ($1, $2, $3, $4, '{}')`,
+		id, user, kind, status); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // dlqLen waits briefly (returned messages come back asynchronously) for the DLQ to hold want.
 func (b *testBundle) dlqLen(t *testing.T, want int) int {
 	t.Helper()
@@ -128,8 +142,8 @@ func TestQueueStats(t *testing.T) {
 		}
 		want := []ops.QueueStat{
 			{Name: job.QueueGenerate, Messages: 1},
-			{Name: job.QueueCompleted, Consumers: 1},
 			{Name: job.QueueDLQ, Messages: 2},
+			{Name: job.QueueCompleted, Consumers: 1},
 		}
 		var got []ops.QueueStat
 		testkit.Eventually(t, 5*time.Second, func() bool { // queue counters settle asynchronously
@@ -182,6 +196,17 @@ func TestJobsAndFailures(t *testing.T) {
 	}
 	if counts := all.Counts; len(counts) != 5 || counts[job.StatusFailed] != 1 || counts[job.StatusPending] != 0 {
 		t.Errorf("JobsByStatus = %v", counts)
+	}
+	kinds, err := src.JobsByKind(ctx)
+	if err != nil || len(kinds) != 0 {
+		t.Fatalf("JobsByKind with no job of another kind = %v, %v", kinds, err)
+	}
+	b.otherKindJob(t, "other-1", "test.other", job.StatusFailed)
+	b.otherKindJob(t, "other-2", "test.other", job.StatusFailed)
+	b.otherKindJob(t, "other-3", "test.another", job.StatusPending)
+	kinds, err = src.JobsByKind(ctx)
+	if err != nil || kinds["test.other"][job.StatusFailed] != 2 || kinds["test.another"][job.StatusPending] != 1 || len(kinds) != 2 {
+		t.Fatalf("JobsByKind = %v, %v", kinds, err)
 	}
 	failures, err := src.RecentFailures(ctx, 20)
 	if err != nil {

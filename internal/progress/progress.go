@@ -34,6 +34,11 @@ type Event struct {
 	Text    string     `json:"text,omitempty"`
 }
 
+// Announcer announces jobs' live progress; it may drop events. *Publisher is the real one.
+type Announcer interface {
+	Publish(Event)
+}
+
 // Publisher sends events without waiting: a bounded buffer drained by one goroutine; when
 // RabbitMQ is slow or away, events are dropped rather than slowing the job down.
 type Publisher struct {
@@ -82,7 +87,7 @@ func (p *Publisher) Run(ctx context.Context) {
 				ch = nil
 				continue // dropped
 			}
-			if err := broker.Declare(ch); err != nil {
+			if err := broker.DeclareExchange(ch); err != nil {
 				_ = ch.Close()
 				ch = nil
 				continue
@@ -187,7 +192,7 @@ func (h *Hub) receive(ctx context.Context) error {
 		h.mu.Unlock()
 		_ = ch.Close()
 	}()
-	if err := broker.Declare(ch); err != nil {
+	if err := broker.DeclareExchange(ch); err != nil {
 		return err
 	}
 	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeClassic})

@@ -162,7 +162,7 @@ func TestExhaustedJobGoesToDLQAndRequeueCompletesIt(t *testing.T) {
 
 func publish(t *testing.T, ch *amqp.Channel, queue string, body []byte, headers amqp.Table) {
 	t.Helper()
-	if err := broker.Declare(ch); err != nil { // as any publisher may
+	if err := broker.Declare(ch, job.Kinds()); err != nil { // as any publisher may
 		t.Fatal(err)
 	}
 	if err := ch.PublishWithContext(context.Background(), "", queue, false, false, amqp.Publishing{

@@ -32,7 +32,7 @@ func NewQueues(t testing.TB) *Queues {
 	q := &Queues{URL: NewVhostURL(t)}
 	q.Pool, q.DatabaseURL = NewPool(t)
 	q.Ch = Channel(t, q.URL)
-	if err := broker.Declare(q.Ch); err != nil {
+	if err := broker.Declare(q.Ch, job.Kinds()); err != nil {
 		t.Fatalf("declare: %v", err)
 	}
 	if err := q.Ch.Confirm(false); err != nil {

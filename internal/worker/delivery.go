@@ -1,7 +1,9 @@
 package worker
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,9 +20,8 @@ import (
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
-	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/progress"
-	"github.com/careerops/jobs/internal/prompt"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
@@ -60,7 +61,7 @@ func (w *Worker) handle(ctx context.Context, raw broker.Delivery) {
 	parent := w.tel.Propagator.Extract(ctx, broker.HeaderCarrier(raw.Headers))
 	attrs := append(broker.SpanAttributes(broker.OpProcess, raw.RoutingKey, raw.MessageID), w.source.ServerAttributes()...)
 	attrs = append(attrs, semconv.MessagingRabbitMQMessageDeliveryTag(int(raw.DeliveryTag)))
-	ctx, span := w.tracer.Start(parent, broker.OpProcess+" "+job.QueueGenerate,
+	ctx, span := w.tracer.Start(parent, broker.OpProcess+" "+w.kind.Name,
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 	defer span.End()
 	if id := broker.HeaderCarrier(raw.Headers).Get(job.HeaderJobID); id != "" {
@@ -98,11 +99,11 @@ func (w *Worker) panicked(d *delivery, p any) {
 }
 
 func (w *Worker) process(d *delivery) {
-	msg, ok := w.decode(d)
+	env, args, ok := w.decode(d)
 	if !ok {
 		return
 	}
-	j, err := w.claim(d, msg)
+	j, err := w.claim(d, env, args)
 	var limitErr *jobstore.LimitError
 	switch {
 	case errors.Is(err, jobstore.ErrUnknownUser), database.IsDataError(err):
@@ -122,43 +123,46 @@ func (w *Worker) process(d *delivery) {
 	defer func() { w.running.CompareAndDelete(j.ID, run); run.cancel(nil) }()
 	d.span.SetAttributes(attemptKey.Int(j.Attempts))
 	w.log.InfoContext(d.ctx, "worker: job started", slog.Int("attempt", j.Attempts), slog.Duration("queued_for", time.Since(j.CreatedAt)))
-	defer w.cfg.Metrics.jobStarted()()
+	defer w.metrics.jobStarted()()
 
-	out, err := w.write(d, j)
-	w.apply(d, j, out, w.policy.decide(attempt{err: err, cause: context.Cause(d.ctx), attempts: j.AttemptsSince}))
+	result, err := w.attempt(d, j)
+	w.apply(d, j, result, w.policy.decide(attempt{err: err, cause: context.Cause(d.ctx), attempts: j.AttemptsSince}))
 }
 
-// decode reads the job from a delivery, or dead-letters a message that cannot be one.
-func (w *Worker) decode(d *delivery) (job.GenerateMessage, bool) {
-	msg, err := job.DecodeGenerateMessage(d.Body)
+// decode reads the job from a delivery (its envelope and the kind's arguments), or
+// dead-letters a message that cannot be one.
+func (w *Worker) decode(d *delivery) (job.Envelope, json.RawMessage, bool) {
+	env, args, err := job.DecodeMessage(d.Body, cmp.Or(w.kind.MaxMessageBytes, kind.DefaultMaxMessageBytes))
+	if err == nil {
+		args, err = w.kind.Decode(args)
+	}
 	if err != nil {
 		w.deadLetter(d, err.Error())
-		return msg, false
+		return env, nil, false
 	}
-	d.ctx = telemetry.WithJobID(d.ctx, msg.JobID)
+	d.ctx = telemetry.WithJobID(d.ctx, env.JobID)
 	if due, err := time.Parse(time.RFC3339Nano, broker.HeaderCarrier(d.Headers).Get(job.HeaderDueAt)); err == nil {
-		w.cfg.Metrics.queueWait(time.Since(due))
+		w.metrics.queueWait(time.Since(due))
 	}
-	return msg, true
+	return env, args, true
 }
 
 // claim takes the job's lease for this delivery. While a live worker holds the job (this is a
 // redelivery after its connection dropped) it waits: that worker may still finish the job.
-func (w *Worker) claim(d *delivery, msg job.GenerateMessage) (jobstore.Job, error) {
+func (w *Worker) claim(d *delivery, env job.Envelope, args json.RawMessage) (jobstore.Run, error) {
 	req := jobstore.ClaimRequest{
-		Message: msg, Redelivered: d.Redelivered, LeaseFor: w.cfg.LeaseFor(),
+		Envelope: env, Args: args, Redelivered: d.Redelivered, LeaseFor: w.cfg.LeaseFor(),
 		TraceParent: broker.HeaderCarrier(d.Headers).Get("traceparent"),
 		Owner:       w.id, OwnerDeadAfter: 3 * w.cfg.HeartbeatInterval,
-		Limits: jobstore.Limits{JobsPerMinute: w.cfg.JobsPerMinute},
 	}
 	for {
 		var (
-			j   jobstore.Job
+			j   jobstore.Run
 			l   jobstore.Lease
 			err error
 		)
 		err = w.persist(d.ctx, "claim", func(ctx context.Context) error {
-			j, l, err = w.store.Claim(ctx, req)
+			j, l, err = w.runs.Claim(ctx, req)
 			return err
 		})
 		switch {
@@ -176,22 +180,19 @@ func (w *Worker) claim(d *delivery, msg job.GenerateMessage) (jobstore.Job, erro
 	}
 }
 
-// write asks the LLM for the letter, publishing its progress as it comes.
-func (w *Worker) write(d *delivery, j jobstore.Job) (llm.Completion, error) {
-	start := time.Now()
+// attempt runs the kind's handler for one attempt of the job, within the kind's timeout.
+func (w *Worker) attempt(d *delivery, j jobstore.Run) (json.RawMessage, error) {
 	w.cfg.Progress.Publish(progress.Event{Type: progress.TypeStatus, JobID: j.ID, Status: job.StatusProcessing, Attempt: j.Attempts})
-	p := prompt.Build(j.JobDescription, j.CVText, j.Tone)
-	deltas := newCoalescer(func(index int, text string) {
-		w.cfg.Progress.Publish(progress.Event{Type: progress.TypeDelta, JobID: j.ID, Attempt: j.Attempts, Index: index, Text: text})
-	})
-	out, err := w.llm.Stream(d.ctx, p.System, p.User, deltas.add)
-	deltas.flush()
-	w.cfg.Metrics.llmCall(time.Since(start), err)
-	return out, err
+	ctx, cancel := context.WithTimeoutCause(d.ctx, w.cfg.Wait+w.cfg.Timeout, errAttemptTimedOut)
+	defer cancel()
+	return w.kind.Handle(ctx, j)
 }
 
+// errAttemptTimedOut ends an attempt that ran past the kind's timeout.
+var errAttemptTimedOut = errors.New("the attempt ran out of time")
+
 // apply carries out a claimed job's fate.
-func (w *Worker) apply(d *delivery, j jobstore.Job, out llm.Completion, f fate) {
+func (w *Worker) apply(d *delivery, j jobstore.Run, result json.RawMessage, f fate) {
 	switch f.action {
 	case actionComplete:
 		if d.ctx.Err() != nil { // the drain timeout ended the job as its letter came: store it all the same
@@ -199,7 +200,7 @@ func (w *Worker) apply(d *delivery, j jobstore.Job, out llm.Completion, f fate) 
 			defer cancel()
 			d.ctx = ctx
 		}
-		w.complete(d, j, out)
+		w.complete(d, j, result)
 	case actionDrop: // the job is already final
 		w.log.InfoContext(d.ctx, "worker: job cancelled by its user; call abandoned")
 		w.finish(d, settleAck, "cancelled")
@@ -222,17 +223,14 @@ func (w *Worker) successorHeaders(d *delivery) map[string]string {
 	return h
 }
 
-func (w *Worker) complete(d *delivery, j jobstore.Job, out llm.Completion) {
+func (w *Worker) complete(d *delivery, j jobstore.Run, result json.RawMessage) {
 	err := w.persist(d.ctx, "complete", func(ctx context.Context) error {
-		_, err := w.store.Complete(ctx, *d.lease, jobstore.Result{
-			CoverLetter: out.Text, PromptTokens: out.PromptTokens, CompletionTokens: out.CompletionTokens, Model: out.Model,
-		}, w.successorHeaders(d))
+		_, err := w.runs.Complete(ctx, *d.lease, result, w.successorHeaders(d))
 		return err
 	})
 	if err == nil {
-		w.log.InfoContext(d.ctx, "worker: job completed", slog.Duration("took", time.Since(j.CreatedAt)),
-			slog.Int("prompt_tokens", out.PromptTokens), slog.Int("completion_tokens", out.CompletionTokens))
-		w.cfg.Metrics.finished(job.StatusCompleted, "", time.Since(j.CreatedAt), out)
+		w.log.InfoContext(d.ctx, "worker: job completed", slog.Duration("took", time.Since(j.CreatedAt)))
+		w.metrics.finished(job.StatusCompleted, "", time.Since(j.CreatedAt))
 		d.span.SetAttributes(outcomeKey.String("completed"))
 		w.announce(d, job.StatusCompleted)
 	}
@@ -241,28 +239,28 @@ func (w *Worker) complete(d *delivery, j jobstore.Job, out llm.Completion) {
 
 func (w *Worker) retry(d *delivery, errMsg string, delay time.Duration) {
 	err := w.persist(d.ctx, "retry", func(ctx context.Context) error {
-		_, err := w.store.Retry(ctx, *d.lease, errMsg, time.Now().Add(delay), w.successorHeaders(d))
+		_, err := w.runs.Retry(ctx, *d.lease, errMsg, time.Now().Add(delay), w.successorHeaders(d))
 		return err
 	})
 	if err == nil {
 		w.log.WarnContext(d.ctx, "worker: attempt failed, will retry", slog.String("error", errMsg), slog.Duration("retry_in", delay))
-		w.cfg.Metrics.retried()
+		w.metrics.retried()
 		d.span.SetAttributes(outcomeKey.String("retry"))
 		w.announce(d, job.StatusPending)
 		d.span.SetStatus(codes.Error, errMsg)
-		d.span.SetAttributes(semconv.ErrorTypeKey.String("llm_transient"))
+		d.span.SetAttributes(semconv.ErrorTypeKey.String("transient"))
 	}
 	w.settle(d, err)
 }
 
-// deferJob puts back a job whose LLM call the rate budget did not let go soon enough.
+// deferJob puts back a job whose work a shared budget did not let start soon enough.
 func (w *Worker) deferJob(d *delivery, why string, delay time.Duration) {
 	err := w.persist(d.ctx, "defer", func(ctx context.Context) error {
-		_, err := w.store.Defer(ctx, *d.lease, time.Now().Add(delay), w.successorHeaders(d))
+		_, err := w.runs.Defer(ctx, *d.lease, time.Now().Add(delay), w.successorHeaders(d))
 		return err
 	})
 	if err == nil {
-		w.log.InfoContext(d.ctx, "worker: job deferred for the LLM rate budget", slog.String("why", why), slog.Duration("retry_in", delay))
+		w.log.InfoContext(d.ctx, "worker: job deferred for a shared budget", slog.String("why", why), slog.Duration("retry_in", delay))
 		d.span.SetAttributes(outcomeKey.String("deferred"))
 		w.announce(d, job.StatusPending)
 	}
@@ -271,13 +269,13 @@ func (w *Worker) deferJob(d *delivery, why string, delay time.Duration) {
 
 func (w *Worker) fail(d *delivery, reason, errMsg string) {
 	err := w.persist(d.ctx, "fail", func(ctx context.Context) error {
-		_, err := w.store.Fail(ctx, *d.lease, errMsg, w.successorHeaders(d),
+		_, err := w.runs.Fail(ctx, *d.lease, errMsg, w.successorHeaders(d),
 			jobstore.DeadLetter{Body: d.Body, Headers: stringHeaders(d.Headers), Reason: reason, Error: errMsg})
 		return err
 	})
 	if err == nil {
 		w.log.ErrorContext(d.ctx, "worker: job failed", slog.String("reason", reason), slog.String("error", errMsg))
-		w.cfg.Metrics.finished(job.StatusFailed, reason, 0, llm.Completion{})
+		w.metrics.finished(job.StatusFailed, reason, 0)
 		d.span.SetAttributes(outcomeKey.String("failed"))
 		w.announce(d, job.StatusFailed)
 		d.span.SetStatus(codes.Error, errMsg)
@@ -292,13 +290,13 @@ func (w *Worker) deadLetter(d *delivery, reason string) {
 		id = fmt.Sprintf("invalid/%d", time.Now().UnixNano())
 	}
 	err := w.persist(d.ctx, "dead-letter", func(ctx context.Context) error {
-		return w.store.DeadLetterMessage(ctx, id, jobstore.DeadLetter{
+		return w.runs.DeadLetterMessage(ctx, id, jobstore.DeadLetter{
 			Body: d.Body, Headers: stringHeaders(d.Headers), Reason: job.ReasonInvalidMessage, Error: reason,
 		})
 	})
 	if err == nil {
 		w.log.ErrorContext(d.ctx, "worker: invalid message dead-lettered", slog.String("message_id", id), slog.String("error", reason))
-		w.cfg.Metrics.deadLettered(job.ReasonInvalidMessage)
+		w.metrics.deadLettered(job.ReasonInvalidMessage)
 		d.span.SetAttributes(outcomeKey.String("dead_lettered"))
 		d.span.SetStatus(codes.Error, reason)
 		d.span.SetAttributes(semconv.ErrorTypeKey.String(job.ReasonInvalidMessage))
@@ -345,7 +343,7 @@ func (w *Worker) finish(d *delivery, s settlement, outcome string) {
 func (w *Worker) release(d *delivery) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Release(ctx, *d.lease); err != nil && !errors.Is(err, jobstore.ErrLeaseLost) {
+	if err := w.runs.Release(ctx, *d.lease); err != nil && !errors.Is(err, jobstore.ErrLeaseLost) {
 		w.log.WarnContext(ctx, "worker: release job (its lease will expire instead)", slog.String("error", err.Error()))
 	}
 	w.requeue(ctx, d)

@@ -8,23 +8,23 @@ import (
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
-	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/kind"
 )
 
-// The decisions of the worker, as pure functions: what becomes of a claimed job once its LLM
-// call ended (docs/architecture.md, "Retries"), and how a delivery is settled once the store
+// The decisions of the worker, as pure functions: what becomes of a claimed job once its
+// attempt ended (docs/architecture.md, "Retries"), and how a delivery is settled once the store
 // answered. handle and process carry them out.
 
 // action is what becomes of a claimed job.
 type action int
 
 const (
-	actionComplete action = iota + 1 // store the letter: completed, announced
+	actionComplete action = iota + 1 // store the result: completed, announced
 	actionRetry                      // back to pending, due after delay, with a new message
 	actionFail                       // failed for good, announced; the message goes to the DLQ
 	actionRelease                    // give the job back (pending, due now), requeue the message
 	actionDrop                       // ack and change nothing: its user cancelled it, it is final
-	actionDefer                      // the LLM call was not made (rate budget): back to pending, due after delay, no attempt spent
+	actionDefer                      // the work was not tried (a shared budget): back to pending, due after delay, no attempt spent
 )
 
 func (a action) String() string {
@@ -41,7 +41,7 @@ type fate struct {
 
 // attempt is what happened to a claimed job: the input of its fate.
 type attempt struct {
-	err      error // the LLM call's error; nil: the letter was written
+	err      error // the handler's error; nil: it returned a result
 	cause    error // context.Cause of the job's context: nil while it runs, ErrJobCancelled, or the drain's end
 	attempts int   // attempts since the job was last requeued from the DLQ, this one included
 	panic    any   // recovered while handling the job, before its outcome was stored; nil: none
@@ -55,14 +55,14 @@ type policy struct {
 }
 
 // decide is a claimed job's fate. In order: a panic is a transient failure retried after the
-// base delay; a letter is stored even if the job was cancelled meanwhile; a job its user
-// cancelled is dropped; a job the drain stopped is given back; a call the rate budget
-// deferred is put back for the time the budget gave it (its place in the budget's line: no
-// jitter, the line spreads them), its attempt not spent; an LLM rejection fails at once; a
-// spent attempt budget fails; anything else is retried after the jittered backoff, never
-// sooner than the LLM's Retry-After.
+// base delay; a result is stored even if the job was cancelled meanwhile; a job its user
+// cancelled is dropped; a job the drain stopped is given back; work a shared budget deferred
+// is put back for the time the budget gave it (its place in the budget's line: no jitter, the
+// line spreads them), its attempt not spent; a permanent failure fails at once; a spent
+// attempt budget fails; anything else is retried after the jittered backoff, never sooner
+// than the error's RetryAfter (a server's Retry-After).
 func (p policy) decide(a attempt) fate {
-	var llmErr *llm.Error
+	kerr, _ := kind.As(a.err)
 	switch {
 	case a.panic != nil:
 		return fate{action: actionRetry, errMsg: fmt.Sprintf("internal error: %v", a.panic), delay: p.baseDelay}
@@ -72,36 +72,19 @@ func (p policy) decide(a attempt) fate {
 		return fate{action: actionDrop}
 	case a.cause != nil:
 		return fate{action: actionRelease}
-	case errors.Is(a.err, llm.ErrDeferred) && errors.As(a.err, &llmErr):
-		return fate{action: actionDefer, errMsg: a.err.Error(), delay: llmErr.RetryAfter}
-	case errors.As(a.err, &llmErr) && !llmErr.Temporary:
-		reason, says := rejection(llmErr.Reason)
-		return fate{action: actionFail, reason: reason, errMsg: says + ": " + a.err.Error()}
+	case kerr != nil && kerr.Deferred:
+		return fate{action: actionDefer, errMsg: a.err.Error(), delay: kerr.RetryAfter}
+	case kerr != nil && kerr.Permanent:
+		return fate{action: actionFail, reason: kerr.Reason, errMsg: a.err.Error()}
 	case a.attempts >= p.maxAttempts:
 		return fate{action: actionFail, reason: job.ReasonAttemptsExhausted,
 			errMsg: fmt.Sprintf("gave up after %d attempts; last error: %v", a.attempts, a.err)}
 	}
 	var retryAfter time.Duration
-	if llmErr != nil {
-		retryAfter = llmErr.RetryAfter
+	if kerr != nil {
+		retryAfter = kerr.RetryAfter
 	}
 	return fate{action: actionRetry, errMsg: a.err.Error(), delay: retryDelay(a.attempts, p.baseDelay, p.maxDelay, retryAfter, p.rnd)}
-}
-
-// rejection names the job outcome of a permanent LLM error of the given llm.Reason, and says
-// what happened in words its user reads.
-func rejection(llmReason string) (reason, says string) {
-	switch llmReason {
-	case llm.ReasonTruncated:
-		return job.ReasonLLMTruncated, "the letter is incomplete"
-	case llm.ReasonContentFilter:
-		return job.ReasonLLMContentFilter, "the AI provider's content filter refused the job description or CV"
-	case llm.ReasonEmptyAnswer:
-		return job.ReasonLLMEmptyAnswer, "the model returned no letter"
-	case llm.ReasonClientRejected:
-		return job.ReasonLLMMisconfigured, "the worker's LLM settings do not fit the model"
-	}
-	return job.ReasonLLMRejected, "the LLM rejected the request"
 }
 
 // settlement is how a delivery ends once the store answered the worker's step for it.

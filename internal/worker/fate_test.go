@@ -9,29 +9,32 @@ import (
 
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
-	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/kind"
 )
 
 // TestDecide is the "Retries" table of docs/architecture.md, as the worker decides it: every
-// class of LLM outcome × the attempts spent × how the job's context ended.
+// class of handler outcome (a kind error says what it means: permanent with a reason, deferred,
+// or transient with a least wait; any other error is transient) × the attempts spent × how the
+// job's context ended. The rows are the cover letters' LLM outcomes, as the kind reports them
+// (what each LLM error becomes is the kind's table, in internal/kinds).
 func TestDecide(t *testing.T) {
 	t.Parallel()
 	p := policy{maxAttempts: 3, baseDelay: time.Second, maxDelay: time.Minute, rnd: func(n int64) int64 { return n - 1 }}
 	var (
-		rejected    = &llm.Error{StatusCode: 400, Err: errors.New("bad model")}
-		rateLimited = &llm.Error{StatusCode: 429, Temporary: true, RetryAfter: 30 * time.Second, Err: errors.New("slow down")}
-		shortWait   = &llm.Error{StatusCode: 429, Temporary: true, RetryAfter: time.Millisecond, Err: errors.New("slow down")}
-		unavailable = &llm.Error{StatusCode: 503, Temporary: true, Err: errors.New("overloaded")}
-		timedOut    = &llm.Error{Temporary: true, Err: errors.New("no answer within 1m0s")}
+		rejected    = kind.Fail(job.ReasonLLMRejected, errors.New("the LLM rejected the request: llm: HTTP 400: bad model"))
+		rateLimited = kind.RetryAfter(30*time.Second, errors.New("llm: HTTP 429: slow down"))
+		shortWait   = kind.RetryAfter(time.Millisecond, errors.New("llm: HTTP 429: slow down"))
+		unavailable = kind.RetryAfter(0, errors.New("llm: HTTP 503: overloaded"))
+		timedOut    = kind.RetryAfter(0, errors.New("llm: no answer within 1m0s"))
 		other       = errors.New("connection reset")
-		hourWait    = &llm.Error{StatusCode: 429, Temporary: true, RetryAfter: time.Hour, Err: errors.New("slow down")}
-		truncated   = &llm.Error{Reason: llm.ReasonTruncated, Err: errors.New("the answer reached the cap")}
-		filtered    = &llm.Error{StatusCode: 400, Reason: llm.ReasonContentFilter, Err: errors.New("filtered")}
-		empty       = &llm.Error{Reason: llm.ReasonEmptyAnswer, Err: errors.New("empty")}
-		refused     = &llm.Error{Reason: llm.ReasonClientRejected, Err: errors.New("max_tokens")}
+		hourWait    = kind.RetryAfter(time.Hour, errors.New("llm: HTTP 429: slow down"))
+		truncated   = kind.Fail(job.ReasonLLMTruncated, errors.New("the letter is incomplete: the answer reached the cap"))
+		filtered    = kind.Fail(job.ReasonLLMContentFilter, errors.New("the AI provider's content filter refused the job description or CV: filtered"))
+		empty       = kind.Fail(job.ReasonLLMEmptyAnswer, errors.New("the model returned no letter: empty"))
+		refused     = kind.Fail(job.ReasonLLMMisconfigured, errors.New("the worker's LLM settings do not fit the model: max_tokens"))
 		drained     = fmt.Errorf("llm: %w", context.Canceled)
 		cancelled   = fmt.Errorf("llm: %w", context.Canceled)
-		deferred    = &llm.Error{Temporary: true, RetryAfter: 20 * time.Second, Err: fmt.Errorf("%w: 20s", llm.ErrDeferred)}
+		deferred    = kind.Defer(20*time.Second, errors.New("llm: deferred by the rate budget: 20s"))
 	)
 	tests := []struct {
 		name string
@@ -44,11 +47,11 @@ func TestDecide(t *testing.T) {
 		{"letter written as the drain ended", attempt{attempts: 1, cause: context.Canceled}, fate{action: actionComplete}},
 
 		{"rejected (4xx)", attempt{err: rejected, attempts: 1},
-			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: "the LLM rejected the request: " + rejected.Error()}},
+			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: rejected.Error()}},
 		{"rejected past the budget: still a rejection", attempt{err: rejected, attempts: 9},
-			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: "the LLM rejected the request: " + rejected.Error()}},
+			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: rejected.Error()}},
 		{"rejected, wrapped", attempt{err: fmt.Errorf("stream: %w", rejected), attempts: 1},
-			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: "the LLM rejected the request: stream: " + rejected.Error()}},
+			fate{action: actionFail, reason: job.ReasonLLMRejected, errMsg: "stream: " + rejected.Error()}},
 
 		{"5xx, first attempt: base backoff", attempt{err: unavailable, attempts: 1},
 			fate{action: actionRetry, errMsg: unavailable.Error(), delay: time.Second}},
@@ -63,15 +66,17 @@ func TestDecide(t *testing.T) {
 		{"429 with a Retry-After beyond the longest backoff: capped", attempt{err: hourWait, attempts: 1},
 			fate{action: actionRetry, errMsg: hourWait.Error(), delay: time.Minute}},
 		{"answer cut at the token cap", attempt{err: truncated, attempts: 1},
-			fate{action: actionFail, reason: job.ReasonLLMTruncated, errMsg: "the letter is incomplete: " + truncated.Error()}},
+			fate{action: actionFail, reason: job.ReasonLLMTruncated, errMsg: truncated.Error()}},
 		{"content filter", attempt{err: filtered, attempts: 1},
-			fate{action: actionFail, reason: job.ReasonLLMContentFilter, errMsg: "the AI provider's content filter refused the job description or CV: " + filtered.Error()}},
+			fate{action: actionFail, reason: job.ReasonLLMContentFilter, errMsg: filtered.Error()}},
 		{"empty answer", attempt{err: empty, attempts: 1},
-			fate{action: actionFail, reason: job.ReasonLLMEmptyAnswer, errMsg: "the model returned no letter: " + empty.Error()}},
+			fate{action: actionFail, reason: job.ReasonLLMEmptyAnswer, errMsg: empty.Error()}},
 		{"refused before sending: the worker's settings", attempt{err: refused, attempts: 1},
-			fate{action: actionFail, reason: job.ReasonLLMMisconfigured, errMsg: "the worker's LLM settings do not fit the model: " + refused.Error()}},
-		{"not an LLM error (network)", attempt{err: other, attempts: 2},
+			fate{action: actionFail, reason: job.ReasonLLMMisconfigured, errMsg: refused.Error()}},
+		{"not a kind error (network): transient", attempt{err: other, attempts: 2},
 			fate{action: actionRetry, errMsg: other.Error(), delay: 2 * time.Second}},
+		{"a wrapped Retry-After is honoured", attempt{err: fmt.Errorf("stream: %w", rateLimited), attempts: 1},
+			fate{action: actionRetry, errMsg: "stream: " + rateLimited.Error(), delay: 30 * time.Second}},
 
 		{"transient on the last attempt", attempt{err: unavailable, attempts: 3},
 			fate{action: actionFail, reason: job.ReasonAttemptsExhausted, errMsg: "gave up after 3 attempts; last error: " + unavailable.Error()}},
@@ -112,7 +117,7 @@ func TestDecide(t *testing.T) {
 func TestDecideJittersWithinTheUpperHalf(t *testing.T) {
 	t.Parallel()
 	lowest := policy{maxAttempts: 10, baseDelay: time.Second, maxDelay: 4 * time.Second, rnd: func(int64) int64 { return 0 }}
-	err := &llm.Error{StatusCode: 502, Temporary: true, Err: errors.New("bad gateway")}
+	err := kind.RetryAfter(0, errors.New("llm: HTTP 502: bad gateway"))
 	for attempts, want := range map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 3: 2 * time.Second, 8: 2 * time.Second} {
 		if got := lowest.decide(attempt{err: err, attempts: attempts}); got.delay != want {
 			t.Errorf("attempt %d: delay %v, want %v", attempts, got.delay, want)

@@ -91,7 +91,7 @@ func TestWorkerDeadLettersWhatTheDatabaseWouldRefuse(t *testing.T) {
 func TestWorkerTakesADataErrorAsAVerdict(t *testing.T) {
 	t.Parallel()
 	w, tb := setup(t)
-	tb.store.failWith("claim", -1, &pgconn.PgError{Code: "22021", Message: "invalid byte sequence for encoding \"UTF8\": 0x00"})
+	tb.runs.failWith("claim", -1, &pgconn.PgError{Code: "22021", Message: "invalid byte sequence for encoding \"UTF8\": 0x00"})
 	tb.start(t, w)
 	a := tb.deliver(t, tb.message(t, "job-1"))
 	done := make(chan struct{})
@@ -103,7 +103,7 @@ func TestWorkerTakesADataErrorAsAVerdict(t *testing.T) {
 	}
 	tb.stop()
 	tb.check(t, a, result{settled: "ack", status: noJob, outbox: []string{job.QueueDLQ}, outcome: "dead_lettered"})
-	if n := tb.store.callsOf("claim"); n != 1 {
+	if n := tb.runs.callsOf("claim"); n != 1 {
 		t.Fatalf("claim called %d times, want 1", n)
 	}
 }
@@ -136,10 +136,10 @@ func TestWorkerRefusesAMessageForAnUnknownUser(t *testing.T) {
 // over it, the job fails without an LLM call.
 func TestWorkerAppliesTheQuotaToForeignMessages(t *testing.T) {
 	t.Parallel()
-	w, tb := setup(t, func(c *Config) { c.JobsPerMinute = 1 })
+	w, tb := setup(t, func(c *testConfig) { c.letters.JobsPerMinute = 1 })
 	calls := countCalls(tb)
 	// The user's first job of the minute, from another service too.
-	if _, _, err := tb.store.Store.Claim(context.Background(), jobstore.ClaimRequest{Message: generateMessage("job-0"), LeaseFor: time.Hour}); err != nil {
+	if _, _, err := tb.runs.Runs.Claim(context.Background(), claimRequest(t, "job-0")); err != nil {
 		t.Fatal(err)
 	}
 	tb.start(t, w)
@@ -157,16 +157,16 @@ func TestWorkerAppliesTheQuotaToForeignMessages(t *testing.T) {
 // twice, then the holder has finished.
 func TestWorkerWaitsWhileALiveWorkerHoldsTheJob(t *testing.T) {
 	t.Parallel()
-	w, tb := setup(t, func(c *Config) { c.HeartbeatInterval = 50 * time.Millisecond })
+	w, tb := setup(t, func(c *testConfig) { c.HeartbeatInterval = 50 * time.Millisecond })
 	calls := countCalls(tb)
-	tb.store.failWith("claim", 2, jobstore.ErrLeaseHeld)
+	tb.runs.failWith("claim", 2, jobstore.ErrLeaseHeld)
 	tb.start(t, w)
 	d := tb.message(t, "job-1")
 	d.Redelivered = true
 	a := tb.deliver(t, d)
 	tb.stop()
 	tb.check(t, a, result{settled: "ack", status: job.StatusCompleted, outbox: []string{job.QueueCompleted}, outcome: "completed"})
-	if n := tb.store.callsOf("claim"); n != 3 || calls.Load() != 1 {
+	if n := tb.runs.callsOf("claim"); n != 3 || calls.Load() != 1 {
 		t.Fatalf("%d claims and %d LLM calls, want 3 and 1", n, calls.Load())
 	}
 }
@@ -174,7 +174,7 @@ func TestWorkerWaitsWhileALiveWorkerHoldsTheJob(t *testing.T) {
 // A running worker sends heartbeats, and its jobs' leases name it; it forgets itself on exit.
 func TestWorkerSendsHeartbeats(t *testing.T) {
 	t.Parallel()
-	w, tb := setup(t, func(c *Config) { c.HeartbeatInterval = 20 * time.Millisecond })
+	w, tb := setup(t, func(c *testConfig) { c.HeartbeatInterval = 20 * time.Millisecond })
 	tb.start(t, w)
 	a := tb.deliver(t, tb.message(t, "job-1"))
 	a.wait(t)
@@ -196,7 +196,7 @@ func TestWorkerSendsHeartbeats(t *testing.T) {
 // seen once in the rolling-restart fault scenario).
 func TestWorkerStoresALetterThatArrivesAsTheDrainEnds(t *testing.T) {
 	t.Parallel()
-	w, tb := setup(t, func(c *Config) { c.DrainTimeout = 100 * time.Millisecond })
+	w, tb := setup(t, func(c *testConfig) { c.DrainTimeout = 100 * time.Millisecond })
 	tb.llm.answer = func(ctx context.Context, _ func(string)) (llm.Completion, error) {
 		<-ctx.Done() // the drain timeout; the answer was already on its way
 		return llm.Completion{Text: "Dear team,", Model: "test-model", PromptTokens: 10, CompletionTokens: 3}, nil

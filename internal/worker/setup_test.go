@@ -25,6 +25,7 @@ import (
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
@@ -36,51 +37,68 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testUser owns the jobs of the tests; setup creates it.
 const testUser = 7
 
-// testBundle is what a Worker under test runs against: the real PostgreSQL and jobstore (with
-// faults to inject), an in-memory delivery source, a test LLM, and recorders for progress,
-// spans and metrics.
+// testBundle is what a Worker under test runs against: the real PostgreSQL and jobstore (the
+// cover letters' runs with faults to inject), an in-memory delivery source, a test LLM inside
+// the cover-letter kind, and recorders for progress, spans and metrics.
 type testBundle struct {
 	pool     *pgxpool.Pool
-	store    *faultyStore
+	store    *jobstore.Store // the worker's Processes; reads jobs back
+	runs     *faultyRuns     // the worker's Runs: the cover letters'
 	source   *source
 	llm      *testLLM
 	progress *progressRecorder
 	spans    *tracetest.SpanRecorder
 	metrics  *Metrics
+	registry *prometheus.Registry // the worker's metrics and the kind's LLM metrics
 
 	sub  *subscription // the worker's subscription the test delivers to
 	tag  uint64
 	stop func() // stops Run and waits for it to return (jobs in flight drained)
 }
 
-// setup builds a Worker on a fresh database; opts adjust its Config. Set the bundle's fakes,
-// then call start.
-func setup(t *testing.T, opts ...func(*Config)) (*Worker, *testBundle) {
+// testConfig is what setup builds a Worker from: its Config, and the deps of the cover-letter
+// kind it runs (whose LLM is always the bundle's test LLM).
+type testConfig struct {
+	Config
+	letters kinds.CoverLetterDeps
+}
+
+// setup builds a Worker of the cover-letter kind on a fresh database; opts adjust its Config
+// and the kind's deps. Set the bundle's fakes, then call start.
+func setup(t *testing.T, opts ...func(*testConfig)) (*Worker, *testBundle) {
 	t.Helper()
 	pool, _ := testkit.NewPool(t)
 	if _, err := pool.Exec(context.Background(), `INSERT INTO users (id, email) VALUES ($1, 'test@example.com')`, testUser); err != nil {
 		t.Fatal(err)
 	}
 	spans := tracetest.NewSpanRecorder()
+	reg := prometheus.NewRegistry()
 	tb := &testBundle{
 		pool:     pool,
-		store:    &faultyStore{Store: jobstore.New(pool), failing: map[string]int{}, calls: map[string]int{}},
+		store:    jobstore.New(pool),
 		source:   &source{subscribed: make(chan *subscription, 16)},
 		llm:      &testLLM{started: make(chan struct{}, 16)},
 		progress: &progressRecorder{},
 		spans:    spans,
-		metrics:  NewMetrics(prometheus.NewRegistry()),
+		metrics:  NewMetrics(reg),
+		registry: reg,
 	}
-	cfg := Config{
-		Telemetry:     telemetry.New(slog.New(slog.DiscardHandler), sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))),
-		Metrics:       tb.metrics,
-		Progress:      tb.progress,
-		RetryMaxDelay: time.Hour,
+	cfg := testConfig{
+		Config: Config{
+			Telemetry:     telemetry.New(slog.New(slog.DiscardHandler), sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))),
+			Metrics:       tb.metrics,
+			Progress:      tb.progress,
+			RetryMaxDelay: time.Hour,
+		},
+		letters: kinds.CoverLetterDeps{Progress: tb.progress, Metrics: kinds.NewLLMMetrics(reg)},
 	}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	return New(tb.source, tb.store, tb.llm, cfg), tb
+	cfg.letters.LLM = tb.llm
+	k := kinds.CoverLetter(cfg.letters)
+	tb.runs = &faultyRuns{Runs: tb.store.Runs(k.Spec), failing: map[string]int{}, calls: map[string]int{}}
+	return New(k, tb.source, tb.runs, tb.store, cfg.Config), tb
 }
 
 // start runs w until the test ends or stop is called.
@@ -123,10 +141,25 @@ func (tb *testBundle) message(t *testing.T, id string) broker.Delivery {
 			"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
 }
 
+// claimRequest asks for the job of generateMessage(id) as another worker would, for a lease
+// of an hour.
+func claimRequest(t *testing.T, id string) jobstore.ClaimRequest {
+	t.Helper()
+	body, err := json.Marshal(generateMessage(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, args, err := job.DecodeMessage(body, job.MaxGenerateMessageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobstore.ClaimRequest{Envelope: env, Args: args, LeaseFor: time.Hour}
+}
+
 // claim claims job-1 as another worker would: it is processing under a lease of an hour.
 func (tb *testBundle) claim(t *testing.T) jobstore.Lease {
 	t.Helper()
-	_, lease, err := tb.store.Store.Claim(context.Background(), jobstore.ClaimRequest{Message: generateMessage("job-1"), LeaseFor: time.Hour})
+	_, lease, err := tb.runs.Runs.Claim(context.Background(), claimRequest(t, "job-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +189,7 @@ func (tb *testBundle) deliver(t *testing.T, d broker.Delivery) *acker {
 	return a
 }
 
-// job reads a job from the database.
+// job reads a cover letter's job from the database.
 func (tb *testBundle) job(t *testing.T, id string) jobstore.Job {
 	t.Helper()
 	j, err := tb.store.GetAny(context.Background(), id)
@@ -283,6 +316,34 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 		return float64(d.Histogram.GetSampleCount())
 	}
 	t.Fatalf("metric %v is no counter, gauge or histogram", m.Desc())
+	return 0
+}
+
+// gathered reads the metric called name whose label is labelValue from the bundle's registry
+// (the kind's LLM metrics live there): a counter's value, or how many samples a histogram
+// holds; 0 if it has no such series.
+func (tb *testBundle) gathered(t *testing.T, name, label, labelValue string) float64 {
+	t.Helper()
+	families, err := tb.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != label || l.GetValue() != labelValue {
+					continue
+				}
+				if m.Histogram != nil {
+					return float64(m.Histogram.GetSampleCount())
+				}
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
 	return 0
 }
 
@@ -489,10 +550,10 @@ func (p *progressRecorder) statuses() (statuses []job.Status, text string) {
 // errOutage is what a store call returns while the database is "down".
 var errOutage = errors.New("test: database unreachable")
 
-// faultyStore is the real job store with faults a test injects per operation: a number of
-// outages (then the call goes through), or a panic.
-type faultyStore struct {
-	*jobstore.Store
+// faultyRuns are the cover letters' real runs with faults a test injects per operation: a
+// number of outages (then the call goes through), or a panic.
+type faultyRuns struct {
+	*jobstore.Runs
 
 	mu      sync.Mutex
 	failing map[string]int // op → calls left that fail with errOutage (or errs[op]); -1: all
@@ -502,10 +563,10 @@ type faultyStore struct {
 }
 
 // fail makes the next n calls of op fail (n < 0: every call).
-func (s *faultyStore) fail(op string, n int) { s.failWith(op, n, nil) }
+func (s *faultyRuns) fail(op string, n int) { s.failWith(op, n, nil) }
 
 // failWith makes the next n calls of op fail with err (nil: an outage).
-func (s *faultyStore) failWith(op string, n int, err error) {
+func (s *faultyRuns) failWith(op string, n int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failing[op] = n
@@ -515,7 +576,7 @@ func (s *faultyStore) failWith(op string, n int, err error) {
 	s.errs[op] = err
 }
 
-func (s *faultyStore) fault(op string) error {
+func (s *faultyRuns) fault(op string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[op]++
@@ -529,43 +590,43 @@ func (s *faultyStore) fault(op string) error {
 	return nil
 }
 
-func (s *faultyStore) callsOf(op string) int {
+func (s *faultyRuns) callsOf(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[op]
 }
 
-func (s *faultyStore) Claim(ctx context.Context, r jobstore.ClaimRequest) (jobstore.Job, jobstore.Lease, error) {
+func (s *faultyRuns) Claim(ctx context.Context, r jobstore.ClaimRequest) (jobstore.Run, jobstore.Lease, error) {
 	if err := s.fault("claim"); err != nil {
-		return jobstore.Job{}, jobstore.Lease{}, err
+		return jobstore.Run{}, jobstore.Lease{}, err
 	}
-	return s.Store.Claim(ctx, r)
+	return s.Runs.Claim(ctx, r)
 }
 
-func (s *faultyStore) Complete(ctx context.Context, l jobstore.Lease, r jobstore.Result, headers map[string]string) (jobstore.Job, error) {
+func (s *faultyRuns) Complete(ctx context.Context, l jobstore.Lease, result json.RawMessage, headers map[string]string) (jobstore.Run, error) {
 	if err := s.fault("complete"); err != nil {
-		return jobstore.Job{}, err
+		return jobstore.Run{}, err
 	}
-	return s.Store.Complete(ctx, l, r, headers)
+	return s.Runs.Complete(ctx, l, result, headers)
 }
 
-func (s *faultyStore) Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Job, error) {
+func (s *faultyRuns) Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Run, error) {
 	if err := s.fault("retry"); err != nil {
-		return jobstore.Job{}, err
+		return jobstore.Run{}, err
 	}
-	return s.Store.Retry(ctx, l, errMsg, runAfter, headers)
+	return s.Runs.Retry(ctx, l, errMsg, runAfter, headers)
 }
 
-func (s *faultyStore) Fail(ctx context.Context, l jobstore.Lease, errMsg string, headers map[string]string, dl jobstore.DeadLetter) (jobstore.Job, error) {
+func (s *faultyRuns) Fail(ctx context.Context, l jobstore.Lease, errMsg string, headers map[string]string, dl jobstore.DeadLetter) (jobstore.Run, error) {
 	if err := s.fault("fail"); err != nil {
-		return jobstore.Job{}, err
+		return jobstore.Run{}, err
 	}
-	return s.Store.Fail(ctx, l, errMsg, headers, dl)
+	return s.Runs.Fail(ctx, l, errMsg, headers, dl)
 }
 
-func (s *faultyStore) DeadLetterMessage(ctx context.Context, id string, dl jobstore.DeadLetter) error {
+func (s *faultyRuns) DeadLetterMessage(ctx context.Context, id string, dl jobstore.DeadLetter) error {
 	if err := s.fault("dead-letter"); err != nil {
 		return err
 	}
-	return s.Store.DeadLetterMessage(ctx, id, dl)
+	return s.Runs.DeadLetterMessage(ctx, id, dl)
 }

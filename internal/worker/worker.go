@@ -1,13 +1,14 @@
-// Package worker consumes cover-letter.generate, asks the LLM for each letter and records the
-// outcome. Contract per message: the job's state change and the messages announcing it are
+// Package worker runs the jobs of one kind (internal/kind) from its queue and records their
+// outcomes. Contract per message: the job's state change and the messages announcing it are
 // committed in one transaction (through the outbox) before the delivery is acked; a transient
 // failure schedules a delayed retry the same way; a permanent one fails the job and
-// dead-letters the message; a message that cannot be a job goes to the DLQ as it came.
+// dead-letters the message; a message that cannot be a job goes to the kind's DLQ as it came.
 package worker
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -22,12 +23,12 @@ import (
 
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/jobstore"
-	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/progress"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
-// Source is where the worker's messages come from: the generate queue, one subscription (an
+// Source is where the worker's messages come from: its kind's queue, one subscription (an
 // AMQP channel) at a time. broker.Consumer is the real one.
 type Source interface {
 	// Subscribe starts a subscription that holds at most prefetch deliveries unsettled.
@@ -39,24 +40,23 @@ type Source interface {
 	ServerAttributes() []attribute.KeyValue
 }
 
-// LLM writes text, handing each piece to onDelta as it comes (see llm.Streamer).
-type LLM = llm.Streamer
-
 // Progress announces a job's live progress; it may drop events.
-type Progress interface {
-	Publish(progress.Event)
-}
+type Progress = progress.Announcer
 
-// JobStore records job state.
-type JobStore interface {
-	Claim(ctx context.Context, r jobstore.ClaimRequest) (jobstore.Job, jobstore.Lease, error)
-	Complete(ctx context.Context, l jobstore.Lease, r jobstore.Result, headers map[string]string) (jobstore.Job, error)
-	Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Job, error)
-	Defer(ctx context.Context, l jobstore.Lease, runAfter time.Time, headers map[string]string) (jobstore.Job, error)
-	Fail(ctx context.Context, l jobstore.Lease, errMsg string, headers map[string]string, dl jobstore.DeadLetter) (jobstore.Job, error)
+// Runs records the state of the kind's jobs (jobstore.Runs).
+type Runs interface {
+	Claim(ctx context.Context, r jobstore.ClaimRequest) (jobstore.Run, jobstore.Lease, error)
+	Complete(ctx context.Context, l jobstore.Lease, result json.RawMessage, headers map[string]string) (jobstore.Run, error)
+	Retry(ctx context.Context, l jobstore.Lease, errMsg string, runAfter time.Time, headers map[string]string) (jobstore.Run, error)
+	Defer(ctx context.Context, l jobstore.Lease, runAfter time.Time, headers map[string]string) (jobstore.Run, error)
+	Fail(ctx context.Context, l jobstore.Lease, errMsg string, headers map[string]string, dl jobstore.DeadLetter) (jobstore.Run, error)
 	Release(ctx context.Context, l jobstore.Lease) error
 	DeadLetterMessage(ctx context.Context, id string, dl jobstore.DeadLetter) error
 	ReapExpired(ctx context.Context, grace time.Duration, maxAttempts int) (requeued, failed int, err error)
+}
+
+// Processes tells the other workers which processes are alive (jobstore.Store).
+type Processes interface {
 	Heartbeat(ctx context.Context, owner uuid.UUID, name string) error
 	Forget(ctx context.Context, owner uuid.UUID) error
 }
@@ -67,62 +67,61 @@ const (
 	DefaultMaxAttempts    = 5
 	DefaultRetryBaseDelay = 2 * time.Second
 	DefaultRetryMaxDelay  = 5 * time.Minute
-	DefaultLLMTimeout     = 60 * time.Second
+	DefaultTimeout        = 60 * time.Second
 	DefaultDrainTimeout   = 30 * time.Second
 	DefaultReapInterval   = 30 * time.Second
 	// DefaultHeartbeatInterval: a worker silent for three intervals counts as dead, and a
 	// redelivery may take its jobs over.
 	DefaultHeartbeatInterval = 2 * time.Second
-	// leaseMargin is the time a job's lease gives beyond the LLM call, to store the result.
+	// leaseMargin is the time a job's lease gives beyond its attempt, to store the result.
 	leaseMargin = 30 * time.Second
 )
 
-// Config configures a Worker. Zero fields take the Default* values.
+// Config configures a Worker. Zero fields take the kind's values, then the Default* values.
 type Config struct {
 	// Concurrency is how many jobs run at once; also the prefetch.
 	Concurrency int
-	// MaxAttempts is how many LLM attempts a job gets before it fails for good.
+	// MaxAttempts is how many attempts a job gets before it fails for good.
 	MaxAttempts int
 	// RetryBaseDelay is the backoff before the first retry, doubled for each next.
 	RetryBaseDelay time.Duration
 	// RetryMaxDelay caps the backoff.
 	RetryMaxDelay time.Duration
-	// LLMTimeout bounds one LLM call; a claimed job's lease is this plus a margin to store
-	// the result, so another worker takes a job over only once its call must have ended.
-	LLMTimeout time.Duration
-	// LLMWait is the longest the LLM may wait for its turn in a shared rate budget before it
-	// calls (llmbudget's MaxWait); the lease covers it too. Defaults to 0: no budget.
-	LLMWait time.Duration
+	// Timeout bounds one attempt; a claimed job's lease is this plus a margin to store the
+	// result, so another worker takes a job over only once its attempt must have ended.
+	Timeout time.Duration
+	// Wait is the longest an attempt may wait for its turn in a shared budget before its work
+	// starts (llmbudget's MaxWait); the lease covers it too. Defaults to 0: no budget.
+	Wait time.Duration
 	// DrainTimeout bounds how long shutdown waits for jobs in flight before giving them back.
 	DrainTimeout time.Duration
 	// ReapInterval is how often the worker looks for jobs whose worker died.
 	ReapInterval time.Duration
 	// HeartbeatInterval is how often the worker tells the others it is alive.
 	HeartbeatInterval time.Duration
-	// JobsPerMinute caps the jobs one user may have created per minute, for jobs created from
-	// other services' messages (the api applies it to its own); 0: no limit.
-	JobsPerMinute int
 	// Name names the worker process in the heartbeat table (its host name, say).
 	Name string
 	// Telemetry logs and traces; defaults to slog.Default() and no tracing.
 	Telemetry *telemetry.Telemetry
 	// Metrics records what happens; nil records nothing.
 	Metrics *Metrics
-	// Progress receives status changes and the letter as it is written; nil: none.
+	// Progress receives status changes; nil: none.
 	Progress Progress
 }
 
 // LeaseFor is how long a claimed job stays with its worker before another may take it over.
 func (c Config) LeaseFor() time.Duration {
-	return max(c.LLMWait, 0) + cmp.Or(c.LLMTimeout, DefaultLLMTimeout) + leaseMargin
+	return max(c.Wait, 0) + cmp.Or(c.Timeout, DefaultTimeout) + leaseMargin
 }
 
-func (c Config) withDefaults() Config {
-	c.Concurrency = cmp.Or(max(c.Concurrency, 0), DefaultConcurrency)
-	c.MaxAttempts = cmp.Or(max(c.MaxAttempts, 0), DefaultMaxAttempts)
-	c.RetryBaseDelay = cmp.Or(max(c.RetryBaseDelay, 0), DefaultRetryBaseDelay)
-	c.RetryMaxDelay = cmp.Or(max(c.RetryMaxDelay, 0), DefaultRetryMaxDelay)
-	c.LLMTimeout = cmp.Or(max(c.LLMTimeout, 0), DefaultLLMTimeout)
+// withDefaults fills c's zero fields from the kind k, then from the Default* values.
+func (c Config) withDefaults(k kind.Kind) Config {
+	c.Concurrency = cmp.Or(max(c.Concurrency, 0), k.Concurrency, DefaultConcurrency)
+	c.MaxAttempts = cmp.Or(max(c.MaxAttempts, 0), k.Retry.MaxAttempts, DefaultMaxAttempts)
+	c.RetryBaseDelay = cmp.Or(max(c.RetryBaseDelay, 0), k.Retry.BaseDelay, DefaultRetryBaseDelay)
+	c.RetryMaxDelay = cmp.Or(max(c.RetryMaxDelay, 0), k.Retry.MaxDelay, DefaultRetryMaxDelay)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), k.Timeout, DefaultTimeout)
+	c.Wait = cmp.Or(max(c.Wait, 0), k.Wait)
 	c.DrainTimeout = cmp.Or(max(c.DrainTimeout, 0), DefaultDrainTimeout)
 	c.ReapInterval = cmp.Or(max(c.ReapInterval, 0), DefaultReapInterval)
 	c.HeartbeatInterval = cmp.Or(max(c.HeartbeatInterval, 0), DefaultHeartbeatInterval)
@@ -135,28 +134,35 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Worker runs jobs from the generate queue.
+// Worker runs the jobs of one kind from its queue.
 type Worker struct {
 	running sync.Map  // job id → *runningJob
 	id      uuid.UUID // this process, in heartbeats and leases
 
-	source Source
-	store  JobStore
-	llm    LLM
-	cfg    Config
-	policy policy
-	tel    *telemetry.Telemetry
-	log    *slog.Logger
-	tracer trace.Tracer
+	kind    kind.Kind
+	source  Source
+	runs    Runs
+	procs   Processes
+	cfg     Config
+	metrics *kindMetrics
+	policy  policy
+	tel     *telemetry.Telemetry
+	log     *slog.Logger
+	tracer  trace.Tracer
 }
 
-// New returns a Worker that takes its jobs from source.
-func New(source Source, store JobStore, model LLM, cfg Config) *Worker {
-	cfg = cfg.withDefaults()
-	return &Worker{id: uuid.New(), source: source, store: store, llm: model, cfg: cfg, tel: cfg.Telemetry, log: cfg.Telemetry.Logger,
-		policy: policy{maxAttempts: cfg.MaxAttempts, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay, rnd: rand.Int64N},
-		tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/worker")}
+// New returns a Worker that runs the jobs of kind k from source, recording them in runs.
+func New(k kind.Kind, source Source, runs Runs, procs Processes, cfg Config) *Worker {
+	cfg = cfg.withDefaults(k)
+	return &Worker{id: uuid.New(), kind: k, source: source, runs: runs, procs: procs, cfg: cfg, tel: cfg.Telemetry,
+		log:     cfg.Telemetry.Logger.With(slog.String("kind", k.Name)),
+		metrics: cfg.Metrics.forKind(k.Name),
+		policy:  policy{maxAttempts: cfg.MaxAttempts, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay, rnd: rand.Int64N},
+		tracer:  cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/worker")}
 }
+
+// Kind is the name of the kind the worker runs.
+func (w *Worker) Kind() string { return w.kind.Name }
 
 // Run consumes until ctx ends, then drains: it stops taking messages, lets jobs in flight
 // finish for up to DrainTimeout, gives back the rest, and returns.
@@ -213,7 +219,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for beat := true; beat; {
-		if err := w.store.Heartbeat(ctx, w.id, w.cfg.Name); err != nil && ctx.Err() == nil {
+		if err := w.procs.Heartbeat(ctx, w.id, w.cfg.Name); err != nil && ctx.Err() == nil {
 			w.log.WarnContext(ctx, "worker: heartbeat", slog.String("error", err.Error()))
 		}
 		select {
@@ -224,7 +230,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 	}
 	forgetCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Forget(forgetCtx, w.id); err != nil {
+	if err := w.procs.Forget(forgetCtx, w.id); err != nil {
 		w.log.WarnContext(forgetCtx, "worker: forget this process", slog.String("error", err.Error()))
 	}
 }
@@ -239,8 +245,8 @@ func (w *Worker) consume(ctx, jobsCtx context.Context, inflight *sync.WaitGroup)
 	if err != nil {
 		return err
 	}
-	w.cfg.Metrics.consumerUp(true)
-	defer w.cfg.Metrics.consumerUp(false)
+	w.metrics.consumerUp(true)
+	defer w.metrics.consumerUp(false)
 	for d := range deliveries {
 		inflight.Add(1)
 		go func() {
@@ -261,7 +267,7 @@ func (w *Worker) reap(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		requeued, failed, err := w.store.ReapExpired(ctx, w.cfg.LeaseFor()/4, w.cfg.MaxAttempts)
+		requeued, failed, err := w.runs.ReapExpired(ctx, w.cfg.LeaseFor()/4, w.cfg.MaxAttempts)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			w.log.WarnContext(ctx, "worker: reaping expired leases", slog.String("error", err.Error()))
@@ -274,7 +280,7 @@ func (w *Worker) reap(ctx context.Context) {
 // ErrJobCancelled is the cause of a running job's context when its user cancelled it.
 var ErrJobCancelled = errors.New("job cancelled by its user")
 
-// CancelJob stops the job with id if this worker is running it: its LLM call is abandoned and
+// CancelJob stops the job with id if this worker is running it: its attempt is abandoned and
 // its message acked (the job is already cancelled in the database).
 func (w *Worker) CancelJob(id string) {
 	if run, ok := w.running.Load(id); ok {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,9 +17,13 @@ import (
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/progress"
 )
+
+// letters is the kind the tests' workers run: its name labels the worker's metrics.
+const letters = job.QueueGenerate
 
 func TestWorkerCompletesAJob(t *testing.T) {
 	t.Parallel()
@@ -51,9 +56,10 @@ func TestWorkerCompletesAJob(t *testing.T) {
 		t.Fatalf("span's trace %s, want the message's", got)
 	}
 	m := tb.metrics
-	if value(t, m.finishedTotal.WithLabelValues("completed", "")) != 1 || value(t, m.startedTotal) != 1 ||
-		value(t, m.tokens.WithLabelValues("output")) != 3 || value(t, m.inFlight) != 0 ||
-		value(t, m.llmDuration.WithLabelValues("ok").(prometheus.Histogram)) != 1 || value(t, m.queueWaits) != 1 {
+	if value(t, m.finishedTotal.WithLabelValues(letters, "completed", "")) != 1 || value(t, m.startedTotal.WithLabelValues(letters)) != 1 ||
+		tb.gathered(t, "careerops_worker_llm_tokens_total", "direction", "output") != 3 || value(t, m.inFlight.WithLabelValues(letters)) != 0 ||
+		tb.gathered(t, "careerops_worker_llm_request_duration_seconds", "outcome", "ok") != 1 ||
+		value(t, m.queueWaits.WithLabelValues(letters).(prometheus.Histogram)) != 1 {
 		t.Fatal("metrics do not count the completed job")
 	}
 }
@@ -92,15 +98,15 @@ func assertFailed(t *testing.T, tb *testBundle, a *acker, msg broker.Delivery, r
 	if statuses, _ := tb.progress.statuses(); !slices.Equal(statuses, []job.Status{job.StatusProcessing, job.StatusFailed}) {
 		t.Fatalf("progress %v", statuses)
 	}
-	if value(t, tb.metrics.finishedTotal.WithLabelValues("failed", reason)) != 1 ||
-		value(t, tb.metrics.deadLetters.WithLabelValues(reason)) != 1 {
+	if value(t, tb.metrics.finishedTotal.WithLabelValues(letters, "failed", reason)) != 1 ||
+		value(t, tb.metrics.deadLetters.WithLabelValues(letters, reason)) != 1 {
 		t.Fatal("metrics do not count the failure")
 	}
 }
 
 func TestWorkerFailsAJobWhoseAttemptsAreSpent(t *testing.T) {
 	t.Parallel()
-	w, tb := setup(t, func(c *Config) { c.MaxAttempts = 1 })
+	w, tb := setup(t, func(c *testConfig) { c.MaxAttempts = 1 })
 	tb.llm.answer = failing(&llm.Error{StatusCode: 503, Temporary: true, Err: errors.New("overloaded")})
 	tb.start(t, w)
 	msg := tb.message(t, "job-1")
@@ -124,7 +130,7 @@ func TestWorkerRetriesATransientFailureLater(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			w, tb := setup(t, func(c *Config) { c.RetryBaseDelay = base })
+			w, tb := setup(t, func(c *testConfig) { c.RetryBaseDelay = base })
 			tb.llm.answer = failing(tt.err)
 			tb.start(t, w)
 			before := time.Now()
@@ -143,7 +149,7 @@ func TestWorkerRetriesATransientFailureLater(t *testing.T) {
 			if due := rows[0].AvailableAt; due.Before(before.Add(tt.earliest).Add(-time.Second)) || due.After(after.Add(tt.latest)) {
 				t.Fatalf("next attempt due in %v, want within [%v, %v]", due.Sub(before), tt.earliest, tt.latest)
 			}
-			if n := value(t, tb.metrics.retriedTotal); n != 1 {
+			if n := value(t, tb.metrics.retriedTotal.WithLabelValues(letters)); n != 1 {
 				t.Fatalf("retried %v", n)
 			}
 			if statuses, _ := tb.progress.statuses(); !slices.Equal(statuses, []job.Status{job.StatusProcessing, job.StatusPending}) {
@@ -155,7 +161,7 @@ func TestWorkerRetriesATransientFailureLater(t *testing.T) {
 
 func TestWorkerDefersAJobTheRateBudgetHeldBack(t *testing.T) {
 	t.Parallel()
-	w, tb := setup(t, func(c *Config) { c.MaxAttempts = 1 })
+	w, tb := setup(t, func(c *testConfig) { c.MaxAttempts = 1 })
 	tb.llm.answer = failing(&llm.Error{Temporary: true, RetryAfter: time.Minute, Err: fmt.Errorf("%w: 1m", llm.ErrDeferred)})
 	tb.start(t, w)
 	before := time.Now()
@@ -172,10 +178,10 @@ func TestWorkerDefersAJobTheRateBudgetHeldBack(t *testing.T) {
 	if due := rows[0].AvailableAt; rows[0].MessageID != "job-1/1" || due.Before(before.Add(time.Minute)) || due.After(after.Add(time.Minute)) {
 		t.Fatalf("outbox %+v, want the job's message due in the 1m the budget said", rows)
 	}
-	if n := value(t, tb.metrics.retriedTotal); n != 0 {
+	if n := value(t, tb.metrics.retriedTotal.WithLabelValues(letters)); n != 0 {
 		t.Fatalf("a deferral counted as %v retries", n)
 	}
-	if n := value(t, tb.metrics.llmDuration.WithLabelValues("deferred").(prometheus.Histogram)); n != 1 {
+	if n := tb.gathered(t, "careerops_worker_llm_request_duration_seconds", "outcome", "deferred"); n != 1 {
 		t.Fatalf("%v LLM calls counted as deferred, want 1", n)
 	}
 }
@@ -201,7 +207,7 @@ func TestWorkerDropsAJobItsUserCancelled(t *testing.T) {
 
 func TestWorkerGivesJobsBackWhenTheDrainTimesOut(t *testing.T) {
 	t.Parallel()
-	w, tb := setup(t, func(c *Config) { c.DrainTimeout = 100 * time.Millisecond })
+	w, tb := setup(t, func(c *testConfig) { c.DrainTimeout = 100 * time.Millisecond })
 	tb.llm.answer = hanging
 	tb.start(t, w)
 	a := tb.deliver(t, tb.message(t, "job-1"))
@@ -214,6 +220,23 @@ func TestWorkerGivesJobsBackWhenTheDrainTimesOut(t *testing.T) {
 
 	// Given back: its message is the requeued one.
 	tb.check(t, a, result{settled: "requeue", status: job.StatusPending, outcome: "released"})
+}
+
+// The kind's timeout (the cover letters': their LLM timeout) bounds an attempt: one that runs
+// past it is a transient failure, retried later, not a job held until its lease expires.
+func TestWorkerRetriesAnAttemptThatRunsOutOfTime(t *testing.T) {
+	t.Parallel()
+	w, tb := setup(t, func(c *testConfig) { c.letters.Timeout = 100 * time.Millisecond })
+	tb.llm.answer = hanging
+	tb.start(t, w)
+	a := tb.deliver(t, tb.message(t, "job-1"))
+	a.wait(t)
+	tb.stop()
+
+	j := tb.check(t, a, result{settled: "ack", status: job.StatusPending, outbox: []string{job.QueueGenerate}, outcome: "retry"})
+	if j.Error != "llm: "+errAttemptTimedOut.Error() || j.Attempts != 1 {
+		t.Fatalf("job's error %q, attempts %d; want the attempt's timeout, 1", j.Error, j.Attempts)
+	}
 }
 
 func TestWorkerLetsJobsInFlightFinishOnShutdown(t *testing.T) {
@@ -242,7 +265,7 @@ func TestWorkerRecoversFromPanics(t *testing.T) {
 		prepare func(tb *testBundle, a *acker)
 		want    result
 	}{
-		{"before the claim: requeued", func(tb *testBundle, _ *acker) { tb.store.panics = "claim" },
+		{"before the claim: requeued", func(tb *testBundle, _ *acker) { tb.runs.panics = "claim" },
 			result{settled: "requeue", status: noJob, outcome: "requeued"}},
 		{"in the LLM call: retried", func(tb *testBundle, _ *acker) {
 			tb.llm.answer = func(context.Context, func(string)) (llm.Completion, error) { panic("boom") }
@@ -310,7 +333,7 @@ func TestWorkerDeadLettersMessagesThatAreNoJob(t *testing.T) {
 			if _, err := tb.store.GetAny(context.Background(), "job-1"); !errors.Is(err, jobstore.ErrNotFound) {
 				t.Fatalf("an invalid message made a job: %v", err)
 			}
-			if tb.outcome(t) != "dead_lettered" || value(t, tb.metrics.deadLetters.WithLabelValues(job.ReasonInvalidMessage)) != 1 {
+			if tb.outcome(t) != "dead_lettered" || value(t, tb.metrics.deadLetters.WithLabelValues(letters, job.ReasonInvalidMessage)) != 1 {
 				t.Fatalf("outcome %q", tb.outcome(t))
 			}
 		})
@@ -338,7 +361,11 @@ func TestWorkerClaimsOnlyWhatIsClaimable(t *testing.T) {
 			w, tb := setup(t)
 			lease := tb.claim(t)
 			if tt.finished {
-				if _, err := tb.store.Complete(context.Background(), lease, jobstore.Result{CoverLetter: "first"}, nil); err != nil {
+				first, err := json.Marshal(jobstore.CoverLetterResult{CoverLetter: "first"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tb.runs.Runs.Complete(context.Background(), lease, first, nil); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := tb.pool.Exec(context.Background(), `DELETE FROM outbox_messages`); err != nil {
@@ -396,7 +423,7 @@ func TestWorkerHoldsTheMessageThroughADatabaseOutage(t *testing.T) {
 			if tt.llm != nil {
 				tb.llm.answer = failing(tt.llm)
 			}
-			tb.store.fail(tt.op, 3)
+			tb.runs.fail(tt.op, 3)
 			tb.start(t, w)
 			msg := tb.message(t, "job-1")
 			if tt.body != "" {
@@ -408,7 +435,7 @@ func TestWorkerHoldsTheMessageThroughADatabaseOutage(t *testing.T) {
 			if got := a.settled(); !slices.Equal(got, []string{"ack"}) {
 				t.Fatalf("settled %v, want one ack once the database answered", got)
 			}
-			if n := tb.store.callsOf(tt.op); n != 4 {
+			if n := tb.runs.callsOf(tt.op); n != 4 {
 				t.Fatalf("%s called %d times, want 3 failures and a success", tt.op, n)
 			}
 			if tt.wantStatus != "" {
@@ -433,15 +460,15 @@ func TestWorkerGivesBackWhatShutdownInterrupted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			w, tb := setup(t, func(c *Config) { c.DrainTimeout = 100 * time.Millisecond })
-			tb.store.fail(tt.op, -1)
+			w, tb := setup(t, func(c *testConfig) { c.DrainTimeout = 100 * time.Millisecond })
+			tb.runs.fail(tt.op, -1)
 			tb.start(t, w)
 			msg := tb.message(t, "job-1")
 			if tt.op == "dead-letter" {
 				msg.Body = []byte("not a job")
 			}
 			a := tb.deliver(t, msg)
-			eventually(t, "the database outage", func() bool { return tb.store.callsOf(tt.op) >= 2 })
+			eventually(t, "the database outage", func() bool { return tb.runs.callsOf(tt.op) >= 2 })
 			tb.stop()
 			tb.check(t, a, tt.want)
 		})
@@ -455,11 +482,11 @@ func TestWorkerReopensItsSubscription(t *testing.T) {
 	tb.start(t, w)
 	first := tb.deliver(t, tb.message(t, "job-1"))
 	first.wait(t)
-	if up := value(t, tb.metrics.consumer); up != 1 {
+	if up := value(t, tb.metrics.consumer.WithLabelValues(letters)); up != 1 {
 		t.Fatalf("consumer_up %v while subscribed", up)
 	}
 	tb.sub.kill() // the channel dies
-	eventually(t, "consumer_up to drop", func() bool { return value(t, tb.metrics.consumer) == 0 })
+	eventually(t, "consumer_up to drop", func() bool { return value(t, tb.metrics.consumer.WithLabelValues(letters)) == 0 })
 	second := tb.deliver(t, tb.message(t, "job-2")) // on the next subscription
 	second.wait(t)
 	tb.stop()
@@ -472,7 +499,7 @@ func TestWorkerReopensItsSubscription(t *testing.T) {
 			t.Fatalf("%s %s", id, j.Status)
 		}
 	}
-	if up := value(t, tb.metrics.consumer); up != 0 {
+	if up := value(t, tb.metrics.consumer.WithLabelValues(letters)); up != 0 {
 		t.Fatalf("consumer_up %v after Run returned", up)
 	}
 }
@@ -492,7 +519,7 @@ func TestWorkerReapsJobsWhoseWorkerDied(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			w, tb := setup(t, func(c *Config) { c.ReapInterval = 20 * time.Millisecond; c.MaxAttempts = tt.maxAttempts })
+			w, tb := setup(t, func(c *testConfig) { c.ReapInterval = 20 * time.Millisecond; c.MaxAttempts = tt.maxAttempts })
 			tb.claim(t)
 			// Its worker died an hour ago, long past the reaper's grace.
 			if _, err := tb.pool.Exec(context.Background(), `UPDATE cover_letter_jobs SET lease_expires_at = now() - interval '1 hour'`); err != nil {
@@ -510,22 +537,35 @@ func TestWorkerReapsJobsWhoseWorkerDied(t *testing.T) {
 
 func TestConfigDefaultsAndLease(t *testing.T) {
 	t.Parallel()
-	c := Config{Concurrency: -1, LLMTimeout: -time.Second}.withDefaults()
+	c := Config{Concurrency: -1, Timeout: -time.Second}.withDefaults(kind.Kind{})
 	if c.Concurrency != DefaultConcurrency || c.MaxAttempts != DefaultMaxAttempts || c.RetryBaseDelay != DefaultRetryBaseDelay ||
-		c.RetryMaxDelay != DefaultRetryMaxDelay || c.LLMTimeout != DefaultLLMTimeout || c.DrainTimeout != DefaultDrainTimeout ||
-		c.ReapInterval != DefaultReapInterval || c.Progress == nil || c.Telemetry == nil {
+		c.RetryMaxDelay != DefaultRetryMaxDelay || c.Timeout != DefaultTimeout || c.Wait != 0 || c.DrainTimeout != DefaultDrainTimeout ||
+		c.ReapInterval != DefaultReapInterval || c.HeartbeatInterval != DefaultHeartbeatInterval || c.Progress == nil || c.Telemetry == nil {
 		t.Fatalf("defaults %+v", c)
 	}
-	if got := (Config{}).LeaseFor(); got != DefaultLLMTimeout+30*time.Second {
+	if got := (Config{}).LeaseFor(); got != DefaultTimeout+30*time.Second {
 		t.Fatalf("default lease %v", got)
 	}
-	if got := (Config{LLMTimeout: 10 * time.Second}).LeaseFor(); got != 40*time.Second {
-		t.Fatalf("lease %v, want the LLM timeout and a margin to store the result", got)
+	if got := (Config{Timeout: 10 * time.Second}).LeaseFor(); got != 40*time.Second {
+		t.Fatalf("lease %v, want the attempt's timeout and a margin to store the result", got)
 	}
-	if got := (Config{LLMTimeout: 10 * time.Second, LLMWait: 20 * time.Second}).LeaseFor(); got != time.Minute {
-		t.Fatalf("lease %v, want the wait for the rate budget, the LLM timeout and a margin", got)
+	if got := (Config{Timeout: 10 * time.Second, Wait: 20 * time.Second}).LeaseFor(); got != time.Minute {
+		t.Fatalf("lease %v, want the wait for the shared budget, the attempt's timeout and a margin", got)
 	}
 	c.Progress.Publish(progress.Event{JobID: "job-1"}) // the nil publisher drops events
+
+	// The kind's own settings come before the defaults, the Config's before the kind's.
+	k := kind.Kind{Timeout: 10 * time.Second, Wait: 20 * time.Second, Concurrency: 2,
+		Retry: kind.Retry{MaxAttempts: 7, BaseDelay: time.Millisecond, MaxDelay: time.Second}}
+	c = Config{}.withDefaults(k)
+	if c.Timeout != k.Timeout || c.Wait != k.Wait || c.Concurrency != 2 || c.MaxAttempts != 7 ||
+		c.RetryBaseDelay != time.Millisecond || c.RetryMaxDelay != time.Second || c.LeaseFor() != time.Minute {
+		t.Fatalf("with the kind's settings %+v", c)
+	}
+	c = Config{Timeout: 5 * time.Second, Wait: -time.Second, Concurrency: 3, MaxAttempts: 1}.withDefaults(k)
+	if c.Timeout != 5*time.Second || c.Wait != k.Wait || c.Concurrency != 3 || c.MaxAttempts != 1 {
+		t.Fatalf("the Config's settings over the kind's %+v", c)
+	}
 }
 
 func TestStringHeadersKeepsEveryHeaderAsText(t *testing.T) {
@@ -545,7 +585,7 @@ func TestStringHeadersKeepsEveryHeaderAsText(t *testing.T) {
 // TestWorkerRunsOnTheZeroConfig: no metrics, progress or telemetry configured is no problem.
 func TestWorkerRunsOnTheZeroConfig(t *testing.T) {
 	t.Parallel()
-	w, tb := setup(t, func(c *Config) { *c = Config{} })
+	w, tb := setup(t, func(c *testConfig) { *c = testConfig{} })
 	tb.start(t, w)
 	a := tb.deliver(t, tb.message(t, "job-1"))
 	tb.stop()

@@ -16,6 +16,7 @@ import (
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/testkit"
 )
@@ -121,7 +122,7 @@ func (w *world) openBroker(ctx context.Context) error {
 		return err
 	}
 	defer ch.Close()
-	return broker.Declare(ch) // the real topology, as the programs declare it
+	return broker.Declare(ch, job.Kinds()) // the real topology, as the programs declare it
 }
 
 // addUsers adds cfg.Users users with a token each.
@@ -223,7 +224,7 @@ func (w *world) reset(ctx context.Context) error {
 		return err
 	}
 	defer ch.Close()
-	for _, q := range broker.Topology() {
+	for _, q := range broker.Topology(job.Kinds()) {
 		if _, err := ch.QueuePurge(q.Name, false); err != nil {
 			return fmt.Errorf("purge %s: %w", q.Name, err)
 		}

@@ -15,6 +15,8 @@ const ui = {
   error: $('#ops-error'),
   notice: $('#ops-notice'),
   jobsByStatus: $('#jobs-by-status'),
+  kindsCard: $('#kinds-card'),
+  kinds: $('#kinds tbody'),
   queues: $('#queues tbody'),
   queuesEmpty: $('#queues-empty'),
   outbox: $('#outbox-state'),
@@ -59,6 +61,7 @@ function render(data) {
   const focusKey = document.activeElement && document.activeElement.dataset.focusKey;
   const jaeger = safeBaseUrl(data.jaegerUrl);
   draw('jobs', [data.jobsByStatus || {}, data.jobsByStatusEstimated || []], renderJobs);
+  draw('kinds', data.jobsByKind || {}, renderKinds);
   draw('queues', data.queues || [], renderQueues);
   draw('outbox', data.outbox || {}, renderOutbox);
   draw('dlq', data.dlq || [], renderDLQ);
@@ -90,6 +93,18 @@ function renderJobs([counts, estimated]) {
       text: (estimated.includes(status) ? '≈ ' : '') + String(counts[status] ?? 0),
       title: estimated.includes(status) ? 'estimated from the database statistics' : undefined,
     }))));
+}
+
+// renderKinds shows the jobs of the kinds other than cover letters, a row per kind.
+function renderKinds(kinds) {
+  const names = Object.keys(kinds).sort();
+  ui.kinds.replaceChildren(...names.map((name) => el('tr', { dataset: { kind: name } },
+    el('th', { scope: 'row' }, el('code', {}, ...breakable(name))),
+    ...STATUSES.map((status) => el('td', {
+      class: status === 'failed' && kinds[name][status] > 0 ? 'num warn' : 'num',
+      text: String(kinds[name][status] ?? 0),
+    })))));
+  ui.kindsCard.hidden = names.length === 0;
 }
 
 function renderQueues(queues) {

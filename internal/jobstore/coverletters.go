@@ -1,0 +1,111 @@
+package jobstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/outbox"
+)
+
+// CoverLetterTable is where cover letters are kept: cover_letter_jobs, a table of their own
+// (a contract with other services), its arguments and result in columns.
+func CoverLetterTable() Table {
+	return Table{
+		Name:   "cover_letter_jobs",
+		Args:   `jsonb_build_object('jobDescription', job_description, 'cvText', cv_text, 'tone', tone)`,
+		Result: `CASE WHEN cover_letter IS NOT NULL THEN jsonb_build_object('coverLetter', cover_letter, 'promptTokens', prompt_tokens, 'completionTokens', completion_tokens, 'model', model) END`,
+		Insert: `INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, traceparent)
+			SELECT $1, $2, $3::jsonb->>'jobDescription', $3::jsonb->>'cvText', coalesce($3::jsonb->>'tone', 'professional'), nullif($4, '')
+			WHERE $5::text IS NOT NULL
+			ON CONFLICT (job_id) DO NOTHING`,
+		Store: `cover_letter = $3::jsonb->>'coverLetter', prompt_tokens = ($3::jsonb->>'promptTokens')::int,
+			completion_tokens = ($3::jsonb->>'completionTokens')::int, model = $3::jsonb->>'model'`,
+	}
+}
+
+// CoverLetterResult is what a cover-letter job leaves: the letter and what it cost.
+type CoverLetterResult struct {
+	CoverLetter      string `json:"coverLetter"`
+	PromptTokens     int    `json:"promptTokens"`
+	CompletionTokens int    `json:"completionTokens"`
+	Model            string `json:"model"`
+}
+
+// CoverLetters is the cover-letter kind as the store keeps it: jobs in cover_letter_jobs,
+// those other services ask for within the user's jobs-per-minute limit, every final status
+// announced on cover-letter.completed, plus whatever more announces finished adds.
+func CoverLetters(l Limits, finished func(ctx context.Context, tx pgx.Tx, r Run, headers map[string]string) error) Spec {
+	return Spec{
+		Name:  job.QueueGenerate,
+		Table: CoverLetterTable(),
+		Admit: func(ctx context.Context, tx pgx.Tx, userID int64) error {
+			return checkLimits(ctx, tx, userID, Limits{JobsPerMinute: l.JobsPerMinute})
+		},
+		Finished: func(ctx context.Context, tx pgx.Tx, r Run, headers map[string]string) error {
+			if err := announceCoverLetter(ctx, tx, r, headers); err != nil {
+				return err
+			}
+			if finished == nil {
+				return nil
+			}
+			return finished(ctx, tx, r, headers)
+		},
+	}
+}
+
+// announceCoverLetter writes the job's final-result message to the outbox.
+func announceCoverLetter(ctx context.Context, tx pgx.Tx, r Run, headers map[string]string) error {
+	msg := job.CompletedMessage{JobID: r.ID, UserID: r.UserID, Status: r.Status, Error: r.Error}
+	if r.CompletedAt != nil {
+		msg.CompletedAt = *r.CompletedAt
+	}
+	if r.Status == job.StatusCompleted && len(r.Result) > 0 {
+		var res CoverLetterResult
+		if err := json.Unmarshal(r.Result, &res); err != nil {
+			return fmt.Errorf("decode the letter: %w", err)
+		}
+		msg.CoverLetter = res.CoverLetter
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	return outbox.Insert(ctx, tx, broker.Message{
+		RoutingKey: job.QueueCompleted,
+		MessageID:  r.ID + "/" + string(r.Status),
+		Headers:    withHeaders(headers, job.HeaderJobID, r.ID),
+		Body:       body,
+	}, time.Time{})
+}
+
+// coverLetterArgs are a cover letter's arguments, as its message carries them.
+func coverLetterArgs(j Job) (json.RawMessage, error) {
+	return json.Marshal(struct {
+		JobDescription string   `json:"jobDescription"`
+		CVText         string   `json:"cvText"`
+		Tone           job.Tone `json:"tone,omitempty"`
+	}{j.JobDescription, j.CVText, j.Tone})
+}
+
+// coverLetterMessage is a new cover letter's message for its queue.
+func coverLetterMessage(j Job, headers map[string]string) (broker.Message, error) {
+	args, err := coverLetterArgs(j)
+	if err != nil {
+		return broker.Message{}, err
+	}
+	return message(job.QueueGenerate, j.ID, j.UserID, j.CreatedAt, j.Attempts, args, headers, time.Time{})
+}
+
+// Cancel cancels a user's pending or processing cover letter (see Runs.Cancel) and returns it.
+func (s *Store) Cancel(ctx context.Context, userID int64, jobID string, headers map[string]string) (Job, error) {
+	if _, err := s.Runs(CoverLetters(Limits{}, nil)).Cancel(ctx, userID, jobID, headers); err != nil {
+		return Job{}, err
+	}
+	return s.Get(ctx, userID, jobID)
+}
