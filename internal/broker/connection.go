@@ -12,9 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/careerops/jobs/internal/job"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/careerops/jobs/internal/job"
 )
 
 // ConnectionConfig configures a Connection.

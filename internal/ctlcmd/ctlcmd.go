@@ -11,11 +11,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/kinds"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrUsage marks a mistake in the command line (unknown command, bad flag, missing argument);

@@ -56,7 +56,7 @@ func TestLLMFailure(t *testing.T) {
 			}
 		})
 	}
-	if got := llmFailure(plain); got != plain {
+	if got := llmFailure(plain); got != plain { //nolint:errorlint // the very error, unwrapped, is the point
 		t.Fatalf("an unclassified error became %v", got)
 	}
 }
