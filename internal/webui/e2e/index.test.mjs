@@ -216,4 +216,41 @@ describe('cover-letter page', () => {
     assertClean(page, [/status of 401/]);
     await page.context().close();
   });
+
+  test('index: the email toggle is labelled, works from the keyboard, is saved and survives a reload; an email\'s ?job= link opens the letter', async () => {
+    const page = await openPage(browser);
+    const token = await signInWithDevButton(page);
+    const box = page.getByRole('checkbox', { name: 'Email me when a letter is ready or fails', exact: true });
+    await page.getByText(/^Emails go to .+@/).waitFor();
+    assert.equal(await box.isChecked(), false, 'emails are off until the user opts in');
+
+    await box.focus();
+    let saved = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/me/notifications' && r.request().method() === 'PATCH');
+    await page.keyboard.press('Space');
+    assert.equal((await saved).status(), 200);
+    await page.getByRole('status').filter({ hasText: 'Saved: you will get an email for each letter.' }).waitFor();
+    assert.equal((await call('GET', '/api/me/notifications', { token })).json.email, true);
+    await assertAccessible(page, '/ with emails on');
+
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('#notify-email').checked);
+    saved = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/me/notifications' && r.request().method() === 'PATCH');
+    await box.click();
+    assert.equal((await saved).status(), 200);
+    await page.getByRole('status').filter({ hasText: 'Saved: no more emails.' }).waitFor();
+    await page.reload();
+    await page.getByText(/^Emails go to .+@/).waitFor();
+    assert.equal(await box.isChecked(), false, 'the box is unticked after a reload');
+    assert.equal((await call('GET', '/api/me/notifications', { token })).json.email, false);
+
+    // The link in an email: /?job=ID opens that letter once signed in.
+    const created = await call('POST', '/api/cover-letter', { token, body: { ...SAMPLE, tone: 'concise' } });
+    assert.equal(created.status, 202, created.text);
+    const job = await waitForJob(created.json.jobId, token, (j) => j.status === 'completed', { what: 'the linked letter' });
+    await page.goto(`${BASE_URL}/?job=${encodeURIComponent(job.jobId)}`);
+    await page.locator('#letter[data-state="completed"]').waitFor();
+    assert.equal(await page.locator('#letter').textContent(), job.coverLetter);
+    assertClean(page);
+    await page.context().close();
+  });
 });
