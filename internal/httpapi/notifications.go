@@ -21,22 +21,11 @@ type NotificationStore interface {
 	SetEmailNotifications(ctx context.Context, userID int64, on bool) (jobstore.Notifications, error)
 }
 
-func notificationsView(n jobstore.Notifications) job.Notifications {
-	return job.Notifications{Email: n.Email, Address: n.Address}
-}
-
 // handleGetNotifications answers GET /api/me/notifications.
 func handleGetNotifications(store NotificationStore) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		n, err := store.Notifications(c.UserContext(), userID(c))
-		switch {
-		case errors.Is(err, jobstore.ErrUnknownUser):
-			return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
-		case err != nil:
-			return unavailable(err)
-		}
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(notificationsView(n))
+		return answerNotifications(c, n, err)
 	}
 }
 
@@ -51,17 +40,22 @@ func handlePatchNotifications(store NotificationStore) fiber.Handler {
 			return err
 		}
 		n, err := store.SetEmailNotifications(c.UserContext(), userID(c), on)
-		switch {
-		case errors.Is(err, jobstore.ErrNoEmailAddress):
-			return newError(fiber.StatusConflict, "no_email_address", "there is no email address on file for you: emails cannot be turned on")
-		case errors.Is(err, jobstore.ErrUnknownUser):
-			return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
-		case err != nil:
-			return unavailable(err)
-		}
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(notificationsView(n))
+		return answerNotifications(c, n, err)
 	}
+}
+
+// answerNotifications answers with the user's choice as stored, or with the store's error.
+func answerNotifications(c *fiber.Ctx, n jobstore.Notifications, err error) error {
+	switch {
+	case errors.Is(err, jobstore.ErrNoEmailAddress):
+		return newError(fiber.StatusConflict, "no_email_address", "there is no email address on file for you: emails cannot be turned on")
+	case errors.Is(err, jobstore.ErrUnknownUser):
+		return newError(fiber.StatusUnauthorized, "unknown_user", "the token's user does not exist")
+	case err != nil:
+		return unavailable(err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(job.Notifications{Email: n.Email, Address: n.Address})
 }
 
 // decodeNotificationsUpdate reads {"email": bool}: exactly one object, no other field.

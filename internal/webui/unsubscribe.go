@@ -22,7 +22,7 @@ const (
 )
 
 // unsubscribePage is parsed once; the embedded template is fixed at build time.
-var unsubscribePage = template.Must(template.ParseFS(embedded, "pages/unsubscribe.html"))
+var unsubscribePage = template.Must(template.ParseFS(embedded, "pages/head.html", "pages/unsubscribe.html"))
 
 // SendUnsubscribePage answers with the unsubscribe page in state (token goes into the
 // confirmation's form), with status and the pages' security headers. It is not cached: it

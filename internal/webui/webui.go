@@ -81,7 +81,7 @@ func Files() map[string][]byte {
 
 // render executes the layout with a page's own template.
 func render(name string, p page) ([]byte, error) {
-	t, err := template.ParseFS(embedded, "pages/layout.html", "pages/"+name)
+	t, err := template.ParseFS(embedded, "pages/layout.html", "pages/head.html", "pages/"+name)
 	if err != nil {
 		return nil, err
 	}
