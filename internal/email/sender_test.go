@@ -183,3 +183,26 @@ func TestSenderTLSNeedsATrustedCertificate(t *testing.T) {
 		t.Errorf("the server got %d messages", n)
 	}
 }
+
+// TestSenderOutageUntilToldOtherwise: a server that answers 421 to everything (an outage)
+// fails every send transiently and records nothing; once it recovers, the sends go through.
+func TestSenderOutageUntilToldOtherwise(t *testing.T) {
+	t.Parallel()
+	s, b := setupSender(t, testkit.SMTPOptions{}, TLSStartTLS, nil)
+	b.server.Fail(-1, 421, "4.3.2 System not accepting network messages")
+	for range 3 {
+		if permanent, reply := Classify(s.Send(context.Background(), b.msg)); permanent || !strings.HasPrefix(reply, "421") {
+			t.Fatalf("during the outage: permanent %v, reply %q", permanent, reply)
+		}
+	}
+	if n := len(b.server.Messages()); n != 0 {
+		t.Fatalf("the server recorded %d messages during the outage", n)
+	}
+	b.server.FailNone()
+	if err := s.Send(context.Background(), b.msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.server.WaitMessages(t, 1, 5*time.Second); got[0].MessageID != b.msg.MessageID {
+		t.Errorf("Message-ID %q, want %q", got[0].MessageID, b.msg.MessageID)
+	}
+}
