@@ -150,8 +150,8 @@ stop_all() {
   local rc=0
   STOPPING=1
   trap '' INT TERM
-  # api and worker first (the worker finishes its jobs in flight, which need the fake LLM),
-  # then fakeopenai.
+  # api and worker first (the worker finishes its jobs in flight, which need the fake LLM and
+  # may send email), then fakeopenai and Mailpit.
   stop_procs dev api worker || rc=1
   stop_procs dev fakeopenai || rc=1
   [[ -z "${PID[mailpit]:-}" ]] || stop_procs dev mailpit || rc=1
@@ -163,7 +163,7 @@ stop_all() {
 
 on_signal() {
   echo
-  say "stopping (SIGTERM to api and worker, then fakeopenai) ..."
+  say "stopping (SIGTERM to api and worker, then fakeopenai and Mailpit) ..."
   if stop_all; then
     say "all stopped"
     exit 0
@@ -182,7 +182,7 @@ fi
 start fakeopenai "$BIN_DIR/fakeopenai" --addr "$FAKEOPENAI_ADDR" --latency "$FAKEOPENAI_LATENCY"
 start api "$BIN_DIR/api"
 start worker "$BIN_DIR/worker"
-say "started fakeopenai (pid ${PID[fakeopenai]}), api (pid ${PID[api]}), worker (pid ${PID[worker]}); logs in $DEV_DIR/*.log"
+say "started fakeopenai (pid ${PID[fakeopenai]}), api (pid ${PID[api]}), worker (pid ${PID[worker]})${PID[mailpit]:+, mailpit (pid ${PID[mailpit]})}; logs in $DEV_DIR/*.log"
 
 # --- wait until ready --------------------------------------------------------------------
 ready() { curl -fs -o /dev/null --max-time 2 "$1"; }
