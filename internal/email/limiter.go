@@ -2,6 +2,7 @@ package email
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 // whose requests-per-minute budget keyed by name is the same for SMTP as for an LLM.
 type BudgetStore interface {
 	Reserve(ctx context.Context, name string, lim llmbudget.Limits, tokens int, maxWait time.Duration) (time.Duration, bool, error)
+	Settle(ctx context.Context, name string, lim llmbudget.Limits, o llmbudget.Outcome) error
 }
 
 // DomainLimiter keeps the mails sent to each recipient domain within a rate per minute,
@@ -43,7 +45,8 @@ func (l *DomainLimiter) Wait(ctx context.Context, recipient string) (deferFor ti
 	if l == nil || l.perMinute <= 0 {
 		return 0, nil
 	}
-	wait, ok, err := l.store.Reserve(ctx, BudgetName(recipient), llmbudget.Limits{RequestsPerMinute: l.perMinute}, 0, l.maxWait)
+	name, lim := BudgetName(recipient), llmbudget.Limits{RequestsPerMinute: l.perMinute}
+	wait, ok, err := l.store.Reserve(ctx, name, lim, 0, l.maxWait)
 	if err != nil {
 		return 0, fmt.Errorf("email: rate limit: %w", err)
 	}
@@ -57,6 +60,12 @@ func (l *DomainLimiter) Wait(ctx context.Context, recipient string) (deferFor ti
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		// The turn goes unused: give it back, so the sends after it need not wait for it.
+		settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := l.store.Settle(settle, name, lim, llmbudget.Outcome{Requests: -1}); err != nil {
+			return 0, errors.Join(ctx.Err(), fmt.Errorf("email: rate limit: give back a turn: %w", err))
+		}
 		return 0, ctx.Err()
 	case <-t.C:
 		return 0, nil

@@ -2,6 +2,7 @@ package email
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -53,5 +54,32 @@ func TestDomainLimiterSharesOneRatePerDomain(t *testing.T) {
 	}
 	if d, err := NewDomainLimiter(store, 0, time.Second).Wait(ctx, "x@example.org"); err != nil || d != 0 {
 		t.Errorf("no limit: defer %s, %v", d, err)
+	}
+}
+
+// TestDomainLimiterGivesBackAnUnusedTurn: a send whose context ends while it waits for its
+// turn gives the turn back: the next send takes it.
+func TestDomainLimiterGivesBackAnUnusedTurn(t *testing.T) {
+	t.Parallel()
+	pool, _ := testkit.NewPool(t)
+	l := NewDomainLimiter(llmbudget.NewStore(pool), 6, 15*time.Second)
+	ctx := context.Background()
+	for range 5 { // the first burst
+		if d, err := l.Wait(ctx, "a@example.org"); err != nil || d != 0 {
+			t.Fatalf("defer %s, %v", d, err)
+		}
+	}
+	// The 6th's turn is about a second away (the 7th's 11 s): it gives up waiting for it.
+	impatient, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := l.Wait(impatient, "a@example.org"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a wait cut short: %v", err)
+	}
+	start := time.Now()
+	if d, err := l.Wait(ctx, "a@example.org"); err != nil || d != 0 {
+		t.Fatalf("the next send: defer %s, %v", d, err)
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("the next send waited %s: the cancelled send's turn was not given back", waited)
 	}
 }
