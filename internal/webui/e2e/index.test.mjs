@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import {
-  BASE_URL, PHONE, SAMPLE, assertAccessible, assertClean, call, launchBrowser, openPage, screenshot, waitForJob,
+  BASE_URL, PHONE, SAMPLE, assertAccessible, assertClean, call, devToken, launchBrowser, openPage, screenshot,
+  unsubscribeToken, waitForJob,
 } from './harness.mjs';
 
 let browser;
@@ -251,6 +252,31 @@ describe('cover-letter page', () => {
     await page.locator('#letter[data-state="completed"]').waitFor();
     assert.equal(await page.locator('#letter').textContent(), job.coverLetter);
     assertClean(page);
+    await page.context().close();
+  });
+
+  test('unsubscribe: the email\'s link shows a button, which turns emails off without signing in; a bad link says so', async () => {
+    const user = await devToken({});
+    const on = await call('PATCH', '/api/me/notifications', { token: user.token, body: { email: true } });
+    assert.equal(on.status, 200, on.text);
+    const page = await openPage(browser);
+    await page.goto(`${BASE_URL}/unsubscribe?token=${encodeURIComponent(unsubscribeToken(user.userId))}`);
+    await page.getByRole('heading', { name: 'Stop emails about your letters?', exact: true }).waitFor();
+    assert.equal((await call('GET', '/api/me/notifications', { token: user.token })).json.email, true,
+      'opening the link (as a mail scanner does) turned emails off');
+    await assertAccessible(page, '/unsubscribe');
+    await screenshot(page, 'unsubscribe', { fullPage: false });
+    const button = page.getByRole('button', { name: 'Stop emails', exact: true });
+    await button.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'You will get no more emails', exact: true }).waitFor();
+    assert.equal((await call('GET', '/api/me/notifications', { token: user.token })).json.email, false);
+    await assertAccessible(page, 'the unsubscribe confirmation');
+
+    const res = await page.goto(`${BASE_URL}/unsubscribe?token=not-a-token`);
+    assert.equal(res.status(), 400);
+    await page.getByRole('alert').filter({ hasText: 'invalid or has expired' }).waitFor();
+    assertClean(page, [/status of 400/]);
     await page.context().close();
   });
 });
