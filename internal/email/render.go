@@ -2,6 +2,7 @@ package email
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -119,7 +120,7 @@ func (r *Renderer) Render(n Notification) (Message, error) {
 	v.Subject = "Your cover letter is ready"
 	if !v.Completed {
 		v.Subject = "Your cover letter could not be written"
-		v.Error = cmpOr(v.Error, "The service did not say why.")
+		v.Error = cmp.Or(v.Error, "The service did not say why.") // plainText trimmed it
 	}
 	var text, html bytes.Buffer
 	if err := r.text.Execute(&text, v); err != nil {
@@ -133,13 +134,6 @@ func (r *Renderer) Render(n Notification) (Message, error) {
 		Text: text.String(), HTML: html.String(),
 		ListUnsubscribe: "<" + v.UnsubscribeURL + ">", UnsubscribeURL: v.UnsubscribeURL,
 	}, nil
-}
-
-func cmpOr(s, or string) string {
-	if strings.TrimSpace(s) == "" {
-		return or
-	}
-	return s
 }
 
 // dotAtom is an id-left that RFC 5322 takes as it is.
