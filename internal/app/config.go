@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/email"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
@@ -184,6 +185,8 @@ type WorkerConfig struct {
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" help:"Bounds the database pool; 0: WORKER_CONCURRENCY + 4."`
 	// Fallback is the optional second LLM endpoint and the primary's circuit breaker.
 	Fallback FallbackConfig
+	// Email is how users' emails are sent (SMTP_*; off without SMTP_HOST).
+	Email email.Config
 	Diagnostics
 }
 
@@ -236,6 +239,7 @@ func DefaultWorkerConfig() WorkerConfig {
 			BreakerFailures: llmroute.DefaultFailures,
 			BreakerCooldown: llmroute.DefaultCooldown,
 		},
+		Email:       email.DefaultConfig(),
 		Diagnostics: defaultDiagnostics(),
 	}
 }
@@ -262,6 +266,9 @@ func (c *WorkerConfig) Validate() error {
 	}
 	if err := c.llmConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)
+	}
+	if err := c.Email.Validate(); err != nil {
+		return err
 	}
 	return c.validateFallback()
 }
