@@ -187,6 +187,8 @@ type WorkerConfig struct {
 	Fallback FallbackConfig
 	// Email is how users' emails are sent (SMTP_*; off without SMTP_HOST).
 	Email email.Config
+	// JWTSecret signs the unsubscribe links in emails (the api verifies them with it).
+	JWTSecret string `env:"JWT_SECRET" help:"The api's HS256 secret, at least 32 bytes: signs the unsubscribe links of emails (needed with SMTP_HOST)."`
 	Diagnostics
 }
 
@@ -269,6 +271,9 @@ func (c *WorkerConfig) Validate() error {
 	}
 	if err := c.Email.Validate(); err != nil {
 		return err
+	}
+	if c.Email.Enabled() && len(c.JWTSecret) < auth.MinSecretBytes {
+		return fmt.Errorf("JWT_SECRET must be set (at least %d bytes) with SMTP_HOST: it signs the emails' unsubscribe links", auth.MinSecretBytes)
 	}
 	return c.validateFallback()
 }

@@ -31,7 +31,10 @@ func ValidKind(name string) bool { return len(name) <= 100 && kindPattern.MatchS
 
 // Kinds are the names of the job kinds this system runs (internal/kinds declares them), and
 // so the queues every program declares.
-func Kinds() []string { return []string{QueueGenerate} }
+func Kinds() []string { return []string{QueueGenerate, KindEmail} }
+
+// KindEmail is the kind of the emails that tell users about their jobs.
+const KindEmail = "notifications.email"
 
 // DLQ is the queue where a kind's messages that failed for good wait for an operator.
 func DLQ(kind string) string { return kind + ".dlq" }
