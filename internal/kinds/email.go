@@ -25,7 +25,9 @@ type EmailDeps struct {
 	Store *jobstore.Store
 	// Sender sends over SMTP; Renderer writes the mails; Limiter keeps each recipient
 	// domain's rate (nil: none).
-	Sender   interface{ Send(context.Context, email.Message) error }
+	Sender interface {
+		Send(context.Context, email.Message) error
+	}
 	Renderer *email.Renderer
 	Limiter  *email.DomainLimiter
 	// Secret signs the unsubscribe links (JWT_SECRET, which the api verifies them with).
