@@ -53,3 +53,34 @@ func TestOutboxListAndReplayParkedMessages(t *testing.T) {
 		t.Fatalf("%d still parked (%v)", parked, err)
 	}
 }
+
+// careeropsctl jobs counts every kind's jobs by status: cover letters from their table, the
+// other kinds from the shared one, kinds this build does not know included.
+func TestJobsCountsEveryKind(t *testing.T) {
+	t.Parallel()
+	dbURL := testkit.NewDatabaseURL(t)
+	vars := map[string]string{"DATABASE_URL": dbURL}
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	_, err = pool.Exec(context.Background(), `
+		WITH u AS (INSERT INTO users (email) VALUES ('jobs@example.com') RETURNING id)
+		INSERT INTO jobs (job_id, user_id, kind, status, args)
+		SELECT j, u.id, k, s, '{}' FROM u, (VALUES ('e1', 'notifications.email', 'failed'), ('e2', 'notifications.email', 'failed'),
+		                                           ('o1', 'old.kind', 'pending')) AS v(j, k, s)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.InsertJob(t, pool, "letter-1", "completed")
+	out := run(t, vars, "jobs")
+	lines := strings.Split(strings.TrimSpace(out.stdout), "\n")
+	if out.err != nil || len(lines) != 4 || !strings.HasPrefix(lines[1], "cover-letter.generate") ||
+		strings.Join(strings.Fields(lines[2]), " ") != "notifications.email 0 0 0 2 0" || !strings.HasPrefix(lines[3], "old.kind") {
+		t.Fatalf("jobs = %q, %v", out.stdout, out.err)
+	}
+	if js := run(t, vars, "jobs", "--json"); js.err != nil || !strings.Contains(js.stdout, `"kind":"cover-letter.generate","counts":{"cancelled":0,"completed":1`) {
+		t.Fatalf("jobs --json = %q, %v", js.stdout, js.err)
+	}
+}
