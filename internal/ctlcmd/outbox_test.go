@@ -10,18 +10,25 @@ import (
 	"github.com/careerops/jobs/internal/testkit"
 )
 
-// Parked outbox messages are visible to an operator and can be replayed, one or all.
-func TestOutboxListAndReplayParkedMessages(t *testing.T) {
-	t.Parallel()
+// database gives the test a migrated database of its own: the variables careeropsctl needs
+// to use it, and a pool on it.
+func database(t *testing.T) (map[string]string, *pgxpool.Pool) {
+	t.Helper()
 	dbURL := testkit.NewDatabaseURL(t)
-	vars := map[string]string{"DATABASE_URL": dbURL}
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
+	t.Cleanup(pool.Close)
+	return map[string]string{"DATABASE_URL": dbURL}, pool
+}
+
+// Parked outbox messages are visible to an operator and can be replayed, one or all.
+func TestOutboxListAndReplayParkedMessages(t *testing.T) {
+	t.Parallel()
+	vars, pool := database(t)
 	var first int64
-	err = pool.QueryRow(context.Background(), `
+	err := pool.QueryRow(context.Background(), `
 		INSERT INTO outbox_messages (routing_key, message_id, body, publish_attempts, last_error, parked_at)
 		VALUES ('cover-letter.completed', 'a/completed', '{}', 10, 'broker: message nacked', now()),
 		       ('cover-letter.generate.dlq', 'b/dead', '{}', 1, 'refused: headers too large', now()),
@@ -58,14 +65,8 @@ func TestOutboxListAndReplayParkedMessages(t *testing.T) {
 // other kinds from the shared one, kinds this build does not know included.
 func TestJobsCountsEveryKind(t *testing.T) {
 	t.Parallel()
-	dbURL := testkit.NewDatabaseURL(t)
-	vars := map[string]string{"DATABASE_URL": dbURL}
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	_, err = pool.Exec(context.Background(), `
+	vars, pool := database(t)
+	_, err := pool.Exec(context.Background(), `
 		WITH u AS (INSERT INTO users (email) VALUES ('jobs@example.com') RETURNING id)
 		INSERT INTO jobs (job_id, user_id, kind, status, args)
 		SELECT j, u.id, k, s, '{}' FROM u, (VALUES ('e1', 'notifications.email', 'failed'), ('e2', 'notifications.email', 'failed'),
