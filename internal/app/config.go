@@ -11,6 +11,7 @@ import (
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/email"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
 	"github.com/careerops/jobs/internal/llmroute"
@@ -301,6 +302,12 @@ func (c *WorkerConfig) validateFallback() error {
 func httpURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// coverLetterRetry is the cover letters' retry policy: WORKER_MAX_ATTEMPTS and
+// WORKER_RETRY_*. The other kinds keep their own (email's outlasts an SMTP outage).
+func (c *WorkerConfig) coverLetterRetry() kind.Retry {
+	return kind.Retry{MaxAttempts: c.MaxAttempts, BaseDelay: c.RetryBaseDelay, MaxDelay: c.RetryMaxDelay}
 }
 
 // llmConfig is the LLM client's configuration.
