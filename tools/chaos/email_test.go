@@ -12,9 +12,10 @@ import (
 	"github.com/careerops/jobs/tools/loadgen"
 )
 
-// 11. SMTP outage: mid-run the SMTP server refuses every mail with 421 for 8 s, then takes
-// mail again. Every letter's outcome still reaches it exactly once (one Message-ID, never
-// twice), the refused ones retried with backoff, and every email job ends completed.
+// 11. SMTP outage: once 40 emails went out, the SMTP server refuses every mail with 421 for
+// 8 s under load, then takes mail again. Every letter's outcome still reaches it exactly once
+// (one Message-ID, never twice), the refused ones retried with backoff, and every email job
+// ends completed.
 func smtpOutage() scenario {
 	const down = 8 * time.Second
 	var tUp time.Time
@@ -23,7 +24,10 @@ func smtpOutage() scenario {
 		sys:  SystemConfig{Workers: 3, FakeArgs: []string{"--latency", "200ms"}},
 		load: loadgen.Config{Jobs: 240, Rate: 20, Concurrency: 12},
 		faults: func(r *run, loadDone <-chan struct{}) {
-			r.waitAccepted(60, loadDone)
+			// Once mail flows: 40 emails accepted.
+			for len(r.s.Cfg.SMTP.Messages()) < 40 && r.ctx.Err() == nil {
+				r.sleep(20 * time.Millisecond)
+			}
 			r.s.Cfg.SMTP.Fail(-1, 421, "4.3.2 Service not available, closing transmission channel")
 			before := len(r.s.Cfg.SMTP.Messages())
 			r.sleep(down)
@@ -45,19 +49,20 @@ func smtpOutage() scenario {
 }
 
 // 12. Slow SMTP: the server waits 1 s before each answer to MAIL, RCPT and the end of DATA
-// under load, and a worker sending emails is killed (kill -9) three times, a replacement
-// started each time. Every outcome's email arrives; one sent twice must carry the same
-// Message-ID and belong to a job that was attempted again (the documented window: a kill
-// between the server's 250 and the commit of the delivery).
+// under load, and the worker with the most emails in flight is killed (kill -9) three times,
+// a replacement started each time. Every outcome's email arrives; one sent twice must carry
+// the same Message-ID, belong to a job that was attempted again, and number no more than the
+// sends open at the kills: the documented window runs from the end of DATA (the server keeps
+// a message whose 250 its client never read) to the commit of the delivery.
 func smtpSlow() scenario {
 	const kills = 3
+	var open int
 	return scenario{
 		name: "smtp-slow", smtp: true, minAccepted: 150,
 		sys:  SystemConfig{Workers: 3, FakeArgs: []string{"--latency", "200ms"}},
 		load: loadgen.Config{Jobs: 180, Rate: 12, Concurrency: 12},
 		faults: func(r *run, loadDone <-chan struct{}) {
 			r.s.Cfg.SMTP.SetDelay(time.Second)
-			open := 0
 			done := 0
 			for k := range kills {
 				r.sleep(4 * time.Second)
@@ -84,8 +89,8 @@ func smtpSlow() scenario {
 					r.problem("email job %s sent twice but attempted once: not the documented window", d)
 				}
 			}
-			if e.duplicates > kills {
-				r.problem("%d emails sent twice for %d kills: more than the window explains", e.duplicates, kills)
+			if e.duplicates > open {
+				r.problem("%d emails sent twice, more than the %d sends open at the kills: more than the window explains", e.duplicates, open)
 			}
 		},
 	}
