@@ -10,6 +10,7 @@
 # every binary is written to <key>/SHA256SUMS and printed. Prints the bin directory last.
 #
 #   scripts/cluster/build.sh            (build if needed; stdout's last line is the bin dir)
+#   scripts/cluster/build.sh --cached   (build nothing: exit 1 unless the binaries are cached)
 #
 # Beside bin/ it puts what up.sh applies, taken from the pinned modules (never hand-written):
 # crds/ (KEDA's and the RabbitMQ cluster operator's config/crd/bases, the Prometheus
@@ -42,6 +43,10 @@ if [[ -f $dir/SHA256SUMS ]] && (cd "$bin" && sha256sum --quiet -c ../SHA256SUMS)
   exit 0
 fi
 
+if [[ ${1:-} == --cached ]]; then
+  echo "cluster-build: not built for these pins ($dir)" >&2
+  exit 1
+fi
 mkdir -p "$bin"
 # The version the API server reports (the chart's kubeVersion check reads it), as
 # kubernetes' hack/lib/version.sh sets it.
