@@ -47,6 +47,7 @@ func (c *cluster) brokerSecret(t *testing.T, ns, vhost string) {
 // validation: admission, the built-in types' validation (NetworkPolicy, PDB, probes, security
 // context...) and the CRDs' schemas and CEL rules as served. No warnings either.
 func TestClusterServerSideDryRun(t *testing.T) {
+	t.Parallel()
 	c := getCluster(t)
 	sets := map[string][]string{}
 	for name, files := range valuesSets {
@@ -112,6 +113,7 @@ func (c *cluster) create(t *testing.T, ns string, o Object, dryRun bool) {
 // helm test, roll back, and uninstall leaving only what docs/deploy.md says; staging installs
 // with the Prometheus-operator CRDs; a second dev release installs in the same cluster.
 func TestClusterHelmLifecycle(t *testing.T) {
+	t.Parallel()
 	c := getCluster(t)
 	t.Run("dev", func(t *testing.T) {
 		t.Parallel()
@@ -188,8 +190,8 @@ func (c *cluster) devLifecycle(t *testing.T) {
 		t.Error("helm upgrade did not run the migrations hook again")
 	}
 	api2 := c.deployment(t, ns, "careerops-api")
-	if api2.Generation == api1.Generation || envValue(api2, "LOG_LEVEL") != "info" {
-		t.Errorf("upgrade: api generation %d→%d, LOG_LEVEL %q", api1.Generation, api2.Generation, envValue(api2, "LOG_LEVEL"))
+	if api2.Generation == api1.Generation || logLevel(api2) != "info" {
+		t.Errorf("upgrade: api generation %d→%d, LOG_LEVEL %q", api1.Generation, api2.Generation, logLevel(api2))
 	}
 	rs, err := c.kube.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=api"})
 	if err != nil {
@@ -211,7 +213,7 @@ func (c *cluster) devLifecycle(t *testing.T) {
 	if err := rb.Run("careerops"); err != nil {
 		t.Fatalf("helm rollback: %v", err)
 	}
-	if got := envValue(c.deployment(t, ns, "careerops-api"), "LOG_LEVEL"); got != "debug" {
+	if got := logLevel(c.deployment(t, ns, "careerops-api")); got != "debug" {
 		t.Errorf("after rollback the api's LOG_LEVEL is %q, want the dev values' debug", got)
 	}
 
@@ -262,13 +264,10 @@ func (c *cluster) deployment(t *testing.T, ns, name string) *appsv1.Deployment {
 	return d
 }
 
-func envValue(d *appsv1.Deployment, name string) string {
-	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == name {
-			return e.Value
-		}
-	}
-	return ""
+// logLevel is LOG_LEVEL of the Deployment's first container.
+func logLevel(d *appsv1.Deployment) string {
+	e, _ := envValue(d.Spec.Template.Spec.Containers[0], "LOG_LEVEL")
+	return e.Value
 }
 
 // checkRabbitmqCluster: the operator reconciles the chart's RabbitmqCluster into a

@@ -29,8 +29,10 @@ const hpaSyncPeriod = 15 * time.Second
 // ceil(depth / value), then to maxReplicaCount; with depth back under one worker's share the
 // HPA removes at most one pod per policy period after the stabilization window; an empty
 // queue returns it to zero after cooldownPeriod; a broken trigger (its queue deleted) holds
-// fallback.replicas. It logs the timeline of every change.
+// fallback.replicas while the worker runs, and leaves an idle worker at zero. It logs the
+// timeline of every change.
 func TestClusterKEDA(t *testing.T) {
+	t.Parallel()
 	c := getCluster(t)
 	ns := c.namespace(t, "keda")
 	vhost := freshVhost(t)
@@ -177,8 +179,24 @@ func (k *kindUnderTest) run(t *testing.T) {
 	if _, err := k.ch.QueueDelete(k.queue, false, false, false); err != nil {
 		t.Fatal(err)
 	}
-	fbBound := time.Duration(k.so.Spec.Fallback.FailureThreshold+1)*k.polling + 2*hpaSyncPeriod + 15*time.Second
+	// KEDA notices after failureThreshold polls; the HPA then scales in at its usual pace.
+	fbNotice := time.Duration(k.so.Spec.Fallback.FailureThreshold+1)*k.polling + 2*hpaSyncPeriod + 15*time.Second
+	fbBound := fbNotice + k.stabil + time.Duration(max(k.maxR-k.fallbackR, 0))*k.scaleIn.Period
 	k.waitReplicas(t, k.fallbackR, fbBound, "fallback.replicas with the trigger broken")
+
+	// The fallback acts through the HPA, which does nothing at zero replicas: a worker that is
+	// idle at zero when its trigger breaks stays at zero (docs/deploy.md says so).
+	if _, err := k.ch.QueueDeclare(k.queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+	k.waitReplicas(t, 0, k.cooldown+k.polling+2*hpaSyncPeriod+15*time.Second, "idle at zero before breaking the trigger")
+	if _, err := k.ch.QueueDelete(k.queue, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(fbNotice)
+	if n := k.current(); n != 0 {
+		t.Errorf("a broken trigger at zero replicas gave %d replicas; docs/deploy.md says it stays at zero", n)
+	}
 }
 
 // ready is the ScaledObject's Ready condition.
@@ -192,7 +210,8 @@ func (k *kindUnderTest) ready() (bool, error) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &so); err != nil {
 		return false, err
 	}
-	return so.Status.Conditions.AreInitialized() && so.Status.Conditions.GetReadyCondition().IsTrue(), nil
+	ready := so.Status.Conditions.GetReadyCondition()
+	return so.Status.Conditions.AreInitialized() && ready.IsTrue(), nil
 }
 
 // watch records every change of the Deployment's spec.replicas (polled every 250 ms).
