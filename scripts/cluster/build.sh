@@ -56,9 +56,15 @@ for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
     "-X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION")" "-X $pkg.gitTreeState=clean")
 done
 
-# build MODULE OUTPUT [LDFLAGS] PACKAGE: one binary from one wrapper module, timed.
+# build MODULE OUTPUT LDFLAGS PACKAGE: one binary from one wrapper module, timed.
+# A binary already in bin/ was built from these pins (each is moved there only once complete):
+# an interrupted cold build resumes where it stopped.
 build() {
   local mod=$1 out=$2 flags=$3 pkg=$4 start=$SECONDS
+  if [[ -x $bin/$out ]]; then
+    echo "cluster-build: $out already built" >&2
+    return
+  fi
   echo "cluster-build: $out ($mod: $pkg)" >&2
   (cd "tools/cluster/$mod" && nice -n 19 go build -trimpath -ldflags "-s -w $flags" -o "$bin/$out.tmp" "$pkg")
   mv "$bin/$out.tmp" "$bin/$out"
