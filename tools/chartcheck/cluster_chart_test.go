@@ -232,13 +232,16 @@ func (c *cluster) devLifecycle(t *testing.T) {
 }
 
 // unexpectedLeftovers drops from inv what docs/deploy.md says helm uninstall leaves: the
-// Secret the release did not create (careerops-dev), the migrations hook Job (hooks are not
-// release objects; deleted before the next hook run) and its pods.
+// Secret the release did not create (careerops-dev) and the migrations hook's objects (hooks
+// are not release objects; each is deleted before the next hook run): its Job and the Job's
+// pods, its ServiceAccount and its NetworkPolicy.
 func unexpectedLeftovers(inv []string) []string {
 	var out []string
 	for _, id := range inv {
 		switch {
-		case id == "Secret/careerops-dev", id == "Job/careerops-migrations", strings.HasPrefix(id, "Pod/careerops-migrations-"):
+		case id == "Secret/careerops-dev", strings.HasPrefix(id, "Pod/careerops-migrations-"),
+			slices.Contains([]string{"Job", "ServiceAccount", "NetworkPolicy"}, strings.Split(id, "/")[0]) &&
+				strings.HasSuffix(id, "/careerops-migrations"):
 		default:
 			out = append(out, id)
 		}
