@@ -222,9 +222,11 @@ func (c *cluster) devLifecycle(t *testing.T) {
 	if _, err := un.Run("careerops"); err != nil {
 		t.Fatalf("helm uninstall: %v", err)
 	}
-	// Garbage collection and the operator's finalizers take a moment.
+	// Garbage collection takes a moment, and pods take up to their
+	// terminationGracePeriodSeconds to go (the worker's is 105 s by default; kwok deletes a
+	// terminating pod at a random moment within it, as a kubelet would when the drain ends).
 	var left []string
-	eventually(t, time.Minute, time.Second, func() (bool, error) {
+	eventually(t, 3*time.Minute, time.Second, func() (bool, error) {
 		left = c.inventory(t, ns)
 		return slices.Equal(unexpectedLeftovers(left), nil), nil
 	}, func() string { return fmt.Sprintf("left after helm uninstall: %q", unexpectedLeftovers(left)) })
