@@ -143,6 +143,8 @@ func TestQueueStats(t *testing.T) {
 		want := []ops.QueueStat{
 			{Name: job.QueueGenerate, Messages: 1},
 			{Name: job.QueueDLQ, Messages: 2},
+			{Name: job.KindEmail},
+			{Name: job.DLQ(job.KindEmail)},
 			{Name: job.QueueCompleted, Consumers: 1},
 		}
 		var got []ops.QueueStat
