@@ -18,11 +18,13 @@ import (
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/config"
 	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
 	"github.com/careerops/jobs/internal/llmroute"
 	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/schedule"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
 )
@@ -65,7 +67,13 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer b.close()
 
 	progressPub := progress.NewPublisher(b.conn, log)
-	workers, err := workersOf(cfg, tel, b, progressPub)
+	all := allKinds(cfg, tel, b, progressPub)
+	workers, err := workersOf(cfg, tel, b, all, progressPub)
+	if err != nil {
+		return err
+	}
+	// Every worker process runs every kind's schedules; each slot runs once among them.
+	tasks, err := schedule.Tasks(all, cfg.Schedules)
 	if err != nil {
 		return err
 	}
@@ -88,6 +96,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	background.run("outbox relay", b.relay.Run)
 	background.run("cancellation listener", cancellations(b, workers).Listen)
 	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
+	background.run("scheduler", schedule.New(schedule.Config{Pool: b.pool, Tasks: tasks, Owner: processName(), Logger: log}).Run)
 
 	front := g.stage(ctx)
 	for _, w := range workers {
@@ -104,15 +113,21 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	return errors.Join(err, adminStage.stop())
 }
 
-// workersOf are the workers of the kinds cfg names (every kind by default), one each.
-func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *progress.Publisher) ([]*worker.Worker, error) {
+// allKinds are every kind, with what they need to run.
+func allKinds(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *progress.Publisher) []kind.Kind {
 	model, llmWait := workerLLM(cfg, tel, b)
-	all := kinds.All(kinds.Deps{
+	return kinds.All(kinds.Deps{
 		CoverLetter: kinds.CoverLetterDeps{
 			LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
 			Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry),
 		},
+		Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays},
 	})
+}
+
+// workersOf are the workers of the kinds of all that cfg names (every kind by default), one
+// each.
+func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.Kind, progressPub *progress.Publisher) ([]*worker.Worker, error) {
 	selected, err := kinds.Select(all, cfg.Kinds)
 	if err != nil {
 		return nil, err
