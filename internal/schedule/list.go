@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 )
 
@@ -88,4 +89,18 @@ func lastJobStatus(ctx context.Context, pool *pgxpool.Pool, spec func(kind strin
 		return "", fmt.Errorf("schedule: status of %s: %w", st.LastJobID, err)
 	}
 	return status, nil
+}
+
+// View is st as the ops overview and careeropsctl schedules --json show it.
+func (st Status) View() job.ScheduleView {
+	v := job.ScheduleView{Task: st.Task, Kind: st.Kind, Cron: st.Cron, LastOutcome: st.LastOutcome, LastJobID: st.LastJobID}
+	if !st.NextRun.IsZero() {
+		next := st.NextRun.UTC()
+		v.NextRun = &next
+	}
+	if !st.LastSlot.IsZero() {
+		last := st.LastSlot.UTC()
+		v.LastRun = &last
+	}
+	return v
 }
