@@ -152,7 +152,7 @@ tests_start=$SECONDS
 status=0
 (
   cd "$E2E"
-  BASE_URL=$BASE_URL CHROMIUM_PATH=$CHROMIUM_PATH node --test --test-concurrency=1 --test-reporter=spec \
+  BASE_URL=$BASE_URL CHROMIUM_PATH=$CHROMIUM_PATH JWT_SECRET=$JWT_SECRET node --test --test-concurrency=1 --test-reporter=spec \
     --test-timeout=120000 "$@" ./*.test.mjs
 ) || status=$?
 STATUS=$status

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole system locally: fakeopenai (a fake LLM), api and worker, against the local
-# PostgreSQL and RabbitMQ. Ctrl-C stops everything cleanly.
+# PostgreSQL and RabbitMQ, and Mailpit for the emails once it is built (see below). Ctrl-C
+# stops everything cleanly.
 #
 #   make dev            (or: scripts/dev.sh)
 #
@@ -78,6 +79,39 @@ for pair in "HTTP_ADDR=$API_URL" "ADMIN_ADDR=$ADMIN_URL" "FAKEOPENAI_ADDR=$FAKE_
 done
 ((taken == 0)) || exit 1
 
+# --- email: Mailpit catches every email (its web UI shows them) ----------------------------
+# Set SMTP_HOST to send elsewhere. Mailpit is built once in the background (scripts/mailpit.sh);
+# until it is there, this runs without email.
+: "${MAILPIT_SMTP_ADDR:=127.0.0.1:1025}"
+: "${MAILPIT_UI_ADDR:=127.0.0.1:8025}"
+MAILPIT_URL=$(local_url "$MAILPIT_UI_ADDR")
+MAILPIT_BIN=""
+EMAIL_NOTE="no email (SMTP_HOST is not set)"
+if [[ -n "${SMTP_HOST:-}" ]]; then
+  EMAIL_NOTE="email to your SMTP_HOST=$SMTP_HOST"
+elif port_taken "$(local_url "$MAILPIT_SMTP_ADDR")"; then
+  SMTP_HOST=${MAILPIT_SMTP_ADDR%:*} SMTP_PORT=${MAILPIT_SMTP_ADDR##*:} SMTP_TLS=${SMTP_TLS:-none}
+  EMAIL_NOTE="email to the SMTP server already on $MAILPIT_SMTP_ADDR (docker compose's Mailpit? its UI: $MAILPIT_URL)"
+elif MAILPIT_BIN=$(scripts/mailpit.sh); then
+  SMTP_HOST=${MAILPIT_SMTP_ADDR%:*} SMTP_PORT=${MAILPIT_SMTP_ADDR##*:} SMTP_TLS=${SMTP_TLS:-none}
+  EMAIL_NOTE="email to Mailpit: read it at $MAILPIT_URL"
+else
+  MAILPIT_BIN=""
+  if ! { [[ -s "$DEV_DIR/mailpit-build.pid" ]] && kill -0 "$(<"$DEV_DIR/mailpit-build.pid")" 2>/dev/null; }; then
+    nohup setsid nice -n 10 scripts/mailpit.sh --build >"$DEV_DIR/mailpit-build.log" 2>&1 </dev/null &
+    echo $! >"$DEV_DIR/mailpit-build.pid"
+  fi
+  EMAIL_NOTE="no email yet: Mailpit is being built in the background (once, a few minutes; log $DEV_DIR/mailpit-build.log). The next 'make dev' starts it and sends email there. (Or set SMTP_HOST.)"
+fi
+if [[ -n "${SMTP_HOST:-}" ]]; then
+  : "${SMTP_FROM:=CareerOps <no-reply@careerops.localhost>}"
+  : "${PUBLIC_BASE_URL:=$API_URL}"
+  export SMTP_HOST SMTP_FROM PUBLIC_BASE_URL
+  [[ -z "${SMTP_PORT:-}" ]] || export SMTP_PORT
+  [[ -z "${SMTP_TLS:-}" ]] || export SMTP_TLS
+fi
+say "$EMAIL_NOTE"
+
 say "building ./cmd/... into $BIN_DIR/"
 go build -o "$BIN_DIR/" ./cmd/...
 
@@ -116,10 +150,11 @@ stop_all() {
   local rc=0
   STOPPING=1
   trap '' INT TERM
-  # api and worker first (the worker finishes its jobs in flight, which need the fake LLM),
-  # then fakeopenai.
+  # api and worker first (the worker finishes its jobs in flight, which need the fake LLM and
+  # may send email), then fakeopenai and Mailpit.
   stop_procs dev api worker || rc=1
   stop_procs dev fakeopenai || rc=1
+  [[ -z "${PID[mailpit]:-}" ]] || stop_procs dev mailpit || rc=1
   for p in "${TAIL_PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
   TAIL_PIDS=()
   return $rc
@@ -128,7 +163,7 @@ stop_all() {
 
 on_signal() {
   echo
-  say "stopping (SIGTERM to api and worker, then fakeopenai) ..."
+  say "stopping (SIGTERM to api and worker, then fakeopenai and Mailpit) ..."
   if stop_all; then
     say "all stopped"
     exit 0
@@ -139,10 +174,15 @@ on_exit() { ((STOPPING)) || stop_all || true; }
 trap on_signal INT TERM
 trap on_exit EXIT
 
+if [[ -n "$MAILPIT_BIN" ]]; then
+  start mailpit "$MAILPIT_BIN" --smtp "$MAILPIT_SMTP_ADDR" --listen "$MAILPIT_UI_ADDR" \
+    --disable-version-check --smtp-disable-rdns --max 1000
+  NAMES+=(mailpit)
+fi
 start fakeopenai "$BIN_DIR/fakeopenai" --addr "$FAKEOPENAI_ADDR" --latency "$FAKEOPENAI_LATENCY"
 start api "$BIN_DIR/api"
 start worker "$BIN_DIR/worker"
-say "started fakeopenai (pid ${PID[fakeopenai]}), api (pid ${PID[api]}), worker (pid ${PID[worker]}); logs in $DEV_DIR/*.log"
+say "started fakeopenai (pid ${PID[fakeopenai]}), api (pid ${PID[api]}), worker (pid ${PID[worker]})${PID[mailpit]:+, mailpit (pid ${PID[mailpit]})}; logs in $DEV_DIR/*.log"
 
 # --- wait until ready --------------------------------------------------------------------
 ready() { curl -fs -o /dev/null --max-time 2 "$1"; }
@@ -174,6 +214,7 @@ done
 cat <<EOF
 
 CareerOps is running: api $API_URL, worker admin $ADMIN_URL, fake LLM $FAKE_URL (latency $FAKEOPENAI_LATENCY).
+Email: $EMAIL_NOTE
 
 In a browser: $API_URL/ (press "Get a dev token", then write a letter and watch it stream),
 and $API_URL/ops (operations: queues, failures, the dead-letter queue).
@@ -197,7 +238,7 @@ $ADMIN_URL/metrics, bin/careeropsctl dlq list. Ctrl-C here stops everything.
 EOF
 
 if [[ "$DEV_TAIL" == 1 ]]; then
-  say "following new log lines ($DEV_DIR/{fakeopenai,api,worker}.log):"
+  say "following new log lines ($DEV_DIR/{$(IFS=,; echo "${NAMES[*]}")}.log):"
   for n in "${NAMES[@]}"; do
     # Its own process group, so stop_all can end tail and sed together.
     "${DETACH[@]}" bash -c 'exec tail -n 0 -F "$1" 2>/dev/null | sed -u "s/^/[$2] /"' _ "$DEV_DIR/$n.log" "$n" &

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/careerops/jobs/internal/auth"
+	"github.com/careerops/jobs/internal/email"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
@@ -190,6 +191,10 @@ type WorkerConfig struct {
 	Schedules map[string]string `env:"WORKER_SCHEDULES, delimiter=;, separator==" help:"Changes scheduled tasks' times: task=cron pairs separated by ';' (e.g. maintenance.retention=0 4 * * *), cron with 5 fields, 6 with seconds first, or @daily-like; task=off turns a task off. Every worker runs the scheduler: give them all the same."`
 	// Fallback is the optional second LLM endpoint and the primary's circuit breaker.
 	Fallback FallbackConfig
+	// Email is how users' emails are sent (SMTP_*; off without SMTP_HOST).
+	Email email.Config
+	// JWTSecret signs the unsubscribe links in emails (the api verifies them with it).
+	JWTSecret string `env:"JWT_SECRET" help:"The api's HS256 secret, at least 32 bytes: signs the unsubscribe links of emails (needed with SMTP_HOST)."`
 	Diagnostics
 }
 
@@ -242,6 +247,7 @@ func DefaultWorkerConfig() WorkerConfig {
 			BreakerFailures: llmroute.DefaultFailures,
 			BreakerCooldown: llmroute.DefaultCooldown,
 		},
+		Email:       email.DefaultConfig(),
 		Diagnostics: defaultDiagnostics(),
 	}
 }
@@ -273,6 +279,12 @@ func (c *WorkerConfig) Validate() error {
 	}
 	if err := c.llmConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)
+	}
+	if err := c.Email.Validate(); err != nil {
+		return err
+	}
+	if c.Email.Enabled() && len(c.JWTSecret) < auth.MinSecretBytes {
+		return fmt.Errorf("JWT_SECRET must be set (at least %d bytes) with SMTP_HOST: it signs the emails' unsubscribe links", auth.MinSecretBytes)
 	}
 	return c.validateFallback()
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +19,8 @@ import (
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/config"
 	"github.com/careerops/jobs/internal/database"
+	"github.com/careerops/jobs/internal/email"
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
@@ -67,7 +70,11 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer b.close()
 
 	progressPub := progress.NewPublisher(b.conn, log)
-	all := allKinds(cfg, tel, b, progressPub)
+	deps, err := kindDeps(cfg, tel, b, progressPub)
+	if err != nil {
+		return err
+	}
+	all := kinds.All(deps)
 	workers, err := workersOf(cfg, tel, b, all, progressPub)
 	if err != nil {
 		return err
@@ -113,24 +120,20 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	return errors.Join(err, adminStage.stop())
 }
 
-// allKinds are every kind, with what they need to run.
-func allKinds(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *progress.Publisher) []kind.Kind {
-	model, llmWait := workerLLM(cfg, tel, b)
-	return kinds.All(kinds.Deps{
-		CoverLetter: kinds.CoverLetterDeps{
-			LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
-			Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry),
-		},
-		Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays},
-	})
-}
-
-// workersOf are the workers of the kinds of all that cfg names (every kind by default), one
-// each.
+// workersOf are the workers of the kinds of all that cfg names (every kind by default, but
+// email without SMTP_HOST), one each.
 func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.Kind, progressPub *progress.Publisher) ([]*worker.Worker, error) {
-	selected, err := kinds.Select(all, cfg.Kinds)
+	names := cfg.Kinds
+	if len(names) == 0 && !cfg.Email.Enabled() {
+		names = slices.DeleteFunc(job.Kinds(), func(k string) bool { return k == job.KindEmail })
+		tel.Logger.Info("worker: no email (SMTP_HOST is not set)")
+	}
+	selected, err := kinds.Select(all, names)
 	if err != nil {
 		return nil, err
+	}
+	if slices.Contains(names, job.KindEmail) && !cfg.Email.Enabled() {
+		return nil, errors.New("WORKER_KINDS names " + job.KindEmail + " but SMTP_HOST is not set")
 	}
 	metrics := worker.NewMetrics(b.registry)
 	var workers []*worker.Worker
@@ -150,6 +153,40 @@ func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.K
 	}
 	return workers, nil
 }
+
+// kindDeps are what the kinds need, as cfg sets them up: the LLM for cover letters, and
+// with SMTP_HOST the email's sender, renderer and domain rate (and cover letters' outcomes
+// then email the users who asked for it).
+func kindDeps(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *progress.Publisher) (kinds.Deps, error) {
+	model, llmWait := workerLLM(cfg, tel, b)
+	d := kinds.Deps{CoverLetter: kinds.CoverLetterDeps{
+		LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
+		Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry),
+	}, Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays}}
+	if !cfg.Email.Enabled() {
+		return d, nil
+	}
+	sender, err := email.NewSender(cfg.Email)
+	if err != nil {
+		return d, err
+	}
+	renderer, err := email.NewRenderer(cfg.Email)
+	if err != nil {
+		return d, err
+	}
+	d.CoverLetter.Finished = kinds.NotifyOutcome
+	d.Email = kinds.EmailDeps{
+		Store: b.store, Sender: sender, Renderer: renderer, Secret: []byte(cfg.JWTSecret),
+		Limiter: email.NewDomainLimiter(llmbudget.NewStore(b.pool), cfg.Email.PerDomainPerMinute, emailRateWait),
+		Timeout: 2 * cfg.Email.Timeout, Wait: emailRateWait,
+	}
+	tel.Logger.Info("worker: email on", slog.Any("smtp", cfg.Email))
+	return d, nil
+}
+
+// emailRateWait is the longest a send waits in line for its recipient domain's turn before
+// its job is put back for later.
+const emailRateWait = 10 * time.Second
 
 // kindNames names the kinds the workers run.
 func kindNames(workers []*worker.Worker) []string {

@@ -1,6 +1,7 @@
 // Package auth issues and verifies the HS256 JWTs that carry a user's id in "sub": user
-// tokens (from the CareerOps backend, or careeropsctl), and short-lived stream tokens that
-// open one job's event stream.
+// tokens (from the CareerOps backend, or careeropsctl), short-lived stream tokens that open
+// one job's event stream, and long-lived unsubscribe tokens that only turn a user's emails
+// off (the link in every email).
 package auth
 
 import (
@@ -23,9 +24,15 @@ const MinSecretBytes = 32
 // leeway is the clock skew tolerated on exp and iat.
 const leeway = 30 * time.Second
 
-// streamAudience marks stream tokens; user tokens never carry it, so one cannot pass for the
-// other.
-const streamAudience = "careerops-stream"
+// streamAudience marks stream tokens, and unsubscribeAudience unsubscribe tokens; user
+// tokens carry neither, so no kind of token can pass for another.
+const (
+	streamAudience      = "careerops-stream"
+	unsubscribeAudience = "careerops-unsubscribe"
+)
+
+// UnsubscribeTTL is how long an unsubscribe link works: a year, as mails are kept.
+const UnsubscribeTTL = 365 * 24 * time.Hour
 
 // claims are the registered claims plus ours.
 type claims struct {
@@ -73,8 +80,8 @@ func (v *Verifier) Identify(token string) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	if slices.Contains(c.Audience, streamAudience) {
-		return Identity{}, fmt.Errorf("%w: a stream token is not a user token", ErrInvalidToken)
+	if slices.Contains(c.Audience, streamAudience) || slices.Contains(c.Audience, unsubscribeAudience) {
+		return Identity{}, fmt.Errorf("%w: a stream or unsubscribe token is not a user token", ErrInvalidToken)
 	}
 	return Identity{UserID: id, Admin: c.Admin}, nil
 }
@@ -99,6 +106,19 @@ func (v *Verifier) VerifyStream(token, jobID string) (StreamGrant, error) {
 		return StreamGrant{}, fmt.Errorf("%w: not a stream token for this job", ErrInvalidToken)
 	}
 	return StreamGrant{UserID: id, TokenID: c.ID, SpendableUntil: c.ExpiresAt.Add(leeway)}, nil
+}
+
+// VerifyUnsubscribe returns the user id of a valid unsubscribe token: it turns that user's
+// emails off, and grants nothing else.
+func (v *Verifier) VerifyUnsubscribe(token string) (int64, error) {
+	c, id, err := v.parse(token)
+	if err != nil {
+		return 0, err
+	}
+	if !slices.Contains(c.Audience, unsubscribeAudience) || slices.Contains(c.Audience, streamAudience) {
+		return 0, fmt.Errorf("%w: not an unsubscribe token", ErrInvalidToken)
+	}
+	return id, nil
 }
 
 func (v *Verifier) parse(token string) (*claims, int64, error) {
@@ -145,6 +165,17 @@ func IssueStream(secret []byte, userID int64, jobID string, ttl time.Duration, n
 		},
 		Job: jobID,
 	})
+}
+
+// IssueUnsubscribe signs the token of userID's one-click unsubscribe link (in every email),
+// valid for ttl from now (UnsubscribeTTL).
+func IssueUnsubscribe(secret []byte, userID int64, ttl time.Duration, now time.Time) (string, error) {
+	return sign(secret, claims{RegisteredClaims: jwt.RegisteredClaims{
+		Subject:   strconv.FormatInt(userID, 10),
+		Audience:  jwt.ClaimStrings{unsubscribeAudience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}})
 }
 
 func sign(secret []byte, c claims) (string, error) {

@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,39 @@ func TestAdminClaim(t *testing.T) {
 	}
 	if id, err := v.Identify(plain); err != nil || id.Admin {
 		t.Fatalf("plain token = %+v, %v", id, err)
+	}
+}
+
+// TestUnsubscribeTokensOnlyUnsubscribe: an unsubscribe token is no user or stream token, and
+// neither of those is an unsubscribe token.
+func TestUnsubscribeTokensOnlyUnsubscribe(t *testing.T) {
+	t.Parallel()
+	v := NewVerifier(secret)
+	now := time.Now()
+	unsub, err := IssueUnsubscribe(secret, 7, UnsubscribeTTL, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := v.VerifyUnsubscribe(unsub); err != nil || id != 7 {
+		t.Fatalf("VerifyUnsubscribe = %d, %v", id, err)
+	}
+	if id, err := v.VerifyUnsubscribe(unsub); err != nil || id != 7 {
+		t.Fatalf("a second use: %d, %v (an unsubscribe link works again and again)", id, err)
+	}
+	if _, err := v.Identify(unsub); !errors.Is(err, ErrInvalidToken) {
+		t.Error("an unsubscribe token passed for a user token")
+	}
+	if _, err := v.VerifyStream(unsub, ""); !errors.Is(err, ErrInvalidToken) {
+		t.Error("an unsubscribe token passed for a stream token")
+	}
+	user, _ := Issue(secret, 7, time.Hour, now, AsAdmin())
+	stream, _ := IssueStream(secret, 7, "job-1", time.Minute, now)
+	expired, _ := IssueUnsubscribe(secret, 7, time.Hour, now.Add(-2*time.Hour))
+	forged, _ := IssueUnsubscribe([]byte(strings.Repeat("x", 32)), 7, time.Hour, now)
+	for name, token := range map[string]string{"a user token": user, "a stream token": stream, "an expired one": expired,
+		"one of another secret": forged, "junk": "not.a.token"} {
+		if _, err := v.VerifyUnsubscribe(token); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("%s passed for an unsubscribe token", name)
+		}
 	}
 }

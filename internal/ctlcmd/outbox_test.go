@@ -10,18 +10,25 @@ import (
 	"github.com/careerops/jobs/internal/testkit"
 )
 
-// Parked outbox messages are visible to an operator and can be replayed, one or all.
-func TestOutboxListAndReplayParkedMessages(t *testing.T) {
-	t.Parallel()
+// database gives the test a migrated database of its own: the variables careeropsctl needs
+// to use it, and a pool on it.
+func database(t *testing.T) (map[string]string, *pgxpool.Pool) {
+	t.Helper()
 	dbURL := testkit.NewDatabaseURL(t)
-	vars := map[string]string{"DATABASE_URL": dbURL}
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
+	t.Cleanup(pool.Close)
+	return map[string]string{"DATABASE_URL": dbURL}, pool
+}
+
+// Parked outbox messages are visible to an operator and can be replayed, one or all.
+func TestOutboxListAndReplayParkedMessages(t *testing.T) {
+	t.Parallel()
+	vars, pool := database(t)
 	var first int64
-	err = pool.QueryRow(context.Background(), `
+	err := pool.QueryRow(context.Background(), `
 		INSERT INTO outbox_messages (routing_key, message_id, body, publish_attempts, last_error, parked_at)
 		VALUES ('cover-letter.completed', 'a/completed', '{}', 10, 'broker: message nacked', now()),
 		       ('cover-letter.generate.dlq', 'b/dead', '{}', 1, 'refused: headers too large', now()),
@@ -51,5 +58,30 @@ func TestOutboxListAndReplayParkedMessages(t *testing.T) {
 	var parked int
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox_messages WHERE parked_at IS NOT NULL`).Scan(&parked); err != nil || parked != 0 {
 		t.Fatalf("%d still parked (%v)", parked, err)
+	}
+}
+
+// careeropsctl jobs counts every kind's jobs by status: cover letters from their table, the
+// other kinds from the shared one, kinds this build does not know included.
+func TestJobsCountsEveryKind(t *testing.T) {
+	t.Parallel()
+	vars, pool := database(t)
+	_, err := pool.Exec(context.Background(), `
+		WITH u AS (INSERT INTO users (email) VALUES ('jobs@example.com') RETURNING id)
+		INSERT INTO jobs (job_id, user_id, kind, status, args)
+		SELECT j, u.id, k, s, '{}' FROM u, (VALUES ('e1', 'notifications.email', 'failed'), ('e2', 'notifications.email', 'failed'),
+		                                           ('o1', 'old.kind', 'pending')) AS v(j, k, s)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.InsertJob(t, pool, "letter-1", "completed")
+	out := run(t, vars, "jobs")
+	lines := strings.Split(strings.TrimSpace(out.stdout), "\n")
+	if out.err != nil || len(lines) != 4 || !strings.HasPrefix(lines[1], "cover-letter.generate") ||
+		strings.Join(strings.Fields(lines[2]), " ") != "notifications.email 0 0 0 2 0" || !strings.HasPrefix(lines[3], "old.kind") {
+		t.Fatalf("jobs = %q, %v", out.stdout, out.err)
+	}
+	if js := run(t, vars, "jobs", "--json"); js.err != nil || !strings.Contains(js.stdout, `"kind":"cover-letter.generate","counts":{"cancelled":0,"completed":1`) {
+		t.Fatalf("jobs --json = %q, %v", js.stdout, js.err)
 	}
 }

@@ -87,9 +87,10 @@ func (a *authenticator) user(c *fiber.Ctx) error {
 // streamTokenKey holds the stream token takeStreamToken took off the URL.
 const streamTokenKey = "careerops.streamToken"
 
-// takeStreamToken moves a stream token (?token=, how EventSource sends it) from the URL into
-// the request's locals before any middleware records the URL: spans and logs must not carry a
-// token that opens a stream for minutes.
+// takeStreamToken moves a token in ?token= (a stream token, as EventSource sends it, or an
+// unsubscribe link's) from the URL into the request's locals before any middleware records
+// the URL: spans and logs must not carry a token that opens a stream for minutes, or one that
+// turns a user's emails off for a year.
 func takeStreamToken(c *fiber.Ctx) error {
 	uri := c.Request().URI()
 	args := uri.QueryArgs()

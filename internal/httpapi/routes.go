@@ -34,6 +34,12 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 	app.Post("/api/cover-letter/:jobId/stream-token", chain(jobFromPath, user, handleStreamToken(d.Store, d.Streams.Secret))...)
 	app.Get("/api/cover-letter/:jobId/events", chain(jobFromPath, authn.streamUser, limit, handleEvents(d.Store, d.Streams))...)
 
+	if d.Notifications != nil {
+		app.Get("/api/me/notifications", chain(user, handleGetNotifications(d.Notifications))...)
+		app.Patch("/api/me/notifications", chain(user, handlePatchNotifications(d.Notifications))...)
+		app.Get("/unsubscribe", handleUnsubscribePage(d.Verifier))
+		app.Post("/unsubscribe", handleUnsubscribe(d.Verifier, d.Notifications))
+	}
 	if d.Ops != nil {
 		admin := chain(user, requireAdmin())
 		app.Get("/api/ops/overview", chain(admin, handleOpsOverview(d.Ops, d.JaegerUIURL))...)

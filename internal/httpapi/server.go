@@ -53,6 +53,9 @@ type Deps struct {
 	Streams   Streams
 	// Progress announces cancellations to the streams; nil: none.
 	Progress Announcer
+	// Notifications keeps users' choice of emails: GET/PATCH /api/me/notifications and the
+	// unsubscribe link (/unsubscribe); nil: no such routes.
+	Notifications NotificationStore
 	// Ops feeds the operations API (admin tokens only); nil: no operations API.
 	Ops OpsSource
 	// JaegerUIURL links traces from the operations page.

@@ -150,3 +150,15 @@ type RequeueResult struct {
 	// Interrupted: the server stopped before it was done; asking again does the rest.
 	Interrupted bool `json:"interrupted,omitempty"`
 }
+
+// Notifications answers GET and PATCH /api/me/notifications: whether the user is emailed
+// when a job of theirs completes or fails, and where (null: no address on file).
+type Notifications struct {
+	Email   bool    `json:"email"`
+	Address *string `json:"address"`
+}
+
+// NotificationsUpdate is the body of PATCH /api/me/notifications; email is required.
+type NotificationsUpdate struct {
+	Email *bool `json:"email"`
+}

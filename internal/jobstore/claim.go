@@ -14,11 +14,6 @@ import (
 	"github.com/careerops/jobs/internal/job"
 )
 
-// querier is a pool or a transaction.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // Lease is a worker's hold on a job, proven by its token.
 type Lease struct {
 	JobID string
@@ -151,7 +146,7 @@ func (r *Runs) refuse(ctx context.Context, req ClaimRequest, limitErr *LimitErro
 
 // claim takes the lease of a claimable job; a redelivery that finds the job held by a live
 // process is ErrLeaseHeld.
-func (r *Runs) claim(ctx context.Context, db querier, lease Lease, req ClaimRequest) (Run, error) {
+func (r *Runs) claim(ctx context.Context, db Querier, lease Lease, req ClaimRequest) (Run, error) {
 	j, err := scanRun(db.QueryRow(ctx, r.sql(`
 		UPDATE {t} AS j
 		SET status = 'processing', attempts = attempts + CASE WHEN lease_token = $2 THEN 0 ELSE 1 END,

@@ -1,7 +1,8 @@
 // Package testkit is the one home of test support: a freshly migrated PostgreSQL database per
 // test (cloned from a template), a RabbitMQ virtual host per test and a client of the
 // management API, row and message fixtures, Eventually, building and supervising programs as
-// processes, and a clean environment for them. Tests of every package use it, and so do the
+// processes, a clean environment for them, and an SMTP server in the test's process
+// (StartSMTPServer). Tests of every package use it, and so do the
 // tools (bench, chaos, loadgen): the parts that take no testing.TB are for them.
 //
 // The servers are TEST_DATABASE_URL and TEST_RABBITMQ_URL, else the local PostgreSQL and

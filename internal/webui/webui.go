@@ -81,7 +81,7 @@ func Files() map[string][]byte {
 
 // render executes the layout with a page's own template.
 func render(name string, p page) ([]byte, error) {
-	t, err := template.ParseFS(embedded, "pages/layout.html", "pages/"+name)
+	t, err := template.ParseFS(embedded, "pages/layout.html", "pages/head.html", "pages/"+name)
 	if err != nil {
 		return nil, err
 	}
@@ -156,10 +156,7 @@ func contentType(name string) string {
 // revalidates every time (no-cache) and gets a 304 when its ETag still matches.
 func serve(f *file) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy)
-		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-		c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
-		c.Set(fiber.HeaderXFrameOptions, "DENY")
+		securityHeaders(c)
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		c.Set(fiber.HeaderETag, f.etag)
 		c.Set(fiber.HeaderContentType, f.contentType)
@@ -169,6 +166,14 @@ func serve(f *file) fiber.Handler {
 		}
 		return c.Send(f.body)
 	}
+}
+
+// securityHeaders sets the headers every page and asset is sent with.
+func securityHeaders(c *fiber.Ctx) {
+	c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
 }
 
 // etagMatches reports whether an If-None-Match header lists etag (or is "*").

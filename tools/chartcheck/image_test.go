@@ -268,7 +268,7 @@ func loadCompose(t *testing.T, env []string) *types.Project {
 func TestCompose(t *testing.T) {
 	t.Parallel()
 	p := loadCompose(t, nil)
-	for _, s := range []string{"postgres", "rabbitmq", "jaeger", "fakeopenai", "migrate", "api", "worker"} {
+	for _, s := range []string{"postgres", "rabbitmq", "jaeger", "mailpit", "fakeopenai", "migrate", "api", "worker"} {
 		if _, ok := p.Services[s]; !ok {
 			t.Errorf("compose: no %s service", s)
 		}

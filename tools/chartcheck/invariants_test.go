@@ -158,7 +158,7 @@ func checkEnv(t *testing.T, set string, c corev1.Container, spec envSpec) {
 		}
 	}
 	// Secrets only from Secrets, never as literal values.
-	for _, secret := range []string{"DATABASE_URL", "RABBITMQ_URL", "JWT_SECRET", "OPENAI_API_KEY"} {
+	for _, secret := range []string{"DATABASE_URL", "RABBITMQ_URL", "JWT_SECRET", "OPENAI_API_KEY", "LLM_FALLBACK_API_KEY", "SMTP_PASSWORD"} {
 		if e, ok := envValue(c, secret); ok && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
 			t.Errorf("%s: %s: %s must come from a secretKeyRef", set, spec.program, secret)
 		}
@@ -524,6 +524,9 @@ func TestNetworkPolicies(t *testing.T) {
 		if get[bool](t, merged, "fakeopenai.enabled") {
 			want = append(want, "fakeopenai")
 		}
+		if get[bool](t, merged, "email.mailpit.enabled") {
+			want = append(want, "mailpit")
+		}
 		for _, c := range want {
 			if covered[c] == nil {
 				t.Errorf("%s: no NetworkPolicy selects the %s pods", name, c)
@@ -548,8 +551,14 @@ func TestNetworkPolicies(t *testing.T) {
 		} else {
 			n += len(get[[]any](t, merged, "networkPolicy.llm"))
 		}
+		switch {
+		case get[bool](t, merged, "email.mailpit.enabled"):
+			n++ // the chart's own rule to Mailpit
+		case get[string](t, merged, "email.smtpHost") != "":
+			n += len(get[[]any](t, merged, "networkPolicy.smtp"))
+		}
 		if len(wp.Spec.Egress) != n {
-			t.Errorf("%s: worker has %d egress rules, want %d (dns, database, broker, llm, collector)", name, len(wp.Spec.Egress), n)
+			t.Errorf("%s: worker has %d egress rules, want %d (dns, database, broker, llm, collector, smtp)", name, len(wp.Spec.Egress), n)
 		}
 		for i, e := range wp.Spec.Egress {
 			if len(e.Ports) == 0 {
@@ -624,6 +633,50 @@ func TestLLMEnv(t *testing.T) {
 	for _, e := range staging.Env {
 		if strings.HasPrefix(e.Name, "LLM_FALLBACK_") || strings.HasPrefix(e.Name, "LLM_BREAKER_") || e.Name == "OPENAI_API_TYPE" || e.Name == "LLM_MAX_TOKENS" {
 			t.Errorf("staging: %s=%q set, want it left to the worker's default", e.Name, e.Value)
+		}
+	}
+}
+
+// TestEmailEnv: email reaches the worker only when it is on: in dev, to the chart's Mailpit
+// Service (on its SMTP port, no TLS); with an external server, its settings and the password
+// from its Secret; by default, no SMTP_* at all (the worker sends no email).
+func TestEmailEnv(t *testing.T) {
+	t.Parallel()
+	dev := renderSet(t, "dev")
+	w := container(t, deployment(t, dev, "worker").Spec.Template.Spec, "worker")
+	mailpit := container(t, deployment(t, dev, "mailpit").Spec.Template.Spec, "mailpit")
+	host, _ := envValue(w, "SMTP_HOST")
+	port, _ := envValue(w, "SMTP_PORT")
+	tls, _ := envValue(w, "SMTP_TLS")
+	if len(dev.Find("Service", "-mailpit")) != 1 || host.Value != "careerops-mailpit" || tls.Value != "none" {
+		t.Errorf("dev: SMTP_HOST=%q SMTP_TLS=%q, want the careerops-mailpit Service without TLS", host.Value, tls.Value)
+	}
+	smtpPort := ""
+	for _, p := range mailpit.Ports {
+		if p.Name == "smtp" {
+			smtpPort = strconv.Itoa(int(p.ContainerPort))
+		}
+	}
+	if port.Value != smtpPort {
+		t.Errorf("dev: SMTP_PORT=%q, Mailpit takes email on %q", port.Value, smtpPort)
+	}
+	all := container(t, deployment(t, renderSet(t, "all-optional"), "worker").Spec.Template.Spec, "worker")
+	for name, want := range map[string]string{
+		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "465", "SMTP_TLS": "tls", "SMTP_USERNAME": "careerops",
+		"PUBLIC_BASE_URL": "https://careerops.example.com",
+	} {
+		if e, ok := envValue(all, name); !ok || e.Value != want {
+			t.Errorf("all-optional: %s=%q (set %v), want %q", name, e.Value, ok, want)
+		}
+	}
+	pw, _ := envValue(all, "SMTP_PASSWORD")
+	if ref := pw.ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "careerops-smtp" {
+		t.Errorf("all-optional: SMTP_PASSWORD comes from %+v, want Secret careerops-smtp", pw.ValueFrom)
+	}
+	def := container(t, deployment(t, renderSet(t, "default"), "worker").Spec.Template.Spec, "worker")
+	for _, e := range def.Env {
+		if strings.HasPrefix(e.Name, "SMTP_") || e.Name == "PUBLIC_BASE_URL" {
+			t.Errorf("default: %s=%q set, want no email", e.Name, e.Value)
 		}
 	}
 }

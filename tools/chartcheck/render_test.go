@@ -157,7 +157,7 @@ func TestRenderedKinds(t *testing.T) {
 	t.Parallel()
 	must := map[string][]string{
 		"default":      {"Deployment×2", "ScaledObject×1", "TriggerAuthentication×1", "RabbitmqCluster×1", "Job (hook pre-install,pre-upgrade)×1", "Pod (hook test)×1", "NetworkPolicy×2", "PodDisruptionBudget×1"},
-		"dev":          {"Deployment×3", "ScaledObject×1", "RabbitmqCluster×1", "NetworkPolicy×3"},
+		"dev":          {"Deployment×4", "ScaledObject×1", "RabbitmqCluster×1", "NetworkPolicy×4"},
 		"staging":      {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×2", "PrometheusRule×1", "RabbitmqCluster×1"},
 		"all-optional": {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×2", "PrometheusRule×1", "Deployment×3"},
 	}

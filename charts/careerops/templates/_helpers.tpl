@@ -271,3 +271,78 @@ PostgreSQL, RabbitMQ (the operator's pods, or networkPolicy.broker) and the OTLP
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+careerops.emailEnabled is "true" when the worker sends users' emails: to email.smtpHost, or to
+the chart's Mailpit (email.mailpit.enabled).
+*/}}
+{{- define "careerops.emailEnabled" -}}
+{{- if or .Values.email.mailpit.enabled .Values.email.smtpHost }}true{{ end }}
+{{- end }}
+
+{{/*
+careerops.env.email is the worker's SMTP_* environment (internal/email.Config); nothing when
+email is off.
+*/}}
+{{- define "careerops.env.email" -}}
+{{- if include "careerops.emailEnabled" . }}
+{{- $e := .Values.email }}
+{{- if not $e.publicBaseURL }}
+{{- fail "email.publicBaseURL is required with email (email.smtpHost or email.mailpit.enabled): the emails' links point there" }}
+{{- end }}
+{{- if $e.mailpit.enabled }}
+- name: SMTP_HOST
+  value: {{ include "careerops.componentName" (dict "ctx" . "component" "mailpit") | quote }}
+- name: SMTP_PORT
+  value: {{ $e.mailpit.smtpPort | quote }}
+- name: SMTP_TLS
+  value: "none"
+{{- else }}
+- name: SMTP_HOST
+  value: {{ $e.smtpHost | quote }}
+{{- with $e.smtpPort }}
+- name: SMTP_PORT
+  value: {{ . | quote }}
+{{- end }}
+- name: SMTP_TLS
+  value: {{ $e.smtpTLS | quote }}
+{{- with $e.smtpUsername }}
+- name: SMTP_USERNAME
+  value: {{ . | quote }}
+- name: SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.Values.secrets.smtp.existingSecret }}
+      key: {{ $.Values.secrets.smtp.key }}
+{{- end }}
+{{- end }}
+- name: SMTP_FROM
+  value: {{ $e.from | quote }}
+- name: SMTP_TIMEOUT
+  value: "{{ $e.timeoutSeconds }}s"
+- name: EMAIL_PER_DOMAIN_PER_MINUTE
+  value: {{ $e.perDomainPerMinute | quote }}
+- name: PUBLIC_BASE_URL
+  value: {{ $e.publicBaseURL | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+careerops.egress.email is the worker's egress rule to the SMTP server: the chart's Mailpit, or
+networkPolicy.smtp; nothing when email is off.
+*/}}
+{{- define "careerops.egress.email" -}}
+{{- if .Values.email.mailpit.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "careerops.selectorLabels" (dict "ctx" . "component" "mailpit") | nindent 10 }}
+  ports:
+    - port: {{ .Values.email.mailpit.smtpPort }}
+      protocol: TCP
+{{- else if .Values.email.smtpHost }}
+{{- with .Values.networkPolicy.smtp }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}

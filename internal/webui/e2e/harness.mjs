@@ -1,8 +1,10 @@
 // Shared by the browser tests: the browser, the API the tests call directly, screenshots.
 //
 // Environment: BASE_URL (the api, e.g. http://127.0.0.1:8080), CHROMIUM_PATH (defaults to
-// /usr/bin/chromium), UPDATE_SCREENSHOTS=1 to rewrite docs/screenshots/*.png.
+// /usr/bin/chromium), JWT_SECRET (the api's, to sign unsubscribe links as the worker does),
+// UPDATE_SCREENSHOTS=1 to rewrite docs/screenshots/*.png.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -127,3 +129,16 @@ export const SAMPLE = {
   cvText: 'Ten years of backend work. Built a job queue on PostgreSQL and RabbitMQ that processes 2 '
     + 'million tasks a day; led the move of a payment service to Kubernetes; mentor of four engineers.',
 };
+
+/**
+ * Signs the token of a user's one-click unsubscribe link, as the worker puts it in every email
+ * (internal/auth IssueUnsubscribe: HS256 with JWT_SECRET, audience careerops-unsubscribe).
+ */
+export function unsubscribeToken(userId) {
+  const secret = process.env.JWT_SECRET;
+  assert.ok(secret, 'JWT_SECRET is not set: scripts/browser-test.sh passes the api\'s');
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(userId), aud: ['careerops-unsubscribe'], iat: now, exp: now + 3600 })}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+}

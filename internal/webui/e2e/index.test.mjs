@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import {
-  BASE_URL, PHONE, SAMPLE, assertAccessible, assertClean, call, launchBrowser, openPage, screenshot, waitForJob,
+  BASE_URL, PHONE, SAMPLE, assertAccessible, assertClean, call, devToken, launchBrowser, openPage, screenshot,
+  unsubscribeToken, waitForJob,
 } from './harness.mjs';
 
 let browser;
@@ -214,6 +215,68 @@ describe('cover-letter page', () => {
     await assertAccessible(page, '/ on a phone');
     // The refused token above logged its 401; nothing else may go wrong.
     assertClean(page, [/status of 401/]);
+    await page.context().close();
+  });
+
+  test('index: the email toggle is labelled, works from the keyboard, is saved and survives a reload; an email\'s ?job= link opens the letter', async () => {
+    const page = await openPage(browser);
+    const token = await signInWithDevButton(page);
+    const box = page.getByRole('checkbox', { name: 'Email me when a letter is ready or fails', exact: true });
+    await page.getByText(/^Emails go to .+@/).waitFor();
+    assert.equal(await box.isChecked(), false, 'emails are off until the user opts in');
+
+    await box.focus();
+    let saved = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/me/notifications' && r.request().method() === 'PATCH');
+    await page.keyboard.press('Space');
+    assert.equal((await saved).status(), 200);
+    await page.getByRole('status').filter({ hasText: 'Saved: you will get an email for each letter.' }).waitFor();
+    assert.equal((await call('GET', '/api/me/notifications', { token })).json.email, true);
+    await assertAccessible(page, '/ with emails on');
+
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('#notify-email').checked);
+    saved = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/me/notifications' && r.request().method() === 'PATCH');
+    await box.click();
+    assert.equal((await saved).status(), 200);
+    await page.getByRole('status').filter({ hasText: 'Saved: no more emails.' }).waitFor();
+    await page.reload();
+    await page.getByText(/^Emails go to .+@/).waitFor();
+    assert.equal(await box.isChecked(), false, 'the box is unticked after a reload');
+    assert.equal((await call('GET', '/api/me/notifications', { token })).json.email, false);
+
+    // The link in an email: /?job=ID opens that letter once signed in.
+    const created = await call('POST', '/api/cover-letter', { token, body: { ...SAMPLE, tone: 'concise' } });
+    assert.equal(created.status, 202, created.text);
+    const job = await waitForJob(created.json.jobId, token, (j) => j.status === 'completed', { what: 'the linked letter' });
+    await page.goto(`${BASE_URL}/?job=${encodeURIComponent(job.jobId)}`);
+    await page.locator('#letter[data-state="completed"]').waitFor();
+    assert.equal(await page.locator('#letter').textContent(), job.coverLetter);
+    assertClean(page);
+    await page.context().close();
+  });
+
+  test('unsubscribe: the email\'s link shows a button, which turns emails off without signing in; a bad link says so', async () => {
+    const user = await devToken({});
+    const on = await call('PATCH', '/api/me/notifications', { token: user.token, body: { email: true } });
+    assert.equal(on.status, 200, on.text);
+    const page = await openPage(browser);
+    await page.goto(`${BASE_URL}/unsubscribe?token=${encodeURIComponent(unsubscribeToken(user.userId))}`);
+    await page.getByRole('heading', { name: 'Stop emails about your letters?', exact: true }).waitFor();
+    assert.equal((await call('GET', '/api/me/notifications', { token: user.token })).json.email, true,
+      'opening the link (as a mail scanner does) turned emails off');
+    await assertAccessible(page, '/unsubscribe');
+    await screenshot(page, 'unsubscribe', { fullPage: false });
+    const button = page.getByRole('button', { name: 'Stop emails', exact: true });
+    await button.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'You will get no more emails', exact: true }).waitFor();
+    assert.equal((await call('GET', '/api/me/notifications', { token: user.token })).json.email, false);
+    await assertAccessible(page, 'the unsubscribe confirmation');
+
+    const res = await page.goto(`${BASE_URL}/unsubscribe?token=not-a-token`);
+    assert.equal(res.status(), 400);
+    await page.getByRole('alert').filter({ hasText: 'invalid or has expired' }).waitFor();
+    assertClean(page, [/status of 400/]);
     await page.context().close();
   });
 });

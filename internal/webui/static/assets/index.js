@@ -32,6 +32,10 @@ const ui = {
   historyError: $('#history-error'),
   historyMore: $('#history-more'),
   historyRefresh: $('#history-refresh'),
+  notifyEmail: $('#notify-email'),
+  notifyHint: $('#notify-hint'),
+  notifyStatus: $('#notify-status'),
+  notifyError: $('#notify-error'),
 };
 
 // ---- the letter being shown --------------------------------------------------------------
@@ -488,6 +492,49 @@ function markCurrent() {
 ui.historyRefresh.addEventListener('click', () => loadHistory());
 ui.historyMore.addEventListener('click', () => loadHistory({ more: true }));
 
+// ---- email notifications -----------------------------------------------------------------
+
+const NOTIFICATIONS = '/api/me/notifications';
+
+/** Shows the user's choice of emails: the box, and where emails go. */
+function showNotifications({ email, address }) {
+  ui.notifyEmail.checked = Boolean(email);
+  // Without an address the box can still be unticked, never ticked.
+  ui.notifyEmail.disabled = !address && !email;
+  ui.notifyHint.textContent = address
+    ? `Emails go to ${address}. Each has a link to stop them.`
+    : 'There is no email address on file for you, so emails cannot be turned on.';
+}
+
+async function loadNotifications() {
+  ui.notifyError.textContent = '';
+  ui.notifyStatus.textContent = '';
+  try {
+    showNotifications(await api(NOTIFICATIONS, { token: session.token }));
+  } catch (err) {
+    ui.notifyEmail.disabled = true;
+    ui.notifyError.textContent = `Could not read your email setting: ${explain(err)}`;
+  }
+}
+
+ui.notifyEmail.addEventListener('change', async () => {
+  const want = ui.notifyEmail.checked;
+  ui.notifyError.textContent = '';
+  ui.notifyStatus.textContent = 'Saving…';
+  ui.notifyEmail.disabled = true;
+  try {
+    showNotifications(await api(NOTIFICATIONS, { method: 'PATCH', body: { email: want }, token: session.token }));
+    ui.notifyStatus.textContent = want ? 'Saved: you will get an email for each letter.' : 'Saved: no more emails.';
+  } catch (err) {
+    ui.notifyEmail.checked = !want;
+    ui.notifyEmail.disabled = false;
+    ui.notifyStatus.textContent = '';
+    if (err instanceof ApiError && err.status === 401) signIn.signedOut('Your session has ended: sign in again.');
+    else ui.notifyError.textContent = `Could not save: ${explain(err)}`;
+  }
+  ui.notifyEmail.focus();
+});
+
 // ---- start -------------------------------------------------------------------------------
 
 function clearView() {
@@ -502,6 +549,10 @@ function clearView() {
   ui.cancel.hidden = true;
   renderLetter('empty');
   ui.history.replaceChildren();
+  ui.notifyEmail.checked = false;
+  ui.notifyHint.textContent = '';
+  ui.notifyStatus.textContent = '';
+  ui.notifyError.textContent = '';
   ui.historyEmpty.hidden = true;
   ui.historyMore.hidden = true;
   historyCursor = '';
@@ -512,8 +563,10 @@ const signIn = setupSignIn({
   check: (token) => api('/api/cover-letter/jobs?limit=1', { token }),
   async onSignedIn() {
     ui.app.hidden = false;
-    const active = sessionStorage.getItem(ACTIVE_JOB);
-    await Promise.all([loadHistory(), active ? openJob(active) : null]);
+    // An email's link names its job: /?job=ID.
+    const linked = new URLSearchParams(window.location.search).get('job');
+    const active = linked || sessionStorage.getItem(ACTIVE_JOB);
+    await Promise.all([loadHistory(), loadNotifications(), active ? openJob(active) : null]);
   },
   onSignedOut() {
     ui.app.hidden = true;

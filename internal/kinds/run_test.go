@@ -1,4 +1,4 @@
-package kind_test
+package kinds_test
 
 import (
 	"context"
@@ -59,7 +59,8 @@ func TestAThrowawayKindRunsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	store, runs, ch := run(t, reverse)
+	st := run(t, func(*jobstore.Store) kind.Kind { return reverse })
+	store, runs, ch := st.store, st.runs, st.ch
 	user, err := store.AddUser(context.Background(), "kind@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -75,14 +76,7 @@ func TestAThrowawayKindRunsEndToEnd(t *testing.T) {
 		t.Fatalf("enqueue for nobody: %v, want ErrUnknownUser", err)
 	}
 
-	final := func(id string) jobstore.Run {
-		var j jobstore.Run
-		testkit.Eventually(t, 20*time.Second, func() bool {
-			j, err = runs.Get(context.Background(), id)
-			return err == nil && j.Status.Final()
-		}, "job "+id+" did not finish")
-		return j
-	}
+	final := func(id string) jobstore.Run { return st.final(t, id) }
 	if j := final(ids["hello"]); j.Status != job.StatusCompleted || !strings.Contains(string(j.Result), `"olleh"`) || j.Attempts != 1 {
 		t.Fatalf("hello = %+v (result %s)", j, j.Result)
 	}
@@ -102,23 +96,33 @@ func TestAThrowawayKindRunsEndToEnd(t *testing.T) {
 	}
 }
 
-// run runs k's worker, with a relay, on a database and a vhost of the test's own, until the
-// test ends. It returns the store, k's jobs and a channel on the vhost.
-func run(t *testing.T, k kind.Kind) (*jobstore.Store, *jobstore.Runs, *amqp.Channel) {
+// stack is a kind's worker with a relay, on a database and a vhost of the test's own.
+type stack struct {
+	store *jobstore.Store
+	runs  *jobstore.Runs // the kind's jobs
+	ch    *amqp.Channel  // on the vhost
+}
+
+// run runs the worker of the kind build makes (from the store), with a relay, on a database
+// and a vhost of the test's own, until the test ends.
+func run(t *testing.T, build func(*jobstore.Store) kind.Kind) *stack {
 	t.Helper()
 	pool, _ := testkit.NewPool(t)
 	url := testkit.NewVhostURL(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	conn, err := broker.Dial(ctx, broker.ConnectionConfig{URL: url, Name: t.Name(), Kinds: []string{k.Name}, Logger: slog.New(slog.DiscardHandler)})
+	store := jobstore.New(pool)
+	k := build(store)
+	conn, err := broker.Dial(ctx, broker.ConnectionConfig{URL: url, Name: t.Name(), Logger: slog.New(slog.DiscardHandler),
+		Kinds: append(job.Kinds(), k.Name)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := jobstore.New(pool)
 	relay := outbox.NewRelay(pool, broker.NewPublisher(conn), outbox.RelayConfig{PollInterval: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	store.OnOutboxWrite(relay.Wake)
 	runs := store.Runs(k.Spec)
 	w := worker.New(k, broker.NewConsumer(conn, k.Name, "test"), runs, store, worker.Config{
 		Telemetry: telemetry.New(slog.New(slog.DiscardHandler), noop.NewTracerProvider()), ReapInterval: time.Hour,
+		RetryBaseDelay: 50 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
 	})
 	done := make(chan error, 2)
 	go func() { done <- relay.Run(ctx) }()
@@ -132,5 +136,19 @@ func run(t *testing.T, k kind.Kind) (*jobstore.Store, *jobstore.Runs, *amqp.Chan
 		}
 		conn.Close()
 	})
-	return store, runs, testkit.Channel(t, url)
+	return &stack{store: store, runs: runs, ch: testkit.Channel(t, url)}
+}
+
+// final waits for the job id of the stack's kind to reach a final status and returns it.
+func (st *stack) final(t *testing.T, id string) jobstore.Run {
+	t.Helper()
+	var (
+		j   jobstore.Run
+		err error
+	)
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		j, err = st.runs.Get(context.Background(), id)
+		return err == nil && j.Status.Final()
+	}, "job "+id+" did not finish")
+	return j
 }
