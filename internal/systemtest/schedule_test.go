@@ -116,7 +116,7 @@ func TestSchedulerUnderThreeWorkerProcesses(t *testing.T) {
 		t.Fatalf("%d jobs for %d enqueued slots", jobs, enqueued)
 	}
 	t.Logf("slots: %d before the stop; %d fell while all were down: 1 caught up %s after its slot, %d not run; %d after; %d jobs, %d enqueued, %d skipped; slots won by %v",
-		len(before), missed,  caughtUp[0].recorded.Sub(caughtUp[0].slot).Round(time.Millisecond), missed-1, len(after)-1, jobs, enqueued, len(all)-enqueued, winners(all))
+		len(before), missed, caughtUp[0].recorded.Sub(caughtUp[0].slot).Round(time.Millisecond), missed-1, len(after)-1, jobs, enqueued, len(all)-enqueued, winners(all))
 }
 
 // scheduledRuns are the recorded slots of maintenance.retention, in order.
