@@ -53,10 +53,6 @@ func New(cfg Config) *Scheduler {
 // another replica did. A task that never ran counts its slots from the first look: a new
 // task does not run the slots before it was deployed.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if len(s.cfg.Tasks) == 0 {
-		<-ctx.Done()
-		return nil
-	}
 	var (
 		since time.Time
 		user  int64
@@ -86,6 +82,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) look(ctx context.Context, since time.Time, user int64) time.Duration {
 	wait := s.cfg.MaxSleep
 	for _, t := range s.cfg.Tasks {
+		if !t.On() {
+			continue
+		}
 		d, untilNext, err := tick(ctx, s.cfg.Pool, t, since, user, s.cfg.Owner)
 		if err != nil {
 			if ctx.Err() == nil {

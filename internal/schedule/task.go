@@ -33,8 +33,11 @@ type Task struct {
 	kind.Schedule
 	// Kind is how the store keeps the kind whose jobs the task enqueues.
 	Kind jobstore.Spec
-	when cron.Schedule
+	when cron.Schedule // nil: off
 }
+
+// On reports whether the task runs (it is not Off).
+func (t Task) On() bool { return t.when != nil }
 
 // Parse reads a cron expression: 5 fields (minute first), 6 (seconds first), or a descriptor
 // such as @daily or @every 1h.
@@ -47,8 +50,8 @@ func Parse(expr string) (cron.Schedule, error) {
 	return s, nil
 }
 
-// Tasks are the schedules the kinds declare, with overrides (task → cron expression, or Off)
-// applied: an override of a task no kind declares is an error, and so is a cron expression
+// Tasks are the schedules the kinds declare, with overrides (task → cron expression, or Off:
+// the task is kept, to show it is off, but never runs) applied: an override of a task no kind declares is an error, and so is a cron expression
 // that does not parse or a task name that cannot prefix a job id.
 func Tasks(kinds []kind.Kind, overrides map[string]string) ([]Task, error) {
 	var tasks []Task
@@ -65,15 +68,16 @@ func Tasks(kinds []kind.Kind, overrides map[string]string) ([]Task, error) {
 			if o, ok := overrides[s.Task]; ok {
 				s.Cron = strings.TrimSpace(o)
 			}
-			if s.Cron == Off {
+			if len(s.Args) == 0 {
+				s.Args = json.RawMessage(`{}`)
+			}
+			if s.Cron == Off { // registered as off, for /ops, and never run
+				tasks = append(tasks, Task{Schedule: s, Kind: k.Spec})
 				continue
 			}
 			when, err := Parse(s.Cron)
 			if err != nil {
 				return nil, fmt.Errorf("task %s: %w", s.Task, err)
-			}
-			if len(s.Args) == 0 {
-				s.Args = json.RawMessage(`{}`)
 			}
 			tasks = append(tasks, Task{Schedule: s, Kind: k.Spec, when: when})
 		}

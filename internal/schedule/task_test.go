@@ -90,7 +90,7 @@ func TestTasks(t *testing.T) {
 		wantErr   string
 	}{
 		{name: "declared", kinds: all, want: "a.one=@daily,b.two=0 * * * *"},
-		{name: "overridden and off", kinds: all, overrides: map[string]string{"a.one": " */5 * * * * * ", "b.two": "off"}, want: "a.one=*/5 * * * * *"},
+		{name: "overridden and off", kinds: all, overrides: map[string]string{"a.one": " */5 * * * * * ", "b.two": "off"}, want: "a.one=*/5 * * * * *,b.two=off"},
 		{name: "unknown task", kinds: all, overrides: map[string]string{"z.zz": "@daily"}, wantErr: "z.zz"},
 		{name: "bad cron", kinds: all, overrides: map[string]string{"a.one": "sometimes"}, wantErr: "sometimes"},
 		{name: "twice", kinds: []kind.Kind{k("a.one", kind.Schedule{Task: "x.y", Cron: "@daily"}), k("b.two", kind.Schedule{Task: "x.y", Cron: "@daily"})}, wantErr: "twice"},
