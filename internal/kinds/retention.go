@@ -9,6 +9,7 @@ import (
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/kind"
+	"github.com/careerops/jobs/internal/schedule"
 )
 
 // Defaults of RetentionDeps.
@@ -49,7 +50,7 @@ type RetentionResult struct {
 }
 
 // Retention is maintenance.retention: finished jobs older than RETENTION_DAYS are deleted in
-// small batches, daily (the task maintenance.retention), by whichever worker runs the kind.
+// small batches (and the scheduler's slots as old, but each task's last), daily (the task maintenance.retention), by whichever worker runs the kind.
 func Retention(d RetentionDeps) kind.Kind {
 	d.Batch, d.Budget = cmp.Or(d.Batch, DefaultRetentionBatch), cmp.Or(d.Budget, DefaultRetentionBudget)
 	k := kind.Kind{
@@ -91,5 +92,8 @@ func retain(ctx context.Context, d RetentionDeps) (RetentionResult, error) {
 			}
 		}
 	}
-	return res, nil
+	// The scheduler's own record of slots, as old, but each task's last.
+	n, err := schedule.Prune(ctx, d.Store.Pool(), d.Days)
+	res.Deleted["schedule_runs"] = n
+	return res, err
 }

@@ -66,7 +66,9 @@ func TestRetentionDeletesOldFinishedJobsInBatches(t *testing.T) {
 	store := jobstore.New(pool)
 	fillJobs(t, pool, 2500) // 2000 old finished rows in each table
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `CREATE TABLE usage_rollups (day date, jobs int); INSERT INTO usage_rollups VALUES ('2026-01-01', 7)`); err != nil {
+	if _, err := pool.Exec(ctx, `CREATE TABLE usage_rollups (day date, jobs int); INSERT INTO usage_rollups VALUES ('2026-01-01', 7);
+		INSERT INTO schedule_runs (task, slot, outcome) VALUES ('a.b', now() - interval '90 days', 'skipped'),
+			('a.b', now() - interval '60 days', 'skipped'), ('a.b', now() - interval '1 day', 'skipped'), ('c.d', now() - interval '99 days', 'skipped')`); err != nil {
 		t.Fatal(err)
 	}
 	run := func(d RetentionDeps) RetentionResult {
@@ -92,7 +94,7 @@ func TestRetentionDeletesOldFinishedJobsInBatches(t *testing.T) {
 	}
 	res := run(RetentionDeps{Store: store, Days: 30, Batch: 700})
 	// 2000 old rows a table (the stopped run deleted none): batches of 700, the last short.
-	if got := res.Deleted["cover_letter_jobs"] + res.Deleted["jobs"]; got != 4000 || res.Batches != 6 {
+	if got := res.Deleted["cover_letter_jobs"] + res.Deleted["jobs"]; got != 4000 || res.Batches != 6 || res.Deleted["schedule_runs"] != 2 {
 		t.Fatalf("deleted %+v in %d batches, want 4000 rows in 6", res.Deleted, res.Batches)
 	}
 	for q, want := range map[string]int64{

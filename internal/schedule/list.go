@@ -104,3 +104,16 @@ func (st Status) View() job.ScheduleView {
 	}
 	return v
 }
+
+// Prune deletes the slots recorded more than days days ago, but each task's latest (its last
+// run, on /ops), and returns how many it deleted.
+func Prune(ctx context.Context, pool *pgxpool.Pool, days int) (int64, error) {
+	tag, err := pool.Exec(ctx, `
+		DELETE FROM schedule_runs r
+		WHERE r.slot < now() - make_interval(days => $1)
+		  AND r.slot < (SELECT max(slot) FROM schedule_runs l WHERE l.task = r.task)`, days)
+	if err != nil {
+		return 0, fmt.Errorf("schedule: prune: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
