@@ -23,20 +23,9 @@ CREATE TABLE IF NOT EXISTS schedule_runs (
 );
 
 -- The user of system work (scheduled jobs): a user row like any other, so that jobs keep
--- their NOT NULL user; nobody signs in as it. Its id comes from the sequence, past any id
--- another service's user took.
--- +goose StatementBegin
-DO $$
-BEGIN
-    WHILE NOT EXISTS (SELECT 1 FROM users WHERE email = 'system@careerops.invalid') LOOP
-        BEGIN
-            INSERT INTO users (email) VALUES ('system@careerops.invalid');
-        EXCEPTION WHEN unique_violation THEN
-            NULL; -- the id was taken by a user first seen in a message: take the next one
-        END;
-    END LOOP;
-END $$;
--- +goose StatementEnd
+-- their NOT NULL user; nobody signs in as it. Its id is fixed far past the sequence (2^53 - 1,
+-- the largest a JavaScript client reads exactly), so no other user's id moves.
+INSERT INTO users (id, email) VALUES (9007199254740991, 'system@careerops.invalid') ON CONFLICT DO NOTHING;
 
 -- Retention (maintenance.retention) deletes finished jobs oldest first, in small batches:
 -- these indexes find them without scanning the tables. Built concurrently: the tables may be
