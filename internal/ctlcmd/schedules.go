@@ -28,13 +28,8 @@ the first run. WORKER_SCHEDULES changes a task's schedule. Needs DATABASE_URL.`,
 }
 
 func runSchedules(ctx context.Context, e *env, c command, args []string) error {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "one JSON object per task")
-	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
-		return err
-	}
-	pool, err := e.pool(ctx)
-	if err != nil {
+	asJSON, pool, err := c.listing(ctx, e, flag.NewFlagSet(c.name, flag.ContinueOnError), args, "task")
+	if pool == nil || err != nil {
 		return err
 	}
 	defer pool.Close()
@@ -42,7 +37,7 @@ func runSchedules(ctx context.Context, e *env, c command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		for _, st := range tasks {
 			if err := enc.Encode(st.View()); err != nil {

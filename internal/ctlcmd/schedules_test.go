@@ -4,26 +4,16 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/careerops/jobs/internal/testkit"
 )
 
 // careeropsctl schedules shows each registered task: its schedule, next run, and its last
 // slot with the outcome (the slot's job's status), as a table or JSON.
 func TestSchedulesShowsEachTask(t *testing.T) {
 	t.Parallel()
-	dbURL := testkit.NewDatabaseURL(t)
-	vars := map[string]string{"DATABASE_URL": dbURL}
+	vars, pool := database(t)
 	if empty := run(t, vars, "schedules"); empty.err != nil || !strings.Contains(empty.stderr, "none registered") {
 		t.Fatalf("schedules with none = %q %q %v", empty.stdout, empty.stderr, empty.err)
 	}
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	if _, err := pool.Exec(context.Background(), `
 		INSERT INTO schedules (task, kind, cron) VALUES ('maintenance.retention', 'maintenance.retention', '17 3 * * *');
 		INSERT INTO schedule_runs (task, slot, outcome, job_id, scheduled_by)
