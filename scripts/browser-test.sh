@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Browser tests of the api's web pages (/ and /ops): headless Debian Chromium, driven by
 # playwright-core from npm (internal/webui/e2e, Node's built-in test runner), against the real
-# programs: fakeopenai (3 s per letter, so the streaming is visible), api and worker, on free
-# ports, with a fresh PostgreSQL database and a fresh RabbitMQ vhost that are removed on exit.
+# programs: fakeopenai (3 s per letter, so the streaming is visible), api and worker, and Mailpit
+# (a real SMTP server with an HTTP API, that the worker's emails go to), on free ports, with a
+# fresh PostgreSQL database and a fresh RabbitMQ vhost that are removed on exit.
 #
 #   make browser-test                        (or: scripts/browser-test.sh)
 #   UPDATE_SCREENSHOTS=1 make browser-test   also rewrites docs/screenshots/*.png
 #   make browser-test ARGS='--test-name-pattern=ops'    extra arguments for node --test
 #
 # Needs Node.js 20+ with npm, PostgreSQL and RabbitMQ (started by scripts/services.sh) and
-# /usr/bin/chromium (installed with apt-get when missing; CHROMIUM_PATH points elsewhere).
+# /usr/bin/chromium (installed with apt-get when missing; CHROMIUM_PATH points elsewhere), and
+# Mailpit (built once into ~/.cache/careerops-tools by scripts/mailpit.sh when missing).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,6 +49,10 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   die "Node.js 20+ and npm are needed"
 fi
 command -v psql >/dev/null || die "psql is needed (to drop the test database)"
+MAILPIT_BIN=$(scripts/mailpit.sh) || {
+  say "building Mailpit (once, a few minutes)"
+  MAILPIT_BIN=$(nice -n 10 scripts/mailpit.sh --build)
+}
 say "$("$CHROMIUM_PATH" --version 2>/dev/null | head -n 1), node $(node --version)"
 
 say "npm ci in $E2E"
@@ -66,6 +72,9 @@ free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1
 API_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 FAKE_PORT=$(free_port)
+SMTP_PORT=$(free_port)
+MAILPIT_PORT=$(free_port)
+MAILPIT_URL=http://127.0.0.1:$MAILPIT_PORT
 BASE_URL=http://127.0.0.1:$API_PORT
 
 declare -A PID=()
@@ -79,7 +88,7 @@ STATUS=1
 # shellcheck disable=SC2317
 show_logs() {
   local n
-  for n in fakeopenai api worker; do
+  for n in mailpit fakeopenai api worker; do
     [[ -s "$WORK/$n.log" ]] || continue
     echo "----- last lines of the $n log" >&2
     tail -n 30 "$WORK/$n.log" >&2
@@ -90,7 +99,7 @@ show_logs() {
 cleanup() {
   trap '' INT TERM
   stop_procs browser-test api worker || true
-  stop_procs browser-test fakeopenai || true
+  stop_procs browser-test fakeopenai mailpit || true
   ((STATUS == 0)) || show_logs
   if ((CREATED_DB)); then
     psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null ||
@@ -129,30 +138,34 @@ start_program() {
 }
 
 JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+start_program mailpit "$MAILPIT_BIN" --smtp "127.0.0.1:$SMTP_PORT" --listen "127.0.0.1:$MAILPIT_PORT" \
+  --database "$WORK/mailpit.db" --disable-version-check --smtp-disable-rdns
 start_program fakeopenai "$BIN_DIR/fakeopenai" --addr "127.0.0.1:$FAKE_PORT" --latency 3s
 start_program api HTTP_ADDR="127.0.0.1:$API_PORT" JWT_SECRET="$JWT_SECRET" DEV_TOKEN_ENDPOINT=true \
   JAEGER_UI_URL=http://127.0.0.1:16686 "$BIN_DIR/api"
 start_program worker ADMIN_ADDR="127.0.0.1:$ADMIN_PORT" OPENAI_API_KEY=sk-browser-test \
-  OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_MODEL=fake-gpt "$BIN_DIR/worker"
+  OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_MODEL=fake-gpt \
+  JWT_SECRET="$JWT_SECRET" PUBLIC_BASE_URL="$BASE_URL" SMTP_HOST=127.0.0.1 SMTP_PORT="$SMTP_PORT" SMTP_TLS=none \
+  SMTP_FROM='CareerOps <no-reply@careerops.localhost>' "$BIN_DIR/worker"
 
 deadline=$((SECONDS + 30))
-for url in "$BASE_URL/readyz" "http://127.0.0.1:$ADMIN_PORT/readyz" "http://127.0.0.1:$FAKE_PORT/v1/models"; do
+for url in "$BASE_URL/readyz" "http://127.0.0.1:$ADMIN_PORT/readyz" "http://127.0.0.1:$FAKE_PORT/v1/models" "$MAILPIT_URL/readyz"; do
   until curl -fs -o /dev/null --max-time 2 -H 'Authorization: Bearer sk-browser-test' "$url"; do
-    for n in fakeopenai api worker; do
+    for n in mailpit fakeopenai api worker; do
       kill -0 "${PID[$n]}" 2>/dev/null || die "$n exited during startup"
     done
     ((SECONDS < deadline)) || die "$url did not answer within 30 s"
     sleep 0.3
   done
 done
-say "api $BASE_URL, worker admin :$ADMIN_PORT, fakeopenai :$FAKE_PORT (3 s per letter) are ready"
+say "api $BASE_URL, worker admin :$ADMIN_PORT, fakeopenai :$FAKE_PORT (3 s per letter), Mailpit SMTP :$SMTP_PORT and $MAILPIT_URL are ready"
 
 # --- the tests -------------------------------------------------------------------------------
 tests_start=$SECONDS
 status=0
 (
   cd "$E2E"
-  BASE_URL=$BASE_URL CHROMIUM_PATH=$CHROMIUM_PATH JWT_SECRET=$JWT_SECRET node --test --test-concurrency=1 --test-reporter=spec \
+  BASE_URL=$BASE_URL MAILPIT_URL=$MAILPIT_URL CHROMIUM_PATH=$CHROMIUM_PATH JWT_SECRET=$JWT_SECRET node --test --test-concurrency=1 --test-reporter=spec \
     --test-timeout=120000 "$@" ./*.test.mjs
 ) || status=$?
 STATUS=$status

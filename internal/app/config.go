@@ -11,6 +11,7 @@ import (
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/email"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
@@ -170,10 +171,10 @@ type WorkerConfig struct {
 	Concurrency int `env:"WORKER_CONCURRENCY" help:"How many jobs of each kind run at once (also the prefetch)."`
 	// Kinds are the job kinds this process runs; empty: every kind.
 	Kinds []string `env:"WORKER_KINDS" help:"The job kinds this process runs, comma-separated (e.g. notifications.email); empty: every kind."`
-	// MaxAttempts is the LLM attempts a job gets before it fails for good.
-	MaxAttempts int `env:"WORKER_MAX_ATTEMPTS" help:"The LLM attempts a job gets before it fails for good."`
+	// MaxAttempts is the LLM attempts a cover letter gets before it fails for good.
+	MaxAttempts int `env:"WORKER_MAX_ATTEMPTS" help:"The LLM attempts a cover letter gets before it fails for good (other kinds keep their own retry policy)."`
 	// RetryBaseDelay is the backoff before the first retry.
-	RetryBaseDelay time.Duration `env:"WORKER_RETRY_BASE_DELAY" help:"The backoff before the first retry."`
+	RetryBaseDelay time.Duration `env:"WORKER_RETRY_BASE_DELAY" help:"The cover letters' backoff before the first retry."`
 	// RetryMaxDelay caps the backoff.
 	RetryMaxDelay time.Duration `env:"WORKER_RETRY_MAX_DELAY" help:"Caps the backoff."`
 	// DrainTimeout bounds how long SIGTERM waits for jobs in flight.
@@ -312,6 +313,12 @@ func (c *WorkerConfig) validateFallback() error {
 func httpURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// coverLetterRetry is the cover letters' retry policy: WORKER_MAX_ATTEMPTS and
+// WORKER_RETRY_*. The other kinds keep their own (email's outlasts an SMTP outage).
+func (c *WorkerConfig) coverLetterRetry() kind.Retry {
+	return kind.Retry{MaxAttempts: c.MaxAttempts, BaseDelay: c.RetryBaseDelay, MaxDelay: c.RetryMaxDelay}
 }
 
 // llmConfig is the LLM client's configuration.

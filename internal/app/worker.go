@@ -139,16 +139,15 @@ func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.K
 	var workers []*worker.Worker
 	for _, k := range selected {
 		workers = append(workers, worker.New(k, broker.NewConsumer(b.conn, k.Name, "careerops-worker"), b.store.Runs(k.Spec), b.store, worker.Config{
-			Concurrency:    cfg.Concurrency,
-			MaxAttempts:    cfg.MaxAttempts,
-			RetryBaseDelay: cfg.RetryBaseDelay,
-			RetryMaxDelay:  cfg.RetryMaxDelay,
-			DrainTimeout:   cfg.DrainTimeout,
-			ReapInterval:   cfg.ReapInterval,
-			Name:           processName(),
-			Telemetry:      tel,
-			Metrics:        metrics,
-			Progress:       progressPub,
+			// Each kind keeps its own retry policy: WORKER_MAX_ATTEMPTS and WORKER_RETRY_*
+			// are the cover letters' (kindDeps), not every kind's.
+			Concurrency:  cfg.Concurrency,
+			DrainTimeout: cfg.DrainTimeout,
+			ReapInterval: cfg.ReapInterval,
+			Name:         processName(),
+			Telemetry:    tel,
+			Metrics:      metrics,
+			Progress:     progressPub,
 		}))
 	}
 	return workers, nil
@@ -161,7 +160,7 @@ func kindDeps(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *
 	model, llmWait := workerLLM(cfg, tel, b)
 	d := kinds.Deps{CoverLetter: kinds.CoverLetterDeps{
 		LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
-		Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry),
+		Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry), Retry: cfg.coverLetterRetry(),
 	}, Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays}}
 	if !cfg.Email.Enabled() {
 		return d, nil

@@ -36,6 +36,9 @@ type CoverLetterDeps struct {
 	Metrics *LLMMetrics
 	// Finished adds to the announcements of a letter's final status (email, say); nil: none.
 	Finished func(ctx context.Context, tx pgx.Tx, r jobstore.Run, headers map[string]string) error
+	// Retry is the letters' retry policy (WORKER_MAX_ATTEMPTS, WORKER_RETRY_*); zero fields:
+	// the worker's defaults.
+	Retry kind.Retry
 }
 
 // maxLetterBytes bounds a stored letter: far more than any letter, far less than a runaway
@@ -50,6 +53,7 @@ func CoverLetter(d CoverLetterDeps) kind.Kind {
 		Spec:            jobstore.CoverLetters(jobstore.Limits{JobsPerMinute: d.JobsPerMinute}, d.Finished),
 		Timeout:         d.Timeout,
 		Wait:            d.Wait,
+		Retry:           d.Retry,
 		MaxMessageBytes: job.MaxGenerateMessageBytes,
 	}
 	return kind.Define(k, func(ctx context.Context, j jobstore.Run, a job.CoverLetterArgs) (jobstore.CoverLetterResult, error) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/tools/loadgen"
 )
 
@@ -124,6 +125,9 @@ type scenario struct {
 	setup func(r *run, cfg *loadgen.Config)
 	// minAccepted is how many jobs the load must get accepted; 0 means 300.
 	minAccepted int
+	// smtp runs a test SMTP server in the suite's process for the workers' email
+	// (SystemConfig.SMTP).
+	smtp bool
 }
 
 const cvText = "Eight years of backend work in Go and PostgreSQL: a payments ledger with exactly-once " +
@@ -141,6 +145,9 @@ func runScenario(t *testing.T, sc scenario) {
 	defer cancel()
 	started := time.Now()
 	sc.sys.Name = sc.name
+	if sc.smtp {
+		sc.sys.SMTP = testkit.StartSMTPServer(t, testkit.SMTPOptions{})
+	}
 	s, err := NewSystem(ctx, h, sc.sys)
 	if s != nil {
 		defer func() {

@@ -27,6 +27,7 @@ func TestChaos(t *testing.T) {
 		workerKill(), apiKill(), rabbitmqStop(), postgresRestart(), llmTrouble(), poison(), rollingRestart(), connectionDrop(),
 		rateLimit(),
 		llmFallback(),
+		smtpOutage(), smtpSlow(),
 	} {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
 	}

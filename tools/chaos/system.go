@@ -32,6 +32,9 @@ type SystemConfig struct {
 	// wire (FallbackModel) behind a counting proxy of its own, with FallbackArgs as its flags.
 	Fallback     bool
 	FallbackArgs []string
+	// SMTP, if set, is the test SMTP server the workers send email through; every user
+	// opts in to email about their jobs.
+	SMTP *testkit.SMTPServer
 }
 
 // The models of the suite's LLM endpoints: what a job's model column says wrote its letter.
@@ -114,6 +117,12 @@ func NewSystem(ctx context.Context, h *Harness, cfg SystemConfig) (*System, erro
 			return s, err
 		}
 		s.Tokens = append(s.Tokens, token)
+	}
+	if cfg.SMTP != nil {
+		// As PATCH /api/me/notifications {"email": true} does, for every user at once.
+		if _, err := s.Pool.Exec(ctx, `UPDATE users SET email_notifications = true`); err != nil {
+			return s, err
+		}
 	}
 
 	if s.Fake, s.FakeURL, s.Proxy, err = s.startFake(ctx, "fakeopenai", cfg.FakeArgs); err != nil {
@@ -200,6 +209,16 @@ func (s *System) workerEnv(id string) []string {
 		for k, v := range map[string]string{
 			"LLM_FALLBACK_BASE_URL": s.FallbackProxy.WorkerURL(id), "LLM_FALLBACK_API_KEY": "azure-chaos-not-a-secret",
 			"LLM_FALLBACK_API_TYPE": "azure", "LLM_FALLBACK_MODEL": FallbackModel, "LLM_FALLBACK_DEPLOYMENT": "letters-fallback",
+		} {
+			env[k] = v
+		}
+	}
+	if s.Cfg.SMTP != nil {
+		// Every user's address is in one domain: no per-domain cap, it is not under test.
+		for k, v := range map[string]string{
+			"SMTP_HOST": s.Cfg.SMTP.Host, "SMTP_PORT": strconv.Itoa(s.Cfg.SMTP.Port), "SMTP_TLS": "none",
+			"SMTP_TIMEOUT": "5s", "JWT_SECRET": JWTSecret, "PUBLIC_BASE_URL": "http://127.0.0.1:" + strconv.Itoa(s.apiPort),
+			"EMAIL_PER_DOMAIN_PER_MINUTE": "0",
 		} {
 			env[k] = v
 		}

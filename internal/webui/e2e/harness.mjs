@@ -2,6 +2,7 @@
 //
 // Environment: BASE_URL (the api, e.g. http://127.0.0.1:8080), CHROMIUM_PATH (defaults to
 // /usr/bin/chromium), JWT_SECRET (the api's, to sign unsubscribe links as the worker does),
+// MAILPIT_URL (the HTTP side of the Mailpit the worker sends its emails to),
 // UPDATE_SCREENSHOTS=1 to rewrite docs/screenshots/*.png.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+export const MAILPIT_URL = (process.env.MAILPIT_URL || 'http://127.0.0.1:8025').replace(/\/+$/, '');
 const SCREENSHOT_DIR = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
@@ -130,6 +132,20 @@ export const SAMPLE = {
     + 'million tasks a day; led the move of a payment service to Kubernetes; mentor of four engineers.',
 };
 
+/** Fills the form on / and presses "Write my letter"; returns the new job's id. */
+export async function submitLetter(page, { tone = 'friendly', jobDescription = SAMPLE.jobDescription } = {}) {
+  await page.getByLabel('Job description').fill(jobDescription);
+  await page.getByLabel('Your CV').fill(SAMPLE.cvText);
+  await page.getByLabel('Tone').selectOption(tone);
+  const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/cover-letter' && r.request().method() === 'POST');
+  await page.getByRole('button', { name: 'Write my letter', exact: true }).click();
+  const res = await answered;
+  assert.equal(res.status(), 202, `POST /api/cover-letter: ${res.status()} ${await res.text()}`);
+  const { jobId } = await res.json();
+  assert.ok(jobId);
+  return jobId;
+}
+
 /**
  * Signs the token of a user's one-click unsubscribe link, as the worker puts it in every email
  * (internal/auth IssueUnsubscribe: HS256 with JWT_SECRET, audience careerops-unsubscribe).
@@ -141,4 +157,32 @@ export function unsubscribeToken(userId) {
   const now = Math.floor(Date.now() / 1000);
   const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(userId), aud: ['careerops-unsubscribe'], iat: now, exp: now + 3600 })}`;
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
+
+/**
+ * Polls Mailpit's API until exactly the emails to `to` that want(list) accepts have arrived;
+ * returns their summaries (ID, Subject, To, …), newest first. The full message (HTML, Text,
+ * headers) is at GET /api/v1/message/{ID}, the HTML as the mail client shows it at
+ * /view/{ID}.html.
+ */
+export async function waitForEmails(to, want, { timeout = 30_000 } = {}) {
+  const deadline = Date.now() + timeout;
+  const query = encodeURIComponent(`to:"${to}"`);
+  let messages = [];
+  while (Date.now() < deadline) {
+    const res = await fetch(`${MAILPIT_URL}/api/v1/search?query=${query}`);
+    if (res.status !== 200) assert.fail(`Mailpit search: ${res.status} ${await res.text()}`);
+    ({ messages } = await res.json());
+    if (want(messages)) return messages;
+    await new Promise((r) => { setTimeout(r, 250); });
+  }
+  assert.fail(`the emails to ${to} did not arrive in Mailpit within ${timeout} ms; there: ${JSON.stringify(messages.map((m) => m.Subject))}`);
+  return messages;
+}
+
+/** The full message from Mailpit: Subject, From, To, Text, HTML, MessageID, … */
+export async function mailpitMessage(id) {
+  const res = await fetch(`${MAILPIT_URL}/api/v1/message/${encodeURIComponent(id)}`);
+  assert.equal(res.status, 200, `Mailpit message ${id}: ${res.status}`);
+  return res.json();
 }

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import {
   BASE_URL, PHONE, SAMPLE, assertAccessible, assertClean, call, devToken, launchBrowser, openPage, screenshot,
-  unsubscribeToken, waitForJob,
+  submitLetter, unsubscribeToken, waitForJob,
 } from './harness.mjs';
 
 let browser;
@@ -22,19 +22,6 @@ async function signInWithDevButton(page) {
   await page.keyboard.press('Enter'); // a real button: the keyboard works
   await page.getByRole('heading', { name: 'Write a cover letter', exact: true }).waitFor();
   return page.evaluate(() => sessionStorage.getItem('careerops.token'));
-}
-
-async function submit(page, { tone = 'friendly', jobDescription = SAMPLE.jobDescription } = {}) {
-  await page.getByLabel('Job description').fill(jobDescription);
-  await page.getByLabel('Your CV').fill(SAMPLE.cvText);
-  await page.getByLabel('Tone').selectOption(tone);
-  const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/cover-letter' && r.request().method() === 'POST');
-  await page.getByRole('button', { name: 'Write my letter', exact: true }).click();
-  const res = await answered;
-  assert.equal(res.status(), 202, `POST /api/cover-letter: ${res.status()} ${await res.text()}`);
-  const { jobId } = await res.json();
-  assert.ok(jobId);
-  return jobId;
 }
 
 async function storedJob(jobId, token) {
@@ -64,7 +51,7 @@ describe('cover-letter page', () => {
       }).observe(letter, { childList: true, characterData: true, subtree: true, attributes: true });
     });
     const started = Date.now();
-    const jobId = await submit(page);
+    const jobId = await submitLetter(page);
     await page.locator('#letter[data-state="completed"]').waitFor({ timeout: 30_000 });
     const took = Date.now() - started;
 
@@ -128,7 +115,7 @@ describe('cover-letter page', () => {
       });
     });
     const token = await signInWithDevButton(page);
-    const jobId = await submit(page, { tone: 'concise' });
+    const jobId = await submitLetter(page, { tone: 'concise' });
     await page.waitForFunction(() => {
       const letter = document.querySelector('#letter');
       return letter.dataset.state === 'streaming' && letter.textContent.length > 0;
@@ -159,7 +146,7 @@ describe('cover-letter page', () => {
   test('index: cancel stops a letter being written', async () => {
     const page = await openPage(browser);
     const token = await signInWithDevButton(page);
-    const jobId = await submit(page, { tone: 'professional' });
+    const jobId = await submitLetter(page, { tone: 'professional' });
     const cancel = page.getByRole('button', { name: 'Cancel', exact: true });
     await cancel.waitFor();
     const answered = page.waitForResponse((r) => r.request().method() === 'DELETE');
