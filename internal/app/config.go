@@ -12,9 +12,11 @@ import (
 	"github.com/careerops/jobs/internal/email"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/kind"
+	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
 	"github.com/careerops/jobs/internal/llmroute"
+	"github.com/careerops/jobs/internal/schedule"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
 )
@@ -184,6 +186,10 @@ type WorkerConfig struct {
 	UserJobsPerMinute int `env:"USER_JOBS_PER_MINUTE" help:"Caps the cover letters one user may have created per minute, for jobs other services publish to the queue (0: no limit); the api applies the same setting to its requests."`
 	// DatabaseMaxConns bounds the pool; 0 is WORKER_CONCURRENCY + 4.
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" help:"Bounds the database pool; 0: WORKER_CONCURRENCY + 4."`
+	// RetentionDays keeps finished jobs this many days after they completed; 0 keeps all.
+	RetentionDays int `env:"RETENTION_DAYS" help:"Finished jobs (completed, failed, cancelled: their job descriptions, CVs and letters) are deleted this many days after they completed, by the scheduled task maintenance.retention (daily, in batches of 1000 rows); 0: kept forever."`
+	// Schedules overrides the kinds' schedules: task → cron expression, or off.
+	Schedules map[string]string `env:"WORKER_SCHEDULES, delimiter=;, separator==" help:"Changes scheduled tasks' times: task=cron pairs separated by ';' (e.g. maintenance.retention=0 4 * * *), cron with 5 fields, 6 with seconds first, or @daily-like; task=off turns a task off. Every worker runs the scheduler: give them all the same."`
 	// Fallback is the optional second LLM endpoint and the primary's circuit breaker.
 	Fallback FallbackConfig
 	// Email is how users' emails are sent (SMTP_*; off without SMTP_HOST).
@@ -266,6 +272,11 @@ func (c *WorkerConfig) Validate() error {
 		return errors.New("USER_JOBS_PER_MINUTE and COMPLETED_QUEUE_MAX_LENGTH must not be negative")
 	case c.LLMRequestsPerMinute < 0 || c.LLMTokensPerMinute < 0 || c.LLMBudgetMaxWait <= 0:
 		return errors.New("LLM_REQUESTS_PER_MINUTE and LLM_TOKENS_PER_MINUTE must not be negative, LLM_BUDGET_MAX_WAIT must be positive")
+	case c.RetentionDays < 0:
+		return errors.New("RETENTION_DAYS must not be negative (0 keeps everything)")
+	}
+	if _, err := schedule.Tasks(kinds.All(kinds.Deps{}), c.Schedules); err != nil {
+		return fmt.Errorf("WORKER_SCHEDULES: %w", err)
 	}
 	if err := c.llmConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("OPENAI_API_TYPE, OPENAI_MODEL_KIND or LLM_MAX_TOKENS: %w", err)

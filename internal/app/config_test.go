@@ -1,9 +1,12 @@
 package app
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/careerops/jobs/internal/config"
 )
 
 // DEV_TOKEN_ENDPOINT mints admin tokens for anyone who asks: the api refuses to start with it
@@ -113,5 +116,45 @@ func TestWorkerFallbackSettings(t *testing.T) {
 	c.Fallback.BaseURL = "https://x.example"
 	if got := c.fallbackModel(); got != c.OpenAIModel {
 		t.Errorf("fallback model without LLM_FALLBACK_MODEL = %q, want OPENAI_MODEL's %q", got, c.OpenAIModel)
+	}
+}
+
+// RETENTION_DAYS and WORKER_SCHEDULES are read from the environment and checked: a cron with
+// seconds, a task turned off, an unknown task or a bad expression, a negative retention.
+func TestWorkerScheduleAndRetentionSettings(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, schedules, days string
+		want                  map[string]string
+		validErr              string
+	}{
+		{name: "defaults", want: nil},
+		{name: "seconds and off", schedules: "maintenance.retention=*/2 * * * * *", days: "30",
+			want: map[string]string{"maintenance.retention": "*/2 * * * * *"}},
+		{name: "a list with commas inside", schedules: "maintenance.retention=0 3,15 * * *", want: map[string]string{"maintenance.retention": "0 3,15 * * *"}},
+		{name: "off", schedules: "maintenance.retention=off", want: map[string]string{"maintenance.retention": "off"}},
+		{name: "unknown task", schedules: "nope.task=@daily", validErr: "nope.task"},
+		{name: "bad cron", schedules: "maintenance.retention=every day", validErr: "WORKER_SCHEDULES"},
+		{name: "negative days", days: "-1", validErr: "RETENTION_DAYS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := DefaultWorkerConfig()
+			vars := map[string]string{"DATABASE_URL": "postgres://x", "RABBITMQ_URL": "amqp://x", "OPENAI_API_KEY": "k",
+				"WORKER_SCHEDULES": tt.schedules, "RETENTION_DAYS": tt.days}
+			_, err := config.Parse(workerProgram().Program, nil, env(vars), io.Discard, &c)
+			if tt.validErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.validErr) {
+					t.Fatalf("Parse = %v, want a refusal naming %s", err, tt.validErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(c.Schedules) != fmt.Sprint(tt.want) {
+				t.Fatalf("Schedules = %q, want %q", c.Schedules, tt.want)
+			}
+		})
 	}
 }

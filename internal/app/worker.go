@@ -21,11 +21,13 @@ import (
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/email"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/llmbudget"
 	"github.com/careerops/jobs/internal/llmroute"
 	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/schedule"
 	"github.com/careerops/jobs/internal/telemetry"
 	"github.com/careerops/jobs/internal/worker"
 )
@@ -68,7 +70,17 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer b.close()
 
 	progressPub := progress.NewPublisher(b.conn, log)
-	workers, err := workersOf(cfg, tel, b, progressPub)
+	deps, err := kindDeps(cfg, tel, b, progressPub)
+	if err != nil {
+		return err
+	}
+	all := kinds.All(deps)
+	workers, err := workersOf(cfg, tel, b, all, progressPub)
+	if err != nil {
+		return err
+	}
+	// Every worker process runs every kind's schedules; each slot runs once among them.
+	tasks, err := schedule.Tasks(all, cfg.Schedules)
 	if err != nil {
 		return err
 	}
@@ -91,6 +103,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	background.run("outbox relay", b.relay.Run)
 	background.run("cancellation listener", cancellations(b, workers).Listen)
 	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
+	background.run("scheduler", schedule.New(schedule.Config{Pool: b.pool, Tasks: tasks, Owner: processName(), Logger: log}).Run)
 
 	front := g.stage(ctx)
 	for _, w := range workers {
@@ -107,19 +120,15 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	return errors.Join(err, adminStage.stop())
 }
 
-// workersOf are the workers of the kinds cfg names (every kind by default, but email
-// without SMTP_HOST), one each.
-func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *progress.Publisher) ([]*worker.Worker, error) {
-	deps, err := kindDeps(cfg, tel, b, progressPub)
-	if err != nil {
-		return nil, err
-	}
+// workersOf are the workers of the kinds of all that cfg names (every kind by default, but
+// email without SMTP_HOST), one each.
+func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.Kind, progressPub *progress.Publisher) ([]*worker.Worker, error) {
 	names := cfg.Kinds
 	if len(names) == 0 && !cfg.Email.Enabled() {
 		names = slices.DeleteFunc(job.Kinds(), func(k string) bool { return k == job.KindEmail })
 		tel.Logger.Info("worker: no email (SMTP_HOST is not set)")
 	}
-	selected, err := kinds.Select(kinds.All(deps), names)
+	selected, err := kinds.Select(all, names)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +161,7 @@ func kindDeps(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *
 	d := kinds.Deps{CoverLetter: kinds.CoverLetterDeps{
 		LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
 		Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry), Retry: cfg.coverLetterRetry(),
-	}}
+	}, Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays}}
 	if !cfg.Email.Enabled() {
 		return d, nil
 	}

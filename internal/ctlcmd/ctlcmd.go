@@ -50,7 +50,7 @@ type command struct {
 
 func commands() []command {
 	return []command{migrateUpCommand(), userAddCommand(), tokenCommand(), dlqListCommand(), dlqRequeueCommand(),
-		outboxListCommand(), outboxReplayCommand(), jobsCommand()}
+		outboxListCommand(), outboxReplayCommand(), jobsCommand(), schedulesCommand()}
 }
 
 const topUsage = `careeropsctl administers CareerOps jobs (cover letters and the other kinds).
@@ -60,7 +60,7 @@ Usage:
 Run "careeropsctl COMMAND --help" for a command's flags.
 
 Environment (only what a command needs is required):
-  DATABASE_URL   PostgreSQL URL (migrate up, user add, dlq requeue, outbox, jobs)
+  DATABASE_URL   PostgreSQL URL (migrate up, user add, dlq requeue, outbox, jobs, schedules)
   RABBITMQ_URL   AMQP URL (dlq list, dlq requeue)
   JWT_SECRET     HS256 secret, at least 32 bytes (token)
 `

@@ -33,13 +33,8 @@ type kindCounts struct {
 }
 
 func runJobs(ctx context.Context, e *env, c command, args []string) error {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "one JSON object per kind")
-	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
-		return err
-	}
-	pool, err := e.pool(ctx)
-	if err != nil {
+	asJSON, pool, err := c.listing(ctx, e, flag.NewFlagSet(c.name, flag.ContinueOnError), args, "kind")
+	if pool == nil || err != nil {
 		return err
 	}
 	defer pool.Close()
@@ -60,7 +55,7 @@ func runJobs(ctx context.Context, e *env, c command, args []string) error {
 	for k, counts := range others { // kinds this build does not declare (older or newer ones)
 		rows = append(rows, kindCounts{Kind: k, Counts: counts})
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		for _, r := range rows {
 			if err := enc.Encode(r); err != nil {

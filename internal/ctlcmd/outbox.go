@@ -45,13 +45,9 @@ Needs DATABASE_URL.`,
 
 func runOutboxList(ctx context.Context, e *env, c command, args []string) error {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "one JSON object per message")
 	limit := fs.Int("limit", 100, "list at most this many messages")
-	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
-		return err
-	}
-	pool, err := e.pool(ctx)
-	if err != nil {
+	asJSON, pool, err := c.listing(ctx, e, fs, args, "message")
+	if pool == nil || err != nil {
 		return err
 	}
 	defer pool.Close()
@@ -59,7 +55,7 @@ func runOutboxList(ctx context.Context, e *env, c command, args []string) error 
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		for _, p := range parked {
 			if err := enc.Encode(p); err != nil {
@@ -112,6 +108,18 @@ func runOutboxReplay(ctx context.Context, e *env, c command, args []string) erro
 	}
 	_, err = fmt.Fprintf(e.stdout, "replayed %d\n", n)
 	return err
+}
+
+// listing parses the flags of a command that lists rows (fs's, and --json: one JSON object
+// per what) and connects to DATABASE_URL; pool is nil (and err too) after --help. The caller
+// closes pool.
+func (c command) listing(ctx context.Context, e *env, fs *flag.FlagSet, args []string, what string) (asJSON bool, pool *pgxpool.Pool, err error) {
+	jsonFlag := fs.Bool("json", false, "one JSON object per "+what)
+	if help, err := c.parseNoArgs(e, fs, args); help || err != nil {
+		return false, nil, err
+	}
+	pool, err = e.pool(ctx)
+	return *jsonFlag, pool, err
 }
 
 // pool connects to DATABASE_URL.

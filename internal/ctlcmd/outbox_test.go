@@ -77,8 +77,9 @@ func TestJobsCountsEveryKind(t *testing.T) {
 	testkit.InsertJob(t, pool, "letter-1", "completed")
 	out := run(t, vars, "jobs")
 	lines := strings.Split(strings.TrimSpace(out.stdout), "\n")
-	if out.err != nil || len(lines) != 4 || !strings.HasPrefix(lines[1], "cover-letter.generate") ||
-		strings.Join(strings.Fields(lines[2]), " ") != "notifications.email 0 0 0 2 0" || !strings.HasPrefix(lines[3], "old.kind") {
+	if out.err != nil || len(lines) != 5 || !strings.HasPrefix(lines[1], "cover-letter.generate") ||
+		strings.Join(strings.Fields(lines[2]), " ") != "notifications.email 0 0 0 2 0" ||
+		strings.Join(strings.Fields(lines[3]), " ") != "maintenance.retention 0 0 0 0 0" || !strings.HasPrefix(lines[4], "old.kind") {
 		t.Fatalf("jobs = %q, %v", out.stdout, out.err)
 	}
 	if js := run(t, vars, "jobs", "--json"); js.err != nil || !strings.Contains(js.stdout, `"kind":"cover-letter.generate","counts":{"cancelled":0,"completed":1`) {

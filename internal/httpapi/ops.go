@@ -17,6 +17,7 @@ import (
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/ops"
 	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/schedule"
 )
 
 // OpsSource is what the operations API reads and changes (*ops.Source).
@@ -28,6 +29,7 @@ type OpsSource interface {
 	DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error)
 	RequeueDeadLetters(ctx context.Context, target dlq.Target) (dlq.Result, error)
 	Outbox(ctx context.Context) (outbox.Backlog, error)
+	Schedules(ctx context.Context) ([]schedule.Status, error)
 }
 
 // What the overview shows at most.
@@ -57,6 +59,7 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			JobsByStatus:   map[job.Status]int{},
 			RecentFailures: []job.FailureView{},
 			DLQ:            []job.DeadLetterView{},
+			Schedules:      []job.ScheduleView{},
 			JaegerURL:      jaegerURL,
 		}
 		queues, err := src.QueueStats(ctx)
@@ -100,6 +103,13 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			return unavailable(err)
 		}
 		out.Outbox = job.OutboxView{Waiting: backlog.Waiting, Parked: backlog.Parked, OldestDueSeconds: backlog.OldestDue.Seconds()}
+		tasks, err := src.Schedules(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		for _, st := range tasks {
+			out.Schedules = append(out.Schedules, st.View())
+		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(out)
 	}

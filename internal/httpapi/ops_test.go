@@ -22,6 +22,7 @@ import (
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/ops"
 	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/schedule"
 )
 
 var opsSecret = []byte(strings.Repeat("o", auth.MinSecretBytes))
@@ -34,6 +35,7 @@ type fakeOps struct {
 	failures []jobstore.Job
 	letters  []dlq.Entry
 	backlog  outbox.Backlog
+	tasks    []schedule.Status
 	err      error // of every read
 
 	result     dlq.Result
@@ -55,7 +57,8 @@ func (f *fakeOps) RecentFailures(_ context.Context, limit int) ([]jobstore.Job, 
 func (f *fakeOps) DeadLetters(_ context.Context, limit int) ([]dlq.Entry, error) {
 	return f.letters[:min(limit, len(f.letters))], f.err
 }
-func (f *fakeOps) Outbox(context.Context) (outbox.Backlog, error) { return f.backlog, f.err }
+func (f *fakeOps) Outbox(context.Context) (outbox.Backlog, error)       { return f.backlog, f.err }
+func (f *fakeOps) Schedules(context.Context) ([]schedule.Status, error) { return f.tasks, f.err }
 
 func (f *fakeOps) RequeueDeadLetters(_ context.Context, t dlq.Target) (dlq.Result, error) {
 	f.mu.Lock()
@@ -220,6 +223,7 @@ func TestOpsOverview(t *testing.T) {
 			"jobsByStatus": map[string]any{"pending": 0.0, "processing": 0.0, "completed": 0.0, "failed": 0.0, "cancelled": 0.0},
 			"jobsByKind":   map[string]any{},
 			"outbox":       map[string]any{"waiting": 0.0, "parked": 0.0, "oldestDueSeconds": 0.0},
+			"schedules":    []any{},
 		}
 		if fmt.Sprint(body) != fmt.Sprint(want) {
 			t.Errorf("overview = %v\nwant       %v", body, want)
@@ -244,6 +248,11 @@ func TestOpsOverview(t *testing.T) {
 				{MessageID: "junk", Reason: job.ReasonInvalidMessage, Error: "invalid JSON"},
 			},
 			backlog: outbox.Backlog{Waiting: 3, Parked: 1, OldestDue: 1500 * time.Millisecond},
+			tasks: []schedule.Status{
+				{Task: job.KindRetention, Kind: job.KindRetention, Cron: "17 3 * * *", NextRun: updated.Add(time.Hour),
+					LastSlot: updated, LastOutcome: "completed", LastJobID: "maintenance.retention:20260301T123000Z"},
+				{Task: "test.never", Kind: "test.never", Cron: "@daily"},
+			},
 		}
 		app := opsApp(src, users, "http://127.0.0.1:16686")
 		status, body := call(t, app, "GET", "/api/ops/overview", tokenFor(t, users, true), "")
@@ -268,6 +277,11 @@ func TestOpsOverview(t *testing.T) {
 			},
 			"outbox":    map[string]any{"waiting": 3.0, "parked": 1.0, "oldestDueSeconds": 1.5},
 			"jaegerUrl": "http://127.0.0.1:16686",
+			"schedules": []any{
+				map[string]any{"task": job.KindRetention, "kind": job.KindRetention, "cron": "17 3 * * *", "nextRun": "2026-03-01T13:30:00Z",
+					"lastRun": "2026-03-01T12:30:00Z", "lastOutcome": "completed", "lastJobId": "maintenance.retention:20260301T123000Z"},
+				map[string]any{"task": "test.never", "kind": "test.never", "cron": "@daily"},
+			},
 		}
 		if fmt.Sprint(body) != fmt.Sprint(want) {
 			t.Errorf("overview = %v\nwant       %v", body, want)

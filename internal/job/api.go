@@ -84,6 +84,8 @@ type OpsOverview struct {
 	DLQ            []DeadLetterView          `json:"dlq"`
 	// Outbox is what waits to be published, and what the relays gave up on.
 	Outbox OutboxView `json:"outbox"`
+	// Schedules are the scheduled tasks, by name.
+	Schedules []ScheduleView `json:"schedules"`
 	// JaegerURL is the Jaeger UI a trace id is looked up in: <jaegerUrl>/trace/<traceId>.
 	JaegerURL string `json:"jaegerUrl,omitempty"`
 }
@@ -94,6 +96,21 @@ type OutboxView struct {
 	Waiting          int64   `json:"waiting"`
 	Parked           int64   `json:"parked"`
 	OldestDueSeconds float64 `json:"oldestDueSeconds"`
+}
+
+// ScheduleView is a scheduled task: when it runs, and how it last ran.
+type ScheduleView struct {
+	Task string `json:"task"`
+	Kind string `json:"kind"`
+	// Cron is its schedule, in UTC (PostgreSQL's clock).
+	Cron    string     `json:"cron"`
+	NextRun *time.Time `json:"nextRun,omitempty"`
+	// LastRun is its latest slot (none yet: absent); LastOutcome is "skipped" (the job
+	// before was still running), the status of the slot's job, or "removed" (retention
+	// deleted it); LastJobID is the slot's job, or the one that made it skip.
+	LastRun     *time.Time `json:"lastRun,omitempty"`
+	LastOutcome string     `json:"lastOutcome,omitempty"`
+	LastJobID   string     `json:"lastJobId,omitempty"`
 }
 
 // QueueView is a queue's depth and consumers.

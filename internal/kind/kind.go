@@ -41,6 +41,22 @@ type Kind struct {
 	Concurrency int
 	// MaxMessageBytes bounds a message's body before it is decoded (0: 64 KiB).
 	MaxMessageBytes int
+	// Schedules are the kind's periodic work: a job of the kind enqueued at every slot of
+	// each, once across all worker replicas (internal/schedule).
+	Schedules []Schedule
+}
+
+// Schedule is a kind's periodic work: at every slot of Cron, one job of the kind with Args.
+type Schedule struct {
+	// Task names the schedule across all kinds (its jobs' ids are "<Task>:<slot>"): a kind
+	// name's shape, at most 40 characters.
+	Task string
+	// Cron says when, in PostgreSQL's clock (UTC): 5 fields (minute hour day-of-month month
+	// day-of-week), 6 with seconds first, or a descriptor (@daily, @every 1h). An operator
+	// may change it with WORKER_SCHEDULES.
+	Cron string
+	// Args are the arguments of each job (nil: {}).
+	Args json.RawMessage
 }
 
 // Retry is a kind's retry policy.

@@ -17,7 +17,9 @@ import (
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/schedule"
 )
 
 // channelTimeout bounds the wait for a channel: while RabbitMQ is down the page should say so
@@ -97,6 +99,11 @@ func (s *Source) JobsByKind(ctx context.Context) (map[string]map[job.Status]int,
 // Outbox reports the outbox's backlog, parked messages included.
 func (s *Source) Outbox(ctx context.Context) (outbox.Backlog, error) {
 	return outbox.ReadBacklog(ctx, s.store.Pool())
+}
+
+// Schedules reports the scheduled tasks: when each runs next, and how it last ran.
+func (s *Source) Schedules(ctx context.Context) ([]schedule.Status, error) {
+	return schedule.List(ctx, s.store.Pool(), kinds.StoreSpec)
 }
 
 // RecentFailures returns the last limit failed jobs of any user, the latest first.

@@ -46,6 +46,10 @@ describe('ops page', () => {
     }
     await page.locator('#jobs-by-status [data-status="failed"] dd').filter({ hasNotText: /^0$/ }).waitFor();
     await page.locator('#queues tbody tr').first().waitFor();
+    // The scheduled tasks the worker registered when it started, with their next run.
+    const retention = page.locator('#schedules tbody tr[data-task="maintenance.retention"]');
+    await retention.waitFor();
+    assert.ok(await retention.locator('time').count() >= 1, 'the retention task shows its next run');
     await screenshot(page, 'ops-desktop');
     await assertAccessible(page, '/ops with a dead letter');
     // At phone widths the page does not scroll sideways (wide tables scroll in their box).

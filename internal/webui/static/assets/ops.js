@@ -17,6 +17,8 @@ const ui = {
   jobsByStatus: $('#jobs-by-status'),
   kindsCard: $('#kinds-card'),
   kinds: $('#kinds tbody'),
+  schedules: $('#schedules tbody'),
+  schedulesEmpty: $('#schedules-empty'),
   queues: $('#queues tbody'),
   queuesEmpty: $('#queues-empty'),
   outbox: $('#outbox-state'),
@@ -62,6 +64,7 @@ function render(data) {
   const jaeger = safeBaseUrl(data.jaegerUrl);
   draw('jobs', [data.jobsByStatus || {}, data.jobsByStatusEstimated || []], renderJobs);
   draw('kinds', data.jobsByKind || {}, renderKinds);
+  draw('schedules', data.schedules || [], renderSchedules);
   draw('queues', data.queues || [], renderQueues);
   draw('outbox', data.outbox || {}, renderOutbox);
   draw('dlq', data.dlq || [], renderDLQ);
@@ -105,6 +108,23 @@ function renderKinds(kinds) {
       text: String(kinds[name][status] ?? 0),
     })))));
   ui.kindsCard.hidden = names.length === 0;
+}
+
+// renderSchedules shows each scheduled task: its cron, its next slot, its last slot and what
+// became of it (skipped: the job before was still running; failed: warned).
+function renderSchedules(tasks) {
+  ui.schedules.replaceChildren(...tasks.map((s) => el('tr', { dataset: { task: s.task } },
+    el('th', { scope: 'row' }, el('code', {}, ...breakable(s.task))),
+    el('td', {}, el('code', { text: s.cron })),
+    el('td', {}, s.nextRun ? timeElement(s.nextRun) : '—'),
+    el('td', {}, s.lastRun ? timeElement(s.lastRun) : 'never'),
+    el('td', {
+      class: s.lastOutcome === 'failed' || s.lastOutcome === 'skipped' ? 'warn' : '',
+      text: s.lastOutcome || '—',
+      title: s.lastJobId || undefined,
+    }))));
+  ui.schedulesEmpty.hidden = tasks.length > 0;
+  ui.schedules.closest('.table-wrap').hidden = tasks.length === 0;
 }
 
 function renderQueues(queues) {
