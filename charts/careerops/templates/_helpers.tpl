@@ -38,24 +38,138 @@ careerops.chart is "<name>-<version>" for the helm.sh/chart label.
 
 {{/*
 careerops.selectorLabels are the labels that never change for a component (selectors use only
-these); call with (dict "ctx" $ "component" "api").
+these); call with (dict "ctx" $ "component" "api"). The workers of one job kind add "worker"
+(the kind's key in worker.kinds): (dict "ctx" $ "component" "worker" "worker" "cover-letter").
 */}}
 {{- define "careerops.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "careerops.name" .ctx }}
 app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- with .worker }}
+careerops.io/worker: {{ . }}
+{{- end }}
 {{- end }}
 
 {{/*
 careerops.labels are all the labels of a component's objects; call with
-(dict "ctx" $ "component" "api").
+(dict "ctx" $ "component" "api"), and for one job kind's workers add "worker" and "jobKind"
+(the kind's name, e.g. cover-letter.generate).
 */}}
 {{- define "careerops.labels" -}}
 helm.sh/chart: {{ include "careerops.chart" .ctx }}
 {{ include "careerops.selectorLabels" . }}
+{{- with .jobKind }}
+careerops.io/job-kind: {{ . }}
+{{- end }}
 app.kubernetes.io/version: {{ include "careerops.imageTag" .ctx | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/part-of: careerops
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- end }}
+
+{{/*
+careerops.workerName is "<fullname>-worker-<key>", the name of one job kind's worker objects
+(Deployment, ScaledObject, NetworkPolicy); call with (dict "ctx" $ "key" "cover-letter"). The
+full name is cut so the whole stays within 63 characters (keys have at most 24).
+*/}}
+{{- define "careerops.workerName" -}}
+{{- printf "%s-worker-%s" (include "careerops.fullname" .ctx | trunc (int (sub 55 (len .key))) | trimSuffix "-") .key }}
+{{- end }}
+
+{{/*
+careerops.workerKinds is, as JSON {"kinds": [...]}, the job kinds whose workers are rendered:
+the enabled entries of worker.kinds in the order of their keys, without those that send email
+(smtp) while email.smtp.host is empty. Each has the shared worker settings with the kind's
+overrides applied, the one place they are merged: key, name (careerops.workerName), kind, llm,
+smtp, concurrency, replicas, resources, autoscaling. Use it as
+(include "careerops.workerKinds" . | fromJson).kinds.
+*/}}
+{{- define "careerops.workerKinds" -}}
+{{- $w := .Values.worker }}
+{{- $out := list }}
+{{- range $key := keys ($w.kinds | default dict) | sortAlpha }}
+{{- $k := get $w.kinds $key }}
+{{- if and $k.enabled (or (not $k.smtp) $.Values.email.smtp.host) }}
+{{- $as := deepCopy $w.autoscaling }}
+{{- range $ak, $av := $k.autoscaling | default dict }}
+{{- $_ := set $as $ak $av }}
+{{- end }}
+{{- $out = append $out (dict
+    "key" $key
+    "name" (include "careerops.workerName" (dict "ctx" $ "key" $key))
+    "kind" $k.kind
+    "llm" (default false $k.llm)
+    "smtp" (default false $k.smtp)
+    "concurrency" (ternary $k.concurrency $w.concurrency (hasKey $k "concurrency"))
+    "replicas" (ternary $k.replicas $w.replicas (hasKey $k "replicas"))
+    "resources" (ternary $k.resources $w.resources (hasKey $k "resources"))
+    "autoscaling" $as) }}
+{{- end }}
+{{- end }}
+{{- toJson (dict "kinds" $out) }}
+{{- end }}
+
+{{/*
+careerops.smtpPort is email.smtp.port, or the port its TLS mode implies: 465 for implicit TLS,
+587 (submission) otherwise.
+*/}}
+{{- define "careerops.smtpPort" -}}
+{{- $s := .Values.email.smtp }}
+{{- if $s.port }}{{ $s.port }}{{ else if eq $s.tls "tls" }}465{{ else }}587{{ end }}
+{{- end }}
+
+{{/*
+careerops.smtpSecretName is the Secret holding the SMTP password: email.smtp.existingSecret, or
+"<fullname>-smtp" that the chart creates from email.smtp.password; empty when there is none.
+*/}}
+{{- define "careerops.smtpSecretName" -}}
+{{- $s := .Values.email.smtp }}
+{{- if $s.existingSecret }}{{ $s.existingSecret }}
+{{- else if $s.password }}{{ printf "%s-smtp" (include "careerops.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+{{- end }}
+
+{{/*
+careerops.env.smtp is the SMTP environment of the workers of a kind that sends email.
+*/}}
+{{- define "careerops.env.smtp" -}}
+{{- $e := .Values.email }}
+- name: SMTP_HOST
+  value: {{ $e.smtp.host | quote }}
+- name: SMTP_PORT
+  value: {{ include "careerops.smtpPort" . | quote }}
+- name: SMTP_TLS
+  value: {{ $e.smtp.tls | quote }}
+{{- with $e.smtp.username }}
+- name: SMTP_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with include "careerops.smtpSecretName" . }}
+- name: SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $e.smtp.passwordKey }}
+{{- end }}
+{{- with $e.smtp.from }}
+- name: SMTP_FROM
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.smtp.timeoutSeconds }}
+- name: SMTP_TIMEOUT
+  value: "{{ . }}s"
+{{- end }}
+{{- if not (kindIs "invalid" $e.perDomainPerMinute) }}
+- name: EMAIL_PER_DOMAIN_PER_MINUTE
+  value: {{ $e.perDomainPerMinute | quote }}
+{{- end }}
+{{- $base := $e.publicBaseURL }}
+{{- if and (not $base) .Values.api.ingress.enabled .Values.api.ingress.hosts }}
+{{- $base = printf "https://%s" (first .Values.api.ingress.hosts).host }}
+{{- end }}
+{{- with $base }}
+- name: PUBLIC_BASE_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -231,8 +345,21 @@ careerops.validate fails the render on combinations the schema cannot express.
 {{- if and .Values.rabbitmq.cluster.enabled (ne .Values.rabbitmq.vhost "/") }}
 {{- fail "rabbitmq.vhost must be \"/\" with rabbitmq.cluster.enabled: the operator's connection_string uses the default vhost" }}
 {{- end }}
-{{- if and (not .Values.rabbitmq.cluster.enabled) .Values.worker.autoscaling.enabled (not .Values.rabbitmq.external.managementURL) }}
-{{- fail "rabbitmq.external.managementURL is required for KEDA (worker.autoscaling.enabled) with an external broker" }}
+{{- $kinds := (include "careerops.workerKinds" . | fromJson).kinds }}
+{{- $seen := dict }}
+{{- range $kinds }}
+{{- if hasKey $seen .kind }}
+{{- fail (printf "worker.kinds.%s and worker.kinds.%s both run the job kind %s: one worker Deployment per kind" (get $seen .kind) .key .kind) }}
+{{- end }}
+{{- $_ := set $seen .kind .key }}
+{{- if and (not $.Values.rabbitmq.cluster.enabled) .autoscaling.enabled (not $.Values.rabbitmq.external.managementURL) }}
+{{- fail (printf "rabbitmq.external.managementURL is required for KEDA (autoscaling of worker.kinds.%s) with an external broker" .key) }}
+{{- end }}
+{{- end }}
+{{- with .Values.email.smtp }}
+{{- if and .host .username (not .existingSecret) (not .password) }}
+{{- fail "email.smtp.username is set: give its password with email.smtp.existingSecret (or email.smtp.password)" }}
+{{- end }}
 {{- end }}
 {{- $worst := add .Values.llm.budgetMaxWaitSeconds .Values.worker.llmTimeoutSeconds 30 }}
 {{- if and .Values.rabbitmq.cluster.enabled (le (int .Values.rabbitmq.cluster.consumerTimeoutSeconds) (int $worst)) }}
