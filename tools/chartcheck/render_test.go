@@ -162,7 +162,7 @@ func TestRenderedKinds(t *testing.T) {
 		"dev":          {"Deployment×3", "ScaledObject×1", "RabbitmqCluster×1", "NetworkPolicy×3"},
 		"staging":      {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×3", "PrometheusRule×1", "RabbitmqCluster×1"},
 		"all-optional": {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×2", "PrometheusRule×1", "Deployment×4", "ScaledObject×2", "NetworkPolicy×4"},
-		"extra-kind":   {"Deployment×5", "ScaledObject×3", "TriggerAuthentication×1", "NetworkPolicy×5", "Secret×1"},
+		"extra-kind":   {"Deployment×5", "ScaledObject×3", "TriggerAuthentication×1", "NetworkPolicy×5", "Secret×1", "PrometheusRule×1", "ServiceMonitor×3"},
 	}
 	for name := range valuesSets {
 		kinds := renderSet(t, name).Kinds()

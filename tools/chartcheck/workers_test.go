@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -229,7 +230,7 @@ func checkKindWorkers(t *testing.T, set string, w kindWorkers, e expectedKind) {
 			t.Errorf("%s: ScaledObject %s while the kind's autoscaling is off", id, w.scaled.Name)
 		}
 		if r := w.deployment.Spec.Replicas; r == nil || int(*r) != e.replicas {
-			t.Errorf("%s: replicas %v, want %d", id, r, e.replicas)
+			t.Errorf("%s: replicas %s, want %d", id, fmtPtr(r), e.replicas)
 		}
 	case w.scaled == nil:
 		t.Errorf("%s: no ScaledObject targets it", id)
@@ -259,9 +260,78 @@ func checkKindTrigger(t *testing.T, id string, w kindWorkers, e expectedKind) {
 	}
 	if so.Spec.MinReplicaCount == nil || int(*so.Spec.MinReplicaCount) != e.minReplicas ||
 		so.Spec.MaxReplicaCount == nil || int(*so.Spec.MaxReplicaCount) != e.maxRepl {
-		t.Errorf("%s: ScaledObject replicas %v..%v, want %d..%d", id, so.Spec.MinReplicaCount, so.Spec.MaxReplicaCount, e.minReplicas, e.maxRepl)
+		t.Errorf("%s: ScaledObject replicas %s..%s, want %d..%d", id, fmtPtr(so.Spec.MinReplicaCount), fmtPtr(so.Spec.MaxReplicaCount), e.minReplicas, e.maxRepl)
 	}
 	if got := so.Labels["careerops.io/job-kind"]; got != e.kind {
 		t.Errorf("%s: ScaledObject label careerops.io/job-kind=%q, want %s", id, got, e.kind)
 	}
+}
+
+// jobAlerts are the alerts the PrometheusRule has once per job kind.
+var jobAlerts = []string{"CareerOpsDeadLetterGrowth", "CareerOpsDeadLetterQueueNotEmpty", "CareerOpsQueueWaitHigh", "CareerOpsJobFailureRatioHigh"}
+
+// TestMonitoringPerKind: the PrometheusRule has each job alert once per kind whose workers
+// run, labelled with the kind and reading only that kind's series (kind="<kind>", or its
+// dead-letter queue <kind>.dlq), and none for a kind that has no workers; the metrics Service
+// the worker ServiceMonitor scrapes selects the pods of every kind.
+func TestMonitoringPerKind(t *testing.T) {
+	t.Parallel()
+	for name := range valuesSets {
+		r := renderSet(t, name)
+		workers := workersOf(t, name, r)
+		for _, o := range r.Find("PrometheusRule", "") {
+			pr, err := As[monitoringv1.PrometheusRule](o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAlertsPerKind(t, name, pr, workers)
+		}
+		for _, o := range r.Find("Service", "-worker-metrics") {
+			svc, err := As[corev1.Service](o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range workers {
+				if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(w.deployment.Spec.Template.Labels)) {
+					t.Errorf("%s: Service %s does not select the pods of %s: their metrics are not scraped", name, svc.Name, w.deployment.Name)
+				}
+			}
+		}
+	}
+}
+
+func checkAlertsPerKind(t *testing.T, set string, pr *monitoringv1.PrometheusRule, workers []kindWorkers) {
+	t.Helper()
+	count := map[string]int{} // "alert kind" → rules
+	for _, g := range pr.Spec.Groups {
+		for _, rule := range g.Rules {
+			kind, ok := rule.Labels["kind"]
+			if !ok {
+				continue
+			}
+			count[rule.Alert+" "+kind]++
+			expr := rule.Expr.String()
+			if !strings.Contains(expr, `kind="`+kind+`"`) && !strings.Contains(expr, `queue="`+kind+`.dlq"`) {
+				t.Errorf("%s: %s for %s reads %s, not the kind's series", set, rule.Alert, kind, expr)
+			}
+			if !slices.ContainsFunc(workers, func(w kindWorkers) bool { return w.kind == kind }) {
+				t.Errorf("%s: %s for %s, which has no workers", set, rule.Alert, kind)
+			}
+		}
+	}
+	for _, w := range workers {
+		for _, a := range jobAlerts {
+			if n := count[a+" "+w.kind]; n != 1 {
+				t.Errorf("%s: %d %s alerts for %s, want 1", set, n, a, w.kind)
+			}
+		}
+	}
+}
+
+// fmtPtr prints *p, or "unset".
+func fmtPtr(p *int32) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.Itoa(int(*p))
 }
