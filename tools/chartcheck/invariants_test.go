@@ -248,11 +248,7 @@ func TestScaledObject(t *testing.T) {
 	t.Parallel()
 	for name := range valuesSets {
 		r := renderSet(t, name)
-		vals, err := LoadValues(valuesSets[name], nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		merged := withDefaults(t, vals)
+		merged := setValues(t, name)
 		scaled := 0
 		for _, w := range workersOf(t, name, r) {
 			if w.scaled == nil {
@@ -551,8 +547,7 @@ func TestNetworkPolicies(t *testing.T) {
 	t.Parallel()
 	for name := range valuesSets {
 		r := renderSet(t, name)
-		vals, _ := LoadValues(valuesSets[name], nil)
-		merged := withDefaults(t, vals)
+		merged := setValues(t, name)
 		covered := map[string]*networkingv1.NetworkPolicy{}
 		for _, o := range r.Find("NetworkPolicy", "") {
 			np, err := As[networkingv1.NetworkPolicy](o)
@@ -717,6 +712,16 @@ func checkLLMEnv(t *testing.T, id string, all corev1.Container) {
 	if ref := key.ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "careerops-llm-fallback" || ref.SecretKeyRef.Key != "LLM_FALLBACK_API_KEY" {
 		t.Errorf("%s: LLM_FALLBACK_API_KEY comes from %+v, want Secret careerops-llm-fallback", id, key.ValueFrom)
 	}
+}
+
+// setValues are the values of one of valuesSets, merged over values.yaml.
+func setValues(t *testing.T, name string) map[string]any {
+	t.Helper()
+	vals, err := LoadValues(valuesSets[name], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return withDefaults(t, vals)
 }
 
 // withDefaults merges user values over values.yaml.

@@ -166,11 +166,7 @@ func TestOneWorkerPerKind(t *testing.T) {
 	t.Parallel()
 	for name := range valuesSets {
 		r := renderSet(t, name)
-		vals, err := LoadValues(valuesSets[name], nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		merged := withDefaults(t, vals)
+		merged := setValues(t, name)
 		want := expectedKinds(t, merged)
 		got := workersOf(t, name, r)
 		if len(got) != len(want) {
