@@ -131,7 +131,7 @@ func expectedKinds(t *testing.T, merged map[string]any) map[string]expectedKind 
 			continue
 		}
 		smtp, _ := k["smtp"].(bool)
-		if smtp && get[string](t, merged, "email.smtp.host") == "" {
+		if smtp && !emailOn(t, merged) {
 			continue
 		}
 		llm, _ := k["llm"].(bool)
@@ -154,6 +154,13 @@ func expectedKinds(t *testing.T, merged map[string]any) map[string]expectedKind 
 		}
 	}
 	return out
+}
+
+// emailOn says whether the values turn email on (careerops.emailEnabled): only then do the
+// kinds that send email (smtp) get workers.
+func emailOn(t *testing.T, merged map[string]any) bool {
+	t.Helper()
+	return get[string](t, merged, "email.smtp.host") != ""
 }
 
 // TestOneWorkerPerKind: every values set renders one worker Deployment per job kind it enables

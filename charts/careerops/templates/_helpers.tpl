@@ -78,7 +78,7 @@ full name is cut so the whole stays within 63 characters (keys have at most 24).
 {{/*
 careerops.workerKinds is, as JSON {"kinds": [...]}, the job kinds whose workers are rendered:
 the enabled entries of worker.kinds in the order of their keys, without those that send email
-(smtp) while email.smtp.host is empty. Each has the shared worker settings with the kind's
+(smtp) while email is off (careerops.emailEnabled). Each has the shared worker settings with the kind's
 overrides applied, the one place they are merged: key, name (careerops.workerName), kind, llm,
 smtp, concurrency, replicas, resources, autoscaling. Use it as
 (include "careerops.workerKinds" . | fromJson).kinds.
@@ -88,7 +88,7 @@ smtp, concurrency, replicas, resources, autoscaling. Use it as
 {{- $out := list }}
 {{- range $key := keys ($w.kinds | default dict) | sortAlpha }}
 {{- $k := get $w.kinds $key }}
-{{- if and $k.enabled (or (not $k.smtp) $.Values.email.smtp.host) }}
+{{- if and $k.enabled (or (not $k.smtp) (include "careerops.emailEnabled" $)) }}
 {{- $as := deepCopy $w.autoscaling }}
 {{- range $ak, $av := $k.autoscaling | default dict }}
 {{- $_ := set $as $ak $av }}
@@ -106,70 +106,6 @@ smtp, concurrency, replicas, resources, autoscaling. Use it as
 {{- end }}
 {{- end }}
 {{- toJson (dict "kinds" $out) }}
-{{- end }}
-
-{{/*
-careerops.smtpPort is email.smtp.port, or the port its TLS mode implies: 465 for implicit TLS,
-587 (submission) otherwise.
-*/}}
-{{- define "careerops.smtpPort" -}}
-{{- $s := .Values.email.smtp }}
-{{- if $s.port }}{{ $s.port }}{{ else if eq $s.tls "tls" }}465{{ else }}587{{ end }}
-{{- end }}
-
-{{/*
-careerops.smtpSecretName is the Secret holding the SMTP password: email.smtp.existingSecret, or
-"<fullname>-smtp" that the chart creates from email.smtp.password; empty when there is none.
-*/}}
-{{- define "careerops.smtpSecretName" -}}
-{{- $s := .Values.email.smtp }}
-{{- if $s.existingSecret }}{{ $s.existingSecret }}
-{{- else if $s.password }}{{ printf "%s-smtp" (include "careerops.fullname" . | trunc 58 | trimSuffix "-") }}
-{{- end }}
-{{- end }}
-
-{{/*
-careerops.env.smtp is the SMTP environment of the workers of a kind that sends email.
-*/}}
-{{- define "careerops.env.smtp" -}}
-{{- $e := .Values.email }}
-- name: SMTP_HOST
-  value: {{ $e.smtp.host | quote }}
-- name: SMTP_PORT
-  value: {{ include "careerops.smtpPort" . | quote }}
-- name: SMTP_TLS
-  value: {{ $e.smtp.tls | quote }}
-{{- with $e.smtp.username }}
-- name: SMTP_USERNAME
-  value: {{ . | quote }}
-{{- end }}
-{{- with include "careerops.smtpSecretName" . }}
-- name: SMTP_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ . }}
-      key: {{ $e.smtp.passwordKey }}
-{{- end }}
-{{- with $e.smtp.from }}
-- name: SMTP_FROM
-  value: {{ . | quote }}
-{{- end }}
-{{- with $e.smtp.timeoutSeconds }}
-- name: SMTP_TIMEOUT
-  value: "{{ . }}s"
-{{- end }}
-{{- if not (kindIs "invalid" $e.perDomainPerMinute) }}
-- name: EMAIL_PER_DOMAIN_PER_MINUTE
-  value: {{ $e.perDomainPerMinute | quote }}
-{{- end }}
-{{- $base := $e.publicBaseURL }}
-{{- if and (not $base) .Values.api.ingress.enabled .Values.api.ingress.hosts }}
-{{- $base = printf "https://%s" (first .Values.api.ingress.hosts).host }}
-{{- end }}
-{{- with $base }}
-- name: PUBLIC_BASE_URL
-  value: {{ . | quote }}
-{{- end }}
 {{- end }}
 
 {{/*
@@ -397,4 +333,91 @@ PostgreSQL, RabbitMQ (the operator's pods, or networkPolicy.broker) and the OTLP
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+careerops.emailEnabled is "true" when email is on (email.smtp.host is set): only then are the
+workers of the kinds that send email (smtp) rendered.
+*/}}
+{{- define "careerops.emailEnabled" -}}
+{{- if .Values.email.smtp.host }}true{{ end }}
+{{- end }}
+
+{{/*
+careerops.smtpPort is email.smtp.port, or the port its TLS mode implies: 465 for implicit TLS,
+587 (submission) otherwise.
+*/}}
+{{- define "careerops.smtpPort" -}}
+{{- $s := .Values.email.smtp }}
+{{- if $s.port }}{{ $s.port }}{{ else if eq $s.tls "tls" }}465{{ else }}587{{ end }}
+{{- end }}
+
+{{/*
+careerops.smtpSecretName is the Secret holding the SMTP password: email.smtp.existingSecret, or
+"<fullname>-smtp" that the chart creates from email.smtp.password; empty when there is none.
+*/}}
+{{- define "careerops.smtpSecretName" -}}
+{{- $s := .Values.email.smtp }}
+{{- if $s.existingSecret }}{{ $s.existingSecret }}
+{{- else if $s.password }}{{ printf "%s-smtp" (include "careerops.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+{{- end }}
+
+{{/*
+careerops.env.email is the SMTP environment of the workers of a kind that sends email (smtp);
+they are rendered only when careerops.emailEnabled.
+*/}}
+{{- define "careerops.env.email" -}}
+{{- $e := .Values.email }}
+- name: SMTP_HOST
+  value: {{ $e.smtp.host | quote }}
+- name: SMTP_PORT
+  value: {{ include "careerops.smtpPort" . | quote }}
+- name: SMTP_TLS
+  value: {{ $e.smtp.tls | quote }}
+{{- with $e.smtp.username }}
+- name: SMTP_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with include "careerops.smtpSecretName" . }}
+- name: SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $e.smtp.passwordKey }}
+{{- end }}
+{{- with $e.smtp.from }}
+- name: SMTP_FROM
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.smtp.timeoutSeconds }}
+- name: SMTP_TIMEOUT
+  value: "{{ . }}s"
+{{- end }}
+{{- if not (kindIs "invalid" $e.perDomainPerMinute) }}
+- name: EMAIL_PER_DOMAIN_PER_MINUTE
+  value: {{ $e.perDomainPerMinute | quote }}
+{{- end }}
+{{- $base := $e.publicBaseURL }}
+{{- if and (not $base) .Values.api.ingress.enabled .Values.api.ingress.hosts }}
+{{- $base = printf "https://%s" (first .Values.api.ingress.hosts).host }}
+{{- end }}
+{{- with $base }}
+- name: PUBLIC_BASE_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+careerops.egress.email is the egress rule of the workers of a kind that sends email: the SMTP
+port (careerops.smtpPort), to networkPolicy.smtpTo or anywhere.
+*/}}
+{{- define "careerops.egress.email" -}}
+- ports:
+    - port: {{ include "careerops.smtpPort" . }}
+      protocol: TCP
+  {{- with .Values.networkPolicy.smtpTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
