@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/careerops/jobs/internal/job"
 )
@@ -337,4 +338,37 @@ func fmtPtr(p *int32) string {
 		return "unset"
 	}
 	return strconv.Itoa(int(*p))
+}
+
+// TestWorkerNamesFit: the longest full name (50 characters) with the longest kind key (24)
+// still gives worker objects valid names of at most 63 characters, each ending with the
+// whole key, so two kinds never share a name.
+func TestWorkerNamesFit(t *testing.T) {
+	t.Parallel()
+	key := strings.Repeat("k", 24)
+	r, err := Render(nil, map[string]any{
+		"fullnameOverride": strings.Repeat("f", 50),
+		"worker": map[string]any{"kinds": map[string]any{
+			key: map[string]any{"kind": "analytics.process", "enabled": true},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, o := range r.Objects {
+		if o.Kind != "Deployment" && o.Kind != "ScaledObject" && o.Kind != "NetworkPolicy" || !strings.Contains(o.Name, "-worker-") {
+			continue
+		}
+		n++
+		if len(o.Name) > 63 || !strings.HasSuffix(o.Name, "-worker-"+key) && !strings.HasSuffix(o.Name, "-worker-cover-letter") {
+			t.Errorf("%s: %d characters, or the key cut", o.ID(), len(o.Name))
+		}
+		for _, msg := range validation.IsDNS1123Label(o.Name) {
+			t.Errorf("%s: %s", o.ID(), msg)
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d worker objects, want 6 (Deployment, ScaledObject, NetworkPolicy of two kinds)", n)
+	}
 }
