@@ -49,6 +49,10 @@ chart-check: services ## Chart, compose and Dockerfile checks without a cluster 
 devloop-check: ## tilt alpha tiltfile-result + skaffold render --offline (tilt, skaffold, helm built once into ~/.cache/careerops-tools)
 	@tools/chartcheck/devloop-check.sh
 
+.PHONY: cluster-test
+cluster-test: services ## Chart on a real control plane on 127.0.0.1 (etcd, kube-apiserver, controllers, kwok, KEDA, RabbitMQ operator; built once into ~/.cache/careerops-cluster, ~30-45 min CPU cold); ARGS='...' for go test
+	@scripts/cluster/test.sh $(ARGS)
+
 .PHONY: browser-test
 browser-test: ## The web pages in headless Chromium (playwright-core) against real api, worker and fakeopenai; UPDATE_SCREENSHOTS=1 rewrites docs/screenshots; ARGS='...' for node --test
 	@scripts/browser-test.sh $(ARGS)

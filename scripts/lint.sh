@@ -44,10 +44,12 @@ if [[ ! -x "$GOLANGCI_LINT" ]] || ! "$GOLANGCI_LINT" version 2>/dev/null | grep 
   mkdir -p "$TOOLS_DIR/bin"
   GOBIN=$TOOLS_DIR/bin go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$GOLANGCI_LINT_VERSION"
 fi
+# --allow-parallel-runners: a lint of another checkout on this machine (a second worktree, or CI
+# beside a session) runs beside this one instead of failing at once on its lock.
 step "golangci-lint run ./... ($("$GOLANGCI_LINT" version 2>/dev/null | head -n 1 | cut -d' ' -f1-4))"
-"$GOLANGCI_LINT" run ./... || failed+=(golangci-lint)
+"$GOLANGCI_LINT" run --allow-parallel-runners ./... || failed+=(golangci-lint)
 step "golangci-lint run ./... in tools (same .golangci.yml)"
-(cd tools && "$GOLANGCI_LINT" run --config ../.golangci.yml ./...) || failed+=("golangci-lint (tools)")
+(cd tools && "$GOLANGCI_LINT" run --allow-parallel-runners --config ../.golangci.yml ./...) || failed+=("golangci-lint (tools)")
 
 if ((${#failed[@]})); then
   echo "lint: FAIL: ${failed[*]}" >&2

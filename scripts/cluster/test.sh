@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make cluster-test`: builds the local control plane once (scripts/cluster/build.sh), starts it
+# (up.sh), runs the Go tests tagged `cluster` in tools/chartcheck against it with client-go and
+# the Helm SDK (the chart's install/upgrade/rollback/uninstall, server-side dry-runs of every
+# render, the RabbitMQ operator, KEDA scaling on the local RabbitMQ), and stops it (down.sh).
+# Needs the local RabbitMQ (make services). Pods run no code here: kwok fakes their lifecycle.
+#
+#   scripts/cluster/test.sh [go test args]      e.g. -run TestClusterKEDA -v
+#   CLUSTER_KEEP=1 ...                          keep the plane and the test namespaces up
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+export PATH="$PATH:/usr/local/go/bin"
+
+state=$(scripts/cluster/up.sh | tail -n 1)
+if [[ -z ${CLUSTER_KEEP:-} ]]; then
+  trap 'scripts/cluster/down.sh "$state"' EXIT
+else
+  echo "cluster-test: CLUSTER_KEEP set: the plane stays up; source $state/env, stop it with scripts/cluster/down.sh $state" >&2
+fi
+args=("$@")
+((${#args[@]})) || args=(-run '^TestCluster')
+start=$SECONDS
+status=0
+(cd tools/chartcheck && CLUSTER_KUBECONFIG=$state/kubeconfig GOFLAGS=-mod=mod \
+  nice -n 19 go test -tags cluster -count=1 -timeout 25m "${args[@]}" .) || status=$?
+echo "cluster-test: go test took $((SECONDS - start)) s (status $status)" >&2
+if ((status != 0)); then
+  echo "cluster-test: the plane's logs (last lines):" >&2
+  tail -n 15 "$state"/logs/*.log >&2 || true
+fi
+exit $status
