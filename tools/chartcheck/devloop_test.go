@@ -78,7 +78,7 @@ func TestDevloopOutputs(t *testing.T) {
 		t.Fatalf("tilt alpha tiltfile-result: %v", err)
 	}
 	text := string(data)
-	for _, want := range []string{"careerops-api", "careerops-worker", "careerops-migrations", "cluster-deps", "rabbitmq", `"careerops"`} {
+	for _, want := range []string{"careerops-api", "careerops-worker-cover-letter", "careerops-migrations", "cluster-deps", "rabbitmq", `"careerops"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("tiltfile-result lacks %s", want)
 		}

@@ -8,7 +8,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -54,6 +53,14 @@ func TestDevManifests(t *testing.T) {
 		}
 	}
 	r := renderSet(t, "dev")
+	// The chart's own Secret (the SMTP password given as a value) counts too.
+	for _, o := range r.Find("Secret", "") {
+		s, err := As[corev1.Secret](o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[s.Name] = s.StringData
+	}
 	for _, o := range r.Objects {
 		if o.Kind != "Deployment" && o.Kind != "Job" {
 			continue
@@ -76,8 +83,12 @@ func TestDevManifests(t *testing.T) {
 	if u := secrets["careerops-dev"]["DATABASE_URL"]; !strings.Contains(u, "@postgres:5432/") || !services["postgres"] {
 		t.Errorf("dev DATABASE_URL %q does not name the postgres Service", u)
 	}
-	for _, o := range r.Find("NetworkPolicy", "-worker") {
-		np, _ := As[networkingv1.NetworkPolicy](o)
+	for _, w := range workersOf(t, "dev", r) {
+		if len(w.policies) == 0 {
+			t.Errorf("dev: no NetworkPolicy selects %s", w.deployment.Name)
+			continue
+		}
+		np := w.policies[0]
 		for _, dep := range []string{"postgres", "jaeger"} {
 			allowed := false
 			for _, rule := range np.Spec.Egress {
@@ -89,7 +100,7 @@ func TestDevManifests(t *testing.T) {
 				}
 			}
 			if !allowed {
-				t.Errorf("dev: the worker's NetworkPolicy does not let it reach the %s pods of k8s/dev", dep)
+				t.Errorf("dev: the NetworkPolicy of %s does not let it reach the %s pods of k8s/dev", w.deployment.Name, dep)
 			}
 		}
 	}

@@ -216,8 +216,7 @@ func TestChartRunsProgramsInTheImage(t *testing.T) {
 	final := runtime[stages[len(stages)-1].Name]
 	for name := range valuesSets {
 		r := renderSet(t, name)
-		vals, _ := LoadValues(valuesSets[name], nil)
-		repo := get[string](t, withDefaults(t, vals), "image.repository")
+		repo := get[string](t, setValues(t, name), "image.repository")
 		for _, o := range r.Objects {
 			var spec *corev1.PodSpec
 			switch o.Kind {

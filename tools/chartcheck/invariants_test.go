@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -22,7 +23,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/careerops/jobs/internal/app"
-	"github.com/careerops/jobs/internal/job"
 )
 
 // otelSDKVars are the standard OpenTelemetry SDK variables the programs read: the SDK reads
@@ -114,6 +114,23 @@ func deployment(t *testing.T, r Rendered, component string) *appsv1.Deployment {
 	return d
 }
 
+// appDeployment is the api's Deployment or one job kind's worker Deployment, with its
+// component (the container's name) and a name for messages.
+type appDeployment struct {
+	comp, id string
+	d        *appsv1.Deployment
+}
+
+// appDeployments are the api's and every job kind's worker Deployments of r.
+func appDeployments(t *testing.T, set string, r Rendered) []appDeployment {
+	t.Helper()
+	out := []appDeployment{{"api", set + ": api", deployment(t, r, "api")}}
+	for _, w := range workersOf(t, set, r) {
+		out = append(out, appDeployment{"worker", set + ": " + w.deployment.Name, w.deployment})
+	}
+	return out
+}
+
 func container(t *testing.T, spec corev1.PodSpec, name string) corev1.Container {
 	t.Helper()
 	for _, c := range spec.Containers {
@@ -167,7 +184,8 @@ func checkEnv(t *testing.T, set string, c corev1.Container, spec envSpec) {
 
 // TestEnvMatchesPrograms: every variable a container sets is one its program reads (the
 // env tags of app.APIConfig, app.WorkerConfig and careeropsctl's config, plus the OTel
-// SDK's), every required one is set, and secrets come from Secrets.
+// SDK's), every required one is set, and secrets come from Secrets; for the workers of
+// every job kind.
 func TestEnvMatchesPrograms(t *testing.T) {
 	t.Parallel()
 	api := envSpecOf("api", app.APIConfig{})
@@ -176,7 +194,9 @@ func TestEnvMatchesPrograms(t *testing.T) {
 	for name := range valuesSets {
 		r := renderSet(t, name)
 		checkEnv(t, name, container(t, deployment(t, r, "api").Spec.Template.Spec, "api"), api)
-		checkEnv(t, name, container(t, deployment(t, r, "worker").Spec.Template.Spec, "worker"), worker)
+		for _, w := range workersOf(t, name, r) {
+			checkEnv(t, name+": "+w.deployment.Name, w.container, worker)
+		}
 		jobs := r.Find("Job", "-migrations")
 		if len(jobs) != 1 {
 			t.Fatalf("%s: want one migrations Job, got %d", name, len(jobs))
@@ -196,110 +216,102 @@ func TestEnvMatchesPrograms(t *testing.T) {
 	}
 }
 
-// TestScaledObject: KEDA scales the worker Deployment on the queue the worker consumes, as the
-// issue specifies (http protocol, QueueLength, value = concurrency, scale to zero, fallback,
-// scale-down window), with credentials from the same Secret the worker uses.
+// TestScaledObject: KEDA scales each job kind's worker Deployment on the queue those workers
+// consume, as the issue specifies (http protocol, QueueLength, value = concurrency, scale to
+// zero, fallback, scale-down window), with credentials from the same Secret the workers use
+// (TestOneWorkerPerKind checks the kind's own queue, value and bounds).
 func TestScaledObject(t *testing.T) {
 	t.Parallel()
 	for name := range valuesSets {
 		r := renderSet(t, name)
-		vals, err := LoadValues(valuesSets[name], nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		merged := withDefaults(t, vals)
-		w := deployment(t, r, "worker")
-		sos := r.Find("ScaledObject", "")
-		if len(sos) != 1 {
-			t.Fatalf("%s: want one ScaledObject, got %d", name, len(sos))
-		}
-		so, err := As[kedav1alpha1.ScaledObject](sos[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref := so.Spec.ScaleTargetRef
-		if ref.Kind != "Deployment" || ref.APIVersion != "apps/v1" || ref.Name != w.Name {
-			t.Errorf("%s: ScaledObject targets %s %s %s, not the worker Deployment %s", name, ref.APIVersion, ref.Kind, ref.Name, w.Name)
-		}
-		if w.Spec.Replicas != nil {
-			t.Errorf("%s: the worker Deployment sets replicas while KEDA owns them", name)
-		}
-		if len(so.Spec.Triggers) != 1 {
-			t.Fatalf("%s: want one trigger", name)
-		}
-		tr := so.Spec.Triggers[0]
-		md := tr.Metadata
-		conc := container(t, w.Spec.Template.Spec, "worker")
-		concEnv, _ := envValue(conc, "WORKER_CONCURRENCY")
-		checks := []struct{ what, got, want string }{
-			{"trigger type", tr.Type, "rabbitmq"},
-			{"queueName (job.QueueGenerate)", md["queueName"], job.QueueGenerate},
-			{"protocol", md["protocol"], "http"},
-			{"mode", md["mode"], "QueueLength"},
-			{"value (= WORKER_CONCURRENCY)", md["value"], concEnv.Value},
-			{"vhostName", md["vhostName"], get[string](t, merged, "rabbitmq.vhost")},
-		}
-		for _, c := range checks {
-			if c.got != c.want {
-				t.Errorf("%s: ScaledObject %s = %q, want %q", name, c.what, c.got, c.want)
+		merged := setValues(t, name)
+		scaled := 0
+		for _, w := range workersOf(t, name, r) {
+			if w.scaled == nil {
+				continue
 			}
+			scaled++
+			checkScaledObject(t, name+": "+w.scaled.Name, r, merged, w)
 		}
-		if _, ok := md["activationValue"]; !ok {
-			t.Errorf("%s: no activationValue", name)
+		if scaled == 0 && get[bool](t, merged, "worker.autoscaling.enabled") {
+			t.Errorf("%s: no ScaledObject rendered", name)
 		}
-		if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount != int32(get[float64](t, merged, "worker.autoscaling.minReplicas")) {
-			t.Errorf("%s: minReplicaCount is not worker.autoscaling.minReplicas", name)
+	}
+}
+
+func checkScaledObject(t *testing.T, id string, r Rendered, merged map[string]any, w kindWorkers) {
+	t.Helper()
+	so := w.scaled
+	ref := so.Spec.ScaleTargetRef
+	if ref.Kind != "Deployment" || ref.APIVersion != "apps/v1" {
+		t.Errorf("%s: targets %s %s %s, not a Deployment", id, ref.APIVersion, ref.Kind, ref.Name)
+	}
+	tr := so.Spec.Triggers[0]
+	md := tr.Metadata
+	checks := []struct{ what, got, want string }{
+		{"trigger type", tr.Type, "rabbitmq"},
+		{"protocol", md["protocol"], "http"},
+		{"mode", md["mode"], "QueueLength"},
+		{"vhostName", md["vhostName"], get[string](t, merged, "rabbitmq.vhost")},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: %s = %q, want %q", id, c.what, c.got, c.want)
 		}
-		if so.Spec.CooldownPeriod == nil || so.Spec.Fallback == nil || so.Spec.Advanced == nil ||
-			so.Spec.Advanced.HorizontalPodAutoscalerConfig == nil || so.Spec.Advanced.HorizontalPodAutoscalerConfig.Behavior == nil ||
-			so.Spec.Advanced.HorizontalPodAutoscalerConfig.Behavior.ScaleDown == nil ||
-			so.Spec.Advanced.HorizontalPodAutoscalerConfig.Behavior.ScaleDown.StabilizationWindowSeconds == nil {
-			t.Errorf("%s: ScaledObject lacks cooldownPeriod, fallback or a scale-down stabilisation window", name)
+	}
+	if _, ok := md["activationValue"]; !ok {
+		t.Errorf("%s: no activationValue", id)
+	}
+	if so.Spec.CooldownPeriod == nil || so.Spec.Fallback == nil || so.Spec.Advanced == nil ||
+		so.Spec.Advanced.HorizontalPodAutoscalerConfig == nil || so.Spec.Advanced.HorizontalPodAutoscalerConfig.Behavior == nil ||
+		so.Spec.Advanced.HorizontalPodAutoscalerConfig.Behavior.ScaleDown == nil ||
+		so.Spec.Advanced.HorizontalPodAutoscalerConfig.Behavior.ScaleDown.StabilizationWindowSeconds == nil {
+		t.Errorf("%s: lacks cooldownPeriod, fallback or a scale-down stabilisation window", id)
+	}
+	// The TriggerAuthentication reads the broker Secret the workers' RABBITMQ_URL comes from.
+	if tr.AuthenticationRef == nil {
+		t.Fatalf("%s: trigger without authenticationRef", id)
+	}
+	tas := r.Find("TriggerAuthentication", tr.AuthenticationRef.Name)
+	if len(tas) != 1 || tas[0].Name != tr.AuthenticationRef.Name {
+		t.Fatalf("%s: TriggerAuthentication %s not rendered", id, tr.AuthenticationRef.Name)
+	}
+	ta, err := As[kedav1alpha1.TriggerAuthentication](tas[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rmq, _ := envValue(w.container, "RABBITMQ_URL")
+	params := map[string]bool{}
+	for _, s := range ta.Spec.SecretTargetRef {
+		params[s.Parameter] = true
+		if s.Name != rmq.ValueFrom.SecretKeyRef.Name {
+			t.Errorf("%s: TriggerAuthentication reads Secret %s, the workers' broker Secret is %s", id, s.Name, rmq.ValueFrom.SecretKeyRef.Name)
 		}
-		// The TriggerAuthentication reads the broker Secret the worker's RABBITMQ_URL comes from.
-		if tr.AuthenticationRef == nil {
-			t.Fatalf("%s: trigger without authenticationRef", name)
-		}
-		tas := r.Find("TriggerAuthentication", tr.AuthenticationRef.Name)
-		if len(tas) != 1 || tas[0].Name != tr.AuthenticationRef.Name {
-			t.Fatalf("%s: TriggerAuthentication %s not rendered", name, tr.AuthenticationRef.Name)
-		}
-		ta, err := As[kedav1alpha1.TriggerAuthentication](tas[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		rmq, _ := envValue(conc, "RABBITMQ_URL")
-		params := map[string]bool{}
-		for _, s := range ta.Spec.SecretTargetRef {
-			params[s.Parameter] = true
-			if s.Name != rmq.ValueFrom.SecretKeyRef.Name {
-				t.Errorf("%s: TriggerAuthentication reads Secret %s, the worker's broker Secret is %s", name, s.Name, rmq.ValueFrom.SecretKeyRef.Name)
-			}
-		}
-		if !params["username"] || !params["password"] {
-			t.Errorf("%s: TriggerAuthentication parameters %v, want username and password", name, params)
-		}
-		if get[bool](t, merged, "rabbitmq.cluster.enabled") {
-			rcs := r.Find("RabbitmqCluster", "")
-			if len(rcs) != 1 {
-				t.Fatalf("%s: want one RabbitmqCluster", name)
-			}
-			rc, err := As[rabbitmqv1beta1.RabbitmqCluster](rcs[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := rc.Name + "-default-user"; rmq.ValueFrom.SecretKeyRef.Name != want || rmq.ValueFrom.SecretKeyRef.Key != "connection_string" {
-				t.Errorf("%s: RABBITMQ_URL from %s/%s, want %s/connection_string", name, rmq.ValueFrom.SecretKeyRef.Name, rmq.ValueFrom.SecretKeyRef.Key, want)
-			}
-			if want := fmt.Sprintf("http://%s.%s.svc:15672", rc.Name, Namespace); md["host"] != want {
-				t.Errorf("%s: KEDA host %q, want the cluster's management API %q", name, md["host"], want)
-			}
-			ct := consumerTimeoutSeconds(t, rc.Spec.Rabbitmq.AdditionalConfig)
-			llm := envDuration(t, conc, "LLM_BUDGET_MAX_WAIT") + envDuration(t, conc, "LLM_TIMEOUT")
-			if worst := llm + 30*time.Second; ct <= worst {
-				t.Errorf("%s: consumer_timeout %v does not exceed the worst job %v", name, ct, worst)
-			}
-		}
+	}
+	if !params["username"] || !params["password"] {
+		t.Errorf("%s: TriggerAuthentication parameters %v, want username and password", id, params)
+	}
+	if !get[bool](t, merged, "rabbitmq.cluster.enabled") {
+		return
+	}
+	rcs := r.Find("RabbitmqCluster", "")
+	if len(rcs) != 1 {
+		t.Fatalf("%s: want one RabbitmqCluster", id)
+	}
+	rc, err := As[rabbitmqv1beta1.RabbitmqCluster](rcs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := rc.Name + "-default-user"; rmq.ValueFrom.SecretKeyRef.Name != want || rmq.ValueFrom.SecretKeyRef.Key != "connection_string" {
+		t.Errorf("%s: RABBITMQ_URL from %s/%s, want %s/connection_string", id, rmq.ValueFrom.SecretKeyRef.Name, rmq.ValueFrom.SecretKeyRef.Key, want)
+	}
+	if want := fmt.Sprintf("http://%s.%s.svc:15672", rc.Name, Namespace); md["host"] != want {
+		t.Errorf("%s: KEDA host %q, want the cluster's management API %q", id, md["host"], want)
+	}
+	ct := consumerTimeoutSeconds(t, rc.Spec.Rabbitmq.AdditionalConfig)
+	llm := envDuration(t, w.container, "LLM_BUDGET_MAX_WAIT") + envDuration(t, w.container, "LLM_TIMEOUT")
+	if worst := llm + 30*time.Second; ct <= worst {
+		t.Errorf("%s: consumer_timeout %v does not exceed the worst job %v", id, ct, worst)
 	}
 }
 
@@ -337,12 +349,12 @@ func envDuration(t *testing.T, c corev1.Container, name string) time.Duration {
 func TestWorkerGracePeriod(t *testing.T) {
 	t.Parallel()
 	for name := range valuesSets {
-		w := deployment(t, renderSet(t, name), "worker")
-		c := container(t, w.Spec.Template.Spec, "worker")
-		need := envDuration(t, c, "WORKER_DRAIN_TIMEOUT") + envDuration(t, c, "LLM_TIMEOUT") + 5*time.Second
-		g := w.Spec.Template.Spec.TerminationGracePeriodSeconds
-		if g == nil || time.Duration(*g)*time.Second < need {
-			t.Errorf("%s: worker terminationGracePeriodSeconds %v < drain + LLM timeout + 5s = %v", name, g, need)
+		for _, w := range workersOf(t, name, renderSet(t, name)) {
+			need := envDuration(t, w.container, "WORKER_DRAIN_TIMEOUT") + envDuration(t, w.container, "LLM_TIMEOUT") + 5*time.Second
+			g := w.deployment.Spec.Template.Spec.TerminationGracePeriodSeconds
+			if g == nil || time.Duration(*g)*time.Second < need {
+				t.Errorf("%s: %s terminationGracePeriodSeconds %v < drain + LLM timeout + 5s = %v", name, w.deployment.Name, g, need)
+			}
 		}
 	}
 }
@@ -383,43 +395,46 @@ func TestProbes(t *testing.T) {
 	}
 	addrEnv := map[string]string{"api": "HTTP_ADDR", "worker": "ADMIN_ADDR"}
 	for name := range valuesSets {
-		r := renderSet(t, name)
-		for _, comp := range []string{"api", "worker"} {
-			d := deployment(t, r, comp)
-			c := container(t, d.Spec.Template.Spec, comp)
-			e, _ := envValue(c, addrEnv[comp])
-			_, portStr, err := net.SplitHostPort(e.Value)
-			if err != nil {
-				t.Fatalf("%s: %s %s=%q: %v", name, comp, addrEnv[comp], e.Value, err)
-			}
-			listen, _ := strconv.Atoi(portStr)
-			ports := map[string]int32{}
-			for _, p := range c.Ports {
-				ports[p.Name] = p.ContainerPort
-				if p.ContainerPort != int32(listen) {
-					t.Errorf("%s: %s exposes port %d, the program listens on %d", name, comp, p.ContainerPort, listen)
-				}
-			}
-			probes := map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
-			for kind, p := range probes {
-				if p == nil || p.HTTPGet == nil {
-					t.Errorf("%s: %s has no HTTP %s probe", name, comp, kind)
-					continue
-				}
-				if !served[comp][p.HTTPGet.Path] {
-					t.Errorf("%s: %s %s probe on %s, which the program does not serve", name, comp, kind, p.HTTPGet.Path)
-				}
-				if _, ok := ports[p.HTTPGet.Port.String()]; !ok {
-					t.Errorf("%s: %s %s probe on port %s, not a container port", name, comp, kind, p.HTTPGet.Port.String())
-				}
-			}
-			if c.LivenessProbe != nil && c.LivenessProbe.HTTPGet != nil && c.LivenessProbe.HTTPGet.Path != "/healthz" {
-				t.Errorf("%s: %s liveness must be /healthz (readiness depends on the database and broker)", name, comp)
-			}
-			if c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil && c.ReadinessProbe.HTTPGet.Path != "/readyz" {
-				t.Errorf("%s: %s readiness must be /readyz", name, comp)
-			}
+		for _, a := range appDeployments(t, name, renderSet(t, name)) {
+			checkProbes(t, a, served[a.comp], addrEnv[a.comp])
 		}
+	}
+}
+
+func checkProbes(t *testing.T, a appDeployment, served map[string]bool, addrEnv string) {
+	t.Helper()
+	c := container(t, a.d.Spec.Template.Spec, a.comp)
+	e, _ := envValue(c, addrEnv)
+	_, portStr, err := net.SplitHostPort(e.Value)
+	if err != nil {
+		t.Fatalf("%s: %s=%q: %v", a.id, addrEnv, e.Value, err)
+	}
+	listen, _ := strconv.Atoi(portStr)
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+		if p.ContainerPort != int32(listen) {
+			t.Errorf("%s: exposes port %d, the program listens on %d", a.id, p.ContainerPort, listen)
+		}
+	}
+	probes := map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
+	for kind, p := range probes {
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("%s: no HTTP %s probe", a.id, kind)
+			continue
+		}
+		if !served[p.HTTPGet.Path] {
+			t.Errorf("%s: %s probe on %s, which the program does not serve", a.id, kind, p.HTTPGet.Path)
+		}
+		if _, ok := ports[p.HTTPGet.Port.String()]; !ok {
+			t.Errorf("%s: %s probe on port %s, not a container port", a.id, kind, p.HTTPGet.Port.String())
+		}
+	}
+	if c.LivenessProbe != nil && c.LivenessProbe.HTTPGet != nil && c.LivenessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("%s: liveness must be /healthz (readiness depends on the database and broker)", a.id)
+	}
+	if c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil && c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("%s: readiness must be /readyz", a.id)
 	}
 }
 
@@ -501,14 +516,14 @@ func checkPodSecurity(t *testing.T, id string, spec *corev1.PodSpec) {
 	}
 }
 
-// TestNetworkPolicies: the worker's egress goes only to DNS, the database, the broker, the LLM
-// and the collector; every chart pod that serves or calls is covered by a policy.
+// TestNetworkPolicies: every chart pod that serves or calls is covered by a policy; each job
+// kind's workers reach only DNS, the database, the broker, the collector, and the LLM or the
+// SMTP server as their kind needs.
 func TestNetworkPolicies(t *testing.T) {
 	t.Parallel()
 	for name := range valuesSets {
 		r := renderSet(t, name)
-		vals, _ := LoadValues(valuesSets[name], nil)
-		merged := withDefaults(t, vals)
+		merged := setValues(t, name)
 		covered := map[string]*networkingv1.NetworkPolicy{}
 		for _, o := range r.Find("NetworkPolicy", "") {
 			np, err := As[networkingv1.NetworkPolicy](o)
@@ -532,61 +547,99 @@ func TestNetworkPolicies(t *testing.T) {
 				t.Errorf("%s: no NetworkPolicy selects the %s pods", name, c)
 			}
 		}
-		wp := covered["worker"]
-		if wp == nil {
-			continue
-		}
-		// Expected egress: dns + database + broker + (collector if set) + llm.
-		n := len(get[[]any](t, merged, "networkPolicy.dns")) + len(get[[]any](t, merged, "networkPolicy.database"))
-		if get[bool](t, merged, "rabbitmq.cluster.enabled") {
-			n++ // the chart's own rule to the RabbitmqCluster pods
-		} else {
-			n += len(get[[]any](t, merged, "networkPolicy.broker"))
-		}
-		if get[string](t, merged, "otel.endpoint") != "" {
-			n += len(get[[]any](t, merged, "networkPolicy.collector"))
-		}
-		if get[bool](t, merged, "fakeopenai.enabled") {
-			n++
-		} else {
-			n += len(get[[]any](t, merged, "networkPolicy.llm"))
-		}
-		switch {
-		case get[bool](t, merged, "email.mailpit.enabled"):
-			n++ // the chart's own rule to Mailpit
-		case get[string](t, merged, "email.smtpHost") != "":
-			n += len(get[[]any](t, merged, "networkPolicy.smtp"))
-		}
-		if len(wp.Spec.Egress) != n {
-			t.Errorf("%s: worker has %d egress rules, want %d (dns, database, broker, llm, collector, smtp)", name, len(wp.Spec.Egress), n)
-		}
-		for i, e := range wp.Spec.Egress {
-			if len(e.Ports) == 0 {
-				t.Errorf("%s: worker egress rule %d allows every port", name, i)
-			}
+		kinds := expectedKinds(t, merged)
+		for _, w := range workersOf(t, name, r) {
+			checkWorkerEgress(t, name, merged, w, kinds[w.key])
 		}
 	}
+}
+
+// checkWorkerEgress: one NetworkPolicy selects a kind's workers, and lets them reach DNS, the
+// database, the broker and the collector (when set), the LLM only for a kind with llm and the
+// SMTP port only for a kind with smtp; no rule allows every port.
+func checkWorkerEgress(t *testing.T, set string, merged map[string]any, w kindWorkers, e expectedKind) {
+	t.Helper()
+	id := set + ": " + w.deployment.Name
+	if len(w.policies) != 1 {
+		t.Errorf("%s: %d NetworkPolicies select its pods, want 1", id, len(w.policies))
+		return
+	}
+	wp := w.policies[0]
+	n := len(get[[]any](t, merged, "networkPolicy.dns")) + len(get[[]any](t, merged, "networkPolicy.database"))
+	if get[bool](t, merged, "rabbitmq.cluster.enabled") {
+		n++ // the chart's own rule to the RabbitmqCluster pods
+	} else {
+		n += len(get[[]any](t, merged, "networkPolicy.broker"))
+	}
+	if get[string](t, merged, "otel.endpoint") != "" {
+		n += len(get[[]any](t, merged, "networkPolicy.collector"))
+	}
+	switch {
+	case e.llm && get[bool](t, merged, "fakeopenai.enabled"):
+		n++
+	case e.llm:
+		n += len(get[[]any](t, merged, "networkPolicy.llm"))
+	}
+	smtpPort := 0
+	if e.smtp {
+		n++
+		smtpPort = expectedSMTPPort(t, merged)
+	}
+	if len(wp.Spec.Egress) != n {
+		t.Errorf("%s: %d egress rules, want %d (dns, database, broker, collector; llm %v, smtp %v)", id, len(wp.Spec.Egress), n, e.llm, e.smtp)
+	}
+	toSMTP := false
+	for i, rule := range wp.Spec.Egress {
+		if len(rule.Ports) == 0 {
+			t.Errorf("%s: egress rule %d allows every port", id, i)
+		}
+		for _, p := range rule.Ports {
+			toSMTP = toSMTP || (e.smtp && p.Port != nil && p.Port.IntValue() == smtpPort)
+		}
+	}
+	if e.smtp && !toSMTP {
+		t.Errorf("%s: no egress to the SMTP port %d", id, smtpPort)
+	}
+	if port, _ := envValue(w.container, "SMTP_PORT"); e.smtp && port.Value != strconv.Itoa(smtpPort) {
+		t.Errorf("%s: SMTP_PORT=%q, the egress is open to %d", id, port.Value, smtpPort)
+	}
+}
+
+// expectedSMTPPort is Mailpit's SMTP port when the chart runs it (email.mailpit.enabled), else
+// email.smtp.port, or the one its TLS mode implies (465 for implicit TLS, else 587), as the
+// email package defaults it.
+func expectedSMTPPort(t *testing.T, merged map[string]any) int {
+	t.Helper()
+	if get[bool](t, merged, "email.mailpit.enabled") {
+		return int(get[float64](t, merged, "email.mailpit.smtpPort"))
+	}
+	if p := int(get[float64](t, merged, "email.smtp.port")); p != 0 {
+		return p
+	}
+	if get[string](t, merged, "email.smtp.tls") == "tls" {
+		return 465
+	}
+	return 587
 }
 
 // TestTopologySpread: api and worker spread over zones and nodes when enabled, selecting only
 // their own pods.
 func TestTopologySpread(t *testing.T) {
 	t.Parallel()
-	r := renderSet(t, "default")
-	for _, comp := range []string{"api", "worker"} {
-		d := deployment(t, r, comp)
-		tsc := d.Spec.Template.Spec.TopologySpreadConstraints
+	for _, a := range appDeployments(t, "default", renderSet(t, "default")) {
+		tsc := a.d.Spec.Template.Spec.TopologySpreadConstraints
 		if len(tsc) != 2 {
-			t.Fatalf("%s: %d topology spread constraints, want 2", comp, len(tsc))
+			t.Fatalf("%s: %d topology spread constraints, want 2", a.id, len(tsc))
 		}
 		for _, c := range tsc {
-			if c.LabelSelector.MatchLabels["app.kubernetes.io/component"] != comp {
-				t.Errorf("%s: spread selects %v", comp, c.LabelSelector.MatchLabels)
+			// Its own pods: the component's, and for workers the kind's.
+			if !maps.Equal(c.LabelSelector.MatchLabels, a.d.Spec.Selector.MatchLabels) {
+				t.Errorf("%s: spread selects %v, the Deployment %v", a.id, c.LabelSelector.MatchLabels, a.d.Spec.Selector.MatchLabels)
 			}
 		}
-		for k, v := range d.Spec.Selector.MatchLabels {
-			if k == "app.kubernetes.io/version" || k == "helm.sh/chart" {
-				t.Errorf("%s: selector on the changing label %s=%s", comp, k, v)
+		for k, v := range a.d.Spec.Selector.MatchLabels {
+			if k == "app.kubernetes.io/version" || k == "helm.sh/chart" || k == "careerops.io/job-kind" {
+				t.Errorf("%s: selector on the changing label %s=%s", a.id, k, v)
 			}
 		}
 	}
@@ -595,17 +648,16 @@ func TestTopologySpread(t *testing.T) {
 // TestOTelEnv: the OTLP endpoint comes from otel.endpoint, and each program names itself.
 func TestOTelEnv(t *testing.T) {
 	t.Parallel()
-	r := renderSet(t, "dev")
-	for _, comp := range []string{"api", "worker"} {
-		c := container(t, deployment(t, r, comp).Spec.Template.Spec, comp)
+	for _, a := range appDeployments(t, "dev", renderSet(t, "dev")) {
+		c := container(t, a.d.Spec.Template.Spec, a.comp)
 		if e, _ := envValue(c, "OTEL_EXPORTER_OTLP_ENDPOINT"); e.Value != "http://jaeger:4318" {
-			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT=%q", comp, e.Value)
+			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT=%q", a.id, e.Value)
 		}
-		if e, _ := envValue(c, "OTEL_SERVICE_NAME"); e.Value != "careerops-"+comp {
-			t.Errorf("%s: OTEL_SERVICE_NAME=%q", comp, e.Value)
+		if e, _ := envValue(c, "OTEL_SERVICE_NAME"); e.Value != "careerops-"+a.comp {
+			t.Errorf("%s: OTEL_SERVICE_NAME=%q", a.id, e.Value)
 		}
 		if e, _ := envValue(c, "OTEL_RESOURCE_ATTRIBUTES"); !strings.Contains(e.Value, "deployment.environment.name=dev") {
-			t.Errorf("%s: OTEL_RESOURCE_ATTRIBUTES=%q", comp, e.Value)
+			t.Errorf("%s: OTEL_RESOURCE_ATTRIBUTES=%q", a.id, e.Value)
 		}
 	}
 }
@@ -614,7 +666,21 @@ func TestOTelEnv(t *testing.T) {
 // when not; the fallback's settings only with llm.fallback.enabled, its key from its Secret.
 func TestLLMEnv(t *testing.T) {
 	t.Parallel()
-	all := container(t, deployment(t, renderSet(t, "all-optional"), "worker").Spec.Template.Spec, "worker")
+	for _, w := range workersOf(t, "all-optional", renderSet(t, "all-optional")) {
+		checkLLMEnv(t, "all-optional: "+w.deployment.Name, w.container)
+	}
+	for _, w := range workersOf(t, "staging", renderSet(t, "staging")) {
+		for _, e := range w.container.Env {
+			if strings.HasPrefix(e.Name, "LLM_FALLBACK_") || strings.HasPrefix(e.Name, "LLM_BREAKER_") || e.Name == "OPENAI_API_TYPE" || e.Name == "LLM_MAX_TOKENS" {
+				t.Errorf("staging: %s: %s=%q set, want it left to the worker's default", w.deployment.Name, e.Name, e.Value)
+			}
+		}
+	}
+}
+
+// checkLLMEnv: all-optional's LLM settings, fallback included, reach the container.
+func checkLLMEnv(t *testing.T, id string, all corev1.Container) {
+	t.Helper()
 	for name, want := range map[string]string{
 		"OPENAI_API_TYPE": "azure", "OPENAI_MODEL_KIND": "chat", "OPENAI_API_VERSION": "2024-10-21",
 		"AZURE_OPENAI_DEPLOYMENT": "letters", "LLM_MAX_TOKENS": "900",
@@ -622,28 +688,33 @@ func TestLLMEnv(t *testing.T) {
 		"LLM_BREAKER_FAILURES": "3", "LLM_BREAKER_COOLDOWN": "20s",
 	} {
 		if e, ok := envValue(all, name); !ok || e.Value != want {
-			t.Errorf("all-optional: %s=%q (set %v), want %q", name, e.Value, ok, want)
+			t.Errorf("%s: %s=%q (set %v), want %q", id, name, e.Value, ok, want)
 		}
 	}
 	key, _ := envValue(all, "LLM_FALLBACK_API_KEY")
 	if ref := key.ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "careerops-llm-fallback" || ref.SecretKeyRef.Key != "LLM_FALLBACK_API_KEY" {
-		t.Errorf("all-optional: LLM_FALLBACK_API_KEY comes from %+v, want Secret careerops-llm-fallback", key.ValueFrom)
-	}
-	staging := container(t, deployment(t, renderSet(t, "staging"), "worker").Spec.Template.Spec, "worker")
-	for _, e := range staging.Env {
-		if strings.HasPrefix(e.Name, "LLM_FALLBACK_") || strings.HasPrefix(e.Name, "LLM_BREAKER_") || e.Name == "OPENAI_API_TYPE" || e.Name == "LLM_MAX_TOKENS" {
-			t.Errorf("staging: %s=%q set, want it left to the worker's default", e.Name, e.Value)
-		}
+		t.Errorf("%s: LLM_FALLBACK_API_KEY comes from %+v, want Secret careerops-llm-fallback", id, key.ValueFrom)
 	}
 }
 
-// TestEmailEnv: email reaches the worker only when it is on: in dev, to the chart's Mailpit
-// Service (on its SMTP port, no TLS); with an external server, its settings and the password
-// from its Secret; by default, no SMTP_* at all (the worker sends no email).
+// setValues are the values of one of valuesSets, merged over values.yaml.
+func setValues(t *testing.T, name string) map[string]any {
+	t.Helper()
+	vals, err := LoadValues(valuesSets[name], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return withDefaults(t, vals)
+}
+
+// TestEmailEnv: email reaches only the email kind's workers, and only when it is on: in dev, to
+// the chart's Mailpit Service (on its SMTP port, no TLS, no password); with an external server,
+// its settings and the password from its Secret; either way JWT_SECRET from the api's Secret
+// (it signs the unsubscribe links). The cover letters' workers get none of it.
 func TestEmailEnv(t *testing.T) {
 	t.Parallel()
 	dev := renderSet(t, "dev")
-	w := container(t, deployment(t, dev, "worker").Spec.Template.Spec, "worker")
+	w := container(t, deployment(t, dev, "worker-email").Spec.Template.Spec, "worker")
 	mailpit := container(t, deployment(t, dev, "mailpit").Spec.Template.Spec, "mailpit")
 	host, _ := envValue(w, "SMTP_HOST")
 	port, _ := envValue(w, "SMTP_PORT")
@@ -660,24 +731,43 @@ func TestEmailEnv(t *testing.T) {
 	if port.Value != smtpPort {
 		t.Errorf("dev: SMTP_PORT=%q, Mailpit takes email on %q", port.Value, smtpPort)
 	}
-	all := container(t, deployment(t, renderSet(t, "all-optional"), "worker").Spec.Template.Spec, "worker")
+	if e, ok := envValue(w, "SMTP_PASSWORD"); ok {
+		t.Errorf("dev: SMTP_PASSWORD set (%+v), Mailpit takes no password", e)
+	}
+	checkSameSecret(t, "dev", dev, w, "JWT_SECRET")
+	allR := renderSet(t, "all-optional")
+	all := container(t, deployment(t, allR, "worker-email").Spec.Template.Spec, "worker")
 	for name, want := range map[string]string{
-		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "465", "SMTP_TLS": "tls", "SMTP_USERNAME": "careerops",
-		"PUBLIC_BASE_URL": "https://careerops.example.com",
+		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "2525", "SMTP_TLS": "tls", "SMTP_USERNAME": "careerops",
+		"PUBLIC_BASE_URL": "https://careerops.staging.example.com", // the first ingress host
 	} {
 		if e, ok := envValue(all, name); !ok || e.Value != want {
 			t.Errorf("all-optional: %s=%q (set %v), want %q", name, e.Value, ok, want)
 		}
 	}
-	pw, _ := envValue(all, "SMTP_PASSWORD")
-	if ref := pw.ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "careerops-smtp" {
+	if pw, _ := envValue(all, "SMTP_PASSWORD"); pw.ValueFrom == nil || pw.ValueFrom.SecretKeyRef == nil || pw.ValueFrom.SecretKeyRef.Name != "careerops-smtp" {
 		t.Errorf("all-optional: SMTP_PASSWORD comes from %+v, want Secret careerops-smtp", pw.ValueFrom)
 	}
-	def := container(t, deployment(t, renderSet(t, "default"), "worker").Spec.Template.Spec, "worker")
-	for _, e := range def.Env {
-		if strings.HasPrefix(e.Name, "SMTP_") || e.Name == "PUBLIC_BASE_URL" {
-			t.Errorf("default: %s=%q set, want no email", e.Name, e.Value)
+	checkSameSecret(t, "all-optional", allR, all, "JWT_SECRET")
+	for _, set := range []string{"default", "dev", "all-optional"} {
+		cl := container(t, deployment(t, renderSet(t, set), "worker-cover-letter").Spec.Template.Spec, "worker")
+		for _, e := range cl.Env {
+			if strings.HasPrefix(e.Name, "SMTP_") || e.Name == "PUBLIC_BASE_URL" || e.Name == "JWT_SECRET" {
+				t.Errorf("%s: cover-letter worker has %s, want no email settings", set, e.Name)
+			}
 		}
+	}
+}
+
+// checkSameSecret: the worker container's variable comes from the same Secret and key as the
+// api's.
+func checkSameSecret(t *testing.T, set string, r Rendered, c corev1.Container, name string) {
+	t.Helper()
+	api, _ := envValue(container(t, deployment(t, r, "api").Spec.Template.Spec, "api"), name)
+	got, _ := envValue(c, name)
+	if got.ValueFrom == nil || got.ValueFrom.SecretKeyRef == nil || api.ValueFrom == nil || api.ValueFrom.SecretKeyRef == nil ||
+		*got.ValueFrom.SecretKeyRef != *api.ValueFrom.SecretKeyRef {
+		t.Errorf("%s: %s comes from %+v, want the api's %+v", set, name, got.ValueFrom, api.ValueFrom)
 	}
 }
 

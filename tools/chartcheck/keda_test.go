@@ -122,27 +122,31 @@ func kedaReplicas(depth, value, activation float64, minReplicas, maxReplicas int
 	return min(n, maxReplicas)
 }
 
-// TestKEDAQueueDepthOnRealRabbitMQ: with N ready and M unacknowledged messages on
-// cover-letter.generate, the depth KEDA reads with the chart's trigger (protocol http, the
+// TestKEDAQueueDepthOnRealRabbitMQ: for the ScaledObject of every job kind (the two of
+// values.yaml, email on, and a throwaway third), with N ready and M unacknowledged messages
+// on that kind's queue, the depth KEDA reads with the chart's trigger (protocol http, the
 // management API's "messages") is N+M, where the amqp protocol would see only N; and the
-// replicas KEDA's formula gives for it with the chart's values are what docs/deploy.md says.
+// replicas KEDA's formula gives for it with the kind's values are ceil((N+M)/concurrency).
+// Each kind's queue holds different counts (12, 13, 14), so a trigger reading another kind's
+// queue fails.
 func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 	t.Parallel()
-	const ready, unacked = 7, 5
 	vhost := freshVhost(t)
 
 	// The chart, as installed against this broker.
-	r, err := Render(nil, map[string]any{"rabbitmq": map[string]any{
-		"vhost":   vhost,
-		"cluster": map[string]any{"enabled": false},
-		"external": map[string]any{
-			"existingSecret": "broker", "managementURL": testMgmtURL,
+	r, err := Render(nil, map[string]any{
+		"rabbitmq": map[string]any{
+			"vhost":   vhost,
+			"cluster": map[string]any{"enabled": false},
+			"external": map[string]any{
+				"existingSecret": "broker", "managementURL": testMgmtURL,
+			},
 		},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	so, err := As[kedav1alpha1.ScaledObject](r.Find("ScaledObject", "")[0])
+		"email": map[string]any{"smtp": map[string]any{"host": "smtp.example.com"}},
+		"worker": map[string]any{"kinds": map[string]any{
+			"analytics": map[string]any{"kind": "analytics.process", "enabled": true, "concurrency": 3},
+		}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +154,6 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := so.Spec.Triggers[0]
 	// The Secret KEDA resolves the TriggerAuthentication from.
 	secret := map[string]map[string]string{"broker": {"username": "guest", "password": "guest"}}
 	auth := map[string]string{}
@@ -161,24 +164,45 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 		}
 		auth[ref.Parameter] = v
 	}
-
-	// N+M messages on the queue; a consumer holds M of them unacknowledged.
 	conn, err := amqp.Dial(strings.TrimSuffix(testAMQPURL, "/") + "/" + url.PathEscape(vhost))
 	if err != nil {
 		t.Fatalf("RabbitMQ at %s: %v (run make services)", testAMQPURL, err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+
+	sos := r.Find("ScaledObject", "")
+	if len(sos) != 3 {
+		t.Fatalf("%d ScaledObjects, want 3 (cover letters, email, the throwaway kind)", len(sos))
+	}
+	for i, o := range sos {
+		so, err := As[kedav1alpha1.ScaledObject](o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(so.Name, func(t *testing.T) {
+			t.Parallel()
+			checkKEDADepth(t, conn, so, auth, 7+2*i, 5-i)
+		})
+	}
+}
+
+// checkKEDADepth puts ready + unacked messages on the queue of so's trigger (a consumer holds
+// the unacked ones) and checks what KEDA would read and how many workers it would run.
+func checkKEDADepth(t *testing.T, conn *amqp.Connection, so *kedav1alpha1.ScaledObject, auth map[string]string, ready, unacked int) {
+	t.Helper()
+	tr := so.Spec.Triggers[0]
+	queue := tr.Metadata["queueName"]
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.QueueDeclare(job.QueueGenerate, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range ready + unacked {
-		err := ch.PublishWithContext(ctx, "", job.QueueGenerate, false, false, amqp.Publishing{
+		err := ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{
 			ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: fmt.Appendf(nil, `{"n":%d}`, i),
 		})
 		if err != nil {
@@ -192,7 +216,7 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 	if err := consumer.Qos(unacked, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	deliveries, err := consumer.Consume(job.QueueGenerate, "chartcheck", false, false, false, false, nil)
+	deliveries, err := consumer.Consume(queue, "chartcheck", false, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +233,7 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 	// ask until it has (never more than the ready ones).
 	var q amqp.Queue
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if q, err = ch.QueueDeclarePassive(job.QueueGenerate, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		if q, err = ch.QueueDeclarePassive(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 			t.Fatal(err)
 		}
 		if q.Messages >= ready || time.Now().After(deadline) {
@@ -217,15 +241,34 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 		}
 	}
 	if q.Messages != ready {
-		t.Errorf("amqp protocol count %d, want the %d ready", q.Messages, ready)
+		t.Errorf("%s: amqp protocol count %d, want the %d ready", queue, q.Messages, ready)
 	}
 
 	// What KEDA's http protocol reads, at the URL it builds from the rendered trigger. The
 	// management API refreshes queue statistics every few seconds: poll until it has both.
-	u, err := kedaQueueURL(tr.Metadata["host"], tr.Metadata["vhostName"], tr.Metadata["queueName"], auth["username"], auth["password"])
+	u, err := kedaQueueURL(tr.Metadata["host"], tr.Metadata["vhostName"], queue, auth["username"], auth["password"])
 	if err != nil {
 		t.Fatal(err)
 	}
+	info := pollQueueInfo(ctx, t, u, ready, unacked)
+	if info.Messages != ready+unacked {
+		t.Errorf("%s: KEDA (protocol http) reads messages=%d, want ready+unacked=%d", queue, info.Messages, ready+unacked)
+	}
+
+	// Replicas for that depth with the kind's trigger and bounds.
+	value, _ := strconv.ParseFloat(tr.Metadata["value"], 64)
+	activation, _ := strconv.ParseFloat(tr.Metadata["activationValue"], 64)
+	got := kedaReplicas(float64(info.Messages), value, activation, int(*so.Spec.MinReplicaCount), int(*so.Spec.MaxReplicaCount))
+	want := min(int(math.Ceil(float64(ready+unacked)/value)), int(*so.Spec.MaxReplicaCount))
+	if got != want {
+		t.Errorf("%s: KEDA would run %d workers for %d messages, want min(ceil(%d/%v), %d) = %d", queue, got, info.Messages, ready+unacked, value, *so.Spec.MaxReplicaCount, want)
+	}
+	t.Logf("%s: depth %d (ready %d + unacked %d; amqp would see %d) → %d workers at %v jobs each", queue, info.Messages, info.MessagesReady, info.MessagesUnacknowledged, q.Messages, got, value)
+}
+
+// pollQueueInfo reads u until the management API reports ready and unacked messages.
+func pollQueueInfo(ctx context.Context, t *testing.T, u string, ready, unacked int) queueInfo {
+	t.Helper()
 	var info queueInfo
 	for {
 		resp, err := http.Get(u)
@@ -241,35 +284,27 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 			t.Fatal(err)
 		}
 		if info.MessagesReady == ready && info.MessagesUnacknowledged == unacked {
-			break
+			return info
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("management API still reports %+v", info)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if info.Messages != ready+unacked {
-		t.Errorf("KEDA (protocol http) reads messages=%d, want ready+unacked=%d", info.Messages, ready+unacked)
-	}
-
-	// Replicas for that depth with the chart's trigger and bounds.
-	value, _ := strconv.ParseFloat(tr.Metadata["value"], 64)
-	activation, _ := strconv.ParseFloat(tr.Metadata["activationValue"], 64)
-	got := kedaReplicas(float64(info.Messages), value, activation, int(*so.Spec.MinReplicaCount), int(*so.Spec.MaxReplicaCount))
-	if want := int(math.Ceil(float64(ready+unacked) / value)); got != want {
-		t.Errorf("KEDA would run %d workers for %d messages, want ceil(%d/%v) = %d", got, info.Messages, ready+unacked, value, want)
-	}
-	t.Logf("depth %d (ready %d + unacked %d; amqp would see %d) → %d workers at %v jobs each", info.Messages, info.MessagesReady, info.MessagesUnacknowledged, q.Messages, got, value)
 }
 
 // TestScalingTableInDocs: every row of the scaling table in docs/deploy.md is what KEDA's
-// formula gives with the default chart's trigger.
+// formula gives with the default chart's trigger for cover letters.
 func TestScalingTableInDocs(t *testing.T) {
 	t.Parallel()
-	r := renderSet(t, "default")
-	so, err := As[kedav1alpha1.ScaledObject](r.Find("ScaledObject", "")[0])
-	if err != nil {
-		t.Fatal(err)
+	var so *kedav1alpha1.ScaledObject
+	for _, w := range workersOf(t, "default", renderSet(t, "default")) {
+		if w.kind == job.QueueGenerate {
+			so = w.scaled
+		}
+	}
+	if so == nil {
+		t.Fatalf("default: no ScaledObject for %s", job.QueueGenerate)
 	}
 	md := so.Spec.Triggers[0].Metadata
 	value, _ := strconv.ParseFloat(md["value"], 64)

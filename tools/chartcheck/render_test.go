@@ -21,6 +21,8 @@ var valuesSets = map[string][]string{
 	"staging": {"values-staging.yaml"},
 	// Every optional object on at once, with an external broker: no template goes unrendered.
 	"all-optional": {"values-staging.yaml", filepath.Join(RepoRoot(), "tools", "chartcheck", "testdata", "values-all-optional.yaml")},
+	// Email on and throwaway job kinds: every invariant must hold for kinds it does not know.
+	"extra-kind": {filepath.Join(RepoRoot(), "tools", "chartcheck", "testdata", "values-extra-kind.yaml")},
 }
 
 var renderCache sync.Map // name → renderResult
@@ -157,9 +159,10 @@ func TestRenderedKinds(t *testing.T) {
 	t.Parallel()
 	must := map[string][]string{
 		"default":      {"Deployment×2", "ScaledObject×1", "TriggerAuthentication×1", "RabbitmqCluster×1", "Job (hook pre-install,pre-upgrade)×1", "Pod (hook test)×1", "NetworkPolicy×2", "PodDisruptionBudget×1"},
-		"dev":          {"Deployment×4", "ScaledObject×1", "RabbitmqCluster×1", "NetworkPolicy×4"},
-		"staging":      {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×2", "PrometheusRule×1", "RabbitmqCluster×1"},
-		"all-optional": {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×2", "PrometheusRule×1", "Deployment×3"},
+		"dev":          {"Deployment×5", "ScaledObject×2", "RabbitmqCluster×1", "NetworkPolicy×5"},
+		"staging":      {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×3", "PrometheusRule×1", "RabbitmqCluster×1"},
+		"all-optional": {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×2", "PrometheusRule×1", "Deployment×4", "ScaledObject×2", "NetworkPolicy×4"},
+		"extra-kind":   {"Deployment×5", "ScaledObject×3", "TriggerAuthentication×1", "NetworkPolicy×5", "Secret×1", "PrometheusRule×1", "ServiceMonitor×3"},
 	}
 	for name := range valuesSets {
 		kinds := renderSet(t, name).Kinds()

@@ -38,24 +38,74 @@ careerops.chart is "<name>-<version>" for the helm.sh/chart label.
 
 {{/*
 careerops.selectorLabels are the labels that never change for a component (selectors use only
-these); call with (dict "ctx" $ "component" "api").
+these); call with (dict "ctx" $ "component" "api"). The workers of one job kind add "worker"
+(the kind's key in worker.kinds): (dict "ctx" $ "component" "worker" "worker" "cover-letter").
 */}}
 {{- define "careerops.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "careerops.name" .ctx }}
 app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- with .worker }}
+careerops.io/worker: {{ . }}
+{{- end }}
 {{- end }}
 
 {{/*
 careerops.labels are all the labels of a component's objects; call with
-(dict "ctx" $ "component" "api").
+(dict "ctx" $ "component" "api"), and for one job kind's workers add "worker" and "jobKind"
+(the kind's name, e.g. cover-letter.generate).
 */}}
 {{- define "careerops.labels" -}}
 helm.sh/chart: {{ include "careerops.chart" .ctx }}
 {{ include "careerops.selectorLabels" . }}
+{{- with .jobKind }}
+careerops.io/job-kind: {{ . }}
+{{- end }}
 app.kubernetes.io/version: {{ include "careerops.imageTag" .ctx | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/part-of: careerops
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- end }}
+
+{{/*
+careerops.workerName is "<fullname>-worker-<key>", the name of one job kind's worker objects
+(Deployment, ScaledObject, NetworkPolicy); call with (dict "ctx" $ "key" "cover-letter"). The
+full name is cut so the whole stays within 63 characters (keys have at most 24).
+*/}}
+{{- define "careerops.workerName" -}}
+{{- printf "%s-worker-%s" (include "careerops.fullname" .ctx | trunc (int (sub 55 (len .key))) | trimSuffix "-") .key }}
+{{- end }}
+
+{{/*
+careerops.workerKinds is, as JSON {"kinds": [...]}, the job kinds whose workers are rendered:
+the enabled entries of worker.kinds in the order of their keys, without those that send email
+(smtp) while email is off (careerops.emailEnabled). Each has the shared worker settings with the kind's
+overrides applied, the one place they are merged: key, name (careerops.workerName), kind, llm,
+smtp, concurrency, replicas, resources, autoscaling. Use it as
+(include "careerops.workerKinds" . | fromJson).kinds.
+*/}}
+{{- define "careerops.workerKinds" -}}
+{{- $w := .Values.worker }}
+{{- $out := list }}
+{{- range $key := keys ($w.kinds | default dict) | sortAlpha }}
+{{- $k := get $w.kinds $key }}
+{{- if and $k.enabled (or (not $k.smtp) (include "careerops.emailEnabled" $)) }}
+{{- $as := deepCopy $w.autoscaling }}
+{{- range $ak, $av := $k.autoscaling | default dict }}
+{{- $_ := set $as $ak $av }}
+{{- end }}
+{{- $out = append $out (dict
+    "key" $key
+    "name" (include "careerops.workerName" (dict "ctx" $ "key" $key))
+    "kind" $k.kind
+    "llm" (default false $k.llm)
+    "smtp" (default false $k.smtp)
+    "concurrency" (ternary $k.concurrency $w.concurrency (hasKey $k "concurrency"))
+    "replicas" (ternary $k.replicas $w.replicas (hasKey $k "replicas"))
+    "resources" (ternary $k.resources $w.resources (hasKey $k "resources"))
+    "autoscaling" $as) }}
+{{- end }}
+{{- end }}
+{{- toJson (dict "kinds" $out) }}
 {{- end }}
 
 {{/*
@@ -231,8 +281,21 @@ careerops.validate fails the render on combinations the schema cannot express.
 {{- if and .Values.rabbitmq.cluster.enabled (ne .Values.rabbitmq.vhost "/") }}
 {{- fail "rabbitmq.vhost must be \"/\" with rabbitmq.cluster.enabled: the operator's connection_string uses the default vhost" }}
 {{- end }}
-{{- if and (not .Values.rabbitmq.cluster.enabled) .Values.worker.autoscaling.enabled (not .Values.rabbitmq.external.managementURL) }}
-{{- fail "rabbitmq.external.managementURL is required for KEDA (worker.autoscaling.enabled) with an external broker" }}
+{{- $kinds := (include "careerops.workerKinds" . | fromJson).kinds }}
+{{- $seen := dict }}
+{{- range $kinds }}
+{{- if hasKey $seen .kind }}
+{{- fail (printf "worker.kinds.%s and worker.kinds.%s both run the job kind %s: one worker Deployment per kind" (get $seen .kind) .key .kind) }}
+{{- end }}
+{{- $_ := set $seen .kind .key }}
+{{- if and (not $.Values.rabbitmq.cluster.enabled) .autoscaling.enabled (not $.Values.rabbitmq.external.managementURL) }}
+{{- fail (printf "rabbitmq.external.managementURL is required for KEDA (autoscaling of worker.kinds.%s) with an external broker" .key) }}
+{{- end }}
+{{- end }}
+{{- with .Values.email.smtp }}
+{{- if and .host .username (not .existingSecret) (not .password) }}
+{{- fail "email.smtp.username is set: give its password with email.smtp.existingSecret (or email.smtp.password)" }}
+{{- end }}
 {{- end }}
 {{- $worst := add .Values.llm.budgetMaxWaitSeconds .Values.worker.llmTimeoutSeconds 30 }}
 {{- if and .Values.rabbitmq.cluster.enabled (le (int .Values.rabbitmq.cluster.consumerTimeoutSeconds) (int $worst)) }}
@@ -273,63 +336,103 @@ PostgreSQL, RabbitMQ (the operator's pods, or networkPolicy.broker) and the OTLP
 {{- end }}
 
 {{/*
-careerops.emailEnabled is "true" when the worker sends users' emails: to email.smtpHost, or to
-the chart's Mailpit (email.mailpit.enabled).
+careerops.emailEnabled is "true" when email is on: email.smtp.host is set, or the chart's Mailpit
+is (email.mailpit.enabled, which then takes the email); only then are the workers of the kinds
+that send email (smtp) rendered.
 */}}
 {{- define "careerops.emailEnabled" -}}
-{{- if or .Values.email.mailpit.enabled .Values.email.smtpHost }}true{{ end }}
+{{- if or .Values.email.mailpit.enabled .Values.email.smtp.host }}true{{ end }}
 {{- end }}
 
 {{/*
-careerops.env.email is the worker's SMTP_* environment (internal/email.Config); nothing when
-email is off.
+careerops.smtpPort is the port the email workers send to: Mailpit's email.mailpit.smtpPort when
+Mailpit is on; else email.smtp.port, or the port its TLS mode implies: 465 for implicit TLS,
+587 (submission) otherwise.
+*/}}
+{{- define "careerops.smtpPort" -}}
+{{- $s := .Values.email.smtp }}
+{{- if .Values.email.mailpit.enabled }}{{ .Values.email.mailpit.smtpPort }}
+{{- else if $s.port }}{{ $s.port }}{{ else if eq $s.tls "tls" }}465{{ else }}587{{ end }}
+{{- end }}
+
+{{/*
+careerops.smtpSecretName is the Secret holding the SMTP password: email.smtp.existingSecret, or
+"<fullname>-smtp" that the chart creates from email.smtp.password; empty when there is none or
+when Mailpit (no authentication) takes the email.
+*/}}
+{{- define "careerops.smtpSecretName" -}}
+{{- $s := .Values.email.smtp }}
+{{- if .Values.email.mailpit.enabled }}
+{{- else if $s.existingSecret }}{{ $s.existingSecret }}
+{{- else if $s.password }}{{ printf "%s-smtp" (include "careerops.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+{{- end }}
+
+{{/*
+careerops.env.email is the environment of the workers of a kind that sends email (smtp): SMTP_*
+(to the chart's Mailpit, plain and without authentication, when email.mailpit.enabled), and
+JWT_SECRET from the api's Secret (it signs the unsubscribe links). They are rendered only when
+careerops.emailEnabled.
 */}}
 {{- define "careerops.env.email" -}}
-{{- if include "careerops.emailEnabled" . }}
 {{- $e := .Values.email }}
-{{- if not $e.publicBaseURL }}
-{{- fail "email.publicBaseURL is required with email (email.smtpHost or email.mailpit.enabled): the emails' links point there" }}
-{{- end }}
 {{- if $e.mailpit.enabled }}
 - name: SMTP_HOST
   value: {{ include "careerops.componentName" (dict "ctx" . "component" "mailpit") | quote }}
 - name: SMTP_PORT
-  value: {{ $e.mailpit.smtpPort | quote }}
+  value: {{ include "careerops.smtpPort" . | quote }}
 - name: SMTP_TLS
   value: "none"
 {{- else }}
 - name: SMTP_HOST
-  value: {{ $e.smtpHost | quote }}
-{{- with $e.smtpPort }}
+  value: {{ $e.smtp.host | quote }}
 - name: SMTP_PORT
-  value: {{ . | quote }}
-{{- end }}
+  value: {{ include "careerops.smtpPort" . | quote }}
 - name: SMTP_TLS
-  value: {{ $e.smtpTLS | quote }}
-{{- with $e.smtpUsername }}
+  value: {{ $e.smtp.tls | quote }}
+{{- with $e.smtp.username }}
 - name: SMTP_USERNAME
   value: {{ . | quote }}
+{{- end }}
+{{- with include "careerops.smtpSecretName" . }}
 - name: SMTP_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ $.Values.secrets.smtp.existingSecret }}
-      key: {{ $.Values.secrets.smtp.key }}
+      name: {{ . }}
+      key: {{ $e.smtp.passwordKey }}
 {{- end }}
 {{- end }}
+{{- with $e.smtp.from }}
 - name: SMTP_FROM
-  value: {{ $e.from | quote }}
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.smtp.timeoutSeconds }}
 - name: SMTP_TIMEOUT
-  value: "{{ $e.timeoutSeconds }}s"
+  value: "{{ . }}s"
+{{- end }}
+{{- if not (kindIs "invalid" $e.perDomainPerMinute) }}
 - name: EMAIL_PER_DOMAIN_PER_MINUTE
   value: {{ $e.perDomainPerMinute | quote }}
-- name: PUBLIC_BASE_URL
-  value: {{ $e.publicBaseURL | quote }}
 {{- end }}
+{{- $base := $e.publicBaseURL }}
+{{- if and (not $base) .Values.api.ingress.enabled .Values.api.ingress.hosts }}
+{{- $base = printf "https://%s" (first .Values.api.ingress.hosts).host }}
+{{- end }}
+{{- with $base }}
+- name: PUBLIC_BASE_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.jwt.existingSecret }}
+      key: {{ .Values.secrets.jwt.key }}
 {{- end }}
 
 {{/*
-careerops.egress.email is the worker's egress rule to the SMTP server: the chart's Mailpit, or
-networkPolicy.smtp; nothing when email is off.
+careerops.egress.email is the egress rule of the workers of a kind that sends email: to the
+chart's Mailpit pods when email.mailpit.enabled, else the SMTP port (careerops.smtpPort) to
+networkPolicy.smtpTo or anywhere.
 */}}
 {{- define "careerops.egress.email" -}}
 {{- if .Values.email.mailpit.enabled }}
@@ -338,11 +441,15 @@ networkPolicy.smtp; nothing when email is off.
         matchLabels:
           {{- include "careerops.selectorLabels" (dict "ctx" . "component" "mailpit") | nindent 10 }}
   ports:
-    - port: {{ .Values.email.mailpit.smtpPort }}
+    - port: {{ include "careerops.smtpPort" . }}
       protocol: TCP
-{{- else if .Values.email.smtpHost }}
-{{- with .Values.networkPolicy.smtp }}
-{{ toYaml . }}
-{{- end }}
+{{- else }}
+- ports:
+    - port: {{ include "careerops.smtpPort" . }}
+      protocol: TCP
+  {{- with .Values.networkPolicy.smtpTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
 {{- end }}
