@@ -71,6 +71,7 @@ type SMTPServer struct {
 	failFor int // messages still to refuse; -1: until told otherwise
 	delay   time.Duration
 	changed chan struct{} // closed and replaced when a message arrives
+	closed  chan struct{} // closed when the server stops: a pause ends at once
 }
 
 // StartSMTPServer starts a test SMTP server, stopped when the test ends.
@@ -80,7 +81,7 @@ func StartSMTPServer(t testing.TB, opts SMTPOptions) *SMTPServer {
 	if err != nil {
 		t.Fatalf("testkit: SMTP certificate: %v", err)
 	}
-	s := &SMTPServer{Host: "127.0.0.1", RootCAs: roots, opts: opts, changed: make(chan struct{})}
+	s := &SMTPServer{Host: "127.0.0.1", RootCAs: roots, opts: opts, changed: make(chan struct{}), closed: make(chan struct{})}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &smtpSession{s: s, conn: c}, nil
 	}))
@@ -104,6 +105,7 @@ func StartSMTPServer(t testing.TB, opts SMTPOptions) *SMTPServer {
 		_ = srv.Serve(ln) // returns when closed
 	}()
 	t.Cleanup(func() {
+		close(s.closed) // a slow answer in progress stops waiting
 		_ = srv.Close()
 		<-done
 	})
@@ -167,13 +169,19 @@ func (s *SMTPServer) WaitMessages(t testing.TB, n int, timeout time.Duration) []
 	}
 }
 
-// pause waits the configured delay.
+// pause waits the configured delay, or until the server stops.
 func (s *SMTPServer) pause() {
 	s.mu.Lock()
 	d := s.delay
 	s.mu.Unlock()
-	if d > 0 {
-		time.Sleep(d)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.closed:
 	}
 }
 
