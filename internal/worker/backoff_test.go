@@ -51,3 +51,17 @@ func TestRetryDelayHonoursRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// The worker's deadline on an attempt comes after the kind's own timeout (so the LLM client's
+// "no answer within …" is what a job records), and within the lease's margin.
+func TestAttemptGrace(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ timeout, want time.Duration }{
+		{100 * time.Millisecond, time.Second}, {2 * time.Second, time.Second}, {60 * time.Second, 6 * time.Second},
+		{10 * time.Minute, leaseMargin / 3},
+	} {
+		if got := attemptGrace(tt.timeout); got != tt.want {
+			t.Errorf("attemptGrace(%s) = %s, want %s", tt.timeout, got, tt.want)
+		}
+	}
+}

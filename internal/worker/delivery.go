@@ -183,9 +183,17 @@ func (w *Worker) claim(d *delivery, env job.Envelope, args json.RawMessage) (job
 // attempt runs the kind's handler for one attempt of the job, within the kind's timeout.
 func (w *Worker) attempt(d *delivery, j jobstore.Run) (json.RawMessage, error) {
 	w.cfg.Progress.Publish(progress.Event{Type: progress.TypeStatus, JobID: j.ID, Status: job.StatusProcessing, Attempt: j.Attempts})
-	ctx, cancel := context.WithTimeoutCause(d.ctx, w.cfg.Wait+w.cfg.Timeout, errAttemptTimedOut)
+	ctx, cancel := context.WithTimeoutCause(d.ctx, w.cfg.Wait+w.cfg.Timeout+attemptGrace(w.cfg.Timeout), errAttemptTimedOut)
 	defer cancel()
 	return w.kind.Handle(ctx, j)
+}
+
+// attemptGrace is how long past its timeout an attempt may run before the worker ends it: a
+// handler that bounds its own work (the LLM client does, with the same timeout) reports its
+// own, more telling error first; the worker's deadline is the backstop. It stays well inside
+// the lease's margin.
+func attemptGrace(timeout time.Duration) time.Duration {
+	return min(max(timeout/10, time.Second), leaseMargin/3)
 }
 
 // errAttemptTimedOut ends an attempt that ran past the kind's timeout.
