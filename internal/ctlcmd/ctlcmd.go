@@ -50,7 +50,7 @@ type command struct {
 
 func commands() []command {
 	return []command{migrateUpCommand(), userAddCommand(), tokenCommand(), dlqListCommand(), dlqRequeueCommand(),
-		outboxListCommand(), outboxReplayCommand(), jobsCommand(), schedulesCommand()}
+		outboxListCommand(), outboxReplayCommand(), jobsCommand(), enqueueCommand(), schedulesCommand()}
 }
 
 const topUsage = `careeropsctl administers CareerOps jobs (cover letters and the other kinds).

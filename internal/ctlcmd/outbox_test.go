@@ -2,11 +2,14 @@ package ctlcmd_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/careerops/jobs/internal/ctlcmd"
 	"github.com/careerops/jobs/internal/testkit"
 )
 
@@ -84,5 +87,38 @@ func TestJobsCountsEveryKind(t *testing.T) {
 	}
 	if js := run(t, vars, "jobs", "--json"); js.err != nil || !strings.Contains(js.stdout, `"kind":"cover-letter.generate","counts":{"cancelled":0,"completed":1`) {
 		t.Fatalf("jobs --json = %q, %v", js.stdout, js.err)
+	}
+}
+
+// careeropsctl enqueue puts a job of any kind in the outbox, its arguments checked as the
+// kind's worker checks them; with --id it is idempotent.
+func TestEnqueueAnyKind(t *testing.T) {
+	t.Parallel()
+	vars, pool := database(t)
+	var user int64
+	if err := pool.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ('enq@example.com') RETURNING id`).Scan(&user); err != nil {
+		t.Fatal(err)
+	}
+	u := fmt.Sprint(user)
+	for range 2 {
+		if out := run(t, vars, "enqueue", "notifications.email", "--user", u, "--id", "mail-1",
+			"--args", `{"about":"letter-1","outcome":"completed"}`); out.err != nil || strings.TrimSpace(out.stdout) != "mail-1" {
+			t.Fatalf("enqueue = %q, %v", out.stdout, out.err)
+		}
+	}
+	var jobs, messages int
+	if err := pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM jobs WHERE job_id = 'mail-1' AND kind = 'notifications.email'),
+		(SELECT count(*) FROM outbox_messages WHERE routing_key = 'notifications.email')`).Scan(&jobs, &messages); err != nil || jobs != 1 || messages != 1 {
+		t.Fatalf("%d jobs, %d messages after two enqueues of one id, %v", jobs, messages, err)
+	}
+	for _, bad := range [][]string{
+		{"enqueue", "notifications.email", "--user", u, "--args", `{"about":"letter-1","outcome":"maybe"}`},
+		{"enqueue", "no.such-kind", "--user", u},
+		{"enqueue", "notifications.email", "--user", "424242", "--args", `{"about":"x","outcome":"failed"}`},
+		{"enqueue", "notifications.email"},
+	} {
+		if out := run(t, vars, bad...); !errors.Is(out.err, ctlcmd.ErrUsage) {
+			t.Errorf("%v = %v, want a usage error", bad, out.err)
+		}
 	}
 }
