@@ -25,7 +25,7 @@ const workerLabel = "careerops.io/worker"
 
 // knownKinds are the job kinds the worker program declares. values.yaml may only list these;
 // the throwaway kinds of the tests' values files are on top of them.
-var knownKinds = []string{job.QueueGenerate, "notifications.email"}
+var knownKinds = job.Kinds()
 
 // kindWorkers is what the chart rendered for one job kind's workers, found from the objects
 // themselves: the Deployment (component worker), the ScaledObject that targets it and the
