@@ -262,7 +262,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		{"queue waits", count(worker, "careerops_worker_queue_wait_seconds"), 7},
 		{"LLM calls", count(worker, "careerops_worker_llm_request_duration_seconds"), 7},
 		{"in flight", value(worker, "careerops_worker_jobs_in_flight"), 0},
-		{"consumer up", value(worker, "careerops_worker_consumer_up"), 1},
+		{"consumer up", value(worker, "careerops_worker_consumer_up", "kind", job.QueueGenerate), 1},
 		{"api broker up", value(api, "careerops_broker_connection_up"), 1},
 		{"worker database up", value(worker, "careerops_database_up"), 1},
 		{"outbox empty", value(api, "careerops_outbox_messages"), 0},
