@@ -84,22 +84,16 @@ func announceCoverLetter(ctx context.Context, tx pgx.Tx, r Run, headers map[stri
 	}, time.Time{})
 }
 
-// coverLetterArgs are a cover letter's arguments, as its message carries them.
-func coverLetterArgs(j Job) (json.RawMessage, error) {
-	return json.Marshal(struct {
-		JobDescription string   `json:"jobDescription"`
-		CVText         string   `json:"cvText"`
-		Tone           job.Tone `json:"tone,omitempty"`
-	}{j.JobDescription, j.CVText, j.Tone})
-}
-
-// coverLetterMessage is a new cover letter's message for its queue.
+// coverLetterMessage is a new cover letter's message for its queue: the contract's
+// cover-letter.generate body (the envelope and the kind's arguments, as job.EncodeMessage
+// would write them), encoded in one pass on the api's create path.
 func coverLetterMessage(j Job, headers map[string]string) (broker.Message, error) {
-	args, err := coverLetterArgs(j)
+	body, err := json.Marshal(job.GenerateMessage{JobID: j.ID, UserID: j.UserID, JobDescription: j.JobDescription,
+		CVText: j.CVText, Tone: j.Tone, CreatedAt: j.CreatedAt, RetryCount: j.Attempts})
 	if err != nil {
-		return broker.Message{}, err
+		return broker.Message{}, fmt.Errorf("encode message: %w", err)
 	}
-	return message(job.QueueGenerate, j.ID, j.UserID, j.CreatedAt, j.Attempts, args, headers, time.Time{})
+	return outboxMessage(job.QueueGenerate, j.ID, j.Attempts, body, headers, time.Time{}), nil
 }
 
 // Cancel cancels a user's pending or processing cover letter (see Runs.Cancel) and returns it.

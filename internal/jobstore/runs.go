@@ -1,6 +1,7 @@
 package jobstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,6 +192,12 @@ func message(kind, id string, userID int64, createdAt time.Time, attempts int, a
 	if err != nil {
 		return broker.Message{}, fmt.Errorf("encode message: %w", err)
 	}
+	return outboxMessage(kind, id, attempts, body, headers, at), nil
+}
+
+// outboxMessage is the message with body of a job with id for the queue of kind, its
+// attempts-th, due at at (zero: now).
+func outboxMessage(kind, id string, attempts int, body []byte, headers map[string]string, at time.Time) broker.Message {
 	due := at
 	if due.IsZero() {
 		due = time.Now()
@@ -200,7 +207,7 @@ func message(kind, id string, userID int64, createdAt time.Time, attempts int, a
 		MessageID:  id + "/" + strconv.Itoa(attempts),
 		Headers:    withHeaders(headers, job.HeaderJobID, id, job.HeaderDueAt, due.UTC().Format(time.RFC3339Nano)),
 		Body:       body,
-	}, nil
+	}
 }
 
 // finished writes the kind's announcements of j's final status.
@@ -415,12 +422,15 @@ func (r *Runs) Get(ctx context.Context, jobID string) (Run, error) {
 // refuses, with U+FFFD.
 func withoutNUL(b []byte) []byte {
 	const nul, replacement = `u0000`, `ufffd`
+	if !bytes.Contains(b, []byte(`\`+nul)) { // the usual case: one fast scan
+		return b
+	}
 	var out []byte
 	for i := 0; i < len(b); i++ {
 		if b[i] != '\\' || i+1 >= len(b) {
 			continue
 		}
-		if strings.HasPrefix(string(b[i+1:min(i+6, len(b))]), nul) {
+		if bytes.HasPrefix(b[i+1:], []byte(nul)) {
 			if out == nil {
 				out = append([]byte(nil), b...)
 			}
