@@ -13,8 +13,10 @@ if [[ ! -x "$bin" ]]; then
   echo "jaeger: building $version into $bin (once; about 5 minutes on 2 cores)" >&2
   mkdir -p "$tools/bin"
   start=$SECONDS
-  (cd tools/jaeger && go build -trimpath -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger)
-  mv "$bin.tmp" "$bin"
+  # A temporary file of this build's own: a second cold run beside this one (CI beside a
+  # session, another worktree) builds its own and renames it over the same name.
+  (cd tools/jaeger && go build -trimpath -o "$bin.tmp.$$" github.com/jaegertracing/jaeger/cmd/jaeger)
+  mv "$bin.tmp.$$" "$bin"
   echo "jaeger: built in $((SECONDS - start))s" >&2
 fi
 echo "$bin"

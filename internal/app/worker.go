@@ -21,6 +21,7 @@ import (
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/email"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/llm"
@@ -75,7 +76,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 		return err
 	}
 	all := kinds.All(deps)
-	workers, err := workersOf(cfg, tel, b, all, progressPub)
+	workers, batched, err := workersOf(cfg, tel, b, all, progressPub)
 	if err != nil {
 		return err
 	}
@@ -103,6 +104,9 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	background.run("outbox relay", b.relay.Run)
 	background.run("cancellation listener", cancellations(b, workers).Listen)
 	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
+	for _, c := range batched {
+		background.run("batched claims and completes of "+c.Kind(), c.Run)
+	}
 	background.run("scheduler", schedule.New(schedule.Config{Pool: b.pool, Tasks: tasks, Owner: processName(), Logger: log}).Run)
 
 	front := g.stage(ctx)
@@ -121,8 +125,10 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 }
 
 // workersOf are the workers of the kinds of all that cfg names (every kind by default, but
-// email without SMTP_HOST), one each.
-func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.Kind, progressPub *progress.Publisher) ([]*worker.Worker, error) {
+// email without SMTP_HOST), one each, and the Batched that claim their jobs and store their
+// results.
+func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.Kind, progressPub *progress.Publisher) (
+	[]*worker.Worker, []*jobstore.Batched, error) {
 	names := cfg.Kinds
 	if len(names) == 0 && !cfg.Email.Enabled() {
 		names = slices.DeleteFunc(job.Kinds(), func(k string) bool { return k == job.KindEmail })
@@ -130,15 +136,21 @@ func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.K
 	}
 	selected, err := kinds.Select(all, names)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if slices.Contains(names, job.KindEmail) && !cfg.Email.Enabled() {
-		return nil, errors.New("WORKER_KINDS names " + job.KindEmail + " but SMTP_HOST is not set")
+		return nil, nil, errors.New("WORKER_KINDS names " + job.KindEmail + " but SMTP_HOST is not set")
 	}
 	metrics := worker.NewMetrics(b.registry)
-	var workers []*worker.Worker
+	var (
+		workers []*worker.Worker
+		batched []*jobstore.Batched
+	)
 	for _, k := range selected {
-		workers = append(workers, worker.New(k, broker.NewConsumer(b.conn, k.Name, "careerops-worker"), b.store.Runs(k.Spec), b.store, worker.Config{
+		// The jobs that start, or end, together share a statement or a transaction.
+		c := jobstore.NewBatched(b.store.Runs(k.Spec), jobstore.DefaultBatchMax, jobstore.DefaultRunsInFlight)
+		batched = append(batched, c)
+		workers = append(workers, worker.New(k, broker.NewConsumer(b.conn, k.Name, "careerops-worker"), c, b.store, worker.Config{
 			// Each kind keeps its own retry policy: WORKER_MAX_ATTEMPTS and WORKER_RETRY_*
 			// are the cover letters' (kindDeps), not every kind's.
 			Concurrency:  cfg.Concurrency,
@@ -150,7 +162,7 @@ func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.K
 			Progress:     progressPub,
 		}))
 	}
-	return workers, nil
+	return workers, batched, nil
 }
 
 // kindDeps are what the kinds need, as cfg sets them up: the LLM for cover letters, and

@@ -2,7 +2,6 @@ package jobstore
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -23,38 +22,27 @@ const (
 	batchTimeout = 10 * time.Second
 )
 
-// Batcher is a Store whose creates commit together: a create that arrives while every batch
-// slot is busy waits for the next batch, which takes all the creates waiting then (up to a
-// maximum) and commits them in one transaction: one multi-row INSERT of the jobs, one of
-// their outbox rows, one COMMIT. Under no load a create is its own batch, at once; under load
-// the commit's flush is shared. Each create still answers for itself: a 202 is a committed
-// row. A create with a limit to count, a replayed or conflicting idempotency key, or a batch
-// that fails as a whole (an unknown user) takes Store.Create's path on its own.
+// Batcher is a Store whose creates commit together (see group): the creates that arrive
+// while every batch transaction is busy share the next one: one multi-row INSERT of the jobs,
+// one of their outbox rows, one COMMIT. Each create still answers for itself: a 202 is a
+// committed row. A create with a limit to count, a replayed or conflicting idempotency key, or
+// a batch that fails as a whole (an unknown user) takes Store.Create's path on its own.
 type Batcher struct {
 	*Store
-	max     int
-	in      chan *pendingCreate
-	slots   chan struct{}
-	stopped chan struct{}
-	flights sync.WaitGroup
+	g *group[NewJob, created]
 }
 
-type pendingCreate struct {
-	n    NewJob
-	done chan createResult // buffered: the batch never waits for its caller
-}
-
-type createResult struct {
-	j       Job
-	created bool
-	err     error
+type created struct {
+	j  Job
+	ok bool
 }
 
 // NewBatcher batches s's creates, at most maxBatch per transaction and inFlight transactions
 // at once. Creates wait for Run to start; after it returns they go one by one.
 func NewBatcher(s *Store, maxBatch, inFlight int) *Batcher {
-	return &Batcher{Store: s, max: max(maxBatch, 1), in: make(chan *pendingCreate),
-		slots: make(chan struct{}, max(inFlight, 1)), stopped: make(chan struct{})}
+	b := &Batcher{Store: s}
+	b.g = newGroup(maxBatch, inFlight, b.commit)
+	return b
 }
 
 // Create is Store.Create, batched with the creates around it.
@@ -62,82 +50,45 @@ func (b *Batcher) Create(ctx context.Context, n NewJob) (Job, bool, error) {
 	if n.Limits.counted() {
 		return b.Store.Create(ctx, n)
 	}
-	p := &pendingCreate{n: n, done: make(chan createResult, 1)}
-	select {
-	case b.in <- p:
-	case <-b.stopped:
-		return b.Store.Create(ctx, n)
-	case <-ctx.Done():
-		return Job{}, false, fmt.Errorf("jobstore: create job: %w", ctx.Err())
-	}
-	r := <-p.done // the batch has it: its commit decides, within batchTimeout
-	return r.j, r.created, r.err
+	c, err := b.g.do(ctx, n)
+	return c.j, c.ok, err
 }
 
 // Run gathers and commits batches until ctx ends, then waits for the batches in flight.
-func (b *Batcher) Run(ctx context.Context) error {
-	defer b.flights.Wait()
-	defer close(b.stopped)
-	for {
-		select { // a slot first: while none is free, creates gather
-		case b.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		var batch []*pendingCreate
-		select {
-		case p := <-b.in:
-			batch = append(batch, p)
-		case <-ctx.Done():
-			return nil
-		}
-	gather:
-		for len(batch) < b.max {
-			select {
-			case p := <-b.in:
-				batch = append(batch, p)
-			default:
-				break gather
-			}
-		}
-		b.flights.Go(func() {
-			defer func() { <-b.slots }()
-			b.commit(context.WithoutCancel(ctx), batch)
-		})
-	}
-}
+func (b *Batcher) Run(ctx context.Context) error { return b.g.run(ctx) }
 
 // commit creates batch in one transaction and answers each create; those it could not
 // create (see Batcher) take Store.Create's path.
-func (b *Batcher) commit(ctx context.Context, batch []*pendingCreate) {
+func (b *Batcher) commit(ctx context.Context, batch []NewJob) []answer[created] {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
-	created, err := b.insertBatch(ctx, batch)
+	jobs, err := b.insertBatch(ctx, batch)
+	answers := make([]answer[created], len(batch))
 	var alone sync.WaitGroup
-	for _, p := range batch {
-		if j, ok := created[p.n.ID]; ok && err == nil {
-			p.done <- createResult{j: j, created: true}
+	for i, n := range batch {
+		if j, ok := jobs[n.ID]; ok && err == nil {
+			answers[i] = answer[created]{v: created{j: j, ok: true}}
 			continue
 		}
 		alone.Go(func() {
-			j, ok, err := b.Store.Create(ctx, p.n)
-			p.done <- createResult{j: j, created: ok, err: err}
+			j, ok, err := b.Store.Create(ctx, n)
+			answers[i] = answer[created]{v: created{j: j, ok: ok}, err: err}
 		})
 	}
 	alone.Wait()
+	return answers
 }
 
 // insertBatch inserts the jobs of batch that conflict with none (ON CONFLICT DO NOTHING: a
 // job id or an idempotency key taken) and their outbox rows, and returns them by id.
-func (b *Batcher) insertBatch(ctx context.Context, batch []*pendingCreate) (map[string]Job, error) {
+func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]Job, error) {
 	created := make(map[string]Job, len(batch))
 	err := b.outboxTx(ctx, func(tx pgx.Tx) error {
 		var (
 			users                                     []int64
 			ids, descs, cvs, tones, keys, hashes, tps []string
 		)
-		for _, p := range batch {
-			n := p.n
+		for _, n := range batch {
 			ids, users, descs, cvs = append(ids, n.ID), append(users, n.UserID), append(descs, n.JobDescription), append(cvs, n.CVText)
 			tones, keys, hashes = append(tones, string(n.Tone)), append(keys, n.IdempotencyKey), append(hashes, n.RequestHash)
 			tps = append(tps, n.Headers["traceparent"])
@@ -156,13 +107,13 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []*pendingCreate) (map[
 		if err != nil {
 			return err
 		}
-		byID := make(map[string]*pendingCreate, len(batch))
-		for _, p := range batch {
-			byID[p.n.ID] = p
+		byID := make(map[string]NewJob, len(batch))
+		for _, n := range batch {
+			byID[n.ID] = n
 		}
 		msgs := make([]broker.Message, 0, len(jobs))
 		for _, j := range jobs {
-			m, err := coverLetterMessage(j, byID[j.ID].n.Headers)
+			m, err := coverLetterMessage(j, byID[j.ID].Headers)
 			if err != nil {
 				return err
 			}

@@ -11,20 +11,24 @@ import (
 	"github.com/careerops/jobs/internal/jobstore"
 )
 
-// runBatcher runs a batcher of s with one batch in flight until the test ends.
-func runBatcher(t *testing.T, s *jobstore.Store) *jobstore.Batcher {
+// runUntilCleanup runs r until the test ends.
+func runUntilCleanup[R interface{ Run(context.Context) error }](t *testing.T, r R) R {
 	t.Helper()
-	b := jobstore.NewBatcher(s, 64, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- b.Run(ctx) }()
+	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	})
-	return b
+	return r
+}
+
+// runBatcher runs a batcher of s with one batch in flight until the test ends.
+func runBatcher(t *testing.T, s *jobstore.Store) *jobstore.Batcher {
+	return runUntilCleanup(t, jobstore.NewBatcher(s, 64, 1))
 }
 
 // Concurrent creates commit together: 200 jobs in far fewer transactions (a transaction's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -144,22 +145,29 @@ func (r *Runs) refuse(ctx context.Context, req ClaimRequest, limitErr *LimitErro
 	return limitErr
 }
 
+// claimSQL takes the lease of a claimable job: with {job}, {token}, {secs}, {owner},
+// {redelivered} and {deadAfter} the job's and its claim's values (parameters, or the columns
+// of a batch of claims, {from}).
+const claimSQL = `
+	UPDATE {t} AS j
+	SET status = 'processing', attempts = attempts + CASE WHEN lease_token = {token} THEN 0 ELSE 1 END,
+	    lease_token = {token}, lease_owner = nullif({owner}, '00000000-0000-0000-0000-000000000000'::uuid),
+	    lease_expires_at = now() + make_interval(secs => {secs}), run_after = NULL,
+	    started_at = now(), updated_at = now()
+	{from}
+	WHERE job_id = {job} AND (
+	    (status = 'pending' AND (run_after IS NULL OR run_after <= now()))
+	    OR (status = 'processing' AND lease_token = {token})
+	    OR (status = 'processing' AND (lease_expires_at < now() OR ({redelivered} AND NOT EXISTS (
+	        SELECT 1 FROM worker_processes AS p
+	        WHERE p.id = j.lease_owner AND p.seen_at > now() - make_interval(secs => {deadAfter}))))))`
+
 // claim takes the lease of a claimable job; a redelivery that finds the job held by a live
 // process is ErrLeaseHeld.
 func (r *Runs) claim(ctx context.Context, db Querier, lease Lease, req ClaimRequest) (Run, error) {
-	j, err := scanRun(db.QueryRow(ctx, r.sql(`
-		UPDATE {t} AS j
-		SET status = 'processing', attempts = attempts + CASE WHEN lease_token = $2 THEN 0 ELSE 1 END,
-		    lease_token = $2, lease_owner = nullif($5, '00000000-0000-0000-0000-000000000000'::uuid),
-		    lease_expires_at = now() + make_interval(secs => $3), run_after = NULL,
-		    started_at = now(), updated_at = now()
-		WHERE job_id = $1 AND (
-		    (status = 'pending' AND (run_after IS NULL OR run_after <= now()))
-		    OR (status = 'processing' AND lease_token = $2)
-		    OR (status = 'processing' AND (lease_expires_at < now() OR ($4 AND NOT EXISTS (
-		        SELECT 1 FROM worker_processes AS p
-		        WHERE p.id = j.lease_owner AND p.seen_at > now() - make_interval(secs => $6))))))
-		RETURNING {cols}`), lease.JobID, lease.Token, req.LeaseFor.Seconds(), req.Redelivered, req.Owner, req.OwnerDeadAfter.Seconds()))
+	j, err := scanRun(db.QueryRow(ctx, r.sql(strings.NewReplacer("{from}", "", "{job}", "$1", "{token}", "$2", "{secs}", "$3",
+		"{redelivered}", "$4", "{owner}", "$5", "{deadAfter}", "$6").Replace(claimSQL)+` RETURNING {cols}`),
+		lease.JobID, lease.Token, req.LeaseFor.Seconds(), req.Redelivered, req.Owner, req.OwnerDeadAfter.Seconds()))
 	if !errors.Is(err, ErrNotFound) || !req.Redelivered {
 		return j, err
 	}

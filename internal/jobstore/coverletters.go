@@ -24,8 +24,8 @@ func CoverLetterTable() Table {
 			SELECT $1, $2, $3::jsonb->>'jobDescription', $3::jsonb->>'cvText', coalesce($3::jsonb->>'tone', 'professional'), nullif($4, '')
 			WHERE $5::text IS NOT NULL
 			ON CONFLICT (job_id) DO NOTHING`,
-		Store: `cover_letter = $3::jsonb->>'coverLetter', prompt_tokens = ($3::jsonb->>'promptTokens')::int,
-			completion_tokens = ($3::jsonb->>'completionTokens')::int, model = $3::jsonb->>'model'`,
+		Store: `cover_letter = {result}->>'coverLetter', prompt_tokens = ({result}->>'promptTokens')::int,
+			completion_tokens = ({result}->>'completionTokens')::int, model = {result}->>'model'`,
 	}
 }
 
@@ -40,48 +40,53 @@ type CoverLetterResult struct {
 // CoverLetters is the cover-letter kind as the store keeps it: jobs in cover_letter_jobs,
 // those other services ask for within the user's jobs-per-minute limit, every final status
 // announced on cover-letter.completed, plus whatever more announces finished adds.
-func CoverLetters(l Limits, finished func(ctx context.Context, tx pgx.Tx, r Run, headers map[string]string) error) Spec {
+func CoverLetters(l Limits, finished func(ctx context.Context, tx pgx.Tx, jobs []Final) error) Spec {
 	return Spec{
 		Name:  job.QueueGenerate,
 		Table: CoverLetterTable(),
 		Admit: func(ctx context.Context, tx pgx.Tx, userID int64) error {
 			return checkLimits(ctx, tx, userID, Limits{JobsPerMinute: l.JobsPerMinute})
 		},
-		Finished: func(ctx context.Context, tx pgx.Tx, r Run, headers map[string]string) error {
-			if err := announceCoverLetter(ctx, tx, r, headers); err != nil {
+		Finished: func(ctx context.Context, tx pgx.Tx, jobs []Final) error {
+			if err := announceCoverLetters(ctx, tx, jobs); err != nil {
 				return err
 			}
 			if finished == nil {
 				return nil
 			}
-			return finished(ctx, tx, r, headers)
+			return finished(ctx, tx, jobs)
 		},
 	}
 }
 
-// announceCoverLetter writes the job's final-result message to the outbox.
-func announceCoverLetter(ctx context.Context, tx pgx.Tx, r Run, headers map[string]string) error {
-	msg := job.CompletedMessage{JobID: r.ID, UserID: r.UserID, Status: r.Status, Error: r.Error}
-	if r.CompletedAt != nil {
-		msg.CompletedAt = *r.CompletedAt
-	}
-	if r.Status == job.StatusCompleted && len(r.Result) > 0 {
-		var res CoverLetterResult
-		if err := json.Unmarshal(r.Result, &res); err != nil {
-			return fmt.Errorf("decode the letter: %w", err)
+// announceCoverLetters writes the jobs' final-result messages to the outbox.
+func announceCoverLetters(ctx context.Context, tx pgx.Tx, jobs []Final) error {
+	msgs := make([]broker.Message, len(jobs))
+	for i, f := range jobs {
+		r := f.Run
+		msg := job.CompletedMessage{JobID: r.ID, UserID: r.UserID, Status: r.Status, Error: r.Error}
+		if r.CompletedAt != nil {
+			msg.CompletedAt = *r.CompletedAt
 		}
-		msg.CoverLetter = res.CoverLetter
+		if r.Status == job.StatusCompleted && len(r.Result) > 0 {
+			var res CoverLetterResult
+			if err := json.Unmarshal(r.Result, &res); err != nil {
+				return fmt.Errorf("decode the letter: %w", err)
+			}
+			msg.CoverLetter = res.CoverLetter
+		}
+		body, err := json.Marshal(msg)
+		if err != nil {
+			return fmt.Errorf("encode message: %w", err)
+		}
+		msgs[i] = broker.Message{
+			RoutingKey: job.QueueCompleted,
+			MessageID:  r.ID + "/" + string(r.Status),
+			Headers:    withHeaders(f.Headers, job.HeaderJobID, r.ID),
+			Body:       body,
+		}
 	}
-	body, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("encode message: %w", err)
-	}
-	return outbox.Insert(ctx, tx, broker.Message{
-		RoutingKey: job.QueueCompleted,
-		MessageID:  r.ID + "/" + string(r.Status),
-		Headers:    withHeaders(headers, job.HeaderJobID, r.ID),
-		Body:       body,
-	}, time.Time{})
+	return outbox.InsertMany(ctx, tx, msgs, time.Time{})
 }
 
 // coverLetterMessage is a new cover letter's message for its queue: the contract's

@@ -60,22 +60,28 @@ func (s *Store) SetEmailNotifications(ctx context.Context, userID int64, on bool
 	return n, ErrNoEmailAddress
 }
 
-// EmailRecipient returns the address to email userID about a job at, in q (a job's
-// transaction, to decide in the same transaction as the outcome); ok is false when the user
-// has not opted in or has no address.
-func EmailRecipient(ctx context.Context, q Querier, userID int64) (address string, ok bool, err error) {
-	err = q.QueryRow(ctx, `SELECT email FROM users WHERE id = $1 AND email_notifications AND email IS NOT NULL`, userID).Scan(&address)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return "", false, nil
-	case err != nil:
-		return "", false, fmt.Errorf("jobstore: email recipient: %w", err)
+// EmailRecipients are the addresses to email about a job, by user, of those of users who have
+// opted in and have an address; in q, a job's transaction, to decide in the same transaction
+// as the outcome.
+func EmailRecipients(ctx context.Context, q Querier, users []int64) (map[int64]string, error) {
+	rows, err := q.Query(ctx, `SELECT id, email FROM users WHERE id = ANY($1) AND email_notifications AND email IS NOT NULL`, users)
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: email recipients: %w", err)
 	}
-	return address, true, nil
+	addresses := make(map[int64]string)
+	var (
+		id      int64
+		address string
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &address}, func() error { addresses[id] = address; return nil }); err != nil {
+		return nil, fmt.Errorf("jobstore: email recipients: %w", err)
+	}
+	return addresses, nil
 }
 
 // Querier runs a query: a pool, a connection or a transaction.
 type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }

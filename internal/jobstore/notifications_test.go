@@ -16,14 +16,14 @@ func TestEmailNotificationsChoice(t *testing.T) {
 	if err != nil || n.Email || n.Address == nil || *n.Address != "ada@example.org" {
 		t.Fatalf("a new user's notifications: %+v, %v; want off, with the address", n, err)
 	}
-	if _, ok, err := jobstore.EmailRecipient(ctx, pool, user); ok || err != nil {
-		t.Fatalf("EmailRecipient before opting in = %v, %v", ok, err)
+	if got, err := jobstore.EmailRecipients(ctx, pool, []int64{user}); len(got) != 0 || err != nil {
+		t.Fatalf("EmailRecipients before opting in = %v, %v", got, err)
 	}
 	if n, err = s.SetEmailNotifications(ctx, user, true); err != nil || !n.Email {
 		t.Fatalf("opt in: %+v, %v", n, err)
 	}
-	if addr, ok, err := jobstore.EmailRecipient(ctx, pool, user); !ok || err != nil || addr != "ada@example.org" {
-		t.Fatalf("EmailRecipient after opting in = %q, %v, %v", addr, ok, err)
+	if got, err := jobstore.EmailRecipients(ctx, pool, []int64{user, 900002}); err != nil || len(got) != 1 || got[user] != "ada@example.org" {
+		t.Fatalf("EmailRecipients after opting in = %v, %v", got, err)
 	}
 	if n, err = s.SetEmailNotifications(ctx, user, false); err != nil || n.Email {
 		t.Fatalf("opt out: %+v, %v", n, err)

@@ -31,7 +31,7 @@ type Table struct {
 	// Insert adds a pending job, doing nothing if the job_id exists: $1 job_id, $2 user_id,
 	// $3 the arguments (jsonb), $4 the traceparent ('' for none), $5 the kind.
 	Insert string
-	// Store is the SQL assignments that keep result $3 (jsonb) in the row.
+	// Store is the SQL assignments that keep the result, {result} (jsonb), in the row.
 	Store string
 }
 
@@ -42,7 +42,7 @@ func SharedTable(kind string) Table {
 		Name: "jobs", Filter: "kind = " + quoteLiteral(kind), Args: "args", Result: "result",
 		Insert: `INSERT INTO jobs (job_id, user_id, args, traceparent, kind) VALUES ($1, $2, $3, nullif($4, ''), $5)
 			ON CONFLICT (job_id) DO NOTHING`,
-		Store: "result = $3",
+		Store: "result = {result}",
 	}
 }
 
@@ -57,9 +57,17 @@ type Spec struct {
 	// first, the row is created from it) may run: a *LimitError refuses it, failed at once and
 	// dead-lettered.
 	Admit func(ctx context.Context, tx pgx.Tx, userID int64) error
-	// Finished, if set, writes the messages that announce a job's final status (completed,
-	// failed or cancelled), in the transaction that stores it.
-	Finished func(ctx context.Context, tx pgx.Tx, r Run, headers map[string]string) error
+	// Finished, if set, writes the messages that announce jobs' final status (completed,
+	// failed or cancelled), in the transaction that stores it: one job, or a batch of
+	// completed ones.
+	Finished func(ctx context.Context, tx pgx.Tx, jobs []Final) error
+}
+
+// Final is a job that reached its final status, and the headers (trace context) its
+// announcements carry.
+type Final struct {
+	Run
+	Headers map[string]string
 }
 
 // Run is one job of any kind as its worker sees it.
@@ -102,13 +110,14 @@ func runColumns(t Table) string {
 // Kind is the kind's name.
 func (r *Runs) Kind() string { return r.k.Name }
 
-func scanRun(row pgx.Row) (Run, error) {
+// scanRun scans a row of {cols}, after the columns of before, if any.
+func scanRun(row pgx.Row, before ...any) (Run, error) {
 	var (
 		j      Run
 		result []byte
 	)
-	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.Args, &result, &j.Error, &j.Attempts, &j.AttemptsSince,
-		&j.TraceParent, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.CompletedAt)
+	err := row.Scan(append(before, &j.ID, &j.UserID, &j.Status, &j.Args, &result, &j.Error, &j.Attempts, &j.AttemptsSince,
+		&j.TraceParent, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.CompletedAt)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Run{}, ErrNotFound
 	}
@@ -210,18 +219,18 @@ func outboxMessage(kind, id string, attempts int, body []byte, headers map[strin
 	}
 }
 
-// finished writes the kind's announcements of j's final status.
-func (r *Runs) finished(ctx context.Context, tx pgx.Tx, j Run, headers map[string]string) error {
-	if r.k.Finished == nil {
+// finished writes the kind's announcements of the jobs' final status.
+func (r *Runs) finished(ctx context.Context, tx pgx.Tx, jobs ...Final) error {
+	if r.k.Finished == nil || len(jobs) == 0 {
 		return nil
 	}
-	return r.k.Finished(ctx, tx, j, headers)
+	return r.k.Finished(ctx, tx, jobs)
 }
 
 // failed announces the failed job j and puts its dead letter dl on the kind's DLQ, so that
 // an operator may requeue it.
 func (r *Runs) failed(ctx context.Context, tx pgx.Tx, j Run, headers map[string]string, dl DeadLetter) error {
-	if err := r.finished(ctx, tx, j, headers); err != nil {
+	if err := r.finished(ctx, tx, Final{j, headers}); err != nil {
 		return err
 	}
 	return outbox.Insert(ctx, tx, dl.message(r.k.Name, j.ID+"/dead"), time.Time{})
@@ -316,22 +325,15 @@ func leaseErr(op string, l Lease, err error) error {
 	}
 }
 
-// maxResultBytes bounds a stored result: far more than any letter or report, far less than
-// a runaway answer could hold.
-const maxResultBytes = 512 << 10
-
 // Complete stores the job's result and announces it, if the lease still holds (else
 // ErrLeaseLost).
 func (r *Runs) Complete(ctx context.Context, l Lease, result json.RawMessage, headers map[string]string) (Run, error) {
-	if len(result) > maxResultBytes {
-		return Run{}, fmt.Errorf("jobstore: complete %s: the result is %d bytes, more than %d", l.JobID, len(result), maxResultBytes)
+	c, err := newCompletion(l, result, headers)
+	if err != nil {
+		return Run{}, err
 	}
-	if len(result) == 0 {
-		result = json.RawMessage("{}")
-	}
-	result = withoutNUL(result)
-	return r.leased(ctx, "complete", l, r.k.Table.Store+`, status = 'completed', error_message = NULL, completed_at = now()`,
-		[]any{result}, func(tx pgx.Tx, j Run) error { return r.finished(ctx, tx, j, headers) })
+	a := r.complete(ctx, []completion{c})[0]
+	return a.v, a.err
 }
 
 // Retry puts the job back to pending with its last error and schedules its message for
@@ -400,7 +402,7 @@ func (r *Runs) Cancel(ctx context.Context, userID int64, jobID string, headers m
 			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, database.JobCancelledChannel, jobID); err != nil {
 				return err
 			}
-			return r.finished(ctx, tx, j, headers)
+			return r.finished(ctx, tx, Final{j, headers})
 		},
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFinal) {

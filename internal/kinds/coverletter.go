@@ -35,7 +35,7 @@ type CoverLetterDeps struct {
 	// Metrics records the LLM calls; nil: nothing.
 	Metrics *LLMMetrics
 	// Finished adds to the announcements of a letter's final status (email, say); nil: none.
-	Finished func(ctx context.Context, tx pgx.Tx, r jobstore.Run, headers map[string]string) error
+	Finished func(ctx context.Context, tx pgx.Tx, jobs []jobstore.Final) error
 	// Retry is the letters' retry policy (WORKER_MAX_ATTEMPTS, WORKER_RETRY_*); zero fields:
 	// the worker's defaults.
 	Retry kind.Retry

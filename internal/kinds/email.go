@@ -71,21 +71,31 @@ func emailSpec() jobstore.Spec {
 	return jobstore.Spec{
 		Name:  job.KindEmail,
 		Table: jobstore.SharedTable(job.KindEmail),
-		Finished: func(ctx context.Context, tx pgx.Tx, r jobstore.Run, _ map[string]string) error {
-			var res EmailResult
-			if r.Status != job.StatusCompleted || json.Unmarshal(r.Result, &res) != nil || res.MessageID == "" {
-				return nil
+		Finished: func(ctx context.Context, tx pgx.Tx, jobs []jobstore.Final) error {
+			for _, j := range jobs {
+				if err := recordDelivery(ctx, tx, j.Run); err != nil {
+					return err
+				}
 			}
-			var a EmailArgs
-			if err := json.Unmarshal(r.Args, &a); err != nil {
-				return err
-			}
-			_, err := jobstore.RecordEmailDelivery(ctx, tx, jobstore.EmailDelivery{
-				MessageID: res.MessageID, JobID: a.About, Outcome: string(a.Outcome), UserID: r.UserID, Recipient: res.Recipient,
-			})
-			return err
+			return nil
 		},
 	}
+}
+
+// recordDelivery records the email that the completed job r sent.
+func recordDelivery(ctx context.Context, tx pgx.Tx, r jobstore.Run) error {
+	var res EmailResult
+	if r.Status != job.StatusCompleted || json.Unmarshal(r.Result, &res) != nil || res.MessageID == "" {
+		return nil
+	}
+	var a EmailArgs
+	if err := json.Unmarshal(r.Args, &a); err != nil {
+		return err
+	}
+	_, err := jobstore.RecordEmailDelivery(ctx, tx, jobstore.EmailDelivery{
+		MessageID: res.MessageID, JobID: a.About, Outcome: string(a.Outcome), UserID: r.UserID, Recipient: res.Recipient,
+	})
+	return err
 }
 
 // Email is notifications.email: the mail that tells a user their letter is ready or could not
@@ -142,23 +152,38 @@ func sendEmail(ctx context.Context, d EmailDeps, j jobstore.Run, a EmailArgs) (E
 	return res, nil
 }
 
-// NotifyOutcome enqueues, in the transaction that makes a cover letter completed or failed,
-// the email that tells its user, if they asked for email: the cover letters' Finished.
-// Its job id follows from the letter's and the outcome, so an outcome has one email.
-func NotifyOutcome(ctx context.Context, tx pgx.Tx, r jobstore.Run, headers map[string]string) error {
-	if r.Status != job.StatusCompleted && r.Status != job.StatusFailed {
+// NotifyOutcome enqueues, in the transaction that makes cover letters completed or failed,
+// the emails that tell their users, for those who asked for email: the cover letters'
+// Finished. An email's job id follows from the letter's and the outcome, so an outcome has
+// one email.
+func NotifyOutcome(ctx context.Context, tx pgx.Tx, jobs []jobstore.Final) error {
+	var users []int64
+	for _, j := range jobs {
+		if j.Status == job.StatusCompleted || j.Status == job.StatusFailed {
+			users = append(users, j.UserID)
+		}
+	}
+	if len(users) == 0 {
 		return nil
 	}
-	if _, ok, err := jobstore.EmailRecipient(ctx, tx, r.UserID); err != nil || !ok {
+	wants, err := jobstore.EmailRecipients(ctx, tx, users)
+	if err != nil || len(wants) == 0 {
 		return err
 	}
-	args, err := json.Marshal(EmailArgs{About: r.ID, Outcome: email.Outcome(r.Status)})
-	if err != nil {
-		return err
+	for _, j := range jobs {
+		if _, ok := wants[j.UserID]; !ok || (j.Status != job.StatusCompleted && j.Status != job.StatusFailed) {
+			continue
+		}
+		args, err := json.Marshal(EmailArgs{About: j.ID, Outcome: email.Outcome(j.Status)})
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256([]byte(j.ID + "/" + string(j.Status)))
+		if _, err := jobstore.Enqueue(ctx, tx, emailSpec(), jobstore.NewRun{
+			ID: "email-" + hex.EncodeToString(sum[:16]), UserID: j.UserID, Args: args, Headers: j.Headers,
+		}); err != nil {
+			return err
+		}
 	}
-	sum := sha256.Sum256([]byte(r.ID + "/" + string(r.Status)))
-	_, err = jobstore.Enqueue(ctx, tx, emailSpec(), jobstore.NewRun{
-		ID: "email-" + hex.EncodeToString(sum[:16]), UserID: r.UserID, Args: args, Headers: headers,
-	})
-	return err
+	return nil
 }

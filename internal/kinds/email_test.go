@@ -63,7 +63,7 @@ func (es *emailStack) outcome(t *testing.T, id string, status job.Status) string
 	t.Helper()
 	ctx := context.Background()
 	r := jobstore.Run{ID: id, UserID: es.user, Status: status}
-	if err := pgx.BeginFunc(ctx, es.store.Pool(), func(tx pgx.Tx) error { return kinds.NotifyOutcome(ctx, tx, r, nil) }); err != nil {
+	if err := pgx.BeginFunc(ctx, es.store.Pool(), func(tx pgx.Tx) error { return kinds.NotifyOutcome(ctx, tx, []jobstore.Final{{Run: r}}) }); err != nil {
 		t.Fatal(err)
 	}
 	es.store.Pool().Exec(ctx, `SELECT pg_notify('outbox_messages', '')`) //nolint:errcheck // a wake-up only

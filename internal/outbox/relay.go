@@ -133,43 +133,50 @@ func (r *Relay) Flush(ctx context.Context) error {
 // delayed row is due (at most PollInterval).
 func (r *Relay) drain(ctx context.Context) (time.Duration, error) {
 	for {
-		n, err := r.publishBatch(ctx)
+		n, untilNext, err := r.publishBatch(ctx)
 		if err != nil {
 			return 0, err
 		}
 		if n < r.cfg.BatchSize {
-			break
+			if untilNext == nil {
+				return r.cfg.PollInterval, nil
+			}
+			return min(max(time.Duration(*untilNext*float64(time.Second)), time.Millisecond), r.cfg.PollInterval), nil
 		}
 	}
-	var untilNext *float64
-	err := r.pool.QueryRow(ctx, `SELECT extract(epoch FROM min(available_at) - now())::float8 FROM outbox_messages WHERE parked_at IS NULL`).Scan(&untilNext)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: next due row: %w", err)
-	}
-	if untilNext == nil {
-		return r.cfg.PollInterval, nil
-	}
-	return min(max(time.Duration(*untilNext*float64(time.Second)), time.Millisecond), r.cfg.PollInterval), nil
 }
 
-// publishBatch publishes one batch of due rows in one transaction and returns its size.
-func (r *Relay) publishBatch(ctx context.Context) (int, error) {
+// untilNextSQL is how many seconds remain until the next row is due (NULL: none). The batch's
+// transaction asks it last (by the clock: the transaction began before the publish), so that
+// an idle relay needs no transaction more.
+const untilNextSQL = `SELECT extract(epoch FROM min(available_at) - clock_timestamp())::float8 FROM outbox_messages WHERE parked_at IS NULL`
+
+// publishBatch publishes one batch of due rows in one transaction and returns its size and
+// the seconds until the next row left is due.
+func (r *Relay) publishBatch(ctx context.Context) (int, *float64, error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("outbox: begin: %w", err)
+		return 0, nil, fmt.Errorf("outbox: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
+	var untilNext *float64
 	ids, msgs, err := r.selectBatch(ctx, tx)
-	if err != nil || len(msgs) == 0 {
-		return 0, errors.Join(err, tx.Commit(ctx))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(msgs) == 0 {
+		if err := tx.QueryRow(ctx, untilNextSQL).Scan(&untilNext); err != nil {
+			return 0, nil, fmt.Errorf("outbox: next due row: %w", err)
+		}
+		return 0, untilNext, tx.Commit(ctx)
 	}
 	errs := r.publish(ctx, msgs)
 	// Even if ctx is ending, record what RabbitMQ confirmed so it is not published again.
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := r.record(finishCtx, tx, ids, errs); err != nil {
-		return 0, err
+	if err := r.record(finishCtx, tx, ids, errs, &untilNext); err != nil {
+		return 0, nil, err
 	}
 	failed, firstErr := 0, error(nil)
 	for _, err := range errs {
@@ -179,9 +186,9 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		}
 	}
 	if firstErr != nil {
-		return 0, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", failed, len(msgs), firstErr)
+		return 0, nil, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", failed, len(msgs), firstErr)
 	}
-	return len(msgs), nil
+	return len(msgs), untilNext, nil
 }
 
 // selectBatch locks up to BatchSize due rows, oldest first, skipping rows other relays hold.
@@ -236,10 +243,10 @@ func (r *Relay) publish(ctx context.Context, msgs []broker.Message) []error {
 	return errs
 }
 
-// record deletes the confirmed rows and schedules the others again, then commits. A row the
-// broker can never take, or has refused MaxAttempts times, is parked; a try that found the
-// broker unreachable does not count.
-func (r *Relay) record(ctx context.Context, tx pgx.Tx, ids []int64, errs []error) error {
+// record deletes the confirmed rows and schedules the others again, reads the seconds until
+// the next row is due into untilNext, then commits. A row the broker can never take, or has
+// refused MaxAttempts times, is parked; a try that found the broker unreachable does not count.
+func (r *Relay) record(ctx context.Context, tx pgx.Tx, ids []int64, errs []error, untilNext **float64) error {
 	batch := &pgx.Batch{}
 	var done []int64
 	for i, err := range errs {
@@ -263,6 +270,7 @@ func (r *Relay) record(ctx context.Context, tx pgx.Tx, ids []int64, errs []error
 	if len(done) > 0 {
 		batch.Queue(`DELETE FROM outbox_messages WHERE id = ANY($1)`, done)
 	}
+	batch.Queue(untilNextSQL).QueryRow(func(row pgx.Row) error { return row.Scan(untilNext) })
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("outbox: record published rows: %w", err)
 	}

@@ -66,8 +66,8 @@ build() {
     return
   fi
   echo "cluster-build: $out ($mod: $pkg)" >&2
-  (cd "tools/cluster/$mod" && nice -n 19 go build -trimpath -ldflags "-s -w $flags" -o "$bin/$out.tmp" "$pkg")
-  mv "$bin/$out.tmp" "$bin/$out"
+  (cd "tools/cluster/$mod" && nice -n 19 go build -trimpath -ldflags "-s -w $flags" -o "$bin/$out.tmp.$$" "$pkg")
+  mv "$bin/$out.tmp.$$" "$bin/$out"  # a build of its own: another may run beside it
   echo "cluster-build: $out built in $((SECONDS - start)) s" >&2
 }
 

@@ -73,6 +73,10 @@ type E2EResult struct {
 	CPU      CPUUse        `json:"cpu"`
 	Drain    time.Duration `json:"drain"` // from the end of the window until every job was final
 	Waits    Waits         `json:"pgWaits"`
+	// Xacts is how many PostgreSQL transactions the system ran per job completed in the
+	// window (every statement outside a transaction is one): a figure that the machine's load
+	// does not move.
+	Xacts float64 `json:"pgXactsPerJob"`
 }
 
 func (r E2EResult) line() string {
@@ -94,7 +98,7 @@ func (r E2EResult) line() string {
 		ms(r.QueueWait.P50), ms(r.QueueWait.P99), ms(r.PostToDone.P50), ms(r.PostToDone.P99), ms(r.LLMMean),
 		ms(r.ClaimToComplete.Mean), r.Completed, r.Submitted, r.Failed, r.SubmitErrors, 100*r.FeederShort,
 		r.CPU.BusyPct(), r.Spec.Window, r.CPU.perOp(r.Completed))
-	s += " " + r.Waits.String()
+	s += fmt.Sprintf(" pg_xacts/job=%.2f %s", r.Xacts, r.Waits.String())
 	if r.FirstError != "" {
 		s += " first_error=" + r.FirstError
 	}
@@ -117,6 +121,7 @@ type e2eRun struct {
 	submitErrs              atomic.Int64
 	shortTicks, windowTicks atomic.Int64
 	errOnce                 sync.Once
+	xacts                   int64 // PostgreSQL transactions in the window (-1: unknown)
 }
 
 // runE2E starts the workers of spec.Peer's system (ours for ""), feeds jobs through its api,
@@ -161,6 +166,9 @@ func runE2E(ctx context.Context, s *system, spec E2ESpec) (E2EResult, error) {
 	}
 	r.finish(llm, c0, c1)
 	err = res.fromDB(ctx, st.db, r.t0, r.t1)
+	if r.xacts >= 0 && res.Completed > 0 {
+		res.Xacts = float64(r.xacts) / float64(res.Completed)
+	}
 	return res, err
 }
 
@@ -267,10 +275,15 @@ func (r *e2eRun) measure(ctx context.Context) (c0, c1 cpuSnap, llm llmDelta, err
 	time.Sleep(time.Until(r.t0))
 	llm.sum0, llm.n0 = s.llmSumCount(ctx, r.st)
 	c0 = snapCPU(s.componentsOf(r.st))
+	x0 := xacts(ctx, r.st.db.pool)
 	stopWaits := sampleWaits(ctx, r.st.db.pool)
 	profWG := r.profile(ctx)
 	time.Sleep(time.Until(r.t1))
 	c1 = snapCPU(s.componentsOf(r.st))
+	r.xacts = xacts(ctx, r.st.db.pool) - x0
+	if x0 < 0 {
+		r.xacts = -1
+	}
 	r.res.Waits = stopWaits()
 	llm.sum1, llm.n1 = s.llmSumCount(ctx, r.st)
 	close(rssStop)

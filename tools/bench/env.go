@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -96,7 +98,32 @@ func benchPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 	if strings.Contains(dbURL, "?") {
 		benchURL = dbURL + "&application_name=" + benchAppName
 	}
-	return database.Connect(ctx, benchURL, 4, nil)
+	return database.Connect(ctx, benchURL, 4, &queryCounter{})
+}
+
+// queryCounter counts the queries of the bench's own pool: each is a transaction of the
+// database that xacts must not count.
+type queryCounter struct{ n atomic.Int64 }
+
+func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (*queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// xacts counts the transactions that pool's database has run (committed or rolled back), but
+// the bench's own on pool (a bench pool); -1 if unknown. PostgreSQL's statistics lag by up to a
+// second, so a difference of two counts is for a window of several seconds.
+func xacts(ctx context.Context, pool *pgxpool.Pool) int64 {
+	var n int64
+	if err := pool.QueryRow(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+		return -1
+	}
+	if c, ok := pool.Config().ConnConfig.Tracer.(*queryCounter); ok {
+		n -= c.n.Load()
+	}
+	return n
 }
 
 // openBroker creates the bench vhost, connects to it and declares the real topology.
