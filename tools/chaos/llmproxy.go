@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"regexp"
@@ -178,30 +179,41 @@ func (p *LLMProxy) AllCalls() []LLMCall {
 	return out
 }
 
-// Pace is how LLM calls (in order of start) went out against a per-minute limit: the burst
-// a full bucket allows (the calls of the first burstSpan), then the steady rate.
+// Pace is how LLM calls (in order of start) went out against a per-minute limit, a token
+// bucket of a minute's calls refilled continuously: the first burst, how far the calls ever
+// got ahead of the bucket, and the rate once its first fill was spent.
 type Pace struct {
-	Burst     int     // calls that started within burstSpan of the first
-	SteadyRPM float64 // calls per minute after the burst; 0 if fewer than two came after it
+	Burst int // calls that started within burstSpan of the first (for the figures)
+	// Excess is the most calls, at any call's start, beyond what the bucket held by then (a
+	// minute's calls, plus what refilled since the first call); 0 or less: never ahead.
+	Excess int
+	// SteadyRPM is the calls beyond the first fill per minute of the whole span: the limit
+	// when the calls went at it, less when slower; 0 if no call came beyond the first fill.
+	SteadyRPM float64
 }
 
 // burstSpan is how long the first burst of calls may take to leave.
 const burstSpan = 2 * time.Second
 
-// PaceOf measures calls, sorted by start.
-func PaceOf(calls []LLMCall) Pace {
+// PaceOf measures calls, sorted by start, against a limit of perMinute calls. It judges the
+// calls by the bucket, not by how fast the first burst left: on a busy machine the first
+// fill may leave over several seconds, and what refilled meanwhile may go at once.
+func PaceOf(calls []LLMCall, perMinute int) Pace {
 	if len(calls) == 0 {
 		return Pace{}
 	}
-	var p Pace
-	for p.Burst < len(calls) && calls[p.Burst].Start.Sub(calls[0].Start) < burstSpan {
-		p.Burst++
-	}
-	rest := calls[p.Burst:]
-	if len(rest) >= 2 {
-		if span := rest[len(rest)-1].Start.Sub(rest[0].Start); span > 0 {
-			p.SteadyRPM = float64(len(rest)-1) / span.Minutes()
+	p := Pace{Excess: math.MinInt}
+	first := calls[0].Start
+	for i, c := range calls {
+		since := c.Start.Sub(first)
+		if since < burstSpan {
+			p.Burst++
 		}
+		allowed := perMinute + int(float64(perMinute)*since.Minutes())
+		p.Excess = max(p.Excess, i+1-allowed)
+	}
+	if span := calls[len(calls)-1].Start.Sub(first); len(calls) > perMinute && span > 0 {
+		p.SteadyRPM = float64(len(calls)-perMinute) / span.Minutes()
 	}
 	return p
 }

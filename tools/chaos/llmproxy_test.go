@@ -21,11 +21,16 @@ func TestPaceOf(t *testing.T) {
 		want  Pace
 	}{
 		{"none", nil, Pace{}},
-		{"a burst only", calls(0, 100*time.Millisecond, time.Second), Pace{Burst: 3}},
-		{"a burst, then one a second", calls(0, 0, 0, 2*time.Second, 3*time.Second, 4*time.Second, 5*time.Second), Pace{Burst: 3, SteadyRPM: 60}},
-		{"one every two seconds", calls(0, 2*time.Second, 4*time.Second, 6*time.Second), Pace{Burst: 1, SteadyRPM: 30}},
+		{"a burst within the bucket", calls(0, 100*time.Millisecond, time.Second), Pace{Burst: 3}},
+		{"the bucket, then one per refill", calls(0, 0, 0, 20*time.Second, 40*time.Second, 60*time.Second, 80*time.Second),
+			Pace{Burst: 3, SteadyRPM: 3}},
+		{"ahead of the bucket", calls(0, 0, 0, 0, 0), Pace{Burst: 5, Excess: 2}},
+		{"a slow first fill, then what refilled at once", calls(0, 20*time.Second, 40*time.Second, time.Minute, time.Minute, time.Minute),
+			Pace{Burst: 1, SteadyRPM: 3}},
+		{"one more than that", calls(0, 20*time.Second, 40*time.Second, time.Minute, time.Minute, time.Minute, time.Minute),
+			Pace{Burst: 1, Excess: 1, SteadyRPM: 4}},
 	} {
-		if got := PaceOf(tt.calls); got != tt.want {
+		if got := PaceOf(tt.calls, 3); got != tt.want { // 3 a minute: one refills every 20 s
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
 	}

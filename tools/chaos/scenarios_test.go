@@ -796,18 +796,18 @@ func rateLimit() scenario {
 					tooMany++
 				}
 			}
-			pace := PaceOf(calls)
-			f.Extra = append(f.Extra, fmt.Sprintf("limit_rpm=%d limit_tpm=%d llm_429=%d burst=%d steady_rpm=%.1f deferrals=%d",
-				rpm, tpm, tooMany, pace.Burst, pace.SteadyRPM, f.Attempts-f.LLMRequests))
+			pace := PaceOf(calls, rpm)
+			f.Extra = append(f.Extra, fmt.Sprintf("limit_rpm=%d limit_tpm=%d llm_429=%d burst=%d excess=%d steady_rpm=%.1f deferrals=%d",
+				rpm, tpm, tooMany, pace.Burst, pace.Excess, pace.SteadyRPM, f.Attempts-f.LLMRequests))
 			switch {
 			case f.Failed > 0:
 				r.problem("%d jobs failed, want none: the budget should hold them, not fail them", f.Failed)
 			case tooMany > 2:
 				r.problem("%d calls were answered 429, want near zero (at most 2)", tooMany)
-			case pace.Burst > rpm+rpm*int(burstSpan/time.Second)/60:
-				r.problem("a first burst of %d calls, more than the %d a minute's bucket holds and refills meanwhile", pace.Burst, rpm)
-			case pace.SteadyRPM < 0.85*rpm || pace.SteadyRPM > 1.05*rpm:
-				r.problem("after the first burst the calls went at %.1f a minute, want the limit, %d", pace.SteadyRPM, rpm)
+			case pace.Excess > 1:
+				r.problem("the calls got %d ahead of a %d-a-minute bucket", pace.Excess, rpm)
+			case pace.SteadyRPM < 0.85*rpm:
+				r.problem("after the first fill the calls went at %.1f a minute, want the limit, %d", pace.SteadyRPM, rpm)
 			}
 		},
 	}
