@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/careerops/jobs/internal/analytics"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/config"
@@ -51,6 +53,7 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 			MaxPerUser: cfg.StreamsPerUser, MaxLifetime: cfg.StreamMaxLifetime},
 		Notifications: b.store,
 		Ops:           ops.NewSource(b.conn, b.store),
+		Usage:         usageSource{analytics.NewStore(b.pool), b.store},
 		JaegerUIURL:   cfg.JaegerUIURL,
 		DevUsers:      devUsers(cfg, b.store),
 		Progress:      progressPub,
@@ -102,6 +105,16 @@ func (s fiberServer) Shutdown(ctx context.Context) error {
 		s.log.WarnContext(ctx, "api: shutdown", slog.String("error", err.Error()))
 	}
 	return nil
+}
+
+// usageSource reads the rollups and the users' tokens of the day.
+type usageSource struct {
+	*analytics.Store
+	jobs *jobstore.Store
+}
+
+func (u usageSource) TokensToday(ctx context.Context, userID int64) (int64, time.Time, error) {
+	return u.jobs.TokensToday(ctx, userID)
 }
 
 // devUsers enables the dev token endpoint only when asked.

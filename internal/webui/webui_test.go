@@ -1,6 +1,8 @@
 package webui_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -142,11 +144,39 @@ func TestNoExternalURLs(t *testing.T) {
 	t.Parallel()
 	external := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}|https?://`)
 	for name, body := range embedded(t) {
+		if strings.HasPrefix(name, "assets/vendor/") {
+			continue // kept as published, pinned by TestVendorFilesArePinned (uPlot's banner names its home page)
+		}
 		for i, line := range strings.Split(body, "\n") {
 			// "//" alone starts JS comments; only a host after it makes a URL.
 			if m := external.FindString(line); m != "" && (strings.HasPrefix(strings.ToLower(m), "http") || !strings.HasSuffix(name, ".js")) {
 				t.Errorf("%s:%d references an external URL (%s): %s", name, i+1, m, strings.TrimSpace(line))
 			}
+		}
+	}
+}
+
+// The vendored files are the ones pinned, and every one of them is.
+func TestVendorFilesArePinned(t *testing.T) {
+	t.Parallel()
+	seen := 0
+	for name, body := range embedded(t) {
+		base, ok := strings.CutPrefix(name, "assets/vendor/")
+		if !ok {
+			continue
+		}
+		seen++
+		sum := sha256.Sum256([]byte(body))
+		if want, ok := webui.VendorSums[base]; !ok || hex.EncodeToString(sum[:]) != want {
+			t.Errorf("%s: sha256 %x, pinned %q (vendor.go)", name, sum, want)
+		}
+	}
+	if seen != len(webui.VendorSums) {
+		t.Errorf("%d vendored files, %d pinned", seen, len(webui.VendorSums))
+	}
+	for _, f := range webui.UPlot {
+		if _, ok := webui.VendorSums[f]; !ok {
+			t.Errorf("the ops page loads %s, which is not pinned", f)
 		}
 	}
 }
