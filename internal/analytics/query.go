@@ -33,9 +33,9 @@ type Query struct {
 var ErrQuery = errors.New("bad usage query")
 
 // ParseQuery reads a usage query from its parameters: from and to (RFC 3339 or YYYY-MM-DD,
-// UTC; default: the last 30 days, or 48 hours by the hour, up to now) and groupBy (a comma
-// list of hour or day, user, model, kind, outcome; default day; rows are always by kind and
-// outcome). The window is rounded out to whole buckets.
+// UTC; default: the 30 buckets up to now) and groupBy (a comma list of hour or day, user,
+// model, kind, outcome; default day; rows are always by kind and outcome; by user only by
+// day). The window is rounded out to whole buckets.
 func ParseQuery(from, to, groupBy string, now time.Time) (Query, error) {
 	q := Query{Grain: GrainDay}
 	grains := 0
@@ -53,8 +53,11 @@ func ParseQuery(from, to, groupBy string, now time.Time) (Query, error) {
 			return q, fmt.Errorf("%w: groupBy takes hour or day, user, model, kind and outcome, not %q", ErrQuery, g)
 		}
 	}
-	if grains > 1 {
+	switch {
+	case grains > 1:
 		return q, fmt.Errorf("%w: groupBy takes one of hour and day", ErrQuery)
+	case q.ByUser && q.Grain == GrainHour:
+		return q, fmt.Errorf("%w: usage by user is by day, not by hour", ErrQuery)
 	}
 	step, longest := 24*time.Hour, MaxDayWindow
 	if q.Grain == GrainHour {

@@ -16,8 +16,11 @@ func TestParseQuery(t *testing.T) {
 		err                     bool
 	}{
 		{name: "defaults: 30 days up to today", want: Query{Grain: GrainDay, From: day(6).AddDate(0, 0, -30), To: day(6)}},
-		{name: "hours by user and model", from: "2026-12-05T10:30:00Z", to: "2026-12-05T12:00:00+01:00", groupBy: "hour,user,model",
-			want: Query{Grain: GrainHour, From: day(5).Add(10 * time.Hour), To: day(5).Add(11 * time.Hour), ByUser: true, ByModel: true}},
+		{name: "hours by model", from: "2026-12-05T10:30:00Z", to: "2026-12-05T12:00:00+01:00", groupBy: "hour,model",
+			want: Query{Grain: GrainHour, From: day(5).Add(10 * time.Hour), To: day(5).Add(11 * time.Hour), ByModel: true}},
+		{name: "days by user and model", from: "2026-12-01", groupBy: "user,model,day",
+			want: Query{Grain: GrainDay, From: day(1), To: day(6), ByUser: true, ByModel: true}},
+		{name: "hours by user", groupBy: "hour,user", err: true},
 		{name: "dates", from: "2026-12-01", to: "2026-12-03", groupBy: "day,kind,outcome", want: Query{Grain: GrainDay, From: day(1), To: day(3)}},
 		{name: "default hours: 30 up to this one", groupBy: "hour", want: Query{Grain: GrainHour, From: now.Truncate(time.Hour).Add(-29 * time.Hour), To: now.Truncate(time.Hour).Add(time.Hour)}},
 		{name: "unknown dimension", groupBy: "tone", err: true},

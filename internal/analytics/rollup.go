@@ -73,7 +73,7 @@ func (s *Store) Rollup(ctx context.Context, o RollupOptions) (RollupResult, erro
 		for _, g := range []struct {
 			grain   string
 			buckets []time.Time
-		}{{"hour", hours}, {"day", days}} {
+		}{{GrainHour, hours}, {GrainDay, days}} {
 			n, err := recompute(ctx, tx, g.grain, g.buckets, o.Prices)
 			if err != nil {
 				return err
@@ -126,26 +126,34 @@ func truncDays(hours []time.Time) []time.Time {
 }
 
 // recomputeSQL writes a grain's rows for the buckets $2 (the first is $3) from the jobs, at
-// the four levels a query may ask for: by user and model, by user, by model, and overall
-// (always by kind and outcome).
-var recomputeSQL = `
+// the levels a query may ask for (always by kind and outcome): by model, and overall; and for
+// days also by user and model, and by user (per user and hour there would be about a row
+// per job).
+func recomputeSQL(grain string) string {
+	sets := `(bucket, uid, kind, model, outcome), (bucket, uid, kind, outcome)` // uid: NULL by the hour
+	if grain == GrainDay {
+		sets += `, (bucket, kind, model, outcome), (bucket, kind, outcome)`
+	}
+	return recomputeHead + sets + `)`
+}
+
+var recomputeHead = `
 	INSERT INTO usage_rollups (grain, bucket, user_id, kind, model, outcome, jobs, prompt_tokens, completion_tokens,
 	                           cost_micros, retries, p50_ms, p95_ms)
 	WITH prices AS (SELECT * FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS p(model, input, output)),
 	src AS (
-		SELECT date_trunc($1, f.completed_at, 'UTC') AS bucket, f.user_id, f.kind, f.model, f.status AS outcome, f.pt, f.ct,
+		SELECT date_trunc($1, f.completed_at, 'UTC') AS bucket, CASE WHEN $1 = '` + GrainDay + `' THEN f.user_id END AS uid, f.kind, f.model, f.status AS outcome, f.pt, f.ct,
 		       greatest(f.attempts - 1, 0) AS retries,
 		       (extract(epoch FROM f.completed_at - f.created_at) * 1000)::float8 AS ms,
 		       f.pt::numeric * coalesce(p.input, d.input, 0) + f.ct::numeric * coalesce(p.output, d.output, 0) AS cost
 		FROM (` + bind(finishedSQL, "$since", "$3") + `) f
 		LEFT JOIN prices p ON p.model = f.model
 		LEFT JOIN prices d ON d.model = '` + AnyModel + `')
-	SELECT $1, bucket, coalesce(user_id, 0), kind, coalesce(model, '` + AnyModel + `'), outcome, count(*), sum(pt), sum(ct),
+	SELECT $1, bucket, coalesce(uid, 0), kind, coalesce(model, '` + AnyModel + `'), outcome, count(*), sum(pt), sum(ct),
 	       round(sum(cost) / 1000000), sum(retries),
 	       percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)
 	FROM src WHERE bucket = ANY($2)
-	GROUP BY GROUPING SETS ((bucket, user_id, kind, model, outcome), (bucket, user_id, kind, outcome),
-	                        (bucket, kind, model, outcome), (bucket, kind, outcome))`
+	GROUP BY GROUPING SETS (`
 
 // recompute replaces a grain's rows of buckets (ascending) with rows computed from the jobs,
 // and returns how many it wrote.
@@ -157,7 +165,7 @@ func recompute(ctx context.Context, tx pgx.Tx, grain string, buckets []time.Time
 		return 0, fmt.Errorf("clear the %s buckets: %w", grain, err)
 	}
 	models, input, output := prices.columns()
-	tag, err := tx.Exec(ctx, recomputeSQL, grain, buckets, buckets[0], models, input, output)
+	tag, err := tx.Exec(ctx, recomputeSQL(grain), grain, buckets, buckets[0], models, input, output)
 	if err != nil {
 		return 0, fmt.Errorf("recompute the %s buckets: %w", grain, err)
 	}

@@ -63,15 +63,19 @@ func TestUsageAPI(t *testing.T) {
 		t.Fatalf("admin, defaults: %d %v", status, body)
 	}
 	from := url.QueryEscape(now.Add(-3 * time.Hour).Format(time.RFC3339))
-	status, body = call(t, app, "GET", "/api/ops/usage?groupBy=hour,user,model&from="+from, admin, "")
+	status, body = call(t, app, "GET", "/api/ops/usage?groupBy=hour,model&from="+from, admin, "")
 	rows, _ := body["rows"].([]any)
 	if status != 200 || len(rows) != 4 {
-		t.Fatalf("by hour, user and model from 3 hours ago: %d %v, want 4 rows", status, body)
+		t.Fatalf("by hour and model from 3 hours ago: %d %v, want 4 rows", status, body)
 	}
-	if row := rows[0].(map[string]any); row["model"] != "gpt-4o-mini" || row["userId"] == nil || row["p95Ms"] != 2000.0 || row["outcome"] != "completed" {
+	if row := rows[0].(map[string]any); row["model"] != "gpt-4o-mini" || row["userId"] != nil || row["p95Ms"] != 2000.0 || row["outcome"] != "completed" {
 		t.Errorf("row %v", row)
 	}
-	for _, bad := range []string{"groupBy=tone", "from=yesterday", "from=2026-01-01&to=2025-01-01", "groupBy=hour&from=2020-01-01"} {
+	status, body = call(t, app, "GET", "/api/ops/usage?groupBy=day,user", admin, "")
+	if rows, _ := body["rows"].([]any); status != 200 || len(rows) == 0 || rows[0].(map[string]any)["userId"] == nil {
+		t.Fatalf("by day and user: %d %v", status, body)
+	}
+	for _, bad := range []string{"groupBy=tone", "from=yesterday", "from=2026-01-01&to=2025-01-01", "groupBy=hour&from=2020-01-01", "groupBy=hour,user"} {
 		if status, body := call(t, app, "GET", "/api/ops/usage?"+bad, admin, ""); status != 422 || errorCode(body) != "validation_failed" {
 			t.Errorf("%s: %d %v, want 422", bad, status, body)
 		}

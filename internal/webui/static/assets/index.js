@@ -557,6 +557,8 @@ async function loadUsage() {
   const resets = t.resetsAt ? new Date(t.resetsAt).toISOString().slice(11, 16) : '00:00';
   if (t.budget > 0) {
     ui.usageBar.max = t.budget;
+    ui.usageBar.low = 0.75 * t.budget; // the meter turns amber past three quarters, red past 90 %
+    ui.usageBar.high = 0.9 * t.budget;
     ui.usageBar.value = Math.min(t.tokens, t.budget);
     ui.usageBar.hidden = false;
     ui.usageText.textContent = `${fmt.format(t.tokens)} of ${fmt.format(t.budget)} used, ${fmt.format(t.remaining ?? 0)} left; `
