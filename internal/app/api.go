@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +17,10 @@ import (
 	"github.com/careerops/jobs/internal/config"
 	"github.com/careerops/jobs/internal/httpapi"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/ops"
 	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/schedule"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
@@ -115,6 +118,21 @@ type usageSource struct {
 
 func (u usageSource) TokensToday(ctx context.Context, userID int64) (int64, time.Time, error) {
 	return u.jobs.TokensToday(ctx, userID)
+}
+
+// Refresh enqueues an analytics.process job as the system user, its arguments checked as the
+// worker checks them.
+func (u usageSource) Refresh(ctx context.Context, args json.RawMessage) (string, error) {
+	k := kinds.Analytics(kinds.AnalyticsDeps{})
+	checked, err := k.Decode(args)
+	if err != nil {
+		return "", err
+	}
+	system, err := schedule.SystemUser(ctx, u.jobs.Pool())
+	if err != nil {
+		return "", err
+	}
+	return u.jobs.Runs(k.Spec).EnqueueNow(ctx, jobstore.NewRun{UserID: system, Args: checked})
 }
 
 // devUsers enables the dev token endpoint only when asked.

@@ -47,6 +47,7 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 	}
 	if d.Usage != nil {
 		app.Get("/api/ops/usage", chain(user, requireAdmin(), handleOpsUsage(d.Usage))...)
+		app.Post("/api/ops/usage/refresh", chain(user, requireAdmin(), handleOpsUsageRefresh(d.Usage))...)
 		app.Get("/api/me/usage", chain(user, handleMyUsage(d.Usage, d.Limits.Jobs.TokensPerDay))...)
 	}
 	if d.DevUsers != nil {

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -12,11 +14,37 @@ import (
 )
 
 // UsageSource reads the usage rollups (*analytics.Store) and a user's tokens of the day
-// (*jobstore.Store).
+// (*jobstore.Store), and asks for a rollup run.
 type UsageSource interface {
 	Usage(ctx context.Context, q analytics.Query) ([]analytics.Row, error)
 	SeenUntil(ctx context.Context) (time.Time, error)
 	TokensToday(ctx context.Context, userID int64) (int64, time.Time, error)
+	// Refresh enqueues an analytics.process job with args (checked: job.ErrInvalidMessage)
+	// and returns its id.
+	Refresh(ctx context.Context, args json.RawMessage) (string, error)
+}
+
+// handleOpsUsageRefresh answers POST /api/ops/usage/refresh (admins): an analytics.process
+// job now, with the body as its arguments ({} or none; {"rebuildFrom": RFC 3339} recomputes
+// every bucket since then). 202 {"jobId"}.
+func handleOpsUsageRefresh(src UsageSource) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		args := json.RawMessage(`{}`)
+		if len(bytes.TrimSpace(c.Body())) > 0 {
+			if !c.Is("json") {
+				return newError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+			}
+			args = c.Body()
+		}
+		id, err := src.Refresh(c.UserContext(), args)
+		switch {
+		case errors.Is(err, job.ErrInvalidMessage):
+			return newError(fiber.StatusUnprocessableEntity, "validation_failed", "%s", err.Error())
+		case err != nil:
+			return unavailable(err)
+		}
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"jobId": id})
+	}
 }
 
 // handleOpsUsage answers GET /api/ops/usage?from=&to=&groupBy= (admins): the rollup rows of

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/url"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/careerops/jobs/internal/analytics"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/testkit"
 )
 
@@ -23,6 +25,14 @@ type usageStore struct {
 
 func (u usageStore) TokensToday(ctx context.Context, userID int64) (int64, time.Time, error) {
 	return u.jobs.TokensToday(ctx, userID)
+}
+
+// Refresh checks the arguments as the api's does (the enqueue itself: the browser test).
+func (u usageStore) Refresh(_ context.Context, args json.RawMessage) (string, error) {
+	if _, err := kinds.Analytics(kinds.AnalyticsDeps{}).Decode(args); err != nil {
+		return "", err
+	}
+	return "analytics-1", nil
 }
 
 // The usage API reads the rollups: admins see everyone's, split as groupBy asks; a user sees
@@ -53,6 +63,7 @@ func TestUsageAPI(t *testing.T) {
 	src := usageStore{store, jobstore.New(pool)}
 	app.Get("/api/ops/usage", authn.user, requireAdmin(), handleOpsUsage(src))
 	app.Get("/api/me/usage", authn.user, handleMyUsage(src, 5000))
+	app.Post("/api/ops/usage/refresh", authn.user, requireAdmin(), handleOpsUsageRefresh(src))
 
 	if status, body := call(t, app, "GET", "/api/ops/usage", plain, ""); status != 403 {
 		t.Errorf("a user's token: %d %v, want 403", status, body)
@@ -78,6 +89,18 @@ func TestUsageAPI(t *testing.T) {
 	for _, bad := range []string{"groupBy=tone", "from=yesterday", "from=2026-01-01&to=2025-01-01", "groupBy=hour&from=2020-01-01", "groupBy=hour,user"} {
 		if status, body := call(t, app, "GET", "/api/ops/usage?"+bad, admin, ""); status != 422 || errorCode(body) != "validation_failed" {
 			t.Errorf("%s: %d %v, want 422", bad, status, body)
+		}
+	}
+
+	for _, c := range []struct {
+		token, body string
+		status      int
+	}{
+		{admin, "", 202}, {admin, `{}`, 202}, {admin, `{"rebuildFrom":"2026-11-01T00:00:00Z"}`, 202},
+		{admin, `{"rebuildFrom":"soon"}`, 422}, {admin, `{"from":1}`, 422}, {plain, "", 403},
+	} {
+		if status, body := call(t, app, "POST", "/api/ops/usage/refresh", c.token, c.body); status != c.status || status == 202 && body["jobId"] != "analytics-1" {
+			t.Errorf("POST /api/ops/usage/refresh %s: %d %v, want %d", c.body, status, body, c.status)
 		}
 	}
 

@@ -243,7 +243,8 @@ func TestPagesReferenceOnlyEmbeddedAssets(t *testing.T) {
 	}
 }
 
-// Every element a page's scripts look up by id exists in that page.
+// Every element a page's scripts (its module and the modules it imports) look up by id exists
+// in that page.
 func TestScriptsFindTheirElements(t *testing.T) {
 	t.Parallel()
 	files := embedded(t)
@@ -260,7 +261,11 @@ func TestScriptsFindTheirElements(t *testing.T) {
 		if len(scripts) != 1 {
 			t.Fatalf("%s: want one module script, found %d", page, len(scripts))
 		}
-		for _, js := range []string{"assets/" + scripts[0][1], "assets/common.js"} {
+		modules := []string{"assets/" + scripts[0][1]}
+		for _, m := range jsImport.FindAllStringSubmatch(files[modules[0]], -1) { // and the modules it imports
+			modules = append(modules, path.Join("assets", m[1]+m[2]))
+		}
+		for _, js := range modules {
 			for _, m := range idUse.FindAllStringSubmatch(files[js], -1) {
 				if !slices.Contains(ids, m[1]) {
 					t.Errorf("%s looks up #%s, which %s lacks", js, m[1], page)

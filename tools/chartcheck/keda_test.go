@@ -144,7 +144,7 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 		},
 		"email": map[string]any{"smtp": map[string]any{"host": "smtp.example.com"}},
 		"worker": map[string]any{"kinds": map[string]any{
-			"analytics": map[string]any{"kind": "analytics.process", "enabled": true, "concurrency": 3},
+			"digests": map[string]any{"kind": "digests.weekly", "enabled": true, "concurrency": 3},
 		}},
 	})
 	if err != nil {

@@ -304,6 +304,35 @@ func TestMonitoringPerKind(t *testing.T) {
 	}
 }
 
+// TestCostBurnAlert: with metrics.prometheusRule.costPerHourBudget set (extra-kind: 2.5) the
+// PrometheusRule has CareerOpsCostBurn on the usage cost counters, compared with that budget
+// in currency units; without it (staging), none.
+func TestCostBurnAlert(t *testing.T) {
+	t.Parallel()
+	for set, want := range map[string]string{"extra-kind": "/ 1e6 > 2.5", "staging": ""} {
+		var found []string
+		for _, o := range renderSet(t, set).Find("PrometheusRule", "") {
+			pr, err := As[monitoringv1.PrometheusRule](o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range pr.Spec.Groups {
+				for _, rule := range g.Rules {
+					if rule.Alert == "CareerOpsCostBurn" {
+						found = append(found, rule.Expr.String())
+					}
+				}
+			}
+		}
+		switch {
+		case want == "" && len(found) > 0:
+			t.Errorf("%s: CareerOpsCostBurn %v without a budget", set, found)
+		case want != "" && (len(found) != 1 || !strings.Contains(found[0], "careerops_usage_cost_micros_total") || !strings.HasSuffix(strings.TrimSpace(found[0]), want)):
+			t.Errorf("%s: CareerOpsCostBurn %v, want one on careerops_usage_cost_micros_total ending %q", set, found, want)
+		}
+	}
+}
+
 func checkAlertsPerKind(t *testing.T, set string, pr *monitoringv1.PrometheusRule, workers []kindWorkers) {
 	t.Helper()
 	count := map[string]int{} // "alert kind" → rules

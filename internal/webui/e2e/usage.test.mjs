@@ -1,17 +1,13 @@
 // Usage pictures: the ops page's "Usage and cost" charts and the letter page's token meter, in
 // headless Chromium against the real api and worker. A month of finished letters is written
 // straight into PostgreSQL (psql on DATABASE_URL, as scripts/browser-test.sh exports it), then
-// an analytics.process job rebuilds the rollups (careeropsctl enqueue).
+// an admin asks for a rollup run that rebuilds the month (POST /api/ops/usage/refresh).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import {
   BASE_URL, PHONE, assertAccessible, assertClean, call, devToken, launchBrowser, openPage, screenshot,
 } from './harness.mjs';
-
-const CTL = fileURLToPath(new URL('../../../bin/careeropsctl', import.meta.url));
-const SYSTEM_USER = '9007199254740991';
 
 let browser;
 let user;
@@ -22,8 +18,9 @@ before(async () => {
   admin = await devToken({ email: `usage-e2e-admin-${Date.now()}@example.com`, admin: true });
   seed(user.userId);
   const since = new Date(Date.now() - 32 * 86400e3).toISOString().replace(/\.\d+Z$/, 'Z');
-  execFileSync(CTL, ['enqueue', 'analytics.process', '--user', SYSTEM_USER, '--args', JSON.stringify({ rebuildFrom: since })],
-    { env: process.env, stdio: 'pipe' });
+  const refresh = await call('POST', '/api/ops/usage/refresh', { token: admin.token, body: { rebuildFrom: since } });
+  assert.equal(refresh.status, 202, refresh.text);
+  assert.ok(refresh.json.jobId);
   await waitForRollups(550); // of the 612, those in the last 30 UTC days
 });
 after(async () => { await browser?.close(); });
