@@ -103,7 +103,8 @@ func handleMyUsage(src UsageSource, tokensPerDay int) fiber.Handler {
 		for i, r := range rows {
 			day.Add(r)
 			if i == len(rows)-1 || !rows[i+1].Bucket.Equal(r.Bucket) {
-				out.Days = append(out.Days, job.MyUsageDay{Day: r.Bucket, UsageTotals: totalsView(day)})
+				out.Days = append(out.Days, job.MyUsageDay{Day: r.Bucket, Jobs: day.Jobs, Failed: day.DeadLetters,
+					PromptTokens: day.PromptTokens, CompletionTokens: day.CompletionTokens})
 				day = analytics.Total{}
 			}
 		}

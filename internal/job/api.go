@@ -211,10 +211,14 @@ type MyUsage struct {
 	SeenUntil *time.Time   `json:"seenUntil,omitempty"`
 }
 
-// MyUsageDay is one UTC day of a user's finished jobs.
+// MyUsageDay is one UTC day of a user's finished jobs and their tokens (the cost estimate
+// and retries are the operators').
 type MyUsageDay struct {
-	Day time.Time `json:"day"`
-	UsageTotals
+	Day              time.Time `json:"day"`
+	Jobs             int64     `json:"jobs"`
+	Failed           int64     `json:"failed"`
+	PromptTokens     int64     `json:"promptTokens"`
+	CompletionTokens int64     `json:"completionTokens"`
 }
 
 // TokenBudget is a user's LLM tokens of the day (counted live, not from the rollups) against
