@@ -2,20 +2,25 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/careerops/jobs/internal/analytics"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/config"
 	"github.com/careerops/jobs/internal/httpapi"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/ops"
 	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/schedule"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
@@ -51,6 +56,7 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 			MaxPerUser: cfg.StreamsPerUser, MaxLifetime: cfg.StreamMaxLifetime},
 		Notifications: b.store,
 		Ops:           ops.NewSource(b.conn, b.store),
+		Usage:         usageSource{analytics.NewStore(b.pool), b.store},
 		JaegerUIURL:   cfg.JaegerUIURL,
 		DevUsers:      devUsers(cfg, b.store),
 		Progress:      progressPub,
@@ -102,6 +108,31 @@ func (s fiberServer) Shutdown(ctx context.Context) error {
 		s.log.WarnContext(ctx, "api: shutdown", slog.String("error", err.Error()))
 	}
 	return nil
+}
+
+// usageSource reads the rollups and the users' tokens of the day.
+type usageSource struct {
+	*analytics.Store
+	jobs *jobstore.Store
+}
+
+func (u usageSource) TokensToday(ctx context.Context, userID int64) (int64, time.Time, error) {
+	return u.jobs.TokensToday(ctx, userID)
+}
+
+// Refresh enqueues an analytics.process job as the system user, its arguments checked as the
+// worker checks them.
+func (u usageSource) Refresh(ctx context.Context, args json.RawMessage) (string, error) {
+	k := kinds.Analytics(kinds.AnalyticsDeps{})
+	checked, err := k.Decode(args)
+	if err != nil {
+		return "", err
+	}
+	system, err := schedule.SystemUser(ctx, u.jobs.Pool())
+	if err != nil {
+		return "", err
+	}
+	return u.jobs.Runs(k.Spec).EnqueueNow(ctx, jobstore.NewRun{UserID: system, Args: checked})
 }
 
 // devUsers enables the dev token endpoint only when asked.

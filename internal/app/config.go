@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/careerops/jobs/internal/analytics"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/email"
 	"github.com/careerops/jobs/internal/jobstore"
@@ -188,6 +189,8 @@ type WorkerConfig struct {
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" help:"Bounds the database pool; 0: WORKER_CONCURRENCY + 4."`
 	// RetentionDays keeps finished jobs this many days after they completed; 0 keeps all.
 	RetentionDays int `env:"RETENTION_DAYS" help:"Finished jobs (completed, failed, cancelled: their job descriptions, CVs and letters) are deleted this many days after they completed, by the scheduled task maintenance.retention (daily, in batches of 1000 rows); 0: kept forever."`
+	// LLMPrices are the models' prices for the usage rollups' cost estimate.
+	LLMPrices string `env:"LLM_PRICES" help:"Prices of LLM tokens for the usage rollups' cost estimate (analytics.process): model=input/output pairs separated by ';', in millionths of the currency unit per million tokens (gpt-4o-mini=150000/600000 is 0.15 and 0.60 a million); added to the defaults (gpt-4o-mini, gpt-4o, gpt-4.1, gpt-4.1-mini, gpt-4.1-nano at OpenAI's USD list prices); the model * prices every model not listed (else 0)."`
 	// Schedules overrides the kinds' schedules: task → cron expression, or off.
 	Schedules map[string]string `env:"WORKER_SCHEDULES, delimiter=;, separator==" help:"Changes scheduled tasks' times: task=cron pairs separated by ';' (e.g. maintenance.retention=0 4 * * *), cron with 5 fields, 6 with seconds first, or @daily-like; task=off turns a task off. Every worker runs the scheduler: give them all the same."`
 	// Fallback is the optional second LLM endpoint and the primary's circuit breaker.
@@ -274,6 +277,9 @@ func (c *WorkerConfig) Validate() error {
 		return errors.New("LLM_REQUESTS_PER_MINUTE and LLM_TOKENS_PER_MINUTE must not be negative, LLM_BUDGET_MAX_WAIT must be positive")
 	case c.RetentionDays < 0:
 		return errors.New("RETENTION_DAYS must not be negative (0 keeps everything)")
+	}
+	if _, err := analytics.ParsePrices(c.LLMPrices); err != nil {
+		return err
 	}
 	if _, err := schedule.Tasks(kinds.All(kinds.Deps{}), c.Schedules); err != nil {
 		return fmt.Errorf("WORKER_SCHEDULES: %w", err)

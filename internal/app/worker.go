@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgxlisten"
 
+	"github.com/careerops/jobs/internal/analytics"
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/config"
@@ -141,6 +142,10 @@ func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.K
 	if slices.Contains(names, job.KindEmail) && !cfg.Email.Enabled() {
 		return nil, nil, errors.New("WORKER_KINDS names " + job.KindEmail + " but SMTP_HOST is not set")
 	}
+	if slices.ContainsFunc(selected, func(k kind.Kind) bool { return k.Name == job.KindAnalytics }) {
+		// The rollups' totals, from the workers that make them.
+		b.registry.MustRegister(analytics.NewCollector(b.pool))
+	}
 	metrics := worker.NewMetrics(b.registry)
 	var (
 		workers []*worker.Worker
@@ -170,10 +175,15 @@ func workersOf(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, all []kind.K
 // then email the users who asked for it).
 func kindDeps(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *progress.Publisher) (kinds.Deps, error) {
 	model, llmWait := workerLLM(cfg, tel, b)
+	var err error
 	d := kinds.Deps{CoverLetter: kinds.CoverLetterDeps{
 		LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
 		Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry), Retry: cfg.coverLetterRetry(),
 	}, Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays}}
+	d.Analytics.Store = analytics.NewStore(b.pool)
+	if d.Analytics.Prices, err = analytics.ParsePrices(cfg.LLMPrices); err != nil {
+		return d, err // Validate checked it
+	}
 	if !cfg.Email.Enabled() {
 		return d, nil
 	}

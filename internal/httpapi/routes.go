@@ -45,6 +45,11 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 		app.Get("/api/ops/overview", chain(admin, handleOpsOverview(d.Ops, d.JaegerUIURL))...)
 		app.Post("/api/ops/dlq/requeue", chain(admin, handleOpsRequeue(d.Ops))...)
 	}
+	if d.Usage != nil {
+		app.Get("/api/ops/usage", chain(user, requireAdmin(), handleOpsUsage(d.Usage))...)
+		app.Post("/api/ops/usage/refresh", chain(user, requireAdmin(), handleOpsUsageRefresh(d.Usage))...)
+		app.Get("/api/me/usage", chain(user, handleMyUsage(d.Usage, d.Limits.Jobs.TokensPerDay))...)
+	}
 	if d.DevUsers != nil {
 		app.Post("/dev/token", handleDevToken(d.DevUsers, d.Streams.Secret))
 	}

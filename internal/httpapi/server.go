@@ -58,6 +58,9 @@ type Deps struct {
 	Notifications NotificationStore
 	// Ops feeds the operations API (admin tokens only); nil: no operations API.
 	Ops OpsSource
+	// Usage feeds GET /api/ops/usage (admin tokens only) and GET /api/me/usage; nil: no such
+	// routes.
+	Usage UsageSource
 	// JaegerUIURL links traces from the operations page.
 	JaegerUIURL string
 	// DevUsers, when set, enables POST /dev/token: tokens for anyone. Development only.

@@ -162,3 +162,71 @@ type Notifications struct {
 type NotificationsUpdate struct {
 	Email *bool `json:"email"`
 }
+
+// Usage is the body of GET /api/ops/usage: the usage rollups of a window, one row per bucket
+// (hour or UTC day), kind and outcome, and per user and model when groupBy asks.
+type Usage struct {
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Grain string    `json:"grain"`
+	// ByUser and ByModel say whether the rows are split by user and by model.
+	ByUser  bool `json:"byUser"`
+	ByModel bool `json:"byModel"`
+	// SeenUntil: jobs that finished before it are in the rollups (absent: never rolled up).
+	SeenUntil *time.Time  `json:"seenUntil,omitempty"`
+	Rows      []UsageRow  `json:"rows"`
+	Totals    UsageTotals `json:"totals"`
+}
+
+// UsageTotals are counts of finished jobs and what they used.
+type UsageTotals struct {
+	Jobs             int64 `json:"jobs"`
+	PromptTokens     int64 `json:"promptTokens"`
+	CompletionTokens int64 `json:"completionTokens"`
+	// CostMicros is the estimated cost (LLM_PRICES) in millionths of the currency unit.
+	CostMicros int64 `json:"costMicros"`
+	// Retries are attempts after each job's first; DeadLetters the jobs that failed for good.
+	Retries     int64 `json:"retries"`
+	DeadLetters int64 `json:"deadLetters"`
+}
+
+// UsageRow is one bucket's finished jobs of one kind and outcome (and user, and model).
+type UsageRow struct {
+	Bucket  time.Time `json:"bucket"`
+	UserID  *int64    `json:"userId,omitempty"`
+	Kind    string    `json:"kind"`
+	Model   *string   `json:"model,omitempty"` // "" for jobs that call no LLM
+	Outcome Status    `json:"outcome"`
+	UsageTotals
+	// P50Ms and P95Ms are the median and 95th percentile of request to end, in milliseconds.
+	P50Ms float64 `json:"p50Ms"`
+	P95Ms float64 `json:"p95Ms"`
+}
+
+// MyUsage is the body of GET /api/me/usage: the user's own usage by UTC day, and today's
+// LLM tokens against their daily budget.
+type MyUsage struct {
+	Days      []MyUsageDay `json:"days"`
+	Today     TokenBudget  `json:"today"`
+	SeenUntil *time.Time   `json:"seenUntil,omitempty"`
+}
+
+// MyUsageDay is one UTC day of a user's finished jobs and their tokens (the cost estimate
+// and retries are the operators').
+type MyUsageDay struct {
+	Day              time.Time `json:"day"`
+	Jobs             int64     `json:"jobs"`
+	Failed           int64     `json:"failed"`
+	PromptTokens     int64     `json:"promptTokens"`
+	CompletionTokens int64     `json:"completionTokens"`
+}
+
+// TokenBudget is a user's LLM tokens of the day (counted live, not from the rollups) against
+// USER_TOKENS_PER_DAY.
+type TokenBudget struct {
+	Tokens int64 `json:"tokens"`
+	// Budget is USER_TOKENS_PER_DAY (0: no limit); Remaining is what is left (absent: no limit).
+	Budget    int64     `json:"budget"`
+	Remaining *int64    `json:"remaining,omitempty"`
+	ResetsAt  time.Time `json:"resetsAt"`
+}

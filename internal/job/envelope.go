@@ -31,10 +31,14 @@ func ValidKind(name string) bool { return len(name) <= 100 && kindPattern.MatchS
 
 // Kinds are the names of the job kinds this system runs (internal/kinds declares them), and
 // so the queues every program declares.
-func Kinds() []string { return []string{QueueGenerate, KindEmail, KindRetention} }
+func Kinds() []string { return []string{QueueGenerate, KindEmail, KindRetention, KindAnalytics} }
 
 // KindRetention is the scheduled kind that deletes finished jobs older than RETENTION_DAYS.
 const KindRetention = "maintenance.retention"
+
+// KindAnalytics is the scheduled kind that folds finished jobs into the usage and cost
+// rollups (every 5 minutes, and on demand).
+const KindAnalytics = "analytics.process"
 
 // SystemUserEmail is the email of the user that system work (scheduled jobs) runs as: a row
 // of users created by the schema's migrations; nobody signs in as it.

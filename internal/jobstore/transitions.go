@@ -148,6 +148,25 @@ func isForeignKey(err error, constraint string) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23503" && (constraint == "" || pgErr.ConstraintName == constraint)
 }
 
+// The UTC day's start and the next's, and the LLM tokens of the jobs completed since the
+// start (USER_TOKENS_PER_DAY counts these), in SQL.
+const (
+	todaySQL       = `(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`
+	tomorrowSQL    = `((date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC')`
+	tokensTodaySQL = `coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) FILTER (WHERE completed_at >= ` + todaySQL + `), 0)`
+)
+
+// TokensToday are the LLM tokens of userID's cover letters completed this UTC day, what
+// USER_TOKENS_PER_DAY caps, and when the day ends.
+func (s *Store) TokensToday(ctx context.Context, userID int64) (tokens int64, dayEnds time.Time, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT `+tokensTodaySQL+`, `+tomorrowSQL+`
+		FROM cover_letter_jobs WHERE user_id = $1 AND completed_at >= `+todaySQL, userID).Scan(&tokens, &dayEnds)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("jobstore: tokens today: %w", err)
+	}
+	return tokens, dayEnds, nil
+}
+
 // checkLimits refuses a new job when the user is over a limit.
 func checkLimits(ctx context.Context, tx pgx.Tx, userID int64, l Limits) error {
 	if !l.counted() {
@@ -162,12 +181,9 @@ func checkLimits(ctx context.Context, tx pgx.Tx, userID int64, l Limits) error {
 	err := tx.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE created_at > now() - interval '1 minute'),
 		       min(created_at) FILTER (WHERE created_at > now() - interval '1 minute'),
-		       coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))
-		                FILTER (WHERE completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0),
-		       now(), (date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC'
+		       `+tokensTodaySQL+`, now(), `+tomorrowSQL+`
 		FROM cover_letter_jobs
-		WHERE user_id = $1 AND (created_at > now() - interval '1 minute'
-		      OR completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`, userID).
+		WHERE user_id = $1 AND (created_at > now() - interval '1 minute' OR completed_at >= `+todaySQL+`)`, userID).
 		Scan(&recent, &oldestRecent, &tokensToday, &now, &midnight)
 	if err != nil {
 		return fmt.Errorf("count usage: %w", err)

@@ -66,7 +66,8 @@ func TestRetentionDeletesOldFinishedJobsInBatches(t *testing.T) {
 	store := jobstore.New(pool)
 	fillJobs(t, pool, 2500) // 2000 old finished rows in each table
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `CREATE TABLE usage_rollups (day date, jobs int); INSERT INTO usage_rollups VALUES ('2026-01-01', 7);
+	if _, err := pool.Exec(ctx, `INSERT INTO usage_rollups (grain, bucket, user_id, kind, model, outcome, jobs, prompt_tokens, completion_tokens, cost_micros, retries, p50_ms, p95_ms)
+			VALUES ('day', '2026-01-01', 0, 'cover-letter.generate', '*', 'completed', 7, 0, 0, 0, 0, 1, 1);
 		INSERT INTO schedule_runs (task, slot, outcome) VALUES ('a.b', now() - interval '90 days', 'skipped'),
 			('a.b', now() - interval '60 days', 'skipped'), ('a.b', now() - interval '1 day', 'skipped'), ('c.d', now() - interval '99 days', 'skipped')`); err != nil {
 		t.Fatal(err)

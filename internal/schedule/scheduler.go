@@ -60,7 +60,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	for {
 		var err error
 		if since, err = register(ctx, s.cfg.Pool, s.cfg.Tasks); err == nil {
-			user, err = systemUser(ctx, s.cfg.Pool)
+			user, err = SystemUser(ctx, s.cfg.Pool)
 		}
 		if err == nil {
 			break

@@ -17,8 +17,9 @@ import (
 // replicas (the second is the task's hash).
 const lockSpace = 727_300
 
-// systemUser is the id of the user scheduled jobs run as (job.SystemUserEmail).
-func systemUser(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+// SystemUser is the id of the user scheduled jobs run as (job.SystemUserEmail), and other
+// system work (a usage refresh an operator asks for).
+func SystemUser(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	var id int64
 	err := pool.QueryRow(ctx, `SELECT id FROM users WHERE email = $1`, job.SystemUserEmail).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -30,8 +30,11 @@ var embedded embed.FS
 // around the page's own "app" template.
 type page struct {
 	Path, Title, Script, Footer string
-	SignIn                      signIn
-	Nav                         []navLink
+	// Vendor are kept third-party files under assets/vendor (see vendor.go) the page loads
+	// before its script: .css as style sheets, .js as classic deferred scripts.
+	Vendor []string
+	SignIn signIn
+	Nav    []navLink
 }
 
 // signIn words the sign-in card of a page.
@@ -49,7 +52,7 @@ func pages() map[string]page {
 			SignIn: signIn{Title: "Sign in", Prompt: "Paste your access token to write cover letters.", Label: "Access token", DevRole: "user"},
 		},
 		"ops.html": {
-			Path: "/ops", Title: "Ops", Script: "ops.js", Nav: nav,
+			Path: "/ops", Title: "Ops", Script: "ops.js", Nav: nav, Vendor: uPlot,
 			Footer: "CareerOps operations · requeued jobs run again from the start.",
 			SignIn: signIn{Title: "Ops sign-in", Prompt: "Paste an access token with the admin claim.", Label: "Admin access token", DevRole: "admin"},
 		},
@@ -81,7 +84,8 @@ func Files() map[string][]byte {
 
 // render executes the layout with a page's own template.
 func render(name string, p page) ([]byte, error) {
-	t, err := template.ParseFS(embedded, "pages/layout.html", "pages/head.html", "pages/"+name)
+	t, err := template.New(name).Funcs(template.FuncMap{"hasSuffix": strings.HasSuffix}).
+		ParseFS(embedded, "pages/layout.html", "pages/head.html", "pages/"+name)
 	if err != nil {
 		return nil, err
 	}

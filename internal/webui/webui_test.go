@@ -1,6 +1,8 @@
 package webui_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -142,11 +144,39 @@ func TestNoExternalURLs(t *testing.T) {
 	t.Parallel()
 	external := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}|https?://`)
 	for name, body := range embedded(t) {
+		if strings.HasPrefix(name, "assets/vendor/") {
+			continue // kept as published, pinned by TestVendorFilesArePinned (uPlot's banner names its home page)
+		}
 		for i, line := range strings.Split(body, "\n") {
 			// "//" alone starts JS comments; only a host after it makes a URL.
 			if m := external.FindString(line); m != "" && (strings.HasPrefix(strings.ToLower(m), "http") || !strings.HasSuffix(name, ".js")) {
 				t.Errorf("%s:%d references an external URL (%s): %s", name, i+1, m, strings.TrimSpace(line))
 			}
+		}
+	}
+}
+
+// The vendored files are the ones pinned, and every one of them is.
+func TestVendorFilesArePinned(t *testing.T) {
+	t.Parallel()
+	seen := 0
+	for name, body := range embedded(t) {
+		base, ok := strings.CutPrefix(name, "assets/vendor/")
+		if !ok {
+			continue
+		}
+		seen++
+		sum := sha256.Sum256([]byte(body))
+		if want, ok := webui.VendorSums[base]; !ok || hex.EncodeToString(sum[:]) != want {
+			t.Errorf("%s: sha256 %x, pinned %q (vendor.go)", name, sum, want)
+		}
+	}
+	if seen != len(webui.VendorSums) {
+		t.Errorf("%d vendored files, %d pinned", seen, len(webui.VendorSums))
+	}
+	for _, f := range webui.UPlot {
+		if _, ok := webui.VendorSums[f]; !ok {
+			t.Errorf("the ops page loads %s, which is not pinned", f)
 		}
 	}
 }
@@ -213,7 +243,8 @@ func TestPagesReferenceOnlyEmbeddedAssets(t *testing.T) {
 	}
 }
 
-// Every element a page's scripts look up by id exists in that page.
+// Every element a page's scripts (its module and the modules it imports) look up by id exists
+// in that page.
 func TestScriptsFindTheirElements(t *testing.T) {
 	t.Parallel()
 	files := embedded(t)
@@ -230,7 +261,11 @@ func TestScriptsFindTheirElements(t *testing.T) {
 		if len(scripts) != 1 {
 			t.Fatalf("%s: want one module script, found %d", page, len(scripts))
 		}
-		for _, js := range []string{"assets/" + scripts[0][1], "assets/common.js"} {
+		modules := []string{"assets/" + scripts[0][1]}
+		for _, m := range jsImport.FindAllStringSubmatch(files[modules[0]], -1) { // and the modules it imports
+			modules = append(modules, path.Join("assets", m[1]+m[2]))
+		}
+		for _, js := range modules {
 			for _, m := range idUse.FindAllStringSubmatch(files[js], -1) {
 				if !slices.Contains(ids, m[1]) {
 					t.Errorf("%s looks up #%s, which %s lacks", js, m[1], page)

@@ -144,7 +144,7 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 		},
 		"email": map[string]any{"smtp": map[string]any{"host": "smtp.example.com"}},
 		"worker": map[string]any{"kinds": map[string]any{
-			"analytics": map[string]any{"kind": "analytics.process", "enabled": true, "concurrency": 3},
+			"digests": map[string]any{"kind": "digests.weekly", "enabled": true, "concurrency": 3},
 		}},
 	})
 	if err != nil {
@@ -171,8 +171,8 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 	t.Cleanup(func() { _ = conn.Close() })
 
 	sos := r.Find("ScaledObject", "")
-	if len(sos) != 3 {
-		t.Fatalf("%d ScaledObjects, want 3 (cover letters, email, the throwaway kind)", len(sos))
+	if len(sos) != 4 {
+		t.Fatalf("%d ScaledObjects, want 4 (cover letters, email, analytics, the throwaway kind)", len(sos))
 	}
 	for i, o := range sos {
 		so, err := As[kedav1alpha1.ScaledObject](o)

@@ -304,6 +304,35 @@ func TestMonitoringPerKind(t *testing.T) {
 	}
 }
 
+// TestCostBurnAlert: with metrics.prometheusRule.costPerHourBudget set (extra-kind: 2.5) the
+// PrometheusRule has CareerOpsCostBurn on the usage cost counters, compared with that budget
+// in currency units; without it (staging), none.
+func TestCostBurnAlert(t *testing.T) {
+	t.Parallel()
+	for set, want := range map[string]string{"extra-kind": "/ 1e6 > 2.5", "staging": ""} {
+		var found []string
+		for _, o := range renderSet(t, set).Find("PrometheusRule", "") {
+			pr, err := As[monitoringv1.PrometheusRule](o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range pr.Spec.Groups {
+				for _, rule := range g.Rules {
+					if rule.Alert == "CareerOpsCostBurn" {
+						found = append(found, rule.Expr.String())
+					}
+				}
+			}
+		}
+		switch {
+		case want == "" && len(found) > 0:
+			t.Errorf("%s: CareerOpsCostBurn %v without a budget", set, found)
+		case want != "" && (len(found) != 1 || !strings.Contains(found[0], "careerops_usage_cost_micros_total") || !strings.HasSuffix(strings.TrimSpace(found[0]), want)):
+			t.Errorf("%s: CareerOpsCostBurn %v, want one on careerops_usage_cost_micros_total ending %q", set, found, want)
+		}
+	}
+}
+
 func checkAlertsPerKind(t *testing.T, set string, pr *monitoringv1.PrometheusRule, workers []kindWorkers) {
 	t.Helper()
 	count := map[string]int{} // "alert kind" → rules
@@ -349,7 +378,7 @@ func TestWorkerNamesFit(t *testing.T) {
 	r, err := Render(nil, map[string]any{
 		"fullnameOverride": strings.Repeat("f", 50),
 		"worker": map[string]any{"kinds": map[string]any{
-			key: map[string]any{"kind": "analytics.process", "enabled": true},
+			key: map[string]any{"kind": "digests.weekly", "enabled": true},
 		}},
 	})
 	if err != nil {
@@ -361,14 +390,15 @@ func TestWorkerNamesFit(t *testing.T) {
 			continue
 		}
 		n++
-		if len(o.Name) > 63 || !strings.HasSuffix(o.Name, "-worker-"+key) && !strings.HasSuffix(o.Name, "-worker-cover-letter") {
+		whole := slices.ContainsFunc([]string{key, "cover-letter", "analytics"}, func(k string) bool { return strings.HasSuffix(o.Name, "-worker-"+k) })
+		if len(o.Name) > 63 || !whole {
 			t.Errorf("%s: %d characters, or the key cut", o.ID(), len(o.Name))
 		}
 		for _, msg := range validation.IsDNS1123Label(o.Name) {
 			t.Errorf("%s: %s", o.ID(), msg)
 		}
 	}
-	if n != 6 {
-		t.Errorf("%d worker objects, want 6 (Deployment, ScaledObject, NetworkPolicy of two kinds)", n)
+	if n != 9 {
+		t.Errorf("%d worker objects, want 9 (Deployment, ScaledObject, NetworkPolicy of three kinds: the defaults and this one)", n)
 	}
 }

@@ -36,6 +36,10 @@ const ui = {
   notifyHint: $('#notify-hint'),
   notifyStatus: $('#notify-status'),
   notifyError: $('#notify-error'),
+  usage: $('#usage'),
+  usageBar: $('#usage-bar'),
+  usageText: $('#usage-text'),
+  usageMonth: $('#usage-month'),
 };
 
 // ---- the letter being shown --------------------------------------------------------------
@@ -173,6 +177,7 @@ async function onFinal(job) {
   setStatus(job.status, job.attempts);
   renderLetter(job.status);
   loadHistory();
+  loadUsage();
 }
 
 // ---- the event stream --------------------------------------------------------------------
@@ -535,6 +540,40 @@ ui.notifyEmail.addEventListener('change', async () => {
   ui.notifyEmail.focus();
 });
 
+// ---- usage against the daily budget -------------------------------------------------------
+
+const fmt = new Intl.NumberFormat('en');
+
+/** loadUsage shows today's tokens against the daily budget, and the last 30 days' letters. */
+async function loadUsage() {
+  let u;
+  try {
+    u = await api('/api/me/usage', { token: session.token });
+  } catch {
+    ui.usage.hidden = true; // the letters work without it
+    return;
+  }
+  const t = u.today || {};
+  const resets = t.resetsAt ? new Date(t.resetsAt).toISOString().slice(11, 16) : '00:00';
+  if (t.budget > 0) {
+    ui.usageBar.max = t.budget;
+    ui.usageBar.low = 0.75 * t.budget; // the meter turns amber past three quarters, red past 90 %
+    ui.usageBar.high = 0.9 * t.budget;
+    ui.usageBar.value = Math.min(t.tokens, t.budget);
+    ui.usageBar.hidden = false;
+    ui.usageText.textContent = `${fmt.format(t.tokens)} of ${fmt.format(t.budget)} used, ${fmt.format(t.remaining ?? 0)} left; `
+      + `the budget starts again at ${resets} UTC.`;
+  } else {
+    ui.usageBar.hidden = true;
+    ui.usageText.textContent = `${fmt.format(t.tokens ?? 0)} used today; there is no daily limit.`;
+  }
+  const days = u.days || [];
+  const letters = days.reduce((n, d) => n + (d.jobs ?? 0), 0);
+  const tokens = days.reduce((n, d) => n + (d.promptTokens ?? 0) + (d.completionTokens ?? 0), 0);
+  ui.usageMonth.textContent = `Last 30 days: ${fmt.format(letters)} ${letters === 1 ? 'job' : 'jobs'} finished, ${fmt.format(tokens)} tokens.`;
+  ui.usage.hidden = false;
+}
+
 // ---- start -------------------------------------------------------------------------------
 
 function clearView() {
@@ -556,6 +595,7 @@ function clearView() {
   ui.historyEmpty.hidden = true;
   ui.historyMore.hidden = true;
   historyCursor = '';
+  ui.usage.hidden = true;
 }
 
 const signIn = setupSignIn({
@@ -566,7 +606,7 @@ const signIn = setupSignIn({
     // An email's link names its job: /?job=ID.
     const linked = new URLSearchParams(window.location.search).get('job');
     const active = linked || sessionStorage.getItem(ACTIVE_JOB);
-    await Promise.all([loadHistory(), loadNotifications(), active ? openJob(active) : null]);
+    await Promise.all([loadHistory(), loadNotifications(), loadUsage(), active ? openJob(active) : null]);
   },
   onSignedOut() {
     ui.app.hidden = true;

@@ -1,8 +1,10 @@
 // The ops page: queue depth and consumers, jobs by status, recent failures with their traces,
-// and the dead-letter queue with requeue buttons. Refreshes every 5 s.
+// and the dead-letter queue with requeue buttons. Refreshes every 5 s. The usage and cost
+// charts (usage.js) load when the page opens, the range changes or "Refresh now" is pressed.
 import {
   $, api, ApiError, Session, setupSignIn, explain, timeElement, el, clock, whileBusy, STATUSES,
 } from './common.js';
+import { setupUsage } from './usage.js';
 
 const session = new Session('careerops.opsToken');
 const REFRESH_MS = 5000;
@@ -250,7 +252,7 @@ async function requeue(body, button) {
 }
 
 ui.requeueAll.addEventListener('click', () => requeue({ all: true }, ui.requeueAll));
-ui.refresh.addEventListener('click', () => refresh());
+ui.refresh.addEventListener('click', () => Promise.all([refresh(), usage.load()]));
 ui.autoRefresh.addEventListener('change', schedule);
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && session.token) refresh();
@@ -266,6 +268,8 @@ function schedule() {
   }
 }
 
+const usage = setupUsage({ token: () => session.token, onRefused: (err) => signIn.signedOut(signIn.refusal(err)) });
+
 const signIn = setupSignIn({
   session,
   admin: true,
@@ -273,13 +277,14 @@ const signIn = setupSignIn({
   async onSignedIn() {
     ui.app.hidden = false;
     rendered = {};
-    await refresh();
+    await Promise.all([refresh(), usage.load()]);
     schedule();
   },
   onSignedOut() {
     ui.app.hidden = true;
     clearInterval(timer);
     timer = 0;
+    usage.clear();
   },
 });
 

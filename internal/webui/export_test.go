@@ -1,0 +1,7 @@
+package webui
+
+// What the external tests check.
+var (
+	VendorSums = vendorSums
+	UPlot      = uPlot
+)
