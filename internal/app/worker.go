@@ -161,7 +161,7 @@ func kindDeps(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *
 	d := kinds.Deps{CoverLetter: kinds.CoverLetterDeps{
 		LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
 		Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry), Retry: cfg.coverLetterRetry(),
-	}, Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays}}
+	}, Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays}, Export: kinds.ExportDeps{Store: b.store}}
 	if !cfg.Email.Enabled() {
 		return d, nil
 	}

@@ -14,12 +14,13 @@ type Deps struct {
 	CoverLetter CoverLetterDeps
 	Email       EmailDeps
 	Retention   RetentionDeps
+	Export      ExportDeps
 }
 
 // All declares every kind, in the order of job.Kinds (a new kind is a file of this package,
 // its name in job.Kinds and its line here).
 func All(d Deps) []kind.Kind {
-	return []kind.Kind{CoverLetter(d.CoverLetter), Email(d.Email), Retention(d.Retention)}
+	return []kind.Kind{CoverLetter(d.CoverLetter), Email(d.Email), Retention(d.Retention), Export(d.Export)}
 }
 
 // Select picks the kinds named from all (none named: all of them); a name that is not a kind

@@ -361,14 +361,15 @@ func TestWorkerNamesFit(t *testing.T) {
 			continue
 		}
 		n++
-		if len(o.Name) > 63 || !strings.HasSuffix(o.Name, "-worker-"+key) && !strings.HasSuffix(o.Name, "-worker-cover-letter") {
+		if len(o.Name) > 63 || !strings.HasSuffix(o.Name, "-worker-"+key) && !strings.HasSuffix(o.Name, "-worker-cover-letter") &&
+			!strings.HasSuffix(o.Name, "-worker-export") {
 			t.Errorf("%s: %d characters, or the key cut", o.ID(), len(o.Name))
 		}
 		for _, msg := range validation.IsDNS1123Label(o.Name) {
 			t.Errorf("%s: %s", o.ID(), msg)
 		}
 	}
-	if n != 6 {
-		t.Errorf("%d worker objects, want 6 (Deployment, ScaledObject, NetworkPolicy of two kinds)", n)
+	if n != 9 {
+		t.Errorf("%d worker objects, want 9 (Deployment, ScaledObject, NetworkPolicy of three kinds)", n)
 	}
 }
