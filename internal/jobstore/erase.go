@@ -18,6 +18,10 @@ type Erasure struct {
 	Deleted   map[string]int64 // rows deleted, by table
 }
 
+// ErrErasedUser means a message names a user who was erased: it is dropped, not
+// dead-lettered (its body holds their data). It is an ErrUnknownUser.
+var ErrErasedUser = fmt.Errorf("%w: erased", ErrUnknownUser)
+
 // ErrSystemUser means the user is the one system work runs as: it cannot be erased.
 var ErrSystemUser = errors.New("the system user cannot be erased")
 
@@ -31,7 +35,8 @@ var erasedTables = []string{"cover_letter_jobs", "jobs", "exports", "email_deliv
 // /api/cover-letter/:jobId does), their messages not yet published are dropped from the
 // outbox, their jobs, letters, exports, email records and their user row are deleted, and
 // database.UserErasedChannel announces it so that every api replica forgets the user at
-// once. The user's row is locked first: a job being created for them commits before (and is
+// once; their id is kept in erased_users, so that a message of theirs still queued is
+// dropped (ErrErasedUser). The user's row is locked first: a job being created for them commits before (and is
 // deleted) or fails after, as for a user who never existed; after the erasure nothing can be
 // created for them, by the API or by a message. ErrUnknownUser if there is no such user,
 // ErrSystemUser for the user of scheduled work.
@@ -80,6 +85,9 @@ func (s *Store) EraseUser(ctx context.Context, userID int64) (Erasure, error) {
 				return fmt.Errorf("delete from %s: %w", table, err)
 			}
 			e.Deleted[table] = tag.RowsAffected()
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO erased_users (user_id) VALUES ($1) ON CONFLICT DO NOTHING`, userID); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, database.UserErasedChannel, strconv.FormatInt(userID, 10))
 		return err

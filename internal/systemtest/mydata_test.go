@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/careerops/jobs/internal/apiclient"
 	"github.com/careerops/jobs/internal/fakeopenai"
 	"github.com/careerops/jobs/internal/job"
@@ -20,7 +22,8 @@ import (
 // a ZIP of their letters), then erases themselves while a letter of theirs is being written
 // and more are being asked for. The running letter's LLM call is abandoned, nothing of theirs
 // is left in any table, their token answers 401 on both replicas at once (each had it cached),
-// and a second user's jobs, export and token are untouched.
+// a later message of theirs is dropped (not dead-lettered with their data), and a second
+// user's jobs, export and token are untouched.
 func TestExportThenEraseLeavesNothingAndAnotherUserUntouched(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
@@ -106,7 +109,16 @@ func TestExportThenEraseLeavesNothingAndAnotherUserUntouched(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, func() bool { return b.llm.Stats().Canceled >= 1 },
 		"the running letter's LLM call was not abandoned")
 
-	time.Sleep(500 * time.Millisecond) // a message published before the erasure finds no user either
+	// Another service's message for ada, after her erasure: dropped, neither a job nor a dead
+	// letter holding her CV.
+	ch := testkit.Channel(t, b.amqpURL)
+	if err := ch.PublishWithContext(ctx, "", job.QueueGenerate, false, false, amqp.Publishing{ContentType: "application/json",
+		DeliveryMode: amqp.Persistent, Body: testkit.GenerateBody(t, "late-for-ada", adaID)}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(b.logs.String(), "a message of an erased user dropped") },
+		"the late message was not dropped")
+	dlqDepth(t, b.amqpURL, 0)
 	for _, q := range []string{
 		`SELECT count(*) FROM users WHERE id = $1`, `SELECT count(*) FROM cover_letter_jobs WHERE user_id = $1`,
 		`SELECT count(*) FROM jobs WHERE user_id = $1`, `SELECT count(*) FROM exports WHERE user_id = $1`,

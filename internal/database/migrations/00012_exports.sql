@@ -25,5 +25,14 @@ CREATE INDEX exports_user_created_idx ON exports (user_id, created_at DESC);
 -- The hourly removal of expired exports.
 CREATE INDEX exports_expires_idx ON exports (expires_at);
 
+-- The ids of erased users (DELETE /api/me), and when: a message of theirs still in a queue
+-- at their erasure (another service's, or one published just before) is dropped by the worker
+-- rather than dead-lettered with its body (a CV, a job description). Nothing else is kept.
+CREATE TABLE erased_users (
+    user_id   BIGINT PRIMARY KEY,
+    erased_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
 -- +goose Down
+DROP TABLE erased_users;
 DROP TABLE exports;
