@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgxlisten"
 
 	"github.com/careerops/jobs/internal/analytics"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/cli"
 	"github.com/careerops/jobs/internal/config"
+	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/httpapi"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/kinds"
@@ -45,6 +50,7 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 	hub, progressPub := progress.NewHub(b.conn, log), progress.NewPublisher(b.conn, log)
 	streamsDone := make(chan struct{})
 	creates := jobstore.NewBatcher(b.store, cfg.CreateBatchMax, jobstore.DefaultBatchesInFlight)
+	users := httpapi.NewUserCache(time.Minute)
 	server := httpapi.New(httpapi.Deps{
 		TrustClientTraceContext: cfg.TrustClientTraceContext,
 		Store:                   creates,
@@ -55,6 +61,8 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 		Streams: httpapi.Streams{Hub: hub, Done: streamsDone, Secret: []byte(cfg.JWTSecret),
 			MaxPerUser: cfg.StreamsPerUser, MaxLifetime: cfg.StreamMaxLifetime},
 		Notifications: b.store,
+		MyData:        b.store,
+		Users:         users,
 		Ops:           ops.NewSource(b.conn, b.store),
 		Usage:         usageSource{analytics.NewStore(b.pool), b.store},
 		JaegerUIURL:   cfg.JaegerUIURL,
@@ -76,6 +84,7 @@ func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Op
 	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
 	background.run("outbox relay", b.relay.Run)
 	background.run("create batcher", creates.Run)
+	background.run("erasures", func(ctx context.Context) error { _ = erasures(b, users).Listen(ctx); return nil })
 	front := g.stage(ctx)
 	front.run("http server", serve(fiberServer{app: server, streamsDone: streamsDone, stop: streamsDone, log: log}, ln, cfg.ShutdownTimeout))
 	log.InfoContext(ctx, "api: listening", slog.String("addr", ln.Addr().String()))
@@ -141,4 +150,32 @@ func devUsers(cfg APIConfig, store *jobstore.Store) httpapi.DevUsers {
 		return nil
 	}
 	return store
+}
+
+// erasures is the listener that makes this replica forget a user erased on any replica
+// (NOTIFY on database.UserErasedChannel), so that their tokens stop working at once; on
+// every (re)connection it forgets everyone, since an erasure may have been missed meanwhile.
+func erasures(b *base, users *httpapi.UserCache) *pgxlisten.Listener {
+	l := database.NewListener(b.pool, time.Second, func(ctx context.Context, err error) {
+		if ctx.Err() == nil {
+			b.tel.Logger.WarnContext(ctx, "api: LISTEN for erasures", slog.String("error", err.Error()))
+		}
+	})
+	l.Handle(database.UserErasedChannel, erasureHandler{users})
+	return l
+}
+
+// erasureHandler forgets each erased user, and everyone when the listener (re)connects.
+type erasureHandler struct{ users *httpapi.UserCache }
+
+func (h erasureHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+		h.users.Forget(id)
+	}
+	return nil
+}
+
+func (h erasureHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	h.users.Reset()
+	return nil
 }

@@ -179,7 +179,7 @@ func kindDeps(cfg WorkerConfig, tel *telemetry.Telemetry, b *base, progressPub *
 	d := kinds.Deps{CoverLetter: kinds.CoverLetterDeps{
 		LLM: model, Timeout: cfg.LLMTimeout, Wait: llmWait, JobsPerMinute: cfg.UserJobsPerMinute,
 		Progress: progressPub, Metrics: kinds.NewLLMMetrics(b.registry), Retry: cfg.coverLetterRetry(),
-	}, Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays}}
+	}, Retention: kinds.RetentionDeps{Store: b.store, Days: cfg.RetentionDays}, Export: kinds.ExportDeps{Store: b.store}}
 	d.Analytics.Store = analytics.NewStore(b.pool)
 	if d.Analytics.Prices, err = analytics.ParsePrices(cfg.LLMPrices); err != nil {
 		return d, err // Validate checked it

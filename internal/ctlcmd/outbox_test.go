@@ -80,10 +80,11 @@ func TestJobsCountsEveryKind(t *testing.T) {
 	testkit.InsertJob(t, pool, "letter-1", "completed")
 	out := run(t, vars, "jobs")
 	lines := strings.Split(strings.TrimSpace(out.stdout), "\n")
-	if out.err != nil || len(lines) != 6 || !strings.HasPrefix(lines[1], "cover-letter.generate") ||
+	if out.err != nil || len(lines) != 7 || !strings.HasPrefix(lines[1], "cover-letter.generate") ||
 		strings.Join(strings.Fields(lines[2]), " ") != "notifications.email 0 0 0 2 0" ||
 		strings.Join(strings.Fields(lines[3]), " ") != "maintenance.retention 0 0 0 0 0" ||
-		strings.Join(strings.Fields(lines[4]), " ") != "analytics.process 0 0 0 0 0" || !strings.HasPrefix(lines[5], "old.kind") {
+		strings.Join(strings.Fields(lines[4]), " ") != "analytics.process 0 0 0 0 0" ||
+		strings.Join(strings.Fields(lines[5]), " ") != "data.export 0 0 0 0 0" || !strings.HasPrefix(lines[6], "old.kind") {
 		t.Fatalf("jobs = %q, %v", out.stdout, out.err)
 	}
 	if js := run(t, vars, "jobs", "--json"); js.err != nil || !strings.Contains(js.stdout, `"kind":"cover-letter.generate","counts":{"cancelled":0,"completed":1`) {

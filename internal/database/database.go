@@ -150,3 +150,8 @@ func NewListener(pool *pgxpool.Pool, reconnectDelay time.Duration, logError func
 // JobCancelledChannel is the LISTEN channel on which a cancelled job's id is announced, so the
 // worker running it can stop.
 const JobCancelledChannel = "cover_letter_job_cancelled"
+
+// UserErasedChannel is the LISTEN channel on which an erased user's id is announced (DELETE
+// /api/me), so that every api replica forgets it at once: the user's tokens stop working
+// everywhere, not a cache's lifetime later.
+const UserErasedChannel = "user_erased"

@@ -66,8 +66,11 @@ type authenticator struct {
 	known  *UserCache
 }
 
-func newAuthenticator(v *auth.Verifier, users UserChecker, tokens StreamTokens) *authenticator {
-	return &authenticator{v: v, users: users, tokens: tokens, known: NewUserCache(time.Minute)}
+func newAuthenticator(v *auth.Verifier, users UserChecker, tokens StreamTokens, known *UserCache) *authenticator {
+	if known == nil {
+		known = NewUserCache(time.Minute)
+	}
+	return &authenticator{v: v, users: users, tokens: tokens, known: known}
 }
 
 // user requires a valid user token and stores the user's id (and admin flag) for handlers.
@@ -149,16 +152,40 @@ func invalidToken(c *fiber.Ctx) error {
 }
 
 // UserCache remembers users known to exist, for ttl, so that a token's user is looked up
-// once a minute rather than on every request (the River peer of the bench uses it too).
+// once a minute rather than on every request (the River peer of the bench uses it too). An
+// erased user is forgotten at once (Forget, on every replica through
+// database.UserErasedChannel) and not remembered again for ttl: a lookup that began before
+// the erasure committed cannot bring them back.
 type UserCache struct {
-	ttl  time.Duration
-	mu   sync.Mutex
-	seen map[int64]time.Time
+	ttl    time.Duration
+	mu     sync.Mutex
+	seen   map[int64]time.Time
+	erased map[int64]time.Time
 }
 
 // NewUserCache remembers users for ttl.
 func NewUserCache(ttl time.Duration) *UserCache {
-	return &UserCache{ttl: ttl, seen: map[int64]time.Time{}}
+	return &UserCache{ttl: ttl, seen: map[int64]time.Time{}, erased: map[int64]time.Time{}}
+}
+
+// Forget drops id (an erased user): the next request of theirs looks them up, and finds
+// nobody.
+func (u *UserCache) Forget(id int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.seen, id)
+	if len(u.erased) > 100_000 {
+		clear(u.erased)
+	}
+	u.erased[id] = time.Now()
+}
+
+// Reset forgets everyone: after the erasures' LISTEN connection was lost, some may have been
+// missed.
+func (u *UserCache) Reset() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	clear(u.seen)
 }
 
 // Has reports whether id was found to exist within ttl.
@@ -173,6 +200,9 @@ func (u *UserCache) Has(id int64) bool {
 func (u *UserCache) Add(id int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if at, ok := u.erased[id]; ok && time.Since(at) < u.ttl {
+		return // erased moments ago: the lookup that found them may have raced the erasure
+	}
 	if len(u.seen) > 100_000 { // bounded: forget everyone rather than grow without end
 		clear(u.seen)
 	}

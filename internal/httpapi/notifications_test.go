@@ -46,7 +46,7 @@ func setupNotifications(t *testing.T) *notificationsBundle {
 		t.Fatal(err)
 	}
 	b.app = New(Deps{
-		Store: store, Notifications: store, Verifier: auth.NewVerifier(secret), Registry: prometheus.NewRegistry(),
+		Store: store, Notifications: store, MyData: store, Verifier: auth.NewVerifier(secret), Registry: prometheus.NewRegistry(),
 		Telemetry: telemetry.New(slog.New(slog.DiscardHandler), noop.NewTracerProvider()),
 	})
 	return b
@@ -135,6 +135,13 @@ func TestNotificationsAPI(t *testing.T) {
 // page sends req and returns the status, the body and the CSP header.
 func page(t *testing.T, app *fiber.App, req *http.Request) (int, string, string) {
 	t.Helper()
+	resp, raw := answer(t, app, req)
+	return resp.StatusCode, string(raw), resp.Header.Get("Content-Security-Policy")
+}
+
+// answer sends req and returns the answer and its body as they came.
+func answer(t *testing.T, app *fiber.App, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := app.Test(req, 5000)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +151,7 @@ func page(t *testing.T, app *fiber.App, req *http.Request) (int, string, string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(raw), resp.Header.Get("Content-Security-Policy")
+	return resp, raw
 }
 
 func TestUnsubscribe(t *testing.T) {

@@ -101,7 +101,7 @@ func (u *fakeUsers) UserExists(_ context.Context, id int64) (bool, error) {
 // opsApp serves the ops and dev routes as the server does: signed-in admins only for /api/ops.
 func opsApp(src OpsSource, users *fakeUsers, jaegerURL string) *fiber.App {
 	app := fiber.New(fiber.Config{ErrorHandler: errorHandler(slog.New(slog.DiscardHandler))})
-	authn := newAuthenticator(auth.NewVerifier(opsSecret), users, nil)
+	authn := newAuthenticator(auth.NewVerifier(opsSecret), users, nil, nil)
 	app.Get("/api/ops/overview", authn.user, requireAdmin(), handleOpsOverview(src, jaegerURL))
 	app.Post("/api/ops/dlq/requeue", authn.user, requireAdmin(), handleOpsRequeue(src))
 	app.Post("/dev/token", handleDevToken(users, opsSecret))

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -24,7 +25,10 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 
 	// Routes of a signed-in user. The job is named first, so every span of the request,
 	// the user lookup included, carries its id.
-	authn := newAuthenticator(d.Verifier, d.Store, d.Store)
+	if d.Users == nil {
+		d.Users = NewUserCache(time.Minute)
+	}
+	authn := newAuthenticator(d.Verifier, d.Store, d.Store, d.Users)
 	limit := limitUser(d.Limits.RequestsPerMinute)
 	user := chain(authn.user, limit)
 	app.Post("/api/cover-letter", chain(newJobID, user, handleCreate(d.Store, d.Telemetry, d.Limits.Jobs, m))...)
@@ -39,6 +43,12 @@ func addRoutes(app *fiber.App, d Deps, m *metrics) {
 		app.Patch("/api/me/notifications", chain(user, handlePatchNotifications(d.Notifications))...)
 		app.Get("/unsubscribe", handleUnsubscribePage(d.Verifier))
 		app.Post("/unsubscribe", handleUnsubscribe(d.Verifier, d.Notifications))
+	}
+	if d.MyData != nil {
+		app.Post("/api/me/export", chain(user, handleCreateExport(d.MyData, d.Telemetry))...)
+		app.Get("/api/me/exports/:id", chain(user, handleGetExport(d.MyData))...)
+		app.Get("/api/me/exports/:id/download", chain(user, handleDownloadExport(d.MyData))...)
+		app.Delete("/api/me", chain(user, handleEraseMe(d.MyData, d.Users, d.Telemetry.Logger))...)
 	}
 	if d.Ops != nil {
 		admin := chain(user, requireAdmin())

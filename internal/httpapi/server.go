@@ -63,6 +63,12 @@ type Deps struct {
 	Usage UsageSource
 	// JaegerUIURL links traces from the operations page.
 	JaegerUIURL string
+	// MyData keeps users' exports and erases users: POST /api/me/export, GET
+	// /api/me/exports/:id[/download], DELETE /api/me; nil: no such routes.
+	MyData MyDataStore
+	// Users are the users known to exist, shared with whatever forgets erased ones (the
+	// api's LISTEN on database.UserErasedChannel); nil: a cache of the server's own.
+	Users *UserCache
 	// DevUsers, when set, enables POST /dev/token: tokens for anyone. Development only.
 	DevUsers DevUsers
 }

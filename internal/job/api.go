@@ -230,3 +230,38 @@ type TokenBudget struct {
 	Remaining *int64    `json:"remaining,omitempty"`
 	ResetsAt  time.Time `json:"resetsAt"`
 }
+
+// Export is an export of a user's data: POST /api/me/export (202 for a new one, 200 for the
+// one still being written) and GET /api/me/exports/:id.
+type Export struct {
+	ID string `json:"id"`
+	// Status is pending or processing while it is written, then ready, or failed.
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	// ExpiresAt is when it is removed: 24 hours after it was asked for.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// The rest once it is ready.
+	CoverLetters int          `json:"coverLetters,omitempty"`
+	Jobs         int          `json:"jobs,omitempty"`
+	Downloads    *ExportFiles `json:"downloads,omitempty"`
+	Error        string       `json:"error,omitempty"`
+	Sizes        *ExportSizes `json:"sizes,omitempty"`
+}
+
+// ExportFiles are the download URLs of a ready export.
+type ExportFiles struct {
+	JSON string `json:"json"`
+	ZIP  string `json:"zip"`
+}
+
+// ExportSizes are the sizes of a ready export's files, in bytes.
+type ExportSizes struct {
+	JSON int `json:"json"`
+	ZIP  int `json:"zip"`
+}
+
+// Export statuses beside the job statuses it goes through first.
+const (
+	ExportReady  = "ready"
+	ExportFailed = "failed"
+)

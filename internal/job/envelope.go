@@ -31,7 +31,13 @@ func ValidKind(name string) bool { return len(name) <= 100 && kindPattern.MatchS
 
 // Kinds are the names of the job kinds this system runs (internal/kinds declares them), and
 // so the queues every program declares.
-func Kinds() []string { return []string{QueueGenerate, KindEmail, KindRetention, KindAnalytics} }
+func Kinds() []string {
+	return []string{QueueGenerate, KindEmail, KindRetention, KindAnalytics, KindExport}
+}
+
+// KindExport is the kind that writes a user's data (jobs and letters) into an export they
+// download: POST /api/me/export.
+const KindExport = "data.export"
 
 // KindRetention is the scheduled kind that deletes finished jobs older than RETENTION_DAYS.
 const KindRetention = "maintenance.retention"

@@ -45,7 +45,8 @@ type ClaimRequest struct {
 
 // Claim moves a job to processing for the holder of the returned lease, until LeaseFor has
 // passed. A job that does not exist yet (a message published by another service) is created
-// from the message first, for a user who exists (else ErrUnknownUser), with the time of its
+// from the message first, for a user who exists (else ErrUnknownUser, or ErrErasedUser for
+// one erased), with the time of its
 // arrival as its creation time (a publisher's createdAt is not believed) and if the kind's
 // Admit lets it (else the job is failed and dead-lettered at once and Claim returns Admit's
 // *LimitError). A job may be claimed when it is pending and due, when its lease expired, or
@@ -99,14 +100,17 @@ func (r *Runs) Claim(ctx context.Context, req ClaimRequest) (Run, Lease, error) 
 // the message is a stale copy: ErrNotClaimable).
 func (r *Runs) createFromMessage(ctx context.Context, tx pgx.Tx, req ClaimRequest) error {
 	e := req.Envelope
-	var jobExists, userExists bool
+	var jobExists, userExists, erased bool
 	err := tx.QueryRow(ctx, r.sql(`SELECT EXISTS (SELECT 1 FROM {t} WHERE job_id = $1),
-		EXISTS (SELECT 1 FROM users WHERE id = $2 FOR NO KEY UPDATE)`), e.JobID, e.UserID).Scan(&jobExists, &userExists)
+		EXISTS (SELECT 1 FROM users WHERE id = $2 FOR NO KEY UPDATE),
+		EXISTS (SELECT 1 FROM erased_users WHERE user_id = $2)`), e.JobID, e.UserID).Scan(&jobExists, &userExists, &erased)
 	switch {
 	case err != nil:
 		return err
 	case jobExists:
 		return ErrNotClaimable
+	case !userExists && erased:
+		return ErrErasedUser
 	case !userExists:
 		return ErrUnknownUser
 	}

@@ -377,6 +377,21 @@ func (r *Runs) Release(ctx context.Context, l Lease) error {
 	return nil
 }
 
+// cancelSet are the SQL assignments that cancel an open job: the lease is gone, so whatever
+// its worker would store later is refused.
+const cancelSet = `status = 'cancelled', error_message = 'cancelled by the user', lease_token = NULL, lease_expires_at = NULL,
+	run_after = NULL, completed_at = now(), updated_at = now()`
+
+// notifyCancelled tells, when tx commits, the workers running the jobs ids to stop them
+// (NOTIFY on database.JobCancelledChannel, one per job).
+func notifyCancelled(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id`, database.JobCancelledChannel, ids)
+	return err
+}
+
 // ErrFinal means the job already has its final status and cannot be cancelled.
 var ErrFinal = errors.New("job already finished")
 
@@ -387,9 +402,7 @@ var ErrFinal = errors.New("job already finished")
 func (r *Runs) Cancel(ctx context.Context, userID int64, jobID string, headers map[string]string) (Run, error) {
 	j, err := r.apply(ctx, transition{
 		update: `
-			UPDATE {t}
-			SET status = 'cancelled', error_message = 'cancelled by the user', lease_token = NULL, lease_expires_at = NULL,
-			    run_after = NULL, completed_at = now(), updated_at = now()
+			UPDATE {t} SET ` + cancelSet + `
 			WHERE job_id = $1 AND user_id = $2 AND status IN ('pending', 'processing')`,
 		args: []any{jobID, userID},
 		notFound: func(tx pgx.Tx) error {
@@ -399,7 +412,7 @@ func (r *Runs) Cancel(ctx context.Context, userID int64, jobID string, headers m
 			return ErrFinal
 		},
 		then: func(tx pgx.Tx, j Run) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, database.JobCancelledChannel, jobID); err != nil {
+			if err := notifyCancelled(ctx, tx, []string{jobID}); err != nil {
 				return err
 			}
 			return r.finished(ctx, tx, Final{j, headers})

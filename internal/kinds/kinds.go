@@ -15,12 +15,13 @@ type Deps struct {
 	Email       EmailDeps
 	Retention   RetentionDeps
 	Analytics   AnalyticsDeps
+	Export      ExportDeps
 }
 
 // All declares every kind, in the order of job.Kinds (a new kind is a file of this package,
 // its name in job.Kinds and its line here).
 func All(d Deps) []kind.Kind {
-	return []kind.Kind{CoverLetter(d.CoverLetter), Email(d.Email), Retention(d.Retention), Analytics(d.Analytics)}
+	return []kind.Kind{CoverLetter(d.CoverLetter), Email(d.Email), Retention(d.Retention), Analytics(d.Analytics), Export(d.Export)}
 }
 
 // Select picks the kinds named from all (none named: all of them); a name that is not a kind

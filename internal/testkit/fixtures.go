@@ -69,3 +69,17 @@ func GetMessage(t testing.TB, ch *amqp.Channel, queue string, within time.Durati
 	}, "a message on %s", queue)
 	return m
 }
+
+// InsertLetter adds a cover letter of userID's in status, directly in SQL: with letter as its
+// text when completed, open (pending or processing) otherwise.
+func InsertLetter(t testing.TB, pool *pgxpool.Pool, userID int64, jobID string, status job.Status, letter string) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), `
+		INSERT INTO cover_letter_jobs (job_id, user_id, status, job_description, cv_text, cover_letter, model,
+			prompt_tokens, completion_tokens, attempts, completed_at)
+		VALUES ($1, $2, $3, 'Go developer at ' || $1, 'CV of user ' || $2::bigint, nullif($4, ''), 'fake-gpt', 120, 80, 1,
+			CASE WHEN $3 IN ('completed', 'failed', 'cancelled') THEN now() END)`,
+		jobID, userID, status, letter); err != nil {
+		t.Fatalf("insert letter: %v", err)
+	}
+}

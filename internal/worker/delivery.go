@@ -106,6 +106,10 @@ func (w *Worker) process(d *delivery) {
 	j, err := w.claim(d, env, args)
 	var limitErr *jobstore.LimitError
 	switch {
+	case errors.Is(err, jobstore.ErrErasedUser): // its body is the erased user's data: not kept in a DLQ
+		w.log.InfoContext(d.ctx, "worker: a message of an erased user dropped")
+		w.finish(d, settleAck, "erased_user")
+		return
 	case errors.Is(err, jobstore.ErrUnknownUser), database.IsDataError(err):
 		w.deadLetter(d, job.SafeText(fmt.Sprintf("%v: %v", job.ErrInvalidMessage, err), job.MaxErrorBytes))
 		return

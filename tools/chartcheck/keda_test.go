@@ -171,8 +171,8 @@ func TestKEDAQueueDepthOnRealRabbitMQ(t *testing.T) {
 	t.Cleanup(func() { _ = conn.Close() })
 
 	sos := r.Find("ScaledObject", "")
-	if len(sos) != 4 {
-		t.Fatalf("%d ScaledObjects, want 4 (cover letters, email, analytics, the throwaway kind)", len(sos))
+	if len(sos) != 5 {
+		t.Fatalf("%d ScaledObjects, want 5 (cover letters, email, analytics, exports, the throwaway kind)", len(sos))
 	}
 	for i, o := range sos {
 		so, err := As[kedav1alpha1.ScaledObject](o)

@@ -390,7 +390,7 @@ func TestWorkerNamesFit(t *testing.T) {
 			continue
 		}
 		n++
-		whole := slices.ContainsFunc([]string{key, "cover-letter", "analytics"}, func(k string) bool { return strings.HasSuffix(o.Name, "-worker-"+k) })
+		whole := slices.ContainsFunc([]string{key, "cover-letter", "analytics", "export"}, func(k string) bool { return strings.HasSuffix(o.Name, "-worker-"+k) })
 		if len(o.Name) > 63 || !whole {
 			t.Errorf("%s: %d characters, or the key cut", o.ID(), len(o.Name))
 		}
@@ -398,7 +398,7 @@ func TestWorkerNamesFit(t *testing.T) {
 			t.Errorf("%s: %s", o.ID(), msg)
 		}
 	}
-	if n != 9 {
-		t.Errorf("%d worker objects, want 9 (Deployment, ScaledObject, NetworkPolicy of three kinds: the defaults and this one)", n)
+	if n != 12 {
+		t.Errorf("%d worker objects, want 12 (Deployment, ScaledObject, NetworkPolicy of four kinds: the defaults and this one)", n)
 	}
 }

@@ -118,11 +118,16 @@ export async function waitForJob(jobId, token, want, { timeout = 30_000, what = 
   return job;
 }
 
-/** Writes docs/screenshots/NAME.png when UPDATE_SCREENSHOTS=1 (CI leaves the tree clean). */
-export async function screenshot(page, name, { fullPage = true } = {}) {
+/**
+ * Writes docs/screenshots/NAME.png when UPDATE_SCREENSHOTS=1 (CI leaves the tree clean): the
+ * page, or only the element `of` (a locator) when given.
+ */
+export async function screenshot(page, name, { fullPage = true, of } = {}) {
   if (process.env.UPDATE_SCREENSHOTS !== '1') return;
   await mkdir(SCREENSHOT_DIR, { recursive: true });
-  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}.png`, fullPage, animations: 'disabled', caret: 'hide' });
+  const options = { path: `${SCREENSHOT_DIR}${name}.png`, animations: 'disabled', caret: 'hide' };
+  if (of) await of.screenshot(options);
+  else await page.screenshot({ ...options, fullPage });
 }
 
 export const SAMPLE = {

@@ -40,6 +40,18 @@ const ui = {
   usageBar: $('#usage-bar'),
   usageText: $('#usage-text'),
   usageMonth: $('#usage-month'),
+  exportStart: $('#export-start'),
+  exportProgress: $('#export-progress'),
+  exportStatus: $('#export-status'),
+  exportDownloads: $('#export-downloads'),
+  exportJSON: $('#export-json'),
+  exportZIP: $('#export-zip'),
+  exportError: $('#export-error'),
+  eraseStart: $('#erase-start'),
+  eraseConfirm: $('#erase-confirm'),
+  eraseYes: $('#erase-yes'),
+  eraseNo: $('#erase-no'),
+  eraseError: $('#erase-error'),
 };
 
 // ---- the letter being shown --------------------------------------------------------------
@@ -574,6 +586,149 @@ async function loadUsage() {
   ui.usage.hidden = false;
 }
 
+// ---- my data: export and erasure ---------------------------------------------------------
+
+// The export being written, so that a reload picks it up again.
+const ACTIVE_EXPORT = 'careerops.activeExport';
+const EXPORT_STEPS = {
+  pending: 'Queued: your export will start in a moment…',
+  processing: 'Writing your export…',
+};
+let exportShown = null; // the export shown: {id, status, downloads, ...}
+let exportTimer = 0;
+
+function stopExportPolling() {
+  clearTimeout(exportTimer);
+  exportTimer = 0;
+}
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} bytes`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** Shows an export: its progress while it is written, then its downloads. */
+function showExport(exp) {
+  exportShown = exp;
+  ui.exportError.textContent = '';
+  const writing = exp.status in EXPORT_STEPS;
+  ui.exportProgress.hidden = !writing;
+  ui.exportDownloads.hidden = exp.status !== 'ready';
+  if (writing) {
+    ui.exportStatus.textContent = EXPORT_STEPS[exp.status];
+  } else if (exp.status === 'ready') {
+    const letters = exp.coverLetters === 1 ? '1 letter' : `${exp.coverLetters || 0} letters`;
+    ui.exportStatus.replaceChildren(
+      `Your export is ready: ${letters}, JSON ${formatBytes(exp.sizes.json)}, ZIP ${formatBytes(exp.sizes.zip)}. Available until `,
+      timeElement(exp.expiresAt),
+      '.',
+    );
+  } else {
+    ui.exportStatus.textContent = '';
+    ui.exportError.textContent = `The export could not be written${exp.error ? `: ${exp.error}` : ''}. Try again.`;
+  }
+  if (writing) sessionStorage.setItem(ACTIVE_EXPORT, exp.id);
+  else sessionStorage.removeItem(ACTIVE_EXPORT);
+}
+
+/** Follows an export until it is ready or failed, once a second. */
+async function followExport(id) {
+  stopExportPolling();
+  try {
+    const exp = await api(`/api/me/exports/${encodeURIComponent(id)}`, { token: session.token });
+    showExport(exp);
+    if (exp.status in EXPORT_STEPS) exportTimer = setTimeout(() => followExport(id), 1000);
+  } catch (err) {
+    sessionStorage.removeItem(ACTIVE_EXPORT);
+    ui.exportProgress.hidden = true;
+    ui.exportStatus.textContent = '';
+    if (err instanceof ApiError && err.status === 401) signIn.signedOut('Your session has ended: sign in again.');
+    else if (err instanceof ApiError && (err.status === 404 || err.status === 410)) ui.exportError.textContent = 'That export has expired: ask for a new one.';
+    else ui.exportError.textContent = `Could not follow your export: ${explain(err)}`;
+  }
+}
+
+ui.exportStart.addEventListener('click', () => whileBusy(ui.exportStart, async () => {
+  ui.exportError.textContent = '';
+  ui.exportDownloads.hidden = true;
+  try {
+    const exp = await api('/api/me/export', { method: 'POST', token: session.token });
+    showExport(exp);
+    await followExport(exp.id);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) signIn.signedOut('Your session has ended: sign in again.');
+    else ui.exportError.textContent = `Could not start the export: ${explain(err)}`;
+  }
+}));
+
+/** Downloads a file of the export shown (the API needs the token, so a link cannot). */
+async function downloadExport(format, button) {
+  const url = exportShown && exportShown.downloads && exportShown.downloads[format];
+  if (!url) return;
+  await whileBusy(button, async () => {
+    ui.exportError.textContent = '';
+    let res;
+    try {
+      res = await fetch(url, { headers: { Authorization: `Bearer ${session.token}` }, cache: 'no-store', credentials: 'omit' });
+    } catch {
+      ui.exportError.textContent = 'The server could not be reached. Check your connection and try again.';
+      return;
+    }
+    if (!res.ok) {
+      ui.exportError.textContent = res.status === 410 || res.status === 404
+        ? 'That export has expired: ask for a new one.' : `The download failed (HTTP ${res.status}).`;
+      return;
+    }
+    const name = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+    const href = URL.createObjectURL(await res.blob());
+    const a = el('a', { href, download: name ? name[1] : `careerops-export.${format}`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(href), 10_000);
+  });
+}
+
+ui.exportJSON.addEventListener('click', () => downloadExport('json', ui.exportJSON));
+ui.exportZIP.addEventListener('click', () => downloadExport('zip', ui.exportZIP));
+
+function showEraseConfirm(open) {
+  ui.eraseConfirm.hidden = !open;
+  ui.eraseStart.setAttribute('aria-expanded', String(open));
+  ui.eraseError.textContent = '';
+  if (open) ui.eraseNo.focus();
+}
+
+ui.eraseStart.addEventListener('click', () => showEraseConfirm(ui.eraseConfirm.hidden));
+ui.eraseNo.addEventListener('click', () => {
+  showEraseConfirm(false);
+  ui.eraseStart.focus();
+});
+ui.eraseYes.addEventListener('click', () => whileBusy(ui.eraseYes, async () => {
+  try {
+    await api('/api/me', { method: 'DELETE', token: session.token });
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) {
+      ui.eraseError.textContent = `Your account was not deleted: ${explain(err)}`;
+      return;
+    }
+  }
+  signIn.signedOut('Your account and all your data were deleted.');
+}));
+
+function clearMyData() {
+  stopExportPolling();
+  exportShown = null;
+  ui.exportProgress.hidden = true;
+  ui.exportStatus.textContent = '';
+  ui.exportDownloads.hidden = true;
+  ui.exportError.textContent = '';
+  ui.eraseConfirm.hidden = true;
+  ui.eraseStart.setAttribute('aria-expanded', 'false');
+  ui.eraseError.textContent = '';
+}
+
 // ---- start -------------------------------------------------------------------------------
 
 function clearView() {
@@ -596,6 +751,7 @@ function clearView() {
   ui.historyMore.hidden = true;
   historyCursor = '';
   ui.usage.hidden = true;
+  clearMyData();
 }
 
 const signIn = setupSignIn({
@@ -606,11 +762,14 @@ const signIn = setupSignIn({
     // An email's link names its job: /?job=ID.
     const linked = new URLSearchParams(window.location.search).get('job');
     const active = linked || sessionStorage.getItem(ACTIVE_JOB);
-    await Promise.all([loadHistory(), loadNotifications(), loadUsage(), active ? openJob(active) : null]);
+    const activeExport = sessionStorage.getItem(ACTIVE_EXPORT);
+    await Promise.all([loadHistory(), loadNotifications(), loadUsage(), active ? openJob(active) : null,
+      activeExport ? followExport(activeExport) : null]);
   },
   onSignedOut() {
     ui.app.hidden = true;
     sessionStorage.removeItem(ACTIVE_JOB);
+    sessionStorage.removeItem(ACTIVE_EXPORT);
     clearView();
   },
 });
