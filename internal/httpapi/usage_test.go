@@ -59,7 +59,7 @@ func TestUsageAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := fiber.New(fiber.Config{ErrorHandler: errorHandler(slog.New(slog.DiscardHandler))})
-	authn := newAuthenticator(auth.NewVerifier(opsSecret), users, nil)
+	authn := newAuthenticator(auth.NewVerifier(opsSecret), users, nil, nil)
 	src := usageStore{store, jobstore.New(pool)}
 	app.Get("/api/ops/usage", authn.user, requireAdmin(), handleOpsUsage(src))
 	app.Get("/api/me/usage", authn.user, handleMyUsage(src, 5000))
