@@ -28,6 +28,7 @@ func runUntilCleanup[R interface{ Run(context.Context) error }](t *testing.T, r 
 
 // runBatcher runs a batcher of s with one batch in flight until the test ends.
 func runBatcher(t *testing.T, s *jobstore.Store) *jobstore.Batcher {
+	t.Helper()
 	return runUntilCleanup(t, jobstore.NewBatcher(s, 64, 1))
 }
 

@@ -16,6 +16,7 @@ import (
 // runBatched runs a Batched of s's cover letters with one statement or transaction of each
 // in flight until the test ends.
 func runBatched(t *testing.T, s store) *jobstore.Batched {
+	t.Helper()
 	return runUntilCleanup(t, jobstore.NewBatched(s.Runs, 64, 1))
 }
 

@@ -158,11 +158,11 @@ func checkLabels(t *testing.T, o Object) {
 func TestRenderedKinds(t *testing.T) {
 	t.Parallel()
 	must := map[string][]string{
-		"default":      {"Deployment×3", "ScaledObject×2", "TriggerAuthentication×1", "RabbitmqCluster×1", "Job (hook pre-install,pre-upgrade)×1", "Pod (hook test)×1", "NetworkPolicy×3", "PodDisruptionBudget×1"},
-		"dev":          {"Deployment×6", "ScaledObject×3", "RabbitmqCluster×1", "NetworkPolicy×6"},
+		"default":      {"Deployment×4", "ScaledObject×3", "TriggerAuthentication×1", "RabbitmqCluster×1", "Job (hook pre-install,pre-upgrade)×1", "Pod (hook test)×1", "NetworkPolicy×4", "PodDisruptionBudget×1"},
+		"dev":          {"Deployment×7", "ScaledObject×4", "RabbitmqCluster×1", "NetworkPolicy×7"},
 		"staging":      {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×3", "PrometheusRule×1", "RabbitmqCluster×1"},
-		"all-optional": {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×2", "PrometheusRule×1", "Deployment×5", "ScaledObject×3", "NetworkPolicy×5"},
-		"extra-kind":   {"Deployment×6", "ScaledObject×4", "TriggerAuthentication×1", "NetworkPolicy×6", "Secret×1", "PrometheusRule×1", "ServiceMonitor×3"},
+		"all-optional": {"Ingress×1", "HorizontalPodAutoscaler×1", "ServiceMonitor×2", "PrometheusRule×1", "Deployment×6", "ScaledObject×4", "NetworkPolicy×6"},
+		"extra-kind":   {"Deployment×7", "ScaledObject×5", "TriggerAuthentication×1", "NetworkPolicy×7", "Secret×1", "PrometheusRule×1", "ServiceMonitor×3"},
 	}
 	for name := range valuesSets {
 		kinds := renderSet(t, name).Kinds()
