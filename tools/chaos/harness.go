@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"net"
@@ -195,6 +196,13 @@ func (h *Harness) allocatePorts(n int) error {
 
 // Bin is the path of a built program.
 func (h *Harness) Bin(name string) string { return filepath.Join(h.BinDir, name) }
+
+// logTime is the time of a program's JSON log line (zero if it has none).
+func logTime(line string) time.Time {
+	var l struct{ Time time.Time }
+	_ = json.Unmarshal([]byte(line), &l) // a line that is not JSON has no time
+	return l.Time
+}
 
 // grepLog returns the last limit lines of a log file that contain every one of words.
 func grepLog(path string, limit int, words ...string) []string {

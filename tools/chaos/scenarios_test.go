@@ -423,6 +423,7 @@ func poison() scenario {
 	var (
 		poisons   []Poison
 		externals []Expected
+		poisonAt  time.Time
 	)
 	return scenario{
 		name: "poison",
@@ -430,6 +431,7 @@ func poison() scenario {
 		load: loadgen.Config{Jobs: 300, Rate: 40, Concurrency: 16},
 		faults: func(r *run, loadDone <-chan struct{}) {
 			poisons, externals = poisonMessages()
+			poisonAt = time.Now()
 			publishPoison(r, loadDone, poisons, externals)
 			<-loadDone
 		},
@@ -466,12 +468,21 @@ func poison() scenario {
 			}
 			f.Extra = append(f.Extra, fmt.Sprintf("job_wait_p95=%.2fs", p95))
 			// No poison takes a connection down: a refused header frame would make RabbitMQ
-			// close the publishing process's whole connection, again and again.
-			losses := 0
+			// close the publishing process's whole connection, again and again. (A loss before
+			// the poison is RabbitMQ 3.10's, on a fresh vhost: a consumer of a quorum queue
+			// that another worker has just declared, before its process runs, crashes its
+			// channel; docs/operations.md. It is counted, not judged here.)
+			losses, before := 0, 0
 			for _, p := range r.s.procs() {
-				losses += len(grepLog(p.Log, 1_000_000, "broker: connection lost"))
+				for _, line := range grepLog(p.Log, 1_000_000, "broker: connection lost") {
+					if logTime(line).Before(poisonAt) {
+						before++
+					} else {
+						losses++
+					}
+				}
 			}
-			f.Extra = append(f.Extra, fmt.Sprintf("connection_losses=%d", losses))
+			f.Extra = append(f.Extra, fmt.Sprintf("connection_losses=%d connection_losses_before_poison=%d", losses, before))
 			if losses > 0 {
 				r.problem("%d broker connections were lost while poison was handled", losses)
 			}
