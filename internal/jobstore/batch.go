@@ -11,14 +11,14 @@ import (
 	"github.com/careerops/jobs/internal/outbox"
 )
 
-// Defaults of the Batcher.
+// Defaults of the Batcher (and of Batched).
 const (
-	// DefaultBatchMax is the most creates one transaction commits.
+	// DefaultBatchMax is the most creates (or claims, or completes) one batch commits.
 	DefaultBatchMax = 64
 	// DefaultBatchesInFlight is how many batch transactions run at once; while they do, the
 	// next creates gather for the next batch.
 	DefaultBatchesInFlight = 4
-	// batchTimeout bounds one batch transaction.
+	// batchTimeout bounds one batch's statement or transaction.
 	batchTimeout = 10 * time.Second
 )
 
@@ -55,13 +55,14 @@ func (b *Batcher) Create(ctx context.Context, n NewJob) (Job, bool, error) {
 }
 
 // Run gathers and commits batches until ctx ends, then waits for the batches in flight.
-func (b *Batcher) Run(ctx context.Context) error { return b.g.run(ctx) }
+func (b *Batcher) Run(ctx context.Context) error {
+	b.g.run(ctx)
+	return nil
+}
 
 // commit creates batch in one transaction and answers each create; those it could not
 // create (see Batcher) take Store.Create's path.
 func (b *Batcher) commit(ctx context.Context, batch []NewJob) []answer[created] {
-	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
-	defer cancel()
 	jobs, err := b.insertBatch(ctx, batch)
 	answers := make([]answer[created], len(batch))
 	var alone sync.WaitGroup

@@ -59,17 +59,8 @@ type claimed struct {
 func NewBatched(r *Runs, maxBatch, inFlight int) *Batched {
 	return &Batched{
 		Runs:      r,
-		claims:    newGroup(maxBatch, inFlight, timed(r.claimMany)),
-		completes: newGroup(maxBatch, inFlight, timed(r.complete)),
-	}
-}
-
-// timed bounds each batch of commit by batchTimeout.
-func timed[T, R any](commit func(context.Context, []T) []answer[R]) func(context.Context, []T) []answer[R] {
-	return func(ctx context.Context, items []T) []answer[R] {
-		ctx, cancel := context.WithTimeout(ctx, batchTimeout)
-		defer cancel()
-		return commit(ctx, items)
+		claims:    newGroup(maxBatch, inFlight, r.claimMany),
+		completes: newGroup(maxBatch, inFlight, r.complete),
 	}
 }
 
@@ -94,10 +85,10 @@ func (b *Batched) Complete(ctx context.Context, l Lease, result json.RawMessage,
 // Run gathers and commits batches until ctx ends, then waits for the batches in flight.
 func (b *Batched) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = b.claims.run(ctx) }) // run returns nil
-	err := b.completes.run(ctx)
+	wg.Go(func() { b.claims.run(ctx) })
+	b.completes.run(ctx)
 	wg.Wait()
-	return err
+	return nil
 }
 
 // claimMany claims the jobs of reqs (none redelivered) in one statement; a claim it could not

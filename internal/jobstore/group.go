@@ -10,7 +10,8 @@ import (
 // for a free slot; the batch that takes the slot holds every call waiting then (up to max),
 // and commit runs them in one transaction. Under no load a call is its own batch at once;
 // under load the batch shares its round trips and its commit's flush. Each call still gets
-// its own answer. It backs the Batcher (creates) and the Completer (completes).
+// its own answer, and each batch is bounded by batchTimeout. It backs the Batcher (creates)
+// and Batched (claims, completes).
 type group[T, R any] struct {
 	max     int
 	commit  func(ctx context.Context, items []T) []answer[R] // an answer per item, in order
@@ -53,21 +54,21 @@ func (g *group[T, R]) do(ctx context.Context, item T) (R, error) {
 }
 
 // run gathers and commits batches until ctx ends, then waits for the batches in flight.
-func (g *group[T, R]) run(ctx context.Context) error {
+func (g *group[T, R]) run(ctx context.Context) {
 	defer g.flights.Wait()
 	defer close(g.stopped)
 	for {
 		select { // a slot first: while none is free, calls gather
 		case g.slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil
+			return
 		}
 		var batch []*call[T, R]
 		select {
 		case c := <-g.in:
 			batch = append(batch, c)
 		case <-ctx.Done():
-			return nil
+			return
 		}
 	gather:
 		for len(batch) < g.max {
@@ -80,11 +81,13 @@ func (g *group[T, R]) run(ctx context.Context) error {
 		}
 		g.flights.Go(func() {
 			defer func() { <-g.slots }()
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+			defer cancel()
 			items := make([]T, len(batch))
 			for i, c := range batch {
 				items[i] = c.item
 			}
-			for i, a := range g.commit(context.WithoutCancel(ctx), items) {
+			for i, a := range g.commit(ctx, items) {
 				batch[i].done <- a
 			}
 		})
