@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -179,12 +180,29 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes gently. fasthttp refuses a body over the limit by its Content-Length (413)
+// and closes at once, with the body still arriving; closed with unread bytes, the kernel
+// resets the connection, which can discard the 413 before the client reads it (the client
+// sees a network error, and may retry). So the write side is shut first (the answer and a
+// FIN go out), and what still arrives is read and dropped for at most lingerTime before the
+// close, as nginx's lingering close does. A peer that has closed ends it at once.
 func (c *countingConn) Close() error {
 	c.l.mu.Lock()
 	delete(c.l.conns, c)
 	c.l.mu.Unlock()
-	return c.Conn.Close()
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil || tc.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return c.Conn.Close()
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, tc) // ends at the peer's FIN, an error or the deadline
+		_ = tc.Close()                 // closing a socket after shutdown: nothing to report
+	}()
+	return nil
 }
+
+// lingerTime bounds how long a closed connection still drops what its peer sends.
+const lingerTime = 5 * time.Second
 
 // clientPropagator reads the trace context of a request only when the clients are trusted to
 // set it (a gateway in front of the api): a public client must not choose a job's trace.

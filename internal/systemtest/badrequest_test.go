@@ -174,3 +174,38 @@ func TestMetricsSurviveRequestsOnOneKeepAliveConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestAnOversizedBodyGetsItsAnswer: the api refuses a body over the limit from its
+// Content-Length, before reading it, and closes the connection. Closed with the body still
+// arriving, the kernel answers the client with a reset, which can discard the 413 before
+// the client reads it: the client sees a network error and may retry forever. The api
+// closes its side gently (it reads and drops what still arrives), so the client gets 413.
+func TestAnOversizedBodyGetsItsAnswer(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	token := b.user("a@example.com")
+	for _, size := range []int{101 << 10, 1 << 20, 4 << 20} {
+		body := mustJSON(map[string]string{"jobDescription": "x", "cvText": strings.Repeat("y", size)})
+		for i := range 10 {
+			req, err := http.NewRequest("POST", b.apiURL+"/api/cover-letter", strings.NewReader(string(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("%d bytes, try %d: %v", len(body), i, err)
+			}
+			var out struct {
+				Error struct{ Code string } `json:"error"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			_ = resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || out.Error.Code != "body_too_large" {
+				t.Fatalf("%d bytes, try %d: %d %+v %v, want 413 body_too_large", len(body), i, resp.StatusCode, out.Error, err)
+			}
+		}
+	}
+}
