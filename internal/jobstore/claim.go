@@ -152,6 +152,11 @@ func (r *Runs) refuse(ctx context.Context, req ClaimRequest, limitErr *LimitErro
 // claimSQL takes the lease of a claimable job: with {job}, {token}, {secs}, {owner},
 // {redelivered} and {deadAfter} the job's and its claim's values (parameters, or the columns
 // of a batch of claims, {from}).
+//
+// The status is tested in a CASE, not in ORs of `status = …`: from those the planner may
+// find the row through the open-jobs index (its predicate is implied) instead of by its id,
+// and with statistics from before a burst (no job open, as far as they know) it does, reading
+// every waiting job for each claim: a deep queue then drains the slower the deeper it is.
 const claimSQL = `
 	UPDATE {t} AS j
 	SET status = 'processing', attempts = attempts + CASE WHEN lease_token = {token} THEN 0 ELSE 1 END,
@@ -159,12 +164,12 @@ const claimSQL = `
 	    lease_expires_at = now() + make_interval(secs => {secs}), run_after = NULL,
 	    started_at = now(), updated_at = now()
 	{from}
-	WHERE job_id = {job} AND (
-	    (status = 'pending' AND (run_after IS NULL OR run_after <= now()))
-	    OR (status = 'processing' AND lease_token = {token})
-	    OR (status = 'processing' AND (lease_expires_at < now() OR ({redelivered} AND NOT EXISTS (
+	WHERE job_id = {job} AND CASE status
+	    WHEN 'pending' THEN run_after IS NULL OR run_after <= now()
+	    WHEN 'processing' THEN lease_token = {token} OR lease_expires_at < now() OR ({redelivered} AND NOT EXISTS (
 	        SELECT 1 FROM worker_processes AS p
-	        WHERE p.id = j.lease_owner AND p.seen_at > now() - make_interval(secs => {deadAfter}))))))`
+	        WHERE p.id = j.lease_owner AND p.seen_at > now() - make_interval(secs => {deadAfter})))
+	    ELSE false END`
 
 // claim takes the lease of a claimable job; a redelivery that finds the job held by a live
 // process is ErrLeaseHeld.

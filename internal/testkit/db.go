@@ -5,10 +5,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/careerops/jobs/internal/database"
@@ -131,4 +135,69 @@ func ensureTemplate(ctx context.Context, admin *pgx.Conn) (string, error) {
 		return "", fmt.Errorf("publish template: %w", err)
 	}
 	return name, nil
+}
+
+// Plans collects the plans PostgreSQL's auto_explain reports for the statements of an
+// ExplainingPool, with what each read (EXPLAIN ANALYZE, BUFFERS).
+type Plans struct {
+	mu    sync.Mutex
+	plans []string
+}
+
+// Take returns the plans reported since the last Take and forgets them.
+func (p *Plans) Take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	taken := p.plans
+	p.plans = nil
+	return taken
+}
+
+// ExplainingPool is a pool of one connection on dbURL whose every statement's plan, with
+// its buffer counts, is reported to plans (auto_explain loaded into the session; the tests
+// connect as a superuser). Closed when the test ends.
+func ExplainingPool(t testing.TB, dbURL string) (*pgxpool.Pool, *Plans) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := &Plans{}
+	cfg.MaxConns = 1
+	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		plans.mu.Lock()
+		defer plans.mu.Unlock()
+		plans.plans = append(plans.plans, n.Message)
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
+			SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on; SET client_min_messages = log`)
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, plans
+}
+
+// PagesRead is how many pages (shared buffers hit or read) the plan's top node reported
+// through its subtree: the statement's work, whatever the plan.
+func PagesRead(plan string) int {
+	for _, line := range strings.Split(plan, "\n") {
+		_, counts, ok := strings.Cut(line, "Buffers: shared ")
+		if !ok {
+			continue
+		}
+		pages := 0
+		for _, f := range strings.Fields(counts) {
+			k, v, _ := strings.Cut(strings.TrimSuffix(f, ","), "=")
+			if n, err := strconv.Atoi(v); err == nil && (k == "hit" || k == "read") {
+				pages += n
+			}
+		}
+		return pages
+	}
+	return 0
 }
