@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/careerops/jobs/internal/dlq"
 	"github.com/careerops/jobs/internal/job"
@@ -50,62 +51,54 @@ func requireAdmin() fiber.Handler {
 }
 
 // handleOpsOverview answers with the queues, the jobs by status, the latest failures and the
-// first dead letters. jaegerURL (may be "") is passed on for trace links.
+// first dead letters. jaegerURL (may be "") is passed on for trace links. Its sources (SQL
+// and AMQP round trips) are asked at once: the answer waits for the slowest, not their sum.
 func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx := c.UserContext()
-		out := job.OpsOverview{
-			Queues:         []job.QueueView{},
-			JobsByStatus:   map[job.Status]int{},
-			RecentFailures: []job.FailureView{},
-			DLQ:            []job.DeadLetterView{},
-			Schedules:      []job.ScheduleView{},
-			JaegerURL:      jaegerURL,
-		}
-		queues, err := src.QueueStats(ctx)
-		if err != nil {
+		var (
+			queues   []ops.QueueStat
+			counts   jobstore.StatusCounts
+			kinds    map[string]map[job.Status]int
+			failures []jobstore.Job
+			letters  []dlq.Entry
+			backlog  outbox.Backlog
+			tasks    []schedule.Status
+		)
+		g, ctx := errgroup.WithContext(c.UserContext())
+		g.Go(func() (err error) { queues, err = src.QueueStats(ctx); return err })
+		g.Go(func() (err error) { counts, err = src.JobsByStatus(ctx); return err })
+		g.Go(func() (err error) { kinds, err = src.JobsByKind(ctx); return err })
+		g.Go(func() (err error) { failures, err = src.RecentFailures(ctx, opsRecentFailures); return err })
+		g.Go(func() (err error) { letters, err = src.DeadLetters(ctx, opsDeadLetters); return err })
+		g.Go(func() (err error) { backlog, err = src.Outbox(ctx); return err })
+		g.Go(func() (err error) { tasks, err = src.Schedules(ctx); return err })
+		if err := g.Wait(); err != nil {
 			return unavailable(err)
+		}
+		out := job.OpsOverview{
+			Queues:                []job.QueueView{},
+			JobsByStatus:          map[job.Status]int{},
+			JobsByStatusEstimated: counts.Estimated,
+			JobsByKind:            map[string]map[job.Status]int{},
+			RecentFailures:        []job.FailureView{},
+			DLQ:                   []job.DeadLetterView{},
+			Outbox:                job.OutboxView{Waiting: backlog.Waiting, Parked: backlog.Parked, OldestDueSeconds: backlog.OldestDue.Seconds()},
+			Schedules:             []job.ScheduleView{},
+			JaegerURL:             jaegerURL,
 		}
 		for _, q := range queues {
 			out.Queues = append(out.Queues, job.QueueView{Name: q.Name, Messages: q.Messages, Consumers: q.Consumers})
 		}
-		counts, err := src.JobsByStatus(ctx)
-		if err != nil {
-			return unavailable(err)
-		}
 		for _, s := range []job.Status{job.StatusPending, job.StatusProcessing, job.StatusCompleted, job.StatusFailed, job.StatusCancelled} {
 			out.JobsByStatus[s] = counts.Counts[s]
 		}
-		out.JobsByStatusEstimated = counts.Estimated
-		kinds, err := src.JobsByKind(ctx)
-		if err != nil {
-			return unavailable(err)
-		}
-		out.JobsByKind = map[string]map[job.Status]int{}
 		maps.Copy(out.JobsByKind, kinds)
-		failures, err := src.RecentFailures(ctx, opsRecentFailures)
-		if err != nil {
-			return unavailable(err)
-		}
 		for _, j := range failures {
 			out.RecentFailures = append(out.RecentFailures, job.FailureView{JobID: j.ID, UserID: j.UserID, Error: j.Error,
 				UpdatedAt: j.UpdatedAt, TraceID: traceIDOf(j.TraceParent)})
 		}
-		letters, err := src.DeadLetters(ctx, opsDeadLetters)
-		if err != nil {
-			return unavailable(err)
-		}
 		for _, e := range letters {
 			out.DLQ = append(out.DLQ, job.DeadLetterView{JobID: e.JobID, MessageID: e.MessageID, Reason: e.Reason, Error: e.Error})
-		}
-		backlog, err := src.Outbox(ctx)
-		if err != nil {
-			return unavailable(err)
-		}
-		out.Outbox = job.OutboxView{Waiting: backlog.Waiting, Parked: backlog.Parked, OldestDueSeconds: backlog.OldestDue.Seconds()}
-		tasks, err := src.Schedules(ctx)
-		if err != nil {
-			return unavailable(err)
 		}
 		for _, st := range tasks {
 			out.Schedules = append(out.Schedules, st.View())
@@ -115,8 +108,6 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 	}
 }
 
-// handleOpsRequeue sends one job's dead letters, or all of them, back to work, as
-// `careeropsctl dlq requeue` does, and answers with how many were requeued and skipped.
 func handleOpsRequeue(src OpsSource) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if !c.Is("json") {
