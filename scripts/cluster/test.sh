@@ -18,12 +18,14 @@ if [[ -z ${CLUSTER_KEEP:-} ]]; then
 else
   echo "cluster-test: CLUSTER_KEEP set: the plane stays up; source $state/env, stop it with scripts/cluster/down.sh $state" >&2
 fi
+# -parallel 16: the tests mostly wait for controllers (KEDA's polls, the HPA's windows), one
+# subtest per job kind; go test's default, GOMAXPROCS, would run two at a time on 2 cores.
 args=("$@")
 ((${#args[@]})) || args=(-run '^TestCluster')
 start=$SECONDS
 status=0
 (cd tools/chartcheck && CLUSTER_KUBECONFIG=$state/kubeconfig GOFLAGS=-mod=mod \
-  nice -n 19 go test -tags cluster -count=1 -timeout 25m "${args[@]}" .) || status=$?
+  nice -n 19 go test -tags cluster -count=1 -timeout 25m -parallel 16 "${args[@]}" .) || status=$?
 echo "cluster-test: go test took $((SECONDS - start)) s (status $status)" >&2
 if ((status != 0)); then
   echo "cluster-test: the plane's logs (last lines):" >&2

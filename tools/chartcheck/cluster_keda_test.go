@@ -29,8 +29,8 @@ const hpaSyncPeriod = 15 * time.Second
 // ceil(depth / value), then to maxReplicaCount; with depth back under one worker's share the
 // HPA removes at most one pod per policy period after the stabilization window; an empty
 // queue returns it to zero after cooldownPeriod; a broken trigger (its queue deleted) holds
-// fallback.replicas while the worker runs, and leaves an idle worker at zero. It logs the
-// timeline of every change.
+// fallback.replicas, whether the worker was running or idle at zero. It logs the timeline of
+// every change.
 func TestClusterKEDA(t *testing.T) {
 	t.Parallel()
 	c := getCluster(t)
@@ -114,8 +114,8 @@ func newKindUnderTest(t *testing.T, c *cluster, conn *amqp.Connection, vhost str
 		Stabilization: k.stabil, PodsPerPeriod: int(down.Policies[0].Value),
 		Period: time.Duration(down.Policies[0].PeriodSeconds) * time.Second, Tolerance: 2 * time.Second,
 	}
-	if k.minR != 0 || k.maxR < 2 || k.value < 1 {
-		t.Fatalf("%s: the test wants minReplicaCount 0, maxReplicaCount >= 2, value >= 1", so.Name)
+	if k.value < 1 || (k.minR != 0 && k.minR != k.maxR) || (k.minR == 0 && k.maxR < 2) {
+		t.Fatalf("%s: the test wants value >= 1, and minReplicaCount 0 with maxReplicaCount >= 2 or both equal", so.Name)
 	}
 	var err error
 	if k.ch, err = conn.Channel(); err != nil {
@@ -139,6 +139,10 @@ func (k *kindUnderTest) run(t *testing.T) {
 
 	took := eventually(t, time.Minute, time.Second, k.ready, func() string { return k.so.Name + " never became Ready" })
 	t.Logf("ScaledObject Ready %s after the install", took.Round(time.Second))
+	if k.minR == k.maxR {
+		k.holds(t)
+		return
+	}
 	k.waitReplicas(t, 0, k.cooldown+time.Minute, "idle at install")
 
 	// Wake from zero: a backlog that wants maxReplicaCount-1 workers, then one beyond max.
@@ -184,8 +188,9 @@ func (k *kindUnderTest) run(t *testing.T) {
 	fbBound := fbNotice + k.stabil + time.Duration(max(k.maxR-k.fallbackR, 0))*k.scaleIn.Period
 	k.waitReplicas(t, k.fallbackR, fbBound, "fallback.replicas with the trigger broken")
 
-	// The fallback acts through the HPA, which does nothing at zero replicas: a worker that is
-	// idle at zero when its trigger breaks stays at zero (docs/deploy.md says so).
+	// From zero too: KEDA (2.21) counts a trigger in fallback as active, so it wakes an idle
+	// worker whose queue becomes unreadable, and the HPA then holds fallback.replicas
+	// (docs/deploy.md says so; older KEDA left it at zero).
 	if _, err := k.ch.QueueDeclare(k.queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +198,35 @@ func (k *kindUnderTest) run(t *testing.T) {
 	if _, err := k.ch.QueueDelete(k.queue, false, false, false); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(fbNotice)
-	if n := k.current(); n != 0 {
-		t.Errorf("a broken trigger at zero replicas gave %d replicas; docs/deploy.md says it stays at zero", n)
+	k.waitReplicas(t, k.fallbackR, fbNotice+k.polling, "fallback.replicas from zero with the trigger broken")
+}
+
+// holds checks a kind whose worker count is fixed (minReplicaCount = maxReplicaCount: the
+// analytics worker keeps one pod up to serve its counters): a backlog, an idle queue past
+// cooldownPeriod and a broken trigger all leave it at that count.
+func (k *kindUnderTest) holds(t *testing.T) {
+	settle := k.polling + 2*hpaSyncPeriod + 15*time.Second
+	k.waitReplicas(t, k.minR, settle, "the fixed count at install")
+	steps := []struct {
+		what string
+		do   func()
+		wait time.Duration
+	}{
+		{"a backlog", func() { k.publish(t, int(k.value)*(k.maxR+2)) }, settle},
+		{"an idle queue past cooldownPeriod", func() { k.purge(t) }, k.cooldown + settle},
+		{"a broken trigger", func() {
+			if _, err := k.ch.QueueDelete(k.queue, false, false, false); err != nil {
+				t.Fatal(err)
+			}
+		}, time.Duration(k.so.Spec.Fallback.FailureThreshold+1)*k.polling + settle},
+	}
+	for _, s := range steps {
+		from := time.Since(k.start)
+		s.do()
+		time.Sleep(s.wait)
+		if changes := k.changesSince(from); len(changes) > 0 || k.current() != k.minR {
+			t.Errorf("%s: %s moved the fixed count %d: %v", k.so.Name, s.what, k.minR, changes)
+		}
 	}
 }
 
