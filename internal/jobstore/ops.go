@@ -23,11 +23,19 @@ type StatusCounts struct {
 // counted: a few milliseconds of scan.
 const exactCountRows = 20_000
 
-// CountByStatus counts the jobs by status. Open jobs (pending, processing) and failed ones
-// are counted from partial indexes, whatever the table's size; on a table of more than
-// exactCountRows rows, completed and cancelled ones, which only grow, are estimated from the
-// planner's statistics (as fresh as the last ANALYZE), since counting them would read the
-// whole table.
+// exactCountCap is, on a larger table, how many open or failed jobs of one status are counted
+// at most (a few milliseconds through their partial indexes); past it, the count shown is the
+// planner's estimate, so a deep backlog or a pile of failures does not slow the ops page.
+const exactCountCap = 5_000
+
+// statuses are the statuses in the order the counts are reported.
+var statuses = []job.Status{job.StatusPending, job.StatusProcessing, job.StatusCompleted, job.StatusFailed, job.StatusCancelled}
+
+// CountByStatus counts the jobs by status. On a table of more than exactCountRows rows (by
+// the planner's statistics, as fresh as the last ANALYZE), open jobs (pending, processing) and
+// failed ones are counted from partial indexes up to exactCountCap each, and estimated past
+// it; completed and cancelled ones, which only grow, are always estimated, since counting them
+// would read the whole table.
 func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
 	var (
 		rows  float64
@@ -41,33 +49,51 @@ func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
 		WHERE c.oid = 'cover_letter_jobs'::regclass`).Scan(&rows, &vals, &freqs); err != nil {
 		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 	}
-	query := `SELECT status, count(*) FROM cover_letter_jobs GROUP BY status`
-	out := StatusCounts{Counts: map[job.Status]int{
-		job.StatusPending: 0, job.StatusProcessing: 0, job.StatusCompleted: 0, job.StatusFailed: 0, job.StatusCancelled: 0,
-	}}
-	if rows > exactCountRows {
-		query = `SELECT status, count(*) FROM cover_letter_jobs WHERE status IN ('pending', 'processing') GROUP BY status
-			UNION ALL SELECT 'failed', count(*) FROM cover_letter_jobs WHERE status = 'failed'`
-		out.Estimated = []job.Status{job.StatusCompleted, job.StatusCancelled}
-		for st, n := range estimateCounts(rows, vals, freqs, out.Estimated) {
+	counted := map[job.Status]int{}
+	if rows <= exactCountRows {
+		all, err := s.pool.Query(ctx, `SELECT status, count(*) FROM cover_letter_jobs GROUP BY status`)
+		if err != nil {
+			return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
+		}
+		var (
+			status job.Status
+			n      int
+		)
+		if _, err := pgx.ForEachRow(all, []any{&status, &n}, func() error { counted[status] = n; return nil }); err != nil {
+			return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
+		}
+		return shownCounts(counted, nil, -1), nil
+	}
+	var pending, processing, failed int
+	if err := s.pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'pending' LIMIT $1) AS c),
+		       (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'processing' LIMIT $1) AS c),
+		       (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'failed' LIMIT $1) AS c)`,
+		exactCountCap+1).Scan(&pending, &processing, &failed); err != nil {
+		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
+	}
+	counted = map[job.Status]int{job.StatusPending: pending, job.StatusProcessing: processing, job.StatusFailed: failed}
+	return shownCounts(counted, estimateCounts(rows, vals, freqs, statuses), exactCountCap), nil
+}
+
+// shownCounts are the counts to show for every status: a status counted up to limit is its
+// count; one counted past limit (at least limit+1) or not counted is the estimate (never below
+// what was counted), listed as estimated. limit < 0: every status was counted whole.
+func shownCounts(counted, estimates map[job.Status]int, limit int) StatusCounts {
+	out := StatusCounts{Counts: make(map[job.Status]int, len(statuses))}
+	for _, st := range statuses {
+		n, ok := counted[st]
+		switch {
+		case limit < 0:
 			out.Counts[st] = n
+		case ok && n <= limit:
+			out.Counts[st] = n
+		default:
+			out.Counts[st] = max(estimates[st], n)
+			out.Estimated = append(out.Estimated, st)
 		}
 	}
-	counted, err := s.pool.Query(ctx, query)
-	if err != nil {
-		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
-	}
-	var (
-		status job.Status
-		n      int
-	)
-	if _, err := pgx.ForEachRow(counted, []any{&status, &n}, func() error {
-		out.Counts[status] = n
-		return nil
-	}); err != nil {
-		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
-	}
-	return out, nil
+	return out
 }
 
 // estimateCounts estimates the rows of each of statuses from a table's row count and the

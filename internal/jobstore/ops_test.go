@@ -83,6 +83,32 @@ func TestCountByStatusOnALargeTable(t *testing.T) {
 	}
 }
 
+// Past the cap of exact counting, failed (or open) jobs are estimated too, and said to be:
+// thousands of failures do not slow the ops page.
+func TestCountByStatusPastTheCap(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	user := addUser(t, s, "ada@example.com")
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO cover_letter_jobs (job_id, user_id, status, job_description, cv_text)
+		SELECT 'j' || g, $1, CASE WHEN g % 5 = 1 THEN 'failed' WHEN g % 1000 = 2 THEN 'pending' ELSE 'completed' END, 'x', 'y'
+		FROM generate_series(1, 40000) g`, user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE cover_letter_jobs`); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.CountByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := all.Counts
+	if c[job.StatusPending] != 40 || c[job.StatusFailed] < 7200 || c[job.StatusFailed] > 8800 ||
+		fmt.Sprint(all.Estimated) != "[completed failed cancelled]" {
+		t.Fatalf("counts %v (estimated %v), want 40 pending counted and about 8000 failed estimated", c, all.Estimated)
+	}
+}
+
 func TestRecentFailures(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()

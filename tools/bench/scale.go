@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/careerops/jobs/internal/analytics"
 	"github.com/careerops/jobs/internal/apiclient"
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/job"
@@ -113,7 +114,13 @@ func seedScale(ctx context.Context, pool *pgxpool.Pool, size scaleSize, say func
 		}
 		say("scale: seeded %d of %d jobs", hi, size.jobs)
 	}
-	_, err := pool.Exec(ctx, `VACUUM ANALYZE users, cover_letter_jobs`)
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE users, cover_letter_jobs`); err != nil {
+		return 0, err
+	}
+	// A month of history would have been rolled up as it happened (analytics.process, every
+	// 5 minutes): do it once now, untimed, or the first scheduled run backfills the month in
+	// the middle of the burst's drain.
+	_, err := analytics.NewStore(pool).Rollup(ctx, analytics.RollupOptions{Prices: analytics.DefaultPrices()})
 	return first, err
 }
 
