@@ -153,27 +153,33 @@ func (p *Plans) Take() []string {
 	return taken
 }
 
-// ExplainingPool is a pool of one connection on dbURL whose every statement's plan, with
-// its buffer counts, is reported to plans (auto_explain loaded into the session; the tests
-// connect as a superuser). Closed when the test ends.
-func ExplainingPool(t testing.TB, dbURL string) (*pgxpool.Pool, *Plans) {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans := &Plans{}
-	cfg.MaxConns = 1
+// Explain makes every connection of cfg report each statement's plan, with its buffer
+// counts, to p (auto_explain loaded into the session; it needs a superuser, as the tests and
+// the bench connect).
+func (p *Plans) Explain(cfg *pgxpool.Config) {
 	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		plans.mu.Lock()
-		defer plans.mu.Unlock()
-		plans.plans = append(plans.plans, n.Message)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.plans = append(p.plans, n.Message)
 	}
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
 			SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on; SET client_min_messages = log`)
 		return err
 	}
+}
+
+// ExplainingPool is a pool of one connection on dbURL whose every statement's plan is
+// reported to plans (Plans.Explain). Closed when the test ends.
+func ExplainingPool(t testing.TB, dbURL string) (*pgxpool.Pool, *Plans) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	plans := &Plans{}
+	plans.Explain(cfg)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

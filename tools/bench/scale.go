@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/careerops/jobs/internal/analytics"
@@ -21,6 +19,7 @@ import (
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/tools/loadgen"
 )
 
@@ -237,38 +236,20 @@ func randomID(rng *rand.Rand) string { return fmt.Sprintf("%016x", rng.Uint64())
 // scalePlans runs each read's store query once on a connection with auto_explain, and keeps
 // the plan PostgreSQL chose (all of them in scale-plans.txt).
 func (r *run) scalePlans(ctx context.Context, firstUser int64, reads []ScaleRead) error {
-	var (
-		mu    sync.Mutex
-		plans []string
-	)
 	cfg, err := pgxpool.ParseConfig(r.w.dbURL)
 	if err != nil {
 		return err
 	}
 	cfg.MaxConns = 1
-	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		mu.Lock()
-		plans = append(plans, n.Message)
-		mu.Unlock()
-	}
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
-			SET auto_explain.log_buffers = on; SET client_min_messages = log`)
-		return err
-	}
+	plans := &testkit.Plans{}
+	plans.Explain(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	store := jobstore.New(pool)
-	take := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		s := strings.Join(plans, "\n")
-		plans = nil
-		return s
-	}
+	take := func() string { return strings.Join(plans.Take(), "\n") }
 	user := firstUser + 7
 	steps := map[string]func() error{
 		"status": func() error { _, err := store.Get(ctx, user, "scale-7"); return err },
