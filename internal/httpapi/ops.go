@@ -108,6 +108,8 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 	}
 }
 
+// handleOpsRequeue sends one job's dead letters, or all of them, back to work, as
+// `careeropsctl dlq requeue` does, and answers with how many were requeued and skipped.
 func handleOpsRequeue(src OpsSource) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if !c.Is("json") {

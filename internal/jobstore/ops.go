@@ -49,20 +49,23 @@ func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
 		WHERE c.oid = 'cover_letter_jobs'::regclass`).Scan(&rows, &vals, &freqs); err != nil {
 		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 	}
-	counted := map[job.Status]int{}
 	if rows <= exactCountRows {
 		all, err := s.pool.Query(ctx, `SELECT status, count(*) FROM cover_letter_jobs GROUP BY status`)
 		if err != nil {
 			return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 		}
+		out := StatusCounts{Counts: make(map[job.Status]int, len(statuses))}
+		for _, st := range statuses {
+			out.Counts[st] = 0
+		}
 		var (
 			status job.Status
 			n      int
 		)
-		if _, err := pgx.ForEachRow(all, []any{&status, &n}, func() error { counted[status] = n; return nil }); err != nil {
+		if _, err := pgx.ForEachRow(all, []any{&status, &n}, func() error { out.Counts[status] = n; return nil }); err != nil {
 			return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 		}
-		return shownCounts(counted, nil, -1), nil
+		return out, nil
 	}
 	var pending, processing, failed int
 	if err := s.pool.QueryRow(ctx, `
@@ -72,26 +75,22 @@ func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
 		exactCountCap+1).Scan(&pending, &processing, &failed); err != nil {
 		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 	}
-	counted = map[job.Status]int{job.StatusPending: pending, job.StatusProcessing: processing, job.StatusFailed: failed}
+	counted := map[job.Status]int{job.StatusPending: pending, job.StatusProcessing: processing, job.StatusFailed: failed}
 	return shownCounts(counted, estimateCounts(rows, vals, freqs, statuses), exactCountCap), nil
 }
 
 // shownCounts are the counts to show for every status: a status counted up to limit is its
 // count; one counted past limit (at least limit+1) or not counted is the estimate (never below
-// what was counted), listed as estimated. limit < 0: every status was counted whole.
+// what was counted), listed as estimated.
 func shownCounts(counted, estimates map[job.Status]int, limit int) StatusCounts {
 	out := StatusCounts{Counts: make(map[job.Status]int, len(statuses))}
 	for _, st := range statuses {
-		n, ok := counted[st]
-		switch {
-		case limit < 0:
+		if n, ok := counted[st]; ok && n <= limit {
 			out.Counts[st] = n
-		case ok && n <= limit:
-			out.Counts[st] = n
-		default:
-			out.Counts[st] = max(estimates[st], n)
-			out.Estimated = append(out.Estimated, st)
+			continue
 		}
+		out.Counts[st] = max(estimates[st], counted[st])
+		out.Estimated = append(out.Estimated, st)
 	}
 	return out
 }

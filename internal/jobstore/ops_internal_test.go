@@ -35,8 +35,6 @@ func TestShownCounts(t *testing.T) {
 		limit   int
 		want    string
 	}{
-		{"all counted whole", map[job.Status]int{job.StatusPending: 7, job.StatusCompleted: 12}, -1,
-			"{map[cancelled:0 completed:12 failed:0 pending:7 processing:0] []}"},
 		{"under the limit: counts; the rest estimated", map[job.Status]int{job.StatusPending: 40, job.StatusProcessing: 2, job.StatusFailed: 5000}, 5000,
 			"{map[cancelled:100 completed:800000 failed:5000 pending:40 processing:2] [completed cancelled]}"},
 		{"past the limit: the estimate", map[job.Status]int{job.StatusPending: 5001, job.StatusProcessing: 0, job.StatusFailed: 5001}, 5000,
