@@ -172,6 +172,27 @@ func TestQueueStats(t *testing.T) {
 		}
 	})
 
+	t.Run("ReadsAgainAfterTheBrokerDroppedItsChannels", func(t *testing.T) {
+		src, b := setup(t, true)
+		b.publish(t, job.QueueGenerate, nil, `{"jobId":"job-1"}`)
+		for range 3 { // channels kept open between calls
+			if _, err := src.QueueStats(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testkit.CloseConnections(t, b.url) // closes the test's own connection too
+		ch := testkit.Channel(t, b.url)
+		if _, err := ch.QueueDelete(job.DLQ(job.Kinds()[1]), false, false, false); err != nil {
+			t.Fatal(err)
+		}
+		var got []ops.QueueStat
+		testkit.Eventually(t, 10*time.Second, func() bool {
+			var err error
+			got, err = src.QueueStats(ctx)
+			return err == nil && len(got) == len(broker.Topology(job.Kinds()))-1 && got[0] == ops.QueueStat{Name: job.QueueGenerate, Messages: 1}
+		}, func() string { return fmt.Sprintf("after the connection closed: QueueStats = %+v", got) })
+	})
+
 	t.Run("BrokerDownIsAPromptError", func(t *testing.T) {
 		t.Parallel()
 		pool, _ := testkit.NewPool(t)
