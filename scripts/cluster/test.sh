@@ -24,11 +24,16 @@ args=("$@")
 ((${#args[@]})) || args=(-run '^TestCluster')
 start=$SECONDS
 status=0
+out=$(mktemp)
 (cd tools/chartcheck && CLUSTER_KUBECONFIG=$state/kubeconfig GOFLAGS=-mod=mod \
-  nice -n 19 go test -tags cluster -count=1 -timeout 25m -parallel 16 "${args[@]}" .) || status=$?
+  nice -n 19 go test -tags cluster -count=1 -timeout 25m -parallel 16 "${args[@]}" .) 2>&1 | tee "$out" || status=$?
 echo "cluster-test: go test took $((SECONDS - start)) s (status $status)" >&2
 if ((status != 0)); then
   echo "cluster-test: the plane's logs (last lines):" >&2
   tail -n 15 "$state"/logs/*.log >&2 || true
+  # Last, where a CI log's tail shows it: which tests failed and why.
+  echo "cluster-test: what failed:" >&2
+  grep -E -- '--- FAIL|_test\.go:[0-9]+: .*(after [0-9]|want|rejected|error|Error|fail|FAIL)' "$out" | cut -c1-400 | tail -n 40 >&2 || true
 fi
+rm -f "$out"
 exit $status

@@ -66,15 +66,16 @@ func TestClusterServerSideDryRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			ns := c.namespace(t, "dryrun")
+			cw, warnings := c.warned(t)
 			// Pods are admitted only with their ServiceAccount in place: create those for real.
 			for _, pass := range []bool{true, false} {
 				for _, o := range r.Objects {
 					if (o.Kind == "ServiceAccount") == pass {
-						c.create(t, ns, o, !pass)
+						cw.create(t, ns, o, !pass)
 					}
 				}
 			}
-			if w := c.warnings.take(); len(w) > 0 {
+			if w := warnings.take(); len(w) > 0 {
 				t.Errorf("API server warnings: %q", w)
 			}
 			t.Logf("%d objects accepted: %s", len(r.Objects), strings.Join(r.Kinds(), ", "))

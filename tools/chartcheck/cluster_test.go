@@ -47,10 +47,9 @@ type cluster struct {
 	dyn        dynamic.Interface
 	mapper     *restmapper.DeferredDiscoveryRESTMapper
 	disco      discovery.DiscoveryInterface
-	warnings   *warningLog
 }
 
-// warningLog keeps the API server's warnings (deprecations, unknown fields) per namespace.
+// warningLog keeps the API server's warnings (deprecations, unknown fields).
 type warningLog struct {
 	mu   sync.Mutex
 	msgs []string
@@ -94,8 +93,7 @@ func connect(kubeconfig string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{kubeconfig: kubeconfig, config: cfg, warnings: &warningLog{}}
-	cfg.WarningHandler = c.warnings
+	c := &cluster{kubeconfig: kubeconfig, config: cfg}
 	cfg.QPS, cfg.Burst = 100, 200
 	if c.kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, err
@@ -109,6 +107,21 @@ func connect(kubeconfig string) (*cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// warned returns a copy of c whose dynamic client keeps the API server's warnings in the
+// returned log: one per test, as the tests run in parallel.
+func (c *cluster) warned(t *testing.T) (*cluster, *warningLog) {
+	t.Helper()
+	cfg := rest.CopyConfig(c.config)
+	w := &warningLog{}
+	cfg.WarningHandler = w
+	cw := *c
+	var err error
+	if cw.dyn, err = dynamic.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return &cw, w
 }
 
 // namespace creates a namespace named prefix-<random> and deletes it when the test ends.
