@@ -26,7 +26,7 @@ type OpsSource interface {
 	QueueStats(ctx context.Context) ([]ops.QueueStat, error)
 	JobsByStatus(ctx context.Context) (jobstore.StatusCounts, error)
 	JobsByKind(ctx context.Context) (map[string]map[job.Status]int, error)
-	RecentFailures(ctx context.Context, limit int) ([]jobstore.Job, error)
+	RecentFailures(ctx context.Context, limit int) ([]jobstore.Failure, error)
 	DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error)
 	RequeueDeadLetters(ctx context.Context, target dlq.Target) (dlq.Result, error)
 	Outbox(ctx context.Context) (outbox.Backlog, error)
@@ -59,7 +59,7 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			queues   []ops.QueueStat
 			counts   jobstore.StatusCounts
 			kinds    map[string]map[job.Status]int
-			failures []jobstore.Job
+			failures []jobstore.Failure
 			letters  []dlq.Entry
 			backlog  outbox.Backlog
 			tasks    []schedule.Status

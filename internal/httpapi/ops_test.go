@@ -32,7 +32,7 @@ type fakeOps struct {
 	queues   []ops.QueueStat
 	counts   map[job.Status]int
 	kinds    map[string]map[job.Status]int
-	failures []jobstore.Job
+	failures []jobstore.Failure
 	letters  []dlq.Entry
 	backlog  outbox.Backlog
 	tasks    []schedule.Status
@@ -51,7 +51,7 @@ func (f *fakeOps) JobsByStatus(context.Context) (jobstore.StatusCounts, error) {
 func (f *fakeOps) JobsByKind(context.Context) (map[string]map[job.Status]int, error) {
 	return f.kinds, f.err
 }
-func (f *fakeOps) RecentFailures(_ context.Context, limit int) ([]jobstore.Job, error) {
+func (f *fakeOps) RecentFailures(_ context.Context, limit int) ([]jobstore.Failure, error) {
 	return f.failures[:min(limit, len(f.failures))], f.err
 }
 func (f *fakeOps) DeadLetters(_ context.Context, limit int) ([]dlq.Entry, error) {
@@ -238,10 +238,10 @@ func TestOpsOverview(t *testing.T) {
 			queues: []ops.QueueStat{{Name: job.QueueGenerate, Messages: 4, Consumers: 2}, {Name: job.QueueDLQ, Messages: 1}},
 			counts: map[job.Status]int{job.StatusFailed: 2, job.StatusCompleted: 7},
 			kinds:  map[string]map[job.Status]int{"test.other": {job.StatusPending: 3}},
-			failures: []jobstore.Job{
-				{ID: "job-2", UserID: 9, Status: job.StatusFailed, Error: "LLM rejected the key", UpdatedAt: updated,
+			failures: []jobstore.Failure{
+				{ID: "job-2", UserID: 9, Error: "LLM rejected the key", UpdatedAt: updated,
 					TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-				{ID: "job-1", UserID: 8, Status: job.StatusFailed, Error: "attempts exhausted", UpdatedAt: updated, TraceParent: "garbage"},
+				{ID: "job-1", UserID: 8, Error: "attempts exhausted", UpdatedAt: updated, TraceParent: "garbage"},
 			},
 			letters: []dlq.Entry{
 				{JobID: "job-2", MessageID: "job-2/0", Reason: job.ReasonLLMRejected, Error: "401"},
@@ -291,7 +291,7 @@ func TestOpsOverview(t *testing.T) {
 	t.Run("ShowsAtMost20FailuresAnd50DeadLetters", func(t *testing.T) {
 		t.Parallel()
 		users := &fakeUsers{}
-		src := &fakeOps{failures: make([]jobstore.Job, 30), letters: make([]dlq.Entry, 70)}
+		src := &fakeOps{failures: make([]jobstore.Failure, 30), letters: make([]dlq.Entry, 70)}
 		status, body := call(t, opsApp(src, users, ""), "GET", "/api/ops/overview", tokenFor(t, users, true), "")
 		failures, _ := body["recentFailures"].([]any)
 		letters, _ := body["dlq"].([]any)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -111,10 +112,28 @@ func estimateCounts(rows float64, vals []string, freqs []float32, statuses []job
 	return out
 }
 
-// RecentFailures returns the last limit jobs of any user that failed, the latest first.
-func (s *Store) RecentFailures(ctx context.Context, limit int) ([]Job, error) {
-	return s.queryJobs(ctx, "recent failures", `SELECT `+jobColumns+` FROM cover_letter_jobs
-		WHERE status = 'failed' ORDER BY updated_at DESC, id DESC LIMIT $1`, limit)
+// Failure is a failed job as the ops overview lists it.
+type Failure struct {
+	ID          string
+	UserID      int64
+	Error       string
+	TraceParent string
+	UpdatedAt   time.Time
+}
+
+// RecentFailures returns the last limit jobs of any user that failed, the latest first, without
+// their texts (a CV, a job description and a letter can be 100 kB each, stored out of line).
+func (s *Store) RecentFailures(ctx context.Context, limit int) ([]Failure, error) {
+	rows, err := s.pool.Query(ctx, `SELECT job_id, user_id, coalesce(error_message, ''), coalesce(traceparent, ''), updated_at
+		FROM cover_letter_jobs WHERE status = 'failed' ORDER BY updated_at DESC, id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: recent failures: %w", err)
+	}
+	failures, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Failure])
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: recent failures: %w", err)
+	}
+	return failures, nil
 }
 
 // FindOrAddUser returns the id of the user with email, creating the user if there is none.

@@ -160,7 +160,7 @@ func (s *Source) Schedules(ctx context.Context) ([]schedule.Status, error) {
 }
 
 // RecentFailures returns the last limit failed jobs of any user, the latest first.
-func (s *Source) RecentFailures(ctx context.Context, limit int) ([]jobstore.Job, error) {
+func (s *Source) RecentFailures(ctx context.Context, limit int) ([]jobstore.Failure, error) {
 	return s.store.RecentFailures(ctx, limit)
 }
 
