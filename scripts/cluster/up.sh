@@ -88,7 +88,11 @@ start() {
   "$@" >"$state/logs/$name.log" 2>&1 &
   echo $! >"$state/pids/$name"
 }
-# wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds, or fail.
+# wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds, or fail. The bounds are generous: in
+# CI the plane starts beside lint and the tests on 2 cores. Each `kubectl wait` gets 30 s: it
+# lists what it waits for within its own --timeout, and with 1 s the CRDs (2.3 MB of them, the
+# Prometheus operator's the most) took 1.2-1.4 s beside the fault suite, so the wait failed
+# every time, Established or not, until the deadline (CI failed so, twice).
 wait_for() {
   local what=$1 deadline=$((SECONDS + $2))
   shift 2
@@ -104,7 +108,7 @@ start etcd "$bin/etcd" --name default --data-dir "$state/etcd" --unsafe-no-fsync
   --listen-client-urls "http://127.0.0.1:$P_ETCD" --advertise-client-urls "http://127.0.0.1:$P_ETCD" \
   --listen-peer-urls "http://127.0.0.1:$P_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$P_PEER" \
   --initial-cluster "default=http://127.0.0.1:$P_PEER" --listen-metrics-urls ""
-wait_for etcd 30 curl -fsS "http://127.0.0.1:$P_ETCD/health"
+wait_for etcd 120 curl -fsS "http://127.0.0.1:$P_ETCD/health"
 
 start kube-apiserver "$bin/kube" apiserver --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
   --secure-port "$P_API" --etcd-servers "http://127.0.0.1:$P_ETCD" --cert-dir "$state/apiserver" \
@@ -117,7 +121,7 @@ start kube-apiserver "$bin/kube" apiserver --bind-address 127.0.0.1 --advertise-
   --requestheader-extra-headers-prefix X-Remote-Extra- \
   --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key"
 api() { curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "https://127.0.0.1:$P_API$1"; }
-wait_for kube-apiserver 90 api /readyz
+wait_for kube-apiserver 240 api /readyz
 
 common=(--kubeconfig "$KUBECONFIG" --authentication-kubeconfig "$KUBECONFIG" --authorization-kubeconfig "$KUBECONFIG"
   --leader-elect=false --secure-port 0)
@@ -198,7 +202,7 @@ spec:
 EOF
 kubectl apply --server-side -f "$crds" -f "$state/plane.yaml" >"$state/logs/apply.log" 2>&1 ||
   fail "applying the CRDs and the plane failed: $(tail -n 3 "$state/logs/apply.log")"
-wait_for "the CRDs" 60 kubectl wait --for condition=Established --timeout 1s crd --all
+wait_for "the CRDs" 240 kubectl wait --for condition=Established --timeout 30s crd --all
 
 keda_env=(env KUBECONFIG="$KUBECONFIG" WATCH_NAMESPACE="" POD_NAMESPACE=keda KEDA_CLUSTER_OBJECT_NAMESPACE=keda)
 start keda-operator "${keda_env[@]}" "$bin/keda-operator" --leader-elect=false \
@@ -213,10 +217,10 @@ start keda-adapter "${keda_env[@]}" "$bin/keda-adapter" --bind-address 127.0.0.1
 start rabbitmq-operator env KUBECONFIG="$KUBECONFIG" OPERATOR_NAMESPACE=rabbitmq-system \
   "$bin/rabbitmq-operator" --metrics-bind-address 0
 
-wait_for "the kwok node" 60 kubectl wait --for condition=Ready --timeout 1s node/kwok-node-0
-wait_for "the external metrics API" 90 kubectl wait --for condition=Available --timeout 1s \
+wait_for "the kwok node" 240 kubectl wait --for condition=Ready --timeout 30s node/kwok-node-0
+wait_for "the external metrics API" 240 kubectl wait --for condition=Available --timeout 30s \
   apiservice/v1beta1.external.metrics.k8s.io
-wait_for "the default ServiceAccount" 30 kubectl get serviceaccount default -n default
+wait_for "the default ServiceAccount" 120 kubectl get serviceaccount default -n default
 trap - INT TERM
 echo "cluster-up: ready in $((SECONDS - started)) s: source $state/env (logs in $state/logs)" >&2
 echo "$state"
