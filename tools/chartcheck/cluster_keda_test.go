@@ -23,6 +23,10 @@ import (
 // hpaSyncPeriod is kube-controller-manager's --horizontal-pod-autoscaler-sync-period default.
 const hpaSyncPeriod = 15 * time.Second
 
+// statsInterval is RabbitMQ's collect_statistics_interval default: the queue depth the
+// management API reports (KEDA reads it: protocol http) lags the queue by up to this.
+const statsInterval = 5 * time.Second
+
 // TestClusterKEDA installs the dev values against the machine's RabbitMQ (a vhost of its own)
 // and, for every ScaledObject of the release (one per job kind), with the numbers taken from
 // that ScaledObject: it becomes Ready; a backlog wakes the worker from zero and scales it to
@@ -146,7 +150,7 @@ func (k *kindUnderTest) run(t *testing.T) {
 	k.waitReplicas(t, 0, k.cooldown+time.Minute, "idle at install")
 
 	// Wake from zero: a backlog that wants maxReplicaCount-1 workers, then one beyond max.
-	upBound := k.polling + 2*hpaSyncPeriod + 15*time.Second
+	upBound := statsInterval + k.polling + 2*hpaSyncPeriod + 15*time.Second
 	d1 := int(k.value) * (k.maxR - 1)
 	k.publish(t, d1)
 	t.Logf("published %d: KEDA's formula gives %d", d1, kedaReplicas(float64(d1), k.value, k.activation, k.minR, k.maxR))
@@ -171,7 +175,7 @@ func (k *kindUnderTest) run(t *testing.T) {
 	// Idle: KEDA itself scales to zero once the queue has been empty for cooldownPeriod.
 	k.purge(t)
 	emptied := time.Now()
-	k.waitReplicas(t, 0, k.cooldown+k.polling+15*time.Second, "idle back to zero")
+	k.waitReplicas(t, 0, statsInterval+k.cooldown+k.polling+15*time.Second, "idle back to zero")
 	if took := time.Since(emptied); took < k.cooldown-k.polling {
 		t.Errorf("scaled to zero %s after the queue emptied, before cooldownPeriod %s", took.Round(time.Second), k.cooldown)
 	}
@@ -194,7 +198,7 @@ func (k *kindUnderTest) run(t *testing.T) {
 	if _, err := k.ch.QueueDeclare(k.queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
-	k.waitReplicas(t, 0, k.cooldown+k.polling+2*hpaSyncPeriod+15*time.Second, "idle at zero before breaking the trigger")
+	k.waitReplicas(t, 0, statsInterval+k.cooldown+k.polling+2*hpaSyncPeriod+15*time.Second, "idle at zero before breaking the trigger")
 	if _, err := k.ch.QueueDelete(k.queue, false, false, false); err != nil {
 		t.Fatal(err)
 	}
