@@ -45,10 +45,15 @@ if [[ -z "${ARGS_GIVEN:-}" ]]; then
 fi
 
 # The fuzz targets, briefly (their seeds and corpus under testdata/fuzz ran above already).
+# Each for a number of inputs (about 9 s each beside the fault suite), not a time: with a duration Go
+# 1.26's fuzz coordinator can fail a target at its end with a bare "context deadline exceeded"
+# when a worker starved of CPU misses the deadline (go.dev/issue/75804, fixed in Go 1.27; CI
+# failed so with the cluster test beside it). FUZZTIME overrides both (e.g. 60s, or 1000000x).
 if ((status == 0)) && [[ -z "${ARGS_GIVEN:-}" ]]; then
-  for target in internal/httpapi:FuzzDecodeCreateRequest internal/job:FuzzGenerateMessage; do
-    echo "test: fuzz ${target#*:} for ${FUZZTIME:-10s}"
-    go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-10s}" "./${target%%:*}" || status=$?
+  for target in internal/httpapi:FuzzDecodeCreateRequest:30000x internal/job:FuzzGenerateMessage:300000x; do
+    IFS=: read -r pkg name budget <<<"$target"
+    echo "test: fuzz $name for ${FUZZTIME:-$budget}"
+    go test -run '^$' -fuzz "^$name\$" -fuzztime "${FUZZTIME:-$budget}" "./$pkg" || status=$?
   done
 fi
 
