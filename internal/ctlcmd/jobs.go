@@ -68,7 +68,7 @@ func runJobs(ctx context.Context, e *env, c command, args []string) error {
 	fmt.Fprintln(w, "KIND\tPENDING\tPROCESSING\tCOMPLETED\tFAILED\tCANCELLED")
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s\t", r.Kind)
-		for _, s := range []job.Status{job.StatusPending, job.StatusProcessing, job.StatusCompleted, job.StatusFailed, job.StatusCancelled} {
+		for _, s := range job.Statuses() {
 			mark := ""
 			if slices.Contains(r.Estimated, s) {
 				mark = "~"

@@ -89,7 +89,7 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 		for _, q := range queues {
 			out.Queues = append(out.Queues, job.QueueView{Name: q.Name, Messages: q.Messages, Consumers: q.Consumers})
 		}
-		for _, s := range []job.Status{job.StatusPending, job.StatusProcessing, job.StatusCompleted, job.StatusFailed, job.StatusCancelled} {
+		for _, s := range job.Statuses() {
 			out.JobsByStatus[s] = counts.Counts[s]
 		}
 		maps.Copy(out.JobsByKind, kinds)

@@ -25,6 +25,11 @@ const (
 	StatusCancelled  Status = "cancelled"
 )
 
+// Statuses returns every status, in the order of a job's life.
+func Statuses() []Status {
+	return []Status{StatusPending, StatusProcessing, StatusCompleted, StatusFailed, StatusCancelled}
+}
+
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
 	switch s {

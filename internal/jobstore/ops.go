@@ -29,9 +29,6 @@ const exactCountRows = 20_000
 // planner's estimate, so a deep backlog or a pile of failures does not slow the ops page.
 const exactCountCap = 5_000
 
-// statuses are the statuses in the order the counts are reported.
-var statuses = []job.Status{job.StatusPending, job.StatusProcessing, job.StatusCompleted, job.StatusFailed, job.StatusCancelled}
-
 // CountByStatus counts the jobs by status. On a table of more than exactCountRows rows (by
 // the planner's statistics, as fresh as the last ANALYZE), open jobs (pending, processing) and
 // failed ones are counted from partial indexes up to exactCountCap each, and estimated past
@@ -55,8 +52,8 @@ func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
 		if err != nil {
 			return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 		}
-		out := StatusCounts{Counts: make(map[job.Status]int, len(statuses))}
-		for _, st := range statuses {
+		out := StatusCounts{Counts: map[job.Status]int{}}
+		for _, st := range job.Statuses() {
 			out.Counts[st] = 0
 		}
 		var (
@@ -77,15 +74,15 @@ func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
 		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
 	}
 	counted := map[job.Status]int{job.StatusPending: pending, job.StatusProcessing: processing, job.StatusFailed: failed}
-	return shownCounts(counted, estimateCounts(rows, vals, freqs, statuses), exactCountCap), nil
+	return shownCounts(counted, estimateCounts(rows, vals, freqs, job.Statuses()), exactCountCap), nil
 }
 
 // shownCounts are the counts to show for every status: a status counted up to limit is its
 // count; one counted past limit (at least limit+1) or not counted is the estimate (never below
 // what was counted), listed as estimated.
 func shownCounts(counted, estimates map[job.Status]int, limit int) StatusCounts {
-	out := StatusCounts{Counts: make(map[job.Status]int, len(statuses))}
-	for _, st := range statuses {
+	out := StatusCounts{Counts: map[job.Status]int{}}
+	for _, st := range job.Statuses() {
 		if n, ok := counted[st]; ok && n <= limit {
 			out.Counts[st] = n
 			continue
