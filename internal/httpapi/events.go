@@ -1,11 +1,11 @@
 package httpapi
 
 import (
-	"bufio"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -20,7 +20,7 @@ import (
 
 // Subscriber delivers a job's live progress.
 type Subscriber interface {
-	Subscribe(jobID string) (<-chan progress.Event, func())
+	Subscribe(jobID string) (<-chan *progress.Event, func())
 }
 
 // Streams configures the job event streams.
@@ -132,128 +132,147 @@ func handleEvents(store JobStore, st Streams) fiber.Handler {
 		c.Set(fiber.HeaderContentType, "text/event-stream")
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		c.Set("X-Accel-Buffering", "no")
-		s := &eventStream{st: st, conn: c.Context().Conn(), user: user, job: j, events: events, watched: watched, watcher: watcher}
-		c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-			defer unsubscribe()
-			s.w = w
-			s.run()
-		})
+		s := &eventStream{st: st, conn: c.Context().Conn(), user: user, job: j, events: events, watched: watched,
+			watcher: watcher, leave: unsubscribe}
+		c.Context().SetBodyStream(s, -1) // chunked: fasthttp writes and flushes each Read as a chunk
 		return nil
 	}
 }
 
 const finalEventID = "final"
 
-func subscribe(hub Subscriber, id string) (<-chan progress.Event, func()) {
+func subscribe(hub Subscriber, id string) (<-chan *progress.Event, func()) {
 	if hub == nil {
 		return nil, func() {}
 	}
 	return hub.Subscribe(id)
 }
 
-// eventStream is one client's stream; it lives in the server's writer goroutine.
+// eventStream is one client's stream, the body of its response: the server's connection
+// goroutine reads it (Read waits for the next event) and sends each read as a chunk; it
+// closes the stream when the stream ends or the client has gone. No goroutine or buffer of
+// its own, so an idle stream costs little.
 type eventStream struct {
 	st      Streams
 	conn    net.Conn
-	w       *bufio.Writer
 	user    int64
 	job     jobstore.Job
-	events  <-chan progress.Event
+	events  <-chan *progress.Event
 	watched <-chan jobstore.Job // the job as the replica's watcher reread it
 	watcher *jobWatcher
+	leave   func()
+
+	out       []byte // formatted events not yet read
+	ended     bool   // nothing follows out
+	beat      *time.Ticker
+	life      *time.Timer
+	closeOnce sync.Once
 }
 
-func (s *eventStream) run() {
-	if err := s.write("", "retry: 3000\n\n"); err != nil { // reconnect after 3 s
-		return
+// Read returns the next events, waiting for them; io.EOF once the stream has ended. A client
+// that does not take an event within 30 s is dropped.
+func (s *eventStream) Read(p []byte) (int, error) {
+	if len(s.out) == 0 && !s.ended {
+		s.next()
 	}
-	if s.job.Status.Final() {
-		_ = s.final(s.job)
-		return
+	if len(s.out) == 0 {
+		return 0, io.EOF
 	}
-	if s.status(s.job.Status, s.job.Attempts) != nil {
-		return
-	}
-	beat := time.NewTicker(s.st.Heartbeat)
-	defer beat.Stop()
-	life := time.NewTimer(s.st.MaxLifetime)
-	defer life.Stop()
-	for {
-		var err error
-		select {
-		case <-s.st.Done:
-			return
-		case <-life.C: // the client reconnects and picks up from the stored job
-			return
-		case <-beat.C:
-			err = s.write("", ": ping\n\n")
-		case j := <-s.watched:
-			err = s.update(j)
-		case e := <-s.events:
-			switch {
-			case e.JobID != s.job.ID: // not this stream's: never shown to this viewer
-			case e.Type == progress.TypeDelta:
-				data, _ := json.Marshal(map[string]any{"text": e.Text, "index": e.Index, "attempt": e.Attempt})
-				err = s.write(fmt.Sprintf("%d-%d", e.Attempt, e.Index), fmt.Sprintf("event: delta\ndata: %s\n\n", data))
-			case e.Status.Final(): // the database, not the event, says how it ended
-				s.watcher.readSoon()
-			case e.Status != s.job.Status || e.Attempt != s.job.Attempts:
-				s.job.Status, s.job.Attempts = e.Status, max(e.Attempt, s.job.Attempts)
-				err = s.status(e.Status, s.job.Attempts)
-			}
-		}
-		if err != nil { // the client left, or the job ended
-			return
-		}
-	}
-}
-
-var errStreamDone = errors.New("stream done")
-
-// update takes the job as stored: the database, not the events, decides the end.
-func (s *eventStream) update(j jobstore.Job) error {
-	if j.UserID != s.user {
-		return nil
-	}
-	if j.Status.Final() {
-		if err := s.final(j); err != nil {
-			return err
-		}
-		return errStreamDone
-	}
-	if j.Status != s.job.Status || j.Attempts != s.job.Attempts {
-		s.job = j
-		return s.status(j.Status, j.Attempts)
-	}
-	return nil
-}
-
-func (s *eventStream) status(st job.Status, attempts int) error {
-	data, _ := json.Marshal(map[string]any{"status": st, "attempts": attempts})
-	return s.write(fmt.Sprintf("%d-%s", attempts, st), fmt.Sprintf("event: status\ndata: %s\n\n", data))
-}
-
-func (s *eventStream) final(j jobstore.Job) error {
-	name := map[job.Status]string{job.StatusCompleted: "completed", job.StatusFailed: "failed", job.StatusCancelled: "cancelled"}[j.Status]
-	data, _ := json.Marshal(viewOf(j))
-	return s.write(finalEventID, fmt.Sprintf("event: %s\ndata: %s\n\n", name, data))
-}
-
-// write sends one event (with its id, if any) and flushes it; a client that does not read
-// within 30 s is dropped.
-func (s *eventStream) write(id, event string) error {
 	if s.conn != nil {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	}
-	if id != "" {
-		if _, err := s.w.WriteString("id: " + id + "\n"); err != nil {
-			return err
+	n := copy(p, s.out)
+	s.out = s.out[n:]
+	return n, nil
+}
+
+// Close stops the stream's timers and subscriptions; the server calls it when the response
+// ends, however it ends.
+func (s *eventStream) Close() error {
+	s.closeOnce.Do(func() {
+		if s.beat != nil {
+			s.beat.Stop()
+			s.life.Stop()
+		}
+		s.leave()
+	})
+	return nil
+}
+
+// next adds the next events to out, waiting until there are some or the stream ends. The
+// first call sends the retry interval and the job as it is now.
+func (s *eventStream) next() {
+	if s.beat == nil {
+		s.beat, s.life = time.NewTicker(s.st.Heartbeat), time.NewTimer(s.st.MaxLifetime)
+		s.add("", "retry: 3000\n\n") // reconnect after 3 s
+		if s.job.Status.Final() {
+			s.final(s.job)
+		} else {
+			s.status(s.job.Status, s.job.Attempts)
+		}
+		return
+	}
+	for len(s.out) == 0 && !s.ended {
+		select {
+		case <-s.st.Done:
+			s.ended = true
+		case <-s.life.C: // the client reconnects and picks up from the stored job
+			s.ended = true
+		case <-s.beat.C:
+			s.add("", ": ping\n\n")
+		case j := <-s.watched:
+			s.update(j)
+		case e := <-s.events:
+			s.event(e)
 		}
 	}
-	if _, err := s.w.WriteString(event); err != nil {
-		return err
+}
+
+func (s *eventStream) event(e *progress.Event) {
+	switch {
+	case e.JobID != s.job.ID: // not this stream's: never shown to this viewer
+	case e.Type == progress.TypeDelta:
+		data, _ := json.Marshal(map[string]any{"text": e.Text, "index": e.Index, "attempt": e.Attempt})
+		s.add(fmt.Sprintf("%d-%d", e.Attempt, e.Index), fmt.Sprintf("event: delta\ndata: %s\n\n", data))
+	case e.Status.Final(): // the database, not the event, says how it ended
+		s.watcher.readSoon()
+	case e.Status != s.job.Status || e.Attempt != s.job.Attempts:
+		s.job.Status, s.job.Attempts = e.Status, max(e.Attempt, s.job.Attempts)
+		s.status(e.Status, s.job.Attempts)
 	}
-	return s.w.Flush()
+}
+
+// update takes the job as stored: the database, not the events, decides the end.
+func (s *eventStream) update(j jobstore.Job) {
+	switch {
+	case j.UserID != s.user:
+	case j.Status.Final():
+		s.final(j)
+	case j.Status != s.job.Status || j.Attempts != s.job.Attempts:
+		s.job = j
+		s.status(j.Status, j.Attempts)
+	}
+}
+
+func (s *eventStream) status(st job.Status, attempts int) {
+	data, _ := json.Marshal(map[string]any{"status": st, "attempts": attempts})
+	s.add(fmt.Sprintf("%d-%s", attempts, st), fmt.Sprintf("event: status\ndata: %s\n\n", data))
+}
+
+// final sends the job as it ended; the stream ends after it.
+func (s *eventStream) final(j jobstore.Job) {
+	name := map[job.Status]string{job.StatusCompleted: "completed", job.StatusFailed: "failed", job.StatusCancelled: "cancelled"}[j.Status]
+	data, _ := json.Marshal(viewOf(j))
+	s.add(finalEventID, fmt.Sprintf("event: %s\ndata: %s\n\n", name, data))
+	s.ended = true
+}
+
+// add queues one event, with its id if any.
+func (s *eventStream) add(id, event string) {
+	if id != "" {
+		s.out = append(s.out, "id: "+id+"\n"...)
+	}
+	s.out = append(s.out, event...)
 }
 
 func cmpDuration(d, def time.Duration) time.Duration {

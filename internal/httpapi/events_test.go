@@ -48,12 +48,12 @@ type countingHub struct {
 	live int
 }
 
-func (h *countingHub) Subscribe(string) (<-chan progress.Event, func()) {
+func (h *countingHub) Subscribe(string) (<-chan *progress.Event, func()) {
 	h.mu.Lock()
 	h.live++
 	h.mu.Unlock()
 	var once sync.Once
-	return make(chan progress.Event), func() {
+	return make(chan *progress.Event), func() {
 		once.Do(func() { h.mu.Lock(); h.live--; h.mu.Unlock() })
 	}
 }
@@ -108,10 +108,10 @@ func TestEventStreamLeavesNothingBehindWhenTheClientLeaves(t *testing.T) {
 // feedingHub hands every subscriber the same events: one of another job, then one of its own.
 type feedingHub struct{}
 
-func (feedingHub) Subscribe(string) (<-chan progress.Event, func()) {
-	ch := make(chan progress.Event, 2)
-	ch <- progress.Event{Type: progress.TypeDelta, JobID: "job-2", Text: "ANOTHER JOB'S LETTER", Attempt: 1}
-	ch <- progress.Event{Type: progress.TypeDelta, JobID: "job-1", Text: "Dear", Attempt: 1}
+func (feedingHub) Subscribe(string) (<-chan *progress.Event, func()) {
+	ch := make(chan *progress.Event, 2)
+	ch <- &progress.Event{Type: progress.TypeDelta, JobID: "job-2", Text: "ANOTHER JOB'S LETTER", Attempt: 1}
+	ch <- &progress.Event{Type: progress.TypeDelta, JobID: "job-1", Text: "Dear", Attempt: 1}
 	return ch, func() {}
 }
 

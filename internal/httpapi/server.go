@@ -102,6 +102,9 @@ func New(d Deps) *fiber.App {
 		// string from c.Method(), c.Params() or c.Get() kept past the handler (a metric label,
 		// a map key) changes under the one who kept it.
 		Immutable: true,
+		// A connection holds no read buffer while its handler runs or it idles between
+		// requests: an open event stream costs 6-7 kB less (TestThousandIdleStreamsCostLittle).
+		ReduceMemoryUsage: true,
 	})
 	m := newMetrics(d.Registry)
 	app.Use(

@@ -64,7 +64,7 @@ func run(t *testing.T, runs ...func(context.Context)) {
 
 // watch subscribes to jobID and publishes probe events until the first one arrives: from then
 // on the hub's queue is bound and events for jobID reach it.
-func (tb *testBundle) watch(t *testing.T, hub *progress.Hub, jobID string) (<-chan progress.Event, func()) {
+func (tb *testBundle) watch(t *testing.T, hub *progress.Hub, jobID string) (<-chan *progress.Event, func()) {
 	t.Helper()
 	events, cancel := hub.Subscribe(jobID)
 	t.Cleanup(cancel)
@@ -86,7 +86,7 @@ func (tb *testBundle) watch(t *testing.T, hub *progress.Hub, jobID string) (<-ch
 }
 
 // drainProbes discards the probes still in flight: they stop coming within a moment.
-func drainProbes(t *testing.T, events <-chan progress.Event) {
+func drainProbes(t *testing.T, events <-chan *progress.Event) {
 	t.Helper()
 	for {
 		select {
@@ -110,14 +110,14 @@ func deltas(jobID string, n int) []progress.Event {
 }
 
 // receive reads n events from events, failing after 20 s.
-func receive(t *testing.T, events <-chan progress.Event, n int) []progress.Event {
+func receive(t *testing.T, events <-chan *progress.Event, n int) []progress.Event {
 	t.Helper()
 	got := make([]progress.Event, 0, n)
 	deadline := time.After(20 * time.Second)
 	for len(got) < n {
 		select {
 		case e := <-events:
-			got = append(got, e)
+			got = append(got, *e)
 		case <-deadline:
 			t.Fatalf("received %d events, want %d", len(got), n)
 		}
@@ -126,7 +126,7 @@ func receive(t *testing.T, events <-chan progress.Event, n int) []progress.Event
 }
 
 // quiet checks that no event arrives for a while.
-func quiet(t *testing.T, events <-chan progress.Event) {
+func quiet(t *testing.T, events <-chan *progress.Event) {
 	t.Helper()
 	select {
 	case e := <-events:
@@ -211,7 +211,7 @@ func TestASlowWatcherLosesEventsAndHoldsUpNobody(t *testing.T) {
 	if n := len(slow); n != 256 {
 		t.Fatalf("the slow watcher holds %d events, want its buffer full (256)", n)
 	}
-	if e := <-slow; e != want[0] {
+	if e := <-slow; *e != want[0] {
 		t.Fatalf("the slow watcher kept %+v first, want the oldest", e)
 	}
 }
@@ -255,7 +255,7 @@ func TestTheHubRebindsItsJobsAfterALostConnection(t *testing.T) {
 		tb.pub.Publish(e) // lost until the hub and the publisher are back
 		select {
 		case got := <-events:
-			if got != e {
+			if *got != e {
 				t.Fatalf("got %+v", got)
 			}
 			return
