@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"go.opentelemetry.io/otel/propagation"
@@ -52,7 +56,8 @@ func requireAdmin() fiber.Handler {
 
 // handleOpsOverview answers with the queues, the jobs by status, the latest failures and the
 // first dead letters. jaegerURL (may be "") is passed on for trace links. Its sources (SQL
-// and AMQP round trips) are asked at once: the answer waits for the slowest, not their sum.
+// and AMQP round trips) are asked at once: the answer waits for the slowest, not their sum;
+// its Server-Timing header says how long each took.
 func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var (
@@ -65,16 +70,18 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 			tasks    []schedule.Status
 		)
 		g, ctx := errgroup.WithContext(c.UserContext())
-		g.Go(func() (err error) { queues, err = src.QueueStats(ctx); return err })
-		g.Go(func() (err error) { counts, err = src.JobsByStatus(ctx); return err })
-		g.Go(func() (err error) { kinds, err = src.JobsByKind(ctx); return err })
-		g.Go(func() (err error) { failures, err = src.RecentFailures(ctx, opsRecentFailures); return err })
-		g.Go(func() (err error) { letters, err = src.DeadLetters(ctx, opsDeadLetters); return err })
-		g.Go(func() (err error) { backlog, err = src.Outbox(ctx); return err })
-		g.Go(func() (err error) { tasks, err = src.Schedules(ctx); return err })
+		var timing serverTiming
+		g.Go(timing.of("queues", func() (err error) { queues, err = src.QueueStats(ctx); return err }))
+		g.Go(timing.of("counts", func() (err error) { counts, err = src.JobsByStatus(ctx); return err }))
+		g.Go(timing.of("kinds", func() (err error) { kinds, err = src.JobsByKind(ctx); return err }))
+		g.Go(timing.of("failures", func() (err error) { failures, err = src.RecentFailures(ctx, opsRecentFailures); return err }))
+		g.Go(timing.of("dlq", func() (err error) { letters, err = src.DeadLetters(ctx, opsDeadLetters); return err }))
+		g.Go(timing.of("outbox", func() (err error) { backlog, err = src.Outbox(ctx); return err }))
+		g.Go(timing.of("schedules", func() (err error) { tasks, err = src.Schedules(ctx); return err }))
 		if err := g.Wait(); err != nil {
 			return unavailable(err)
 		}
+		c.Set("Server-Timing", timing.String())
 		out := job.OpsOverview{
 			Queues:                []job.QueueView{},
 			JobsByStatus:          map[job.Status]int{},
@@ -169,4 +176,39 @@ func traceIDOf(traceparent string) string {
 		return ""
 	}
 	return sc.TraceID().String()
+}
+
+// serverTiming is how long each part of an answer took, for its Server-Timing header (which
+// browsers' developer tools show, and the bench reads for its slowest answers).
+type serverTiming struct {
+	mu    sync.Mutex
+	names []string
+	took  []time.Duration
+}
+
+// of returns f, recording how long it takes under name. Call it before f runs.
+func (st *serverTiming) of(name string, f func() error) func() error {
+	st.mu.Lock()
+	i := len(st.names)
+	st.names, st.took = append(st.names, name), append(st.took, 0)
+	st.mu.Unlock()
+	return func() error {
+		start := time.Now()
+		err := f()
+		st.mu.Lock()
+		st.took[i] = time.Since(start)
+		st.mu.Unlock()
+		return err
+	}
+}
+
+// String is the header's value: "queues;dur=1.02, counts;dur=1.38, …" (milliseconds).
+func (st *serverTiming) String() string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	parts := make([]string, len(st.names))
+	for i, name := range st.names {
+		parts[i] = fmt.Sprintf("%s;dur=%.2f", name, float64(st.took[i].Microseconds())/1000)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +38,8 @@ type fakeOps struct {
 	letters  []dlq.Entry
 	backlog  outbox.Backlog
 	tasks    []schedule.Status
-	err      error // of every read
+	err      error         // of every read
+	slow     time.Duration // how long QueueStats takes
 
 	result     dlq.Result
 	requeueErr error
@@ -44,7 +47,10 @@ type fakeOps struct {
 	targets    []dlq.Target
 }
 
-func (f *fakeOps) QueueStats(context.Context) ([]ops.QueueStat, error) { return f.queues, f.err }
+func (f *fakeOps) QueueStats(context.Context) ([]ops.QueueStat, error) {
+	time.Sleep(f.slow)
+	return f.queues, f.err
+}
 func (f *fakeOps) JobsByStatus(context.Context) (jobstore.StatusCounts, error) {
 	return jobstore.StatusCounts{Counts: f.counts}, f.err
 }
@@ -227,6 +233,27 @@ func TestOpsOverview(t *testing.T) {
 		}
 		if fmt.Sprint(body) != fmt.Sprint(want) {
 			t.Errorf("overview = %v\nwant       %v", body, want)
+		}
+	})
+
+	t.Run("SaysHowLongEachSourceTook", func(t *testing.T) {
+		t.Parallel()
+		users := &fakeUsers{}
+		req := httptest.NewRequest("GET", "/api/ops/overview", nil)
+		req.Header.Set("Authorization", "Bearer "+tokenFor(t, users, true))
+		resp, err := opsApp(&fakeOps{slow: 30 * time.Millisecond}, users, "").Test(req, 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		timing := resp.Header.Get("Server-Timing")
+		m := regexp.MustCompile(`^queues;dur=(\d+\.\d\d), counts;dur=[\d.]+, kinds;dur=[\d.]+, failures;dur=[\d.]+, ` +
+			`dlq;dur=[\d.]+, outbox;dur=[\d.]+, schedules;dur=[\d.]+$`).FindStringSubmatch(timing)
+		if m == nil {
+			t.Fatalf("Server-Timing %q, want every source's time", timing)
+		}
+		if ms, _ := strconv.ParseFloat(m[1], 64); ms < 30 || ms > 1000 {
+			t.Fatalf("Server-Timing %q: the queues took 30 ms", timing)
 		}
 	})
 

@@ -225,3 +225,29 @@ func TestMarkdownShowsRiverBesideOurs(t *testing.T) {
 		t.Errorf("a run without the river phase mentions River:\n%s", md)
 	}
 }
+
+func TestSlowestKeepsTheSlowestPercentsTimings(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	tests := []struct {
+		name    string
+		lat     []time.Duration
+		timings []string
+		want    []string
+	}{
+		{"one of a few", []time.Duration{ms(2), ms(9), ms(3)}, []string{"a", "b", "c"}, []string{"9.00 ms: b"}},
+		{"none without timings", []time.Duration{ms(2), ms(9)}, []string{"", ""}, nil},
+		{"nothing", nil, nil, nil},
+	}
+	for _, tt := range tests {
+		if got := slowest(tt.lat, tt.timings); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	lat, timings := make([]time.Duration, 300), make([]string, 300)
+	for i := range lat {
+		lat[i], timings[i] = ms(i), fmt.Sprint(i)
+	}
+	if got := slowest(lat, timings); fmt.Sprint(got) != "[299 ms: 299 298 ms: 298 297 ms: 297]" {
+		t.Errorf("1 %% of 300: %q", got)
+	}
+}

@@ -405,7 +405,18 @@ func (sc *Scale) intro() string {
 			}
 			return 0
 		}(), b.Jobs, b.EnqueueTook.Round(time.Second), rate(b.EnqueuePerSec), b.PublishedTook.Round(time.Second),
-		b.DrainTook.Round(time.Second), rate(b.DrainPerSec), rate(b.RateFirst), rate(b.RateLast), mbMap(b.MaxRSS))
+		b.DrainTook.Round(time.Second), rate(b.DrainPerSec), rate(b.RateFirst), rate(b.RateLast), mbMap(b.MaxRSS)) + sc.slowest()
+}
+
+// slowest says where the slowest answers of each read that has Server-Timing spent their time.
+func (sc *Scale) slowest() string {
+	var out strings.Builder
+	for _, rd := range sc.Reads {
+		if len(rd.Slowest) > 0 {
+			fmt.Fprintf(&out, " Slowest %s answers (Server-Timing, ms): %s.", rd.Name, strings.Join(rd.Slowest, "; "))
+		}
+	}
+	return out.String()
 }
 
 // rows are the scale section's rows, one per read.

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +41,8 @@ type ScaleRead struct {
 	Via     string `json:"via"`
 	Latency Dist   `json:"latency"`
 	Plan    string `json:"plan"` // the plan's first lines, from auto_explain
+	// Slowest are the Server-Timing headers of the slowest 1 % of answers, if it has them.
+	Slowest []string `json:"slowest,omitempty"`
 }
 
 // scaleSize is the scale phase's size; Quick shrinks it to try the harness.
@@ -163,72 +167,108 @@ func (r *run) scaleReads(ctx context.Context, firstUser int64, size scaleSize) (
 		return id, token
 	}
 	store := jobstore.New(r.w.pool)
-	reads := []struct {
-		name, via string
-		op        func() error
-	}{
-		{"status", "GET /api/cover-letter/status/:id", func() error {
+	var deepToken, deepCursor string // the deep page's user and cursor, reached untimed
+	reads := []scaleRead{
+		{name: "status", via: "GET /api/cover-letter/status/:id", op: func() (string, error) {
 			g := 1 + rng.IntN(size.jobs)
 			token, _ := auth.Issue(secret, firstUser+int64(g%size.users), time.Hour, time.Now())
 			_, err := client.Status(ctx, token, fmt.Sprintf("scale-%d", g))
-			return err
+			return "", err
 		}},
-		{"list first page", "GET /api/cover-letter/jobs?limit=20", func() error {
+		{name: "list first page", via: "GET /api/cover-letter/jobs?limit=20", op: func() (string, error) {
 			_, token := user()
 			_, err := client.List(ctx, token, apiclient.ListQuery{Limit: 20})
-			return err
+			return "", err
 		}},
-		{"list deep page", "GET /api/cover-letter/jobs?limit=20&cursor= (page 5)", nil}, // set below
-		{"quota check", "jobstore.Create with USER_JOBS_PER_MINUTE and USER_TOKENS_PER_DAY", func() error {
+		{name: "list deep page", via: "GET /api/cover-letter/jobs?limit=20&cursor= (page 5)", before: func() error {
+			_, deepToken = user()
+			q := apiclient.ListQuery{Limit: 20}
+			for range 4 {
+				p, err := client.List(ctx, deepToken, q)
+				if err != nil || p.NextCursor == "" {
+					return fmt.Errorf("a user with fewer than 5 pages: %w", err)
+				}
+				q.Cursor = p.NextCursor
+			}
+			deepCursor = q.Cursor
+			return nil
+		}, op: func() (string, error) {
+			_, err := client.List(ctx, deepToken, apiclient.ListQuery{Limit: 20, Cursor: deepCursor})
+			return "", err
+		}},
+		{name: "quota check", via: "jobstore.Create with USER_JOBS_PER_MINUTE and USER_TOKENS_PER_DAY", op: func() (string, error) {
 			id, _ := user()
 			_, _, err := store.Create(ctx, jobstore.NewJob{ID: "quota-" + randomID(rng), UserID: id, JobDescription: "x", CVText: "y",
 				Tone: job.ToneConcise, Limits: jobstore.Limits{JobsPerMinute: 1_000_000, TokensPerDay: 1_000_000_000}})
-			return err
+			return "", err
 		}},
-		{"ops overview", "GET /api/ops/overview", func() error {
-			_, err := client.OpsOverview(ctx, admin)
-			return err
-		}},
-	}
-	deepCursor := func() (string, string, error) {
-		_, token := user()
-		q := apiclient.ListQuery{Limit: 20}
-		for range 4 {
-			p, err := client.List(ctx, token, q)
-			if err != nil || p.NextCursor == "" {
-				return token, "", err
+		{name: "ops overview", via: "GET /api/ops/overview", op: func() (string, error) {
+			r, err := client.Do(ctx, http.MethodGet, "/api/ops/overview", admin, nil)
+			if err != nil {
+				return "", err
 			}
-			q.Cursor = p.NextCursor
-		}
-		return token, q.Cursor, nil
+			if r.Status != http.StatusOK {
+				return "", fmt.Errorf("ops overview answered %d: %s", r.Status, r.Body)
+			}
+			return r.Header.Get("Server-Timing"), nil
+		}},
 	}
 	out := make([]ScaleRead, 0, len(reads))
 	for _, rd := range reads {
-		lat := make([]time.Duration, 0, size.reads)
-		for range size.reads {
-			op := rd.op
-			if op == nil { // the deep page: reach it untimed, then time it
-				token, cursor, err := deepCursor()
-				if err != nil {
-					return nil, err
-				}
-				op = func() error {
-					_, err := client.List(ctx, token, apiclient.ListQuery{Limit: 20, Cursor: cursor})
-					return err
-				}
-			}
-			t := time.Now()
-			if err := op(); err != nil {
-				return nil, fmt.Errorf("%s: %w", rd.name, err)
-			}
-			lat = append(lat, time.Since(t))
+		read, err := rd.time(size.reads)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, ScaleRead{Name: rd.name, Via: rd.via, Latency: Summarise(lat)})
+		out = append(out, read)
 	}
 	if err := r.scalePlans(ctx, firstUser, out); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// scaleRead is one read of the scale phase: before (if any) runs untimed before each op; op
+// returns the answer's Server-Timing, if it has one.
+type scaleRead struct {
+	name, via string
+	before    func() error
+	op        func() (timing string, err error)
+}
+
+// time runs the read n times, one at a time.
+func (rd scaleRead) time(n int) (ScaleRead, error) {
+	lat, timings := make([]time.Duration, 0, n), make([]string, 0, n)
+	for range n {
+		if rd.before != nil {
+			if err := rd.before(); err != nil {
+				return ScaleRead{}, fmt.Errorf("%s: %w", rd.name, err)
+			}
+		}
+		t := time.Now()
+		timing, err := rd.op()
+		if err != nil {
+			return ScaleRead{}, fmt.Errorf("%s: %w", rd.name, err)
+		}
+		lat, timings = append(lat, time.Since(t)), append(timings, timing)
+	}
+	return ScaleRead{Name: rd.name, Via: rd.via, Latency: Summarise(lat), Slowest: slowest(lat, timings)}, nil
+}
+
+// slowest are the Server-Timing headers of the slowest 1 % of answers (at least one), the
+// slowest first, each after its latency: where their time went.
+func slowest(lat []time.Duration, timings []string) []string {
+	order := make([]int, len(lat))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(lat[b], lat[a]) })
+	var out []string
+	for _, i := range order[:min(len(order), max(1, len(order)/100))] {
+		if timings[i] != "" {
+			out = append(out, fmt.Sprintf("%s ms: %s", ms(lat[i]), timings[i]))
+		}
+	}
+	return out
 }
 
 func randomID(rng *rand.Rand) string { return fmt.Sprintf("%016x", rng.Uint64()) }
@@ -390,7 +430,9 @@ func (r *run) scaleBurst(ctx context.Context, n int, b *ScaleBurst) error {
 	if err := r.sys.startFake(ctx, 0); err != nil {
 		return err
 	}
-	if err := r.sys.startWorkers(ctx, r.sys.stackOf(""), 4, 16, false); err != nil {
+	st := r.sys.stackOf("")
+	st.idle = nil // they start on a full queue: their resident sets are not idle ones
+	if err := r.sys.startWorkers(ctx, st, 4, 16, false); err != nil {
 		return err
 	}
 	defer func() { _ = r.sys.stopWorkers() }()
