@@ -21,19 +21,15 @@ import (
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/ops"
-	"github.com/careerops/jobs/internal/outbox"
 	"github.com/careerops/jobs/internal/schedule"
 )
 
 // OpsSource is what the operations API reads and changes (*ops.Source).
 type OpsSource interface {
 	QueueStats(ctx context.Context) ([]ops.QueueStat, error)
-	JobsByStatus(ctx context.Context) (jobstore.StatusCounts, error)
-	JobsByKind(ctx context.Context) (map[string]map[job.Status]int, error)
-	RecentFailures(ctx context.Context, limit int) ([]jobstore.Failure, error)
+	Tables(ctx context.Context, failures int) (ops.Tables, error)
 	DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error)
 	RequeueDeadLetters(ctx context.Context, target dlq.Target) (dlq.Result, error)
-	Outbox(ctx context.Context) (outbox.Backlog, error)
 	Schedules(ctx context.Context) ([]schedule.Status, error)
 }
 
@@ -61,27 +57,22 @@ func requireAdmin() fiber.Handler {
 func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var (
-			queues   []ops.QueueStat
-			counts   jobstore.StatusCounts
-			kinds    map[string]map[job.Status]int
-			failures []jobstore.Failure
-			letters  []dlq.Entry
-			backlog  outbox.Backlog
-			tasks    []schedule.Status
+			queues  []ops.QueueStat
+			tables  ops.Tables
+			letters []dlq.Entry
+			tasks   []schedule.Status
 		)
 		g, ctx := errgroup.WithContext(c.UserContext())
 		var timing serverTiming
 		g.Go(timing.of("queues", func() (err error) { queues, err = src.QueueStats(ctx); return err }))
-		g.Go(timing.of("counts", func() (err error) { counts, err = src.JobsByStatus(ctx); return err }))
-		g.Go(timing.of("kinds", func() (err error) { kinds, err = src.JobsByKind(ctx); return err }))
-		g.Go(timing.of("failures", func() (err error) { failures, err = src.RecentFailures(ctx, opsRecentFailures); return err }))
+		g.Go(timing.of("tables", func() (err error) { tables, err = src.Tables(ctx, opsRecentFailures); return err }))
 		g.Go(timing.of("dlq", func() (err error) { letters, err = src.DeadLetters(ctx, opsDeadLetters); return err }))
-		g.Go(timing.of("outbox", func() (err error) { backlog, err = src.Outbox(ctx); return err }))
 		g.Go(timing.of("schedules", func() (err error) { tasks, err = src.Schedules(ctx); return err }))
 		if err := g.Wait(); err != nil {
 			return unavailable(err)
 		}
 		c.Set("Server-Timing", timing.String())
+		counts, backlog := tables.JobsByStatus, tables.Outbox
 		out := job.OpsOverview{
 			Queues:                []job.QueueView{},
 			JobsByStatus:          map[job.Status]int{},
@@ -99,8 +90,8 @@ func handleOpsOverview(src OpsSource, jaegerURL string) fiber.Handler {
 		for _, s := range job.Statuses() {
 			out.JobsByStatus[s] = counts.Counts[s]
 		}
-		maps.Copy(out.JobsByKind, kinds)
-		for _, j := range failures {
+		maps.Copy(out.JobsByKind, tables.JobsByKind)
+		for _, j := range tables.RecentFailures {
 			out.RecentFailures = append(out.RecentFailures, job.FailureView{JobID: j.ID, UserID: j.UserID, Error: j.Error,
 				UpdatedAt: j.UpdatedAt, TraceID: traceIDOf(j.TraceParent)})
 		}
@@ -202,7 +193,7 @@ func (st *serverTiming) of(name string, f func() error) func() error {
 	}
 }
 
-// String is the header's value: "queues;dur=1.02, counts;dur=1.38, …" (milliseconds).
+// String is the header's value: "queues;dur=1.02, tables;dur=1.38, …" (milliseconds).
 func (st *serverTiming) String() string {
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -33,48 +33,48 @@ const exactCountCap = 5_000
 // the planner's statistics, as fresh as the last ANALYZE), open jobs (pending, processing) and
 // failed ones are counted from partial indexes up to exactCountCap each, and estimated past
 // it; completed and cancelled ones, which only grow, are always estimated, since counting them
-// would read the whole table.
+// would read the whole table. One statement: it reads the statistics and counts what they
+// allow.
 func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
-	var (
-		rows  float64
-		vals  []string
-		freqs []float32
-	)
-	if err := s.pool.QueryRow(ctx, `
-		SELECT c.reltuples, coalesce(st.most_common_vals::text, '{}')::text[], coalesce(st.most_common_freqs, '{}')
+	var out StatusCounts
+	b := &pgx.Batch{}
+	QueueCountByStatus(b, &out)
+	return out, s.pool.SendBatch(ctx, b).Close()
+}
+
+// QueueCountByStatus queues CountByStatus's statement in b; *out is set as b's results are read.
+func QueueCountByStatus(b *pgx.Batch, out *StatusCounts) {
+	b.Queue(`
+		SELECT c.reltuples, coalesce(st.most_common_vals::text, '{}')::text[], coalesce(st.most_common_freqs, '{}'),
+		       CASE WHEN c.reltuples <= $1
+		            THEN (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (SELECT status, count(*) AS n FROM cover_letter_jobs GROUP BY status) AS every)
+		            ELSE jsonb_build_object(
+		                'pending', (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'pending' LIMIT $2) AS capped),
+		                'processing', (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'processing' LIMIT $2) AS capped),
+		                'failed', (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'failed' LIMIT $2) AS capped))
+		       END
 		FROM pg_class c
 		LEFT JOIN pg_stats st ON st.schemaname = c.relnamespace::regnamespace::text AND st.tablename = c.relname AND st.attname = 'status'
-		WHERE c.oid = 'cover_letter_jobs'::regclass`).Scan(&rows, &vals, &freqs); err != nil {
-		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
-	}
-	if rows <= exactCountRows {
-		all, err := s.pool.Query(ctx, `SELECT status, count(*) FROM cover_letter_jobs GROUP BY status`)
-		if err != nil {
-			return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
-		}
-		out := StatusCounts{Counts: map[job.Status]int{}}
-		for _, st := range job.Statuses() {
-			out.Counts[st] = 0
-		}
+		WHERE c.oid = 'cover_letter_jobs'::regclass`, exactCountRows, exactCountCap+1).QueryRow(func(row pgx.Row) error {
 		var (
-			status job.Status
-			n      int
+			rows    float64
+			vals    []string
+			freqs   []float32
+			counted map[job.Status]int
 		)
-		if _, err := pgx.ForEachRow(all, []any{&status, &n}, func() error { out.Counts[status] = n; return nil }); err != nil {
-			return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
+		if err := row.Scan(&rows, &vals, &freqs, &counted); err != nil {
+			return fmt.Errorf("jobstore: count by status: %w", err)
 		}
-		return out, nil
-	}
-	var pending, processing, failed int
-	if err := s.pool.QueryRow(ctx, `
-		SELECT (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'pending' LIMIT $1) AS c),
-		       (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'processing' LIMIT $1) AS c),
-		       (SELECT count(*) FROM (SELECT FROM cover_letter_jobs WHERE status = 'failed' LIMIT $1) AS c)`,
-		exactCountCap+1).Scan(&pending, &processing, &failed); err != nil {
-		return StatusCounts{}, fmt.Errorf("jobstore: count by status: %w", err)
-	}
-	counted := map[job.Status]int{job.StatusPending: pending, job.StatusProcessing: processing, job.StatusFailed: failed}
-	return shownCounts(counted, estimateCounts(rows, vals, freqs, job.Statuses()), exactCountCap), nil
+		if rows <= exactCountRows { // every status counted
+			*out = StatusCounts{Counts: map[job.Status]int{}}
+			for _, st := range job.Statuses() {
+				out.Counts[st] = counted[st]
+			}
+			return nil
+		}
+		*out = shownCounts(counted, estimateCounts(rows, vals, freqs, job.Statuses()), exactCountCap)
+		return nil
+	})
 }
 
 // shownCounts are the counts to show for every status: a status counted up to limit is its
@@ -121,16 +121,23 @@ type Failure struct {
 // RecentFailures returns the last limit jobs of any user that failed, the latest first, without
 // their texts (a CV, a job description and a letter can be 100 kB each, stored out of line).
 func (s *Store) RecentFailures(ctx context.Context, limit int) ([]Failure, error) {
-	rows, err := s.pool.Query(ctx, `SELECT job_id, user_id, coalesce(error_message, ''), coalesce(traceparent, ''), updated_at
-		FROM cover_letter_jobs WHERE status = 'failed' ORDER BY updated_at DESC, id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("jobstore: recent failures: %w", err)
-	}
-	failures, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Failure])
-	if err != nil {
-		return nil, fmt.Errorf("jobstore: recent failures: %w", err)
-	}
-	return failures, nil
+	var out []Failure
+	b := &pgx.Batch{}
+	QueueRecentFailures(b, limit, &out)
+	return out, s.pool.SendBatch(ctx, b).Close()
+}
+
+// QueueRecentFailures queues RecentFailures's statement in b; *out is set as b's results are read.
+func QueueRecentFailures(b *pgx.Batch, limit int, out *[]Failure) {
+	b.Queue(`SELECT job_id, user_id, coalesce(error_message, ''), coalesce(traceparent, ''), updated_at
+		FROM cover_letter_jobs WHERE status = 'failed' ORDER BY updated_at DESC, id DESC LIMIT $1`, limit).Query(func(rows pgx.Rows) error {
+		failures, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Failure])
+		if err != nil {
+			return fmt.Errorf("jobstore: recent failures: %w", err)
+		}
+		*out = failures
+		return nil
+	})
 }
 
 // FindOrAddUser returns the id of the user with email, creating the user if there is none.
@@ -167,25 +174,32 @@ func (s *Store) FindOrAddUser(ctx context.Context, email string) (int64, error) 
 // CountKinds counts the jobs of the kinds kept in the shared jobs table, by kind and status
 // (the statuses a kind has no job in are left out).
 func (s *Store) CountKinds(ctx context.Context) (map[string]map[job.Status]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT kind, status, count(*) FROM jobs GROUP BY kind, status`)
-	if err != nil {
-		return nil, fmt.Errorf("jobstore: count kinds: %w", err)
-	}
-	out := map[string]map[job.Status]int{}
-	var (
-		kind   string
-		status job.Status
-		n      int
-	)
-	_, err = pgx.ForEachRow(rows, []any{&kind, &status, &n}, func() error {
-		if out[kind] == nil {
-			out[kind] = map[job.Status]int{}
+	var out map[string]map[job.Status]int
+	b := &pgx.Batch{}
+	QueueCountKinds(b, &out)
+	return out, s.pool.SendBatch(ctx, b).Close()
+}
+
+// QueueCountKinds queues CountKinds's statement in b; *out is set as b's results are read.
+func QueueCountKinds(b *pgx.Batch, out *map[string]map[job.Status]int) {
+	b.Queue(`SELECT kind, status, count(*) FROM jobs GROUP BY kind, status`).Query(func(rows pgx.Rows) error {
+		kinds := map[string]map[job.Status]int{}
+		var (
+			kind   string
+			status job.Status
+			n      int
+		)
+		_, err := pgx.ForEachRow(rows, []any{&kind, &status, &n}, func() error {
+			if kinds[kind] == nil {
+				kinds[kind] = map[job.Status]int{}
+			}
+			kinds[kind][status] = n
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("jobstore: count kinds: %w", err)
 		}
-		out[kind][status] = n
+		*out = kinds
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("jobstore: count kinds: %w", err)
-	}
-	return out, nil
 }

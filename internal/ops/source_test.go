@@ -210,34 +210,48 @@ func TestQueueStats(t *testing.T) {
 	})
 }
 
-func TestJobsAndFailures(t *testing.T) {
+func TestTables(t *testing.T) {
 	ctx := context.Background()
 	src, b := setup(t, true)
 	b.failedJob(t, "job-1")
-	all, err := src.JobsByStatus(ctx)
+	tables, err := src.Tables(ctx, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts := all.Counts; len(counts) != 5 || counts[job.StatusFailed] != 1 || counts[job.StatusPending] != 0 {
+	if counts := tables.JobsByStatus.Counts; len(counts) != 5 || counts[job.StatusFailed] != 1 || counts[job.StatusPending] != 0 {
 		t.Errorf("JobsByStatus = %v", counts)
 	}
-	kinds, err := src.JobsByKind(ctx)
-	if err != nil || len(kinds) != 0 {
-		t.Fatalf("JobsByKind with no job of another kind = %v, %v", kinds, err)
+	if len(tables.JobsByKind) != 0 {
+		t.Errorf("JobsByKind with no job of another kind = %v", tables.JobsByKind)
 	}
+	if f := tables.RecentFailures; len(f) != 1 || f[0].ID != "job-1" || f[0].Error != "boom" {
+		t.Errorf("RecentFailures = %+v", f)
+	}
+	if tables.Outbox.Waiting < 0 || tables.Outbox.Parked != 0 {
+		t.Errorf("Outbox = %+v", tables.Outbox)
+	}
+
 	b.otherKindJob(t, "other-1", "test.other", job.StatusFailed)
 	b.otherKindJob(t, "other-2", "test.other", job.StatusFailed)
 	b.otherKindJob(t, "other-3", "test.another", job.StatusPending)
-	kinds, err = src.JobsByKind(ctx)
-	if err != nil || kinds["test.other"][job.StatusFailed] != 2 || kinds["test.another"][job.StatusPending] != 1 || len(kinds) != 2 {
-		t.Fatalf("JobsByKind = %v, %v", kinds, err)
-	}
-	failures, err := src.RecentFailures(ctx, 20)
-	if err != nil {
+	if tables, err = src.Tables(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if len(failures) != 1 || failures[0].ID != "job-1" || failures[0].Error != "boom" {
-		t.Errorf("RecentFailures = %+v", failures)
+	if k := tables.JobsByKind; k["test.other"][job.StatusFailed] != 2 || k["test.another"][job.StatusPending] != 1 || len(k) != 2 {
+		t.Errorf("JobsByKind = %v", k)
+	}
+	if len(tables.RecentFailures) != 0 {
+		t.Errorf("RecentFailures with a limit of 0 = %+v", tables.RecentFailures)
+	}
+}
+
+// TestTablesReportsAFailedRoundTrip: a round trip that fails is an error, not zeros.
+func TestTablesReportsAFailedRoundTrip(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	src, _ := setup(t, true)
+	cancel()
+	if _, err := src.Tables(ctx, 20); err == nil {
+		t.Fatal("Tables with its context cancelled: err = nil")
 	}
 }
 

@@ -114,16 +114,26 @@ type Backlog struct {
 // ReadBacklog reads the outbox's Backlog.
 func ReadBacklog(ctx context.Context, db Querier) (Backlog, error) {
 	var b Backlog
+	return b, scanBacklog(db.QueryRow(ctx, backlogSQL), &b)
+}
+
+// QueueBacklog queues ReadBacklog's statement in batch; *b is set as batch's results are read.
+func QueueBacklog(batch *pgx.Batch, b *Backlog) {
+	batch.Queue(backlogSQL).QueryRow(func(row pgx.Row) error { return scanBacklog(row, b) })
+}
+
+const backlogSQL = `
+	SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL),
+	       coalesce(extract(epoch FROM now() - min(available_at) FILTER (WHERE parked_at IS NULL AND available_at <= now())), 0)::float8
+	FROM outbox_messages`
+
+func scanBacklog(row pgx.Row, b *Backlog) error {
 	var seconds float64
-	err := db.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL),
-		       coalesce(extract(epoch FROM now() - min(available_at) FILTER (WHERE parked_at IS NULL AND available_at <= now())), 0)::float8
-		FROM outbox_messages`).Scan(&b.Waiting, &b.Parked, &seconds)
-	if err != nil {
-		return b, fmt.Errorf("outbox: backlog: %w", err)
+	if err := row.Scan(&b.Waiting, &b.Parked, &seconds); err != nil {
+		return fmt.Errorf("outbox: backlog: %w", err)
 	}
 	b.OldestDue = time.Duration(seconds * float64(time.Second))
-	return b, nil
+	return nil
 }
 
 // Querier runs queries: a pool, a connection or a transaction.

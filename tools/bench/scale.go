@@ -21,6 +21,7 @@ import (
 	"github.com/careerops/jobs/internal/auth"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/ops"
 	"github.com/careerops/jobs/internal/testkit"
 	"github.com/careerops/jobs/tools/loadgen"
 )
@@ -314,11 +315,8 @@ func (r *run) scalePlans(ctx context.Context, firstUser int64, reads []ScaleRead
 				Tone: job.ToneConcise, Limits: jobstore.Limits{JobsPerMinute: 1_000_000, TokensPerDay: 1_000_000_000}})
 			return err
 		},
-		"ops overview": func() error {
-			if _, err := store.CountByStatus(ctx); err != nil {
-				return err
-			}
-			_, err := store.RecentFailures(ctx, 20)
+		"ops overview": func() error { // its PostgreSQL part (the schedules aside)
+			_, err := ops.NewSource(nil, store).Tables(ctx, 20)
 			return err
 		},
 	}
