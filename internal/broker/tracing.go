@@ -21,19 +21,29 @@ const (
 // through the default exchange with routingKey (the queue). Per the RabbitMQ conventions,
 // messaging.destination.name is the exchange: "" for the default exchange. Span names use
 // the routing key instead: "send cover-letter.generate".
-func SpanAttributes(op, routingKey, messageID string) []attribute.KeyValue {
-	name := map[string]string{OpCreate: "create", OpSend: "publish", OpProcess: "process"}[op]
-	attrs := []attribute.KeyValue{
+//
+// extra (e.g. ServerAttributes) are appended: one allocation per span, on every message's path.
+func SpanAttributes(op, routingKey, messageID string, extra ...attribute.KeyValue) []attribute.KeyValue {
+	name := op
+	switch op {
+	case OpSend:
+		name = "publish"
+	case OpCreate, OpProcess:
+	default:
+		name = ""
+	}
+	attrs := make([]attribute.KeyValue, 0, 6+len(extra))
+	attrs = append(attrs,
 		semconv.MessagingSystemRabbitMQ,
 		semconv.MessagingDestinationName(""),
 		semconv.MessagingRabbitMQDestinationRoutingKey(routingKey),
 		semconv.MessagingOperationTypeKey.String(op),
 		semconv.MessagingOperationName(name),
-	}
+	)
 	if messageID != "" {
 		attrs = append(attrs, semconv.MessagingMessageID(messageID))
 	}
-	return attrs
+	return append(attrs, extra...)
 }
 
 // ServerAttributes name the broker of an AMQP URL: server.address and server.port.

@@ -288,7 +288,7 @@ func (r *Relay) startSpans(ctx context.Context, msgs []broker.Message) []trace.S
 	spans := make([]trace.Span, len(msgs))
 	for i, m := range msgs {
 		parent := r.cfg.Telemetry.Propagator.Extract(ctx, propagation.MapCarrier(m.Headers))
-		attrs := append(broker.SpanAttributes(broker.OpSend, m.RoutingKey, m.MessageID), r.cfg.ServerAttributes...)
+		attrs := broker.SpanAttributes(broker.OpSend, m.RoutingKey, m.MessageID, r.cfg.ServerAttributes...)
 		if id := m.Headers[job.HeaderJobID]; id != "" {
 			attrs = append(attrs, telemetry.JobIDKey.String(id))
 		}

@@ -79,13 +79,14 @@ func TestSetupReadsTheStandardVariables(t *testing.T) {
 		env     map[string]string
 		wantErr string
 		capture bool
+		records bool // spans record what is done (they are exported)
 	}{
-		{"no endpoint: spans but no export", nil, "", false},
-		{"exporter none", map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}, "", false},
-		{"otlp over http", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, "", false},
-		{"grpc refused with a clear line", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "http/protobuf", false},
-		{"unknown exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, "not supported", false},
-		{"content capture is opt-in", map[string]string{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}, "", true},
+		{"no endpoint: spans with ids that record nothing", nil, "", false, false},
+		{"exporter none", map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}, "", false, false},
+		{"otlp over http", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, "", false, true},
+		{"grpc refused with a clear line", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "http/protobuf", false, false},
+		{"unknown exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, "not supported", false, false},
+		{"content capture is opt-in", map[string]string{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}, "", true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,6 +110,9 @@ func TestSetupReadsTheStandardVariables(t *testing.T) {
 			_, span := tel.Tracer("t").Start(context.Background(), "op")
 			if !span.SpanContext().IsValid() {
 				t.Fatal("no valid span: logs and the API would have no trace id")
+			}
+			if span.IsRecording() != tt.records { // a recorded span nobody exports is waste
+				t.Fatalf("span recording = %v, want %v", span.IsRecording(), tt.records)
 			}
 			span.End()
 			if tel.CaptureContent != tt.capture {
