@@ -22,17 +22,17 @@ const (
 // messaging.destination.name is the exchange: "" for the default exchange. Span names use
 // the routing key instead: "send cover-letter.generate".
 //
-// extra (e.g. ServerAttributes) are appended: one allocation per span, on every message's path.
+// extra (e.g. ServerAttributes) are appended, with room for two more of the caller's (the job
+// id, the delivery tag): one allocation per span, on every message's path.
 func SpanAttributes(op, routingKey, messageID string, extra ...attribute.KeyValue) []attribute.KeyValue {
-	name := op
+	var name string
 	switch op {
+	case OpCreate, OpProcess:
+		name = op
 	case OpSend:
 		name = "publish"
-	case OpCreate, OpProcess:
-	default:
-		name = ""
 	}
-	attrs := make([]attribute.KeyValue, 0, 6+len(extra))
+	attrs := make([]attribute.KeyValue, 0, 8+len(extra))
 	attrs = append(attrs,
 		semconv.MessagingSystemRabbitMQ,
 		semconv.MessagingDestinationName(""),

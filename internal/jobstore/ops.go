@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/careerops/jobs/internal/job"
 )
@@ -36,10 +37,15 @@ const exactCountCap = 5_000
 // would read the whole table. One statement: it reads the statistics and counts what they
 // allow.
 func (s *Store) CountByStatus(ctx context.Context) (StatusCounts, error) {
-	var out StatusCounts
+	return readAlone(ctx, s.pool, QueueCountByStatus)
+}
+
+// readAlone sends one queued read as a batch of its own.
+func readAlone[T any](ctx context.Context, pool *pgxpool.Pool, queue func(*pgx.Batch, *T)) (T, error) {
+	var out T
 	b := &pgx.Batch{}
-	QueueCountByStatus(b, &out)
-	return out, s.pool.SendBatch(ctx, b).Close()
+	queue(b, &out)
+	return out, pool.SendBatch(ctx, b).Close()
 }
 
 // QueueCountByStatus queues CountByStatus's statement in b; *out is set as b's results are read.
@@ -121,10 +127,7 @@ type Failure struct {
 // RecentFailures returns the last limit jobs of any user that failed, the latest first, without
 // their texts (a CV, a job description and a letter can be 100 kB each, stored out of line).
 func (s *Store) RecentFailures(ctx context.Context, limit int) ([]Failure, error) {
-	var out []Failure
-	b := &pgx.Batch{}
-	QueueRecentFailures(b, limit, &out)
-	return out, s.pool.SendBatch(ctx, b).Close()
+	return readAlone(ctx, s.pool, func(b *pgx.Batch, out *[]Failure) { QueueRecentFailures(b, limit, out) })
 }
 
 // QueueRecentFailures queues RecentFailures's statement in b; *out is set as b's results are read.
@@ -174,10 +177,7 @@ func (s *Store) FindOrAddUser(ctx context.Context, email string) (int64, error) 
 // CountKinds counts the jobs of the kinds kept in the shared jobs table, by kind and status
 // (the statuses a kind has no job in are left out).
 func (s *Store) CountKinds(ctx context.Context) (map[string]map[job.Status]int, error) {
-	var out map[string]map[job.Status]int
-	b := &pgx.Batch{}
-	QueueCountKinds(b, &out)
-	return out, s.pool.SendBatch(ctx, b).Close()
+	return readAlone(ctx, s.pool, QueueCountKinds)
 }
 
 // QueueCountKinds queues CountKinds's statement in b; *out is set as b's results are read.
