@@ -55,9 +55,11 @@ func handleCreate(store JobStore, tel *telemetry.Telemetry, limits jobstore.Limi
 		id := c.Locals(jobIDLocal).(string)
 		// The message is created now, in the outbox, and sent later by a relay: this PRODUCER
 		// span is its creation context, the parent of the worker's processing span.
-		ctx, span := tracer.Start(c.UserContext(), broker.OpCreate+" "+job.QueueGenerate, trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(broker.SpanAttributes(broker.OpCreate, job.QueueGenerate, id+"/0")...))
+		ctx, span := tracer.Start(c.UserContext(), broker.OpCreate+" "+job.QueueGenerate, trace.WithSpanKind(trace.SpanKindProducer))
 		defer span.End()
+		if span.IsRecording() {
+			span.SetAttributes(broker.SpanAttributes(broker.OpCreate, job.QueueGenerate, id+"/0")...)
+		}
 		headers := map[string]string{}
 		tel.Propagator.Inject(ctx, propagation.MapCarrier(headers))
 		j, created, err := store.Create(ctx, jobstore.NewJob{

@@ -7,12 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gofiber/contrib/otelfiber/v2"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
@@ -110,13 +108,7 @@ func New(d Deps) *fiber.App {
 	app.Use(
 		takeStreamToken, // first: nothing after it records the URL with the token
 		requestid.New(),
-		otelfiber.Middleware(
-			otelfiber.WithTracerProvider(d.Telemetry.TracerProvider),
-			otelfiber.WithPropagators(clientPropagator(d)),
-			otelfiber.WithoutMetrics(true), // Prometheus has them
-			otelfiber.WithSpanNameFormatter(spanName),
-			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !strings.HasPrefix(c.Path(), "/api/") }),
-		),
+		serverSpans(d.Telemetry.TracerProvider, clientPropagator(d)),
 		accessLog(d.Telemetry.Logger, m), // inside the server span: its lines carry the trace
 		recover.New(),                    // inside accessLog, so a panic is logged and counted as the 500 it becomes
 	)
@@ -214,13 +206,4 @@ func clientPropagator(d Deps) propagation.TextMapPropagator {
 		return d.Telemetry.Propagator
 	}
 	return propagation.NewCompositeTextMapPropagator() // reads nothing: every request starts a trace
-}
-
-// spanName names a server span "{method} {route}", as the HTTP conventions say.
-func spanName(c *fiber.Ctx) string {
-	route := c.Route().Path
-	if len(route) > 1 {
-		route = strings.TrimSuffix(route, "/")
-	}
-	return c.Method() + " " + route
 }

@@ -288,12 +288,15 @@ func (r *Relay) startSpans(ctx context.Context, msgs []broker.Message) []trace.S
 	spans := make([]trace.Span, len(msgs))
 	for i, m := range msgs {
 		parent := r.cfg.Telemetry.Propagator.Extract(ctx, propagation.MapCarrier(m.Headers))
-		attrs := broker.SpanAttributes(broker.OpSend, m.RoutingKey, m.MessageID, r.cfg.ServerAttributes...)
-		if id := m.Headers[job.HeaderJobID]; id != "" {
-			attrs = append(attrs, telemetry.JobIDKey.String(id))
-		}
 		_, spans[i] = r.tracer.Start(parent, broker.OpSend+" "+m.RoutingKey, //nolint:spancheck // ended by publishBatch after the confirms
-			trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+			trace.WithSpanKind(trace.SpanKindProducer))
+		if !spans[i].IsRecording() { // not sampled: its attributes would be built for nobody
+			continue
+		}
+		spans[i].SetAttributes(broker.SpanAttributes(broker.OpSend, m.RoutingKey, m.MessageID, r.cfg.ServerAttributes...)...)
+		if id := m.Headers[job.HeaderJobID]; id != "" {
+			spans[i].SetAttributes(telemetry.JobIDKey.String(id))
+		}
 	}
 	return spans
 }

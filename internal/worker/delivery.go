@@ -59,11 +59,12 @@ func (w *Worker) handle(ctx context.Context, raw broker.Delivery) {
 	// Single-message processing: the CONSUMER span is a child of the message's creation
 	// context, so one trace tells the job's story from the HTTP request on.
 	parent := w.tel.Propagator.Extract(ctx, broker.HeaderCarrier(raw.Headers))
-	attrs := broker.SpanAttributes(broker.OpProcess, raw.RoutingKey, raw.MessageID, w.source.ServerAttributes()...)
-	attrs = append(attrs, semconv.MessagingRabbitMQMessageDeliveryTag(int(raw.DeliveryTag)))
-	ctx, span := w.tracer.Start(parent, broker.OpProcess+" "+w.kind.Name,
-		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	ctx, span := w.tracer.Start(parent, broker.OpProcess+" "+w.kind.Name, trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
+	if span.IsRecording() { // an unsampled span needs no attributes
+		attrs := broker.SpanAttributes(broker.OpProcess, raw.RoutingKey, raw.MessageID, w.source.ServerAttributes()...)
+		span.SetAttributes(append(attrs, semconv.MessagingRabbitMQMessageDeliveryTag(int(raw.DeliveryTag)))...)
+	}
 	if id := broker.HeaderCarrier(raw.Headers).Get(job.HeaderJobID); id != "" {
 		ctx = telemetry.WithJobID(ctx, id)
 	}
