@@ -145,3 +145,39 @@ func TestUnsubscribeTokensOnlyUnsubscribe(t *testing.T) {
 		}
 	}
 }
+
+// TestRememberedTokensStillExpire: a user token found valid is remembered, but not past its
+// expiry (plus the leeway the check allows), and a refused token is never remembered.
+func TestRememberedTokensStillExpire(t *testing.T) {
+	t.Parallel()
+	start := time.Now().Truncate(time.Second)
+	token, err := Issue(secret, 7, time.Hour, start, AsAdmin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := IssueStream(secret, 7, "job-1", time.Hour, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(secret)
+	tests := []struct {
+		name    string
+		token   string
+		at      time.Duration // after start
+		wantErr bool
+	}{
+		{"valid when issued", token, 0, false},
+		{"valid until its expiry", token, time.Hour, false},
+		{"valid within the leeway", token, time.Hour + leeway - time.Second, false},
+		{"refused past the leeway, though remembered", token, time.Hour + leeway + time.Second, true},
+		{"a stream token is not a user token", stream, 0, true},
+		{"nor the second time", stream, time.Second, true},
+	}
+	for _, tt := range tests { // in order: each step leaves the Verifier as the next finds it
+		v.now = func() time.Time { return start.Add(tt.at) }
+		id, err := v.Identify(tt.token)
+		if tt.wantErr != (err != nil) || (err == nil && id != (Identity{UserID: 7, Admin: true})) {
+			t.Fatalf("%s: Identify = %+v, %v", tt.name, id, err)
+		}
+	}
+}

@@ -100,17 +100,26 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
 			     AS n(id, u, d, cv, t, k, h, tp)
 			ON CONFLICT DO NOTHING
-			RETURNING `+jobColumns, ids, users, descs, cvs, tones, keys, hashes, tps)
-		if err != nil {
-			return err
-		}
-		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
+			RETURNING job_id, status, created_at, updated_at`, ids, users, descs, cvs, tones, keys, hashes, tps)
 		if err != nil {
 			return err
 		}
 		byID := make(map[string]NewJob, len(batch))
 		for _, n := range batch {
 			byID[n.ID] = n
+		}
+		// What the rows hold but the database chose is read back; the rest is what was sent.
+		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
+			var j Job
+			if err := r.Scan(&j.ID, &j.Status, &j.CreatedAt, &j.UpdatedAt); err != nil {
+				return Job{}, err
+			}
+			n := byID[j.ID]
+			j.UserID, j.JobDescription, j.CVText, j.Tone, j.TraceParent = n.UserID, n.JobDescription, n.CVText, n.Tone, n.Headers["traceparent"]
+			return j, nil
+		})
+		if err != nil {
+			return err
 		}
 		msgs := make([]broker.Message, 0, len(jobs))
 		for _, j := range jobs {
