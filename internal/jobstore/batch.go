@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/outbox"
 )
 
@@ -17,7 +18,7 @@ const (
 	DefaultBatchMax = 64
 	// DefaultBatchesInFlight is how many batch transactions run at once; while they do, the
 	// next creates gather for the next batch.
-	DefaultBatchesInFlight = 4
+	DefaultBatchesInFlight = 2
 	// batchTimeout bounds one batch's statement or transaction.
 	batchTimeout = 10 * time.Second
 )
@@ -81,59 +82,64 @@ func (b *Batcher) commit(ctx context.Context, batch []NewJob) []answer[created] 
 }
 
 // insertBatch inserts the jobs of batch that conflict with none (ON CONFLICT DO NOTHING: a
-// job id or an idempotency key taken) and their outbox rows, and returns them by id.
+// job id or an idempotency key taken) and their outbox rows, in one statement (one round
+// trip, its own transaction), and returns them by id. The jobs' created_at is the api's clock,
+// so that each message, made before the statement, carries its row's time.
 func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]Job, error) {
-	created := make(map[string]Job, len(batch))
-	err := b.outboxTx(ctx, func(tx pgx.Tx) error {
-		var (
-			users                                     []int64
-			ids, descs, cvs, tones, keys, hashes, tps []string
-		)
-		for _, n := range batch {
-			ids, users, descs, cvs = append(ids, n.ID), append(users, n.UserID), append(descs, n.JobDescription), append(cvs, n.CVText)
-			tones, keys, hashes = append(tones, string(n.Tone)), append(keys, n.IdempotencyKey), append(hashes, n.RequestHash)
-			tps = append(tps, n.Headers["traceparent"])
+	now := time.Now().UTC().Truncate(time.Microsecond) // as PostgreSQL keeps it
+	var (
+		users                                     []int64
+		ids, descs, cvs, tones, keys, hashes, tps []string
+		ats                                       []time.Time
+		msgs                                      = make([]broker.Message, len(batch))
+		jobs                                      = make(map[string]Job, len(batch))
+	)
+	for i, n := range batch {
+		j := Job{ID: n.ID, UserID: n.UserID, Status: job.StatusPending, JobDescription: n.JobDescription, CVText: n.CVText,
+			Tone: n.Tone, TraceParent: n.Headers["traceparent"], CreatedAt: now, UpdatedAt: now}
+		m, err := coverLetterMessage(j, n.Headers)
+		if err != nil {
+			return nil, err
 		}
-		rows, err := tx.Query(ctx, `
-			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, idempotency_key, request_hash, traceparent)
-			SELECT id, u, d, cv, t, nullif(k, ''), h, tp
-			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-			     AS n(id, u, d, cv, t, k, h, tp)
+		msgs[i], jobs[j.ID] = m, j
+		ids, users, descs, cvs = append(ids, n.ID), append(users, n.UserID), append(descs, n.JobDescription), append(cvs, n.CVText)
+		tones, keys, hashes = append(tones, string(n.Tone)), append(keys, n.IdempotencyKey), append(hashes, n.RequestHash)
+		tps, ats = append(tps, j.TraceParent), append(ats, now)
+	}
+	out, err := outbox.ColumnsOf(msgs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := b.pool.Query(ctx, `
+		WITH n AS (
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+			                     $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::jsonb[], $14::bytea[])
+			       AS n(id, u, d, cv, t, k, h, tp, at, e, rk, mid, hd, b)
+		), j AS (
+			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, idempotency_key, request_hash, traceparent,
+			                               created_at, updated_at)
+			SELECT id, u, d, cv, t, nullif(k, ''), h, tp, at, at FROM n
 			ON CONFLICT DO NOTHING
-			RETURNING job_id, status, created_at, updated_at`, ids, users, descs, cvs, tones, keys, hashes, tps)
-		if err != nil {
-			return err
-		}
-		byID := make(map[string]NewJob, len(batch))
-		for _, n := range batch {
-			byID[n.ID] = n
-		}
-		// What the rows hold but the database chose is read back; the rest is what was sent.
-		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
-			var j Job
-			if err := r.Scan(&j.ID, &j.Status, &j.CreatedAt, &j.UpdatedAt); err != nil {
-				return Job{}, err
-			}
-			n := byID[j.ID]
-			j.UserID, j.JobDescription, j.CVText, j.Tone, j.TraceParent = n.UserID, n.JobDescription, n.CVText, n.Tone, n.Headers["traceparent"]
-			return j, nil
-		})
-		if err != nil {
-			return err
-		}
-		msgs := make([]broker.Message, 0, len(jobs))
-		for _, j := range jobs {
-			m, err := coverLetterMessage(j, byID[j.ID].Headers)
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, m)
-			created[j.ID] = j
-		}
-		if len(msgs) == 0 {
-			return nil
-		}
-		return outbox.InsertMany(ctx, tx, msgs, time.Time{})
-	})
-	return created, err
+			RETURNING job_id
+		), o AS (
+			INSERT INTO outbox_messages (exchange, routing_key, message_id, headers, body)
+			SELECT n.e, n.rk, n.mid, n.hd, n.b FROM n JOIN j ON j.job_id = n.id
+		)
+		SELECT job_id FROM j`, ids, users, descs, cvs, tones, keys, hashes, tps, ats,
+		out.Exchanges, out.RoutingKeys, out.MessageIDs, out.Headers, out.Bodies)
+	if err != nil {
+		return nil, err
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	if len(inserted) > 0 {
+		b.outboxWrote()
+	}
+	created := make(map[string]Job, len(inserted))
+	for _, id := range inserted {
+		created[id] = jobs[id]
+	}
+	return created, nil
 }

@@ -2,6 +2,7 @@ package jobstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -118,5 +119,45 @@ func TestBatcherWithoutRunCreatesAlone(t *testing.T) {
 	}
 	if _, created, err := b.Create(ctx, jobstore.NewJob{ID: "after", UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}); err != nil || !created {
 		t.Fatalf("create after Run returned: %v, %v", created, err)
+	}
+}
+
+// A batched create answers with the job as stored, and its message carries the row's
+// created_at: the answer and the message are made before the statement that stores them.
+func TestBatchedCreateAnswersWhatItStored(t *testing.T) {
+	s, tb, ctx := setup(t)
+	b := runBatcher(t, s.Store)
+	var wg sync.WaitGroup
+	answers := make([]jobstore.Job, 10)
+	for i := range answers {
+		wg.Go(func() {
+			j, _, err := b.Create(ctx, jobstore.NewJob{ID: fmt.Sprintf("job-%d", i), UserID: tb.user, JobDescription: "x", CVText: "y",
+				Tone: job.ToneFriendly, IdempotencyKey: fmt.Sprintf("key-%d", i), RequestHash: "h",
+				Headers: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
+			if err != nil {
+				t.Error(err)
+			}
+			answers[i] = j
+		})
+	}
+	wg.Wait()
+	for _, a := range answers {
+		stored, err := s.Get(ctx, tb.user, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.ID != stored.ID || a.UserID != stored.UserID || a.Status != stored.Status || a.Tone != stored.Tone ||
+			a.JobDescription != stored.JobDescription || a.CVText != stored.CVText || a.TraceParent != stored.TraceParent ||
+			!a.CreatedAt.Equal(stored.CreatedAt) || !a.UpdatedAt.Equal(stored.UpdatedAt) || a.Attempts != stored.Attempts {
+			t.Fatalf("answered %+v, stored %+v", a, stored)
+		}
+		var body []byte
+		if err := tb.pool.QueryRow(ctx, `SELECT body FROM outbox_messages WHERE message_id = $1`, a.ID+"/0").Scan(&body); err != nil {
+			t.Fatal(err)
+		}
+		var m job.GenerateMessage
+		if err := json.Unmarshal(body, &m); err != nil || !m.CreatedAt.Equal(stored.CreatedAt) || m.JobID != a.ID {
+			t.Fatalf("message %s (%v): created_at %v, row's %v", body, err, m.CreatedAt, stored.CreatedAt)
+		}
 	}
 }

@@ -45,31 +45,49 @@ func Insert(ctx context.Context, db DBTX, m broker.Message, availableAt time.Tim
 
 // InsertMany adds msgs to the outbox in one statement, as Insert does each.
 func InsertMany(ctx context.Context, db DBTX, msgs []broker.Message, availableAt time.Time) error {
-	n := len(msgs)
-	exchanges, keys, ids, headers, bodies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
-	for i, m := range msgs {
-		h, err := json.Marshal(SafeHeaders(m.Headers))
-		if err != nil {
-			return fmt.Errorf("outbox: encode headers: %w", err)
-		}
-		exchanges[i], keys[i], ids[i], headers[i], bodies[i] = m.Exchange, m.RoutingKey, m.MessageID, string(h), m.Body
-		if m.Body == nil {
-			bodies[i] = []byte{}
-		}
+	cols, err := ColumnsOf(msgs)
+	if err != nil {
+		return err
 	}
 	var at any
 	if !availableAt.IsZero() {
 		at = availableAt
 	}
-	_, err := db.Exec(ctx, `
+	_, err = db.Exec(ctx, `
 		INSERT INTO outbox_messages (exchange, routing_key, message_id, headers, body, available_at)
 		SELECT e, k, id, h, b, coalesce($6, now())
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[]) AS m(e, k, id, h, b)`,
-		exchanges, keys, ids, headers, bodies, at)
+		cols.Exchanges, cols.RoutingKeys, cols.MessageIDs, cols.Headers, cols.Bodies, at)
 	if err != nil {
 		return fmt.Errorf("outbox: insert: %w", err)
 	}
 	return nil
+}
+
+// Columns are messages as outbox_messages stores them, a column each, for an INSERT from
+// unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[]) into (exchange,
+// routing_key, message_id, headers, body): InsertMany's, or one that writes the rows the
+// messages announce in the same statement.
+type Columns struct {
+	Exchanges, RoutingKeys, MessageIDs, Headers []string
+	Bodies                                      [][]byte
+}
+
+// ColumnsOf returns msgs' Columns, their headers made safe first (SafeHeaders).
+func ColumnsOf(msgs []broker.Message) (Columns, error) {
+	n := len(msgs)
+	c := Columns{make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)}
+	for i, m := range msgs {
+		h, err := json.Marshal(SafeHeaders(m.Headers))
+		if err != nil {
+			return Columns{}, fmt.Errorf("outbox: encode headers: %w", err)
+		}
+		c.Exchanges[i], c.RoutingKeys[i], c.MessageIDs[i], c.Headers[i], c.Bodies[i] = m.Exchange, m.RoutingKey, m.MessageID, string(h), m.Body
+		if m.Body == nil {
+			c.Bodies[i] = []byte{}
+		}
+	}
+	return c, nil
 }
 
 // SafeHeaders returns headers that can be stored and published whatever their source (a
