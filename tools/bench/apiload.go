@@ -47,11 +47,13 @@ func (p *poster) post(ctx context.Context) (int, string, error) {
 
 // APIResult is one API enqueue run.
 type APIResult struct {
-	Concurrency int           `json:"concurrency"`
-	Window      time.Duration `json:"window"`
-	Accepted    int           `json:"accepted"` // 202s answered within the window
-	PerSec      float64       `json:"acceptedPerSec"`
-	Latency     Dist          `json:"latency"`
+	Concurrency int `json:"concurrency"`
+	// Users is how many users sent the requests (0: all the bench's).
+	Users    int           `json:"users,omitempty"`
+	Window   time.Duration `json:"window"`
+	Accepted int           `json:"accepted"` // 202s answered within the window
+	PerSec   float64       `json:"acceptedPerSec"`
+	Latency  Dist          `json:"latency"`
 	// Errors counts every answer but 202 over the whole run (warm-up included).
 	Errors     int         `json:"errors"`
 	Answers    map[int]int `json:"answers"`
@@ -79,6 +81,8 @@ func (r APIResult) line() string {
 		name = "experiment " + r.Experiment + ":"
 	case r.Peer != "":
 		name = r.Peer + " enqueue"
+	case r.Users > 0:
+		name = fmt.Sprintf("api enqueue (%d users)", r.Users)
 	}
 	s := fmt.Sprintf("%s c=%-3d accepted/s=%s p50=%sms p99=%sms p99.9=%sms errors=%d ratio_to_raw=%.2f outbox_drain=%sms outbox_max=%d published=%d/%d window=%s %s",
 		name, r.Concurrency, rate(r.PerSec), ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), r.Errors, r.RatioRaw,
@@ -90,11 +94,16 @@ func (r APIResult) line() string {
 	return s
 }
 
-// runAPILoad keeps conc requests in flight to st's api for warm+window and measures the
-// answers that came within the window; then, for ours, it times the outbox drain.
-func runAPILoad(ctx context.Context, w *world, st stack, conc int, warm, window time.Duration, comps []component) (APIResult, error) {
-	res := APIResult{Concurrency: conc, Window: window, Answers: map[int]int{}, Peer: st.peer}
-	p := newPoster(st.apiURL, w.tokens, conc)
+// runAPILoad keeps conc requests in flight to st's api for warm+window, from the first users
+// of w's (0: all of them), and measures the answers that came within the window; then, for
+// ours, it times the outbox drain.
+func runAPILoad(ctx context.Context, w *world, st stack, conc, users int, warm, window time.Duration, comps []component) (APIResult, error) {
+	res := APIResult{Concurrency: conc, Users: users, Window: window, Answers: map[int]int{}, Peer: st.peer}
+	tokens := w.tokens
+	if users > 0 {
+		tokens = tokens[:min(users, len(tokens))]
+	}
+	p := newPoster(st.apiURL, tokens, conc)
 	win := newWindow(warm, window)
 	edges := win.edges(ctx, st.db.pool, comps, true)
 	loadDone := make(chan struct{})

@@ -92,15 +92,17 @@ func (c Config) durations() durations {
 
 // Results is everything one run measured.
 type Results struct {
-	Commit   string        `json:"commit"`
-	Started  time.Time     `json:"started"`
-	Took     time.Duration `json:"took"`
-	Machine  string        `json:"machine"`
-	Raw      []RawResult   `json:"raw"`
-	API      []APIResult   `json:"api"`
-	E2E      []E2EResult   `json:"e2e"`
-	Overhead *Overhead     `json:"overhead,omitempty"`
-	Free     []E2EResult   `json:"free"`
+	Commit  string        `json:"commit"`
+	Started time.Time     `json:"started"`
+	Took    time.Duration `json:"took"`
+	Machine string        `json:"machine"`
+	Raw     []RawResult   `json:"raw"`
+	API     []APIResult   `json:"api"`
+	// OneUser is ours at c=32 with every request from one user (a batch client).
+	OneUser  *APIResult  `json:"apiOneUser,omitempty"`
+	E2E      []E2EResult `json:"e2e"`
+	Overhead *Overhead   `json:"overhead,omitempty"`
+	Free     []E2EResult `json:"free"`
 	// RiverAPI and RiverE2E are the River peer's runs (phase river), each beside ours with the
 	// same settings in API and E2E.
 	RiverAPI []APIResult `json:"riverApi"`
@@ -327,10 +329,10 @@ func (r *run) startAPIs(ctx context.Context) error {
 }
 
 // phaseAPI is 2: the api's enqueue at two concurrencies, each followed by the River peer's
-// (phase river).
+// (phase river), then ours at c=32 from one user alone.
 func (r *run) phaseAPI(ctx context.Context) error {
 	for _, conc := range []int{32, 128} {
-		ar, err := r.enqueue(ctx, r.sys.stackOf(""), conc)
+		ar, err := r.enqueue(ctx, r.sys.stackOf(""), conc, 0)
 		if err != nil {
 			return err
 		}
@@ -338,29 +340,34 @@ func (r *run) phaseAPI(ctx context.Context) error {
 		if !r.cfg.phase("river") {
 			continue
 		}
-		if ar, err = r.enqueue(ctx, r.sys.stackOf("river"), conc); err != nil {
+		if ar, err = r.enqueue(ctx, r.sys.stackOf("river"), conc, 0); err != nil {
 			return err
 		}
 		r.res.RiverAPI = append(r.res.RiverAPI, ar)
 	}
-	return nil
+	if !r.cfg.phase("api") {
+		return nil
+	}
+	one, err := r.enqueue(ctx, r.sys.stackOf(""), 32, 1)
+	r.res.OneUser = &one
+	return err
 }
 
-// enqueue measures st's enqueue at conc from empty tables (with a profile of our api at
-// c=32 if asked) and prints its line.
-func (r *run) enqueue(ctx context.Context, st stack, conc int) (APIResult, error) {
+// enqueue measures st's enqueue at conc from empty tables, spread over the first users of the
+// bench's (0: all of them), with a profile of our api at c=32 if asked, and prints its line.
+func (r *run) enqueue(ctx context.Context, st stack, conc, users int) (APIResult, error) {
 	if err := st.db.reset(ctx); err != nil {
 		return APIResult{}, err
 	}
 	var profDone chan struct{}
-	if st.peer == "" && r.cfg.Profile && r.sys.pprof && conc == 32 {
+	if st.peer == "" && r.cfg.Profile && r.sys.pprof && conc == 32 && users == 0 {
 		profDone = make(chan struct{})
 		go func() {
 			defer close(profDone)
 			r.profileAPI(ctx)
 		}()
 	}
-	ar, err := runAPILoad(ctx, r.w, st, conc, r.d.apiWarm, r.d.apiWindow, r.sys.componentsOf(st))
+	ar, err := runAPILoad(ctx, r.w, st, conc, users, r.d.apiWarm, r.d.apiWindow, r.sys.componentsOf(st))
 	if profDone != nil {
 		<-profDone
 	}

@@ -37,7 +37,9 @@ func TestQuantileNearestRank(t *testing.T) {
 func TestTargetsSayByHowMuch(t *testing.T) {
 	r := &Results{
 		Raw: []RawResult{{Mode: rawFull, OpsPerSec: 1000}},
-		API: []APIResult{{Concurrency: 32, PerSec: 500, RatioRaw: 0.5, Latency: Dist{P99: 50 * time.Millisecond}, TotalSent: 10}},
+		API: []APIResult{{Concurrency: 32, PerSec: 500, RatioRaw: 0.5, Latency: Dist{P99: 50 * time.Millisecond}, TotalSent: 10},
+			{Concurrency: 128, PerSec: 600}},
+		OneUser: &APIResult{Concurrency: 32, Users: 1, PerSec: 320},
 		E2E: []E2EResult{
 			{Spec: E2ESpec{Name: "1s 1x8", Latency: time.Second, Workers: 1, Conc: 8}, Efficiency: 0.95},
 			{Spec: E2ESpec{Name: "1s 4x32", Latency: time.Second, Workers: 4, Conc: 32}, Efficiency: 0.45},
@@ -61,6 +63,8 @@ func TestTargetsSayByHowMuch(t *testing.T) {
 	check("API enqueue ≥ 1.0× raw limit (c=32)", false, "0.50× the target")
 	check("API p99 ≤ 25 ms (c=32)", false, "2.00× the limit")
 	check("API no errors (c=32)", true, "")
+	check("API at c=128 no worse than at c=32 (ops/s)", true, "1.20× the target")
+	check("API one user alone at c=32 within 20 % of many users (ops/s)", false, "0.80× the target")
 	check("scaling efficiency ≥ 0.9 at 1 s, every combination", false, "0.50× the target")
 	check("idle RSS ≤ 30 MB (api)", true, "0.67× the limit")
 	check("start → ready ≤ 1 s (worker)", false, "2.00× the limit")

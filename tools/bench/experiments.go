@@ -22,7 +22,7 @@ func runExperiments(ctx context.Context, s *system, d durations, raw RawResult, 
 		if err := w.reset(ctx); err != nil {
 			return err
 		}
-		ar, err := runAPILoad(ctx, w, s.stackOf(""), 32, d.apiWarm, d.apiWindow, s.components())
+		ar, err := runAPILoad(ctx, w, s.stackOf(""), 32, 0, d.apiWarm, d.apiWindow, s.components())
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -18,29 +18,12 @@ type Target struct {
 
 // Targets evaluates the targets against r.
 func (r *Results) Targets() []Target {
-	var ts []Target
+	ts := r.apiTargets()
 	atLeast := func(what string, got, limit float64, measured string) {
-		t := Target{What: what, Measured: measured, Met: got >= limit}
-		if limit > 0 {
-			t.By = fmt.Sprintf("%.2f× the target", got/limit)
-		}
-		ts = append(ts, t)
+		ts = append(ts, targetAtLeast(what, got, limit, measured))
 	}
 	atMost := func(what string, got, limit float64, measured string) {
-		t := Target{What: what, Measured: measured, Met: got <= limit}
-		if limit > 0 {
-			t.By = fmt.Sprintf("%.2f× the limit", got/limit)
-		}
-		ts = append(ts, t)
-	}
-	for _, a := range r.API {
-		if a.Concurrency != 32 {
-			continue
-		}
-		atLeast("API enqueue ≥ 1.0× raw limit (c=32)", a.RatioRaw, 1.0,
-			fmt.Sprintf("%s/s vs raw %s/s = %.2f×", rate(a.PerSec), rate(r.rawFull().OpsPerSec), a.RatioRaw))
-		atMost("API p99 ≤ 25 ms (c=32)", float64(a.Latency.P99)/1e6, 25, ms(a.Latency.P99)+" ms")
-		ts = append(ts, Target{What: "API no errors (c=32)", Measured: fmt.Sprintf("%d errors of %d requests", a.Errors, a.TotalSent), Met: a.Errors == 0})
+		ts = append(ts, targetAtMost(what, got, limit, measured))
 	}
 	worst, worstName := 0.0, ""
 	n := 0
@@ -94,6 +77,49 @@ func (r *Results) Targets() []Target {
 	return ts
 }
 
+// apiTargets are the API enqueue's targets.
+func (r *Results) apiTargets() []Target {
+	var ts []Target
+	for _, a := range r.API {
+		if a.Concurrency != 32 {
+			continue
+		}
+		ts = append(ts, targetAtLeast("API enqueue ≥ 1.0× raw limit (c=32)", a.RatioRaw, 1.0,
+			fmt.Sprintf("%s/s vs raw %s/s = %.2f×", rate(a.PerSec), rate(r.rawFull().OpsPerSec), a.RatioRaw)))
+		ts = append(ts, targetAtMost("API p99 ≤ 25 ms (c=32)", float64(a.Latency.P99)/1e6, 25, ms(a.Latency.P99)+" ms"))
+		ts = append(ts, Target{What: "API no errors (c=32)", Measured: fmt.Sprintf("%d errors of %d requests", a.Errors, a.TotalSent), Met: a.Errors == 0})
+	}
+	many, busy := r.apiAt(32), r.apiAt(128)
+	if many.PerSec > 0 && busy.PerSec > 0 {
+		ts = append(ts, targetAtLeast("API at c=128 no worse than at c=32 (ops/s)", busy.PerSec/many.PerSec, 1.0,
+			fmt.Sprintf("%s/s vs %s/s, errors %d", rate(busy.PerSec), rate(many.PerSec), busy.Errors)))
+	}
+	if one := r.OneUser; one != nil && many.PerSec > 0 {
+		ts = append(ts, targetAtLeast("API one user alone at c=32 within 20 % of many users (ops/s)", one.PerSec/many.PerSec, 0.8,
+			fmt.Sprintf("%s/s vs %s/s from all users, p99 %s vs %s ms, errors %d", rate(one.PerSec), rate(many.PerSec),
+				ms(one.Latency.P99), ms(many.Latency.P99), one.Errors)))
+	}
+	return ts
+}
+
+// targetAtLeast is a target met by got ≥ limit.
+func targetAtLeast(what string, got, limit float64, measured string) Target {
+	t := Target{What: what, Measured: measured, Met: got >= limit}
+	if limit > 0 {
+		t.By = fmt.Sprintf("%.2f× the target", got/limit)
+	}
+	return t
+}
+
+// targetAtMost is a target met by got ≤ limit.
+func targetAtMost(what string, got, limit float64, measured string) Target {
+	t := Target{What: what, Measured: measured, Met: got <= limit}
+	if limit > 0 {
+		t.By = fmt.Sprintf("%.2f× the limit", got/limit)
+	}
+	return t
+}
+
 // noise is the CPU the measured components do not account for, in cores: mean over the
 // runs and the worst run.
 func (r *Results) noise() (mean, worst float64, name string) {
@@ -112,7 +138,7 @@ func (r *Results) noise() (mean, worst float64, name string) {
 		add("raw "+string(x.Mode), x.CPU)
 		n++
 	}
-	for _, x := range append(append([]APIResult{}, r.API...), r.RiverAPI...) {
+	for _, x := range append(r.apiRuns(), r.RiverAPI...) {
 		add(strings.TrimSpace(fmt.Sprintf("%s api c=%d", x.Peer, x.Concurrency)), x.CPU)
 		n++
 	}
@@ -124,6 +150,15 @@ func (r *Results) noise() (mean, worst float64, name string) {
 		mean /= float64(n)
 	}
 	return mean, worst, name
+}
+
+// apiRuns are our enqueue runs: by concurrency, then from one user.
+func (r *Results) apiRuns() []APIResult {
+	runs := append([]APIResult{}, r.API...)
+	if r.OneUser != nil {
+		runs = append(runs, *r.OneUser)
+	}
+	return runs
 }
 
 func (r *Results) apiAt(conc int) APIResult {
@@ -238,7 +273,7 @@ func (r *Results) mdSections() []mdSection {
 		intro:  "ops/s over the window; latency of one operation; CPU ms per operation: worker / api / postgres / rabbitmq / fakeopenai / bench / other.",
 		header: "| run | c | ops/s | p50 ms | p99 ms | p99.9 ms | errors | ÷ raw | outbox drain ms | CPU ms/op |",
 		align:  "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
-		rows:   append(append(rowsOf(r.Raw, RawResult.mdRow), rowsOf(r.API, APIResult.mdRow)...), rowsOf(r.RiverAPI, APIResult.mdRow)...),
+		rows:   append(append(rowsOf(r.Raw, RawResult.mdRow), rowsOf(r.apiRuns(), APIResult.mdRow)...), rowsOf(r.RiverAPI, APIResult.mdRow)...),
 	}, {
 		show:   len(r.E2E) > 0,
 		title:  "End to end",
@@ -306,8 +341,13 @@ func (r RawResult) mdRow() string {
 // mdRow is r's row of the enqueue table.
 func (r APIResult) mdRow() string {
 	name, drain := "api POST /api/cover-letter", fmt.Sprintf("%s (max backlog %d)", ms(r.OutboxDrain), r.OutboxMax)
-	if r.Peer != "" {
+	switch {
+	case r.Peer != "":
 		name, drain = "River peer POST /api/cover-letter", "–"
+	case r.Users == 1:
+		name += ", one user"
+	case r.Users > 1:
+		name += fmt.Sprintf(", %d users", r.Users)
 	}
 	return fmt.Sprintf("| %s | %d | %s | %s | %s | %s | %d | %.2f | %s | %s |", name, r.Concurrency, rate(r.PerSec),
 		ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), r.Errors, r.RatioRaw, drain, cpuCell(r.CPU, r.Accepted))
