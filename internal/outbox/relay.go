@@ -32,7 +32,8 @@ type Publisher interface {
 
 // RelayConfig configures a Relay.
 type RelayConfig struct {
-	// BatchSize is the most rows published per transaction. Defaults to 100.
+	// BatchSize is the most rows published per transaction (and at most MaxBatchBytes of
+	// them). Defaults to 500.
 	BatchSize int
 	// PollInterval is the longest the relay sleeps without a notification. Defaults to 1s.
 	PollInterval time.Duration
@@ -69,7 +70,7 @@ func (r *Relay) Wake() { signal(r.wake) }
 // NewRelay returns a relay publishing pool's outbox through pub.
 func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) *Relay {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 100
+		cfg.BatchSize = 500
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -133,11 +134,11 @@ func (r *Relay) Flush(ctx context.Context) error {
 // delayed row is due (at most PollInterval).
 func (r *Relay) drain(ctx context.Context) (time.Duration, error) {
 	for {
-		n, untilNext, err := r.publishBatch(ctx)
+		full, untilNext, err := r.publishBatch(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if n < r.cfg.BatchSize {
+		if !full {
 			if untilNext == nil {
 				return r.cfg.PollInterval, nil
 			}
@@ -151,32 +152,32 @@ func (r *Relay) drain(ctx context.Context) (time.Duration, error) {
 // an idle relay needs no transaction more.
 const untilNextSQL = `SELECT extract(epoch FROM min(available_at) - clock_timestamp())::float8 FROM outbox_messages WHERE parked_at IS NULL`
 
-// publishBatch publishes one batch of due rows in one transaction and returns its size and
-// the seconds until the next row left is due.
-func (r *Relay) publishBatch(ctx context.Context) (int, *float64, error) {
+// publishBatch publishes one batch of due rows in one transaction and returns whether it was
+// full (more may be due) and the seconds until the next row left is due.
+func (r *Relay) publishBatch(ctx context.Context) (bool, *float64, error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
-		return 0, nil, fmt.Errorf("outbox: begin: %w", err)
+		return false, nil, fmt.Errorf("outbox: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
 	var untilNext *float64
-	ids, msgs, err := r.selectBatch(ctx, tx)
+	ids, msgs, full, err := r.selectBatch(ctx, tx)
 	if err != nil {
-		return 0, nil, err
+		return false, nil, err
 	}
 	if len(msgs) == 0 {
 		if err := tx.QueryRow(ctx, untilNextSQL).Scan(&untilNext); err != nil {
-			return 0, nil, fmt.Errorf("outbox: next due row: %w", err)
+			return false, nil, fmt.Errorf("outbox: next due row: %w", err)
 		}
-		return 0, untilNext, tx.Commit(ctx)
+		return false, untilNext, tx.Commit(ctx)
 	}
 	errs := r.publish(ctx, msgs)
 	// Even if ctx is ending, record what RabbitMQ confirmed so it is not published again.
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := r.record(finishCtx, tx, ids, errs, &untilNext); err != nil {
-		return 0, nil, err
+		return false, nil, err
 	}
 	failed, firstErr := 0, error(nil)
 	for _, err := range errs {
@@ -186,13 +187,19 @@ func (r *Relay) publishBatch(ctx context.Context) (int, *float64, error) {
 		}
 	}
 	if firstErr != nil {
-		return 0, nil, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", failed, len(msgs), firstErr)
+		return false, nil, fmt.Errorf("outbox: %d of %d messages not confirmed: %w", failed, len(msgs), firstErr)
 	}
-	return len(msgs), untilNext, nil
+	return full, untilNext, nil
 }
 
-// selectBatch locks up to BatchSize due rows, oldest first, skipping rows other relays hold.
-func (r *Relay) selectBatch(ctx context.Context, tx pgx.Tx) (ids []int64, msgs []broker.Message, err error) {
+// MaxBatchBytes bounds the messages of one batch (bodies and headers), so that a relay's
+// memory does not grow with BatchSize times the largest message: the rows past it stay for
+// the next batch.
+const MaxBatchBytes = 4 << 20
+
+// selectBatch locks up to BatchSize due rows, oldest first, skipping rows other relays hold,
+// and returns those within MaxBatchBytes (at least one) and whether the batch is full.
+func (r *Relay) selectBatch(ctx context.Context, tx pgx.Tx) (ids []int64, msgs []broker.Message, full bool, err error) {
 	rows, err := tx.Query(ctx, `
 		SELECT id, exchange, routing_key, message_id, headers, body
 		FROM outbox_messages
@@ -201,9 +208,10 @@ func (r *Relay) selectBatch(ctx context.Context, tx pgx.Tx) (ids []int64, msgs [
 		LIMIT $1
 		FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
 	if err != nil {
-		return nil, nil, fmt.Errorf("outbox: select batch: %w", err)
+		return nil, nil, false, fmt.Errorf("outbox: select batch: %w", err)
 	}
-	defer rows.Close()
+	defer rows.Close() // reads and drops the rows past MaxBatchBytes
+	size := 0
 	for rows.Next() {
 		var (
 			id      int64
@@ -211,18 +219,21 @@ func (r *Relay) selectBatch(ctx context.Context, tx pgx.Tx) (ids []int64, msgs [
 			headers []byte
 		)
 		if err := rows.Scan(&id, &m.Exchange, &m.RoutingKey, &m.MessageID, &headers, &m.Body); err != nil {
-			return nil, nil, fmt.Errorf("outbox: scan: %w", err)
+			return nil, nil, false, fmt.Errorf("outbox: scan: %w", err)
+		}
+		if size += len(headers) + len(m.Body); size > MaxBatchBytes && len(msgs) > 0 {
+			return ids, msgs, true, nil
 		}
 		if err := json.Unmarshal(headers, &m.Headers); err != nil {
-			return nil, nil, fmt.Errorf("outbox: row %d headers: %w", id, err)
+			return nil, nil, false, fmt.Errorf("outbox: row %d headers: %w", id, err)
 		}
 		ids = append(ids, id)
 		msgs = append(msgs, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("outbox: select batch: %w", err)
+		return nil, nil, false, fmt.Errorf("outbox: select batch: %w", err)
 	}
-	return ids, msgs, nil
+	return ids, msgs, len(msgs) == r.cfg.BatchSize, nil
 }
 
 // publish sends msgs and waits for their confirms, one "send" span each. A batch, once

@@ -171,3 +171,54 @@ func waitRows(t *testing.T, pool *pgxpool.Pool, want int) {
 	testkit.Eventually(t, 20*time.Second, func() bool { n = rows(t, pool); return n == want },
 		func() string { return fmt.Sprintf("outbox holds %d rows, want %d", n, want) })
 }
+
+// recordingPublisher is a real Publisher that notes the bytes of each batch it is given.
+type recordingPublisher struct {
+	outbox.Publisher
+	mu      sync.Mutex
+	batches []int
+}
+
+func (p *recordingPublisher) Publish(ctx context.Context, msgs []broker.Message) []error {
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Body)
+	}
+	p.mu.Lock()
+	p.batches = append(p.batches, size)
+	p.mu.Unlock()
+	return p.Publisher.Publish(ctx, msgs)
+}
+
+// A batch holds at most MaxBatchBytes of messages (a relay's memory does not grow with
+// BatchSize times the largest message); the rows past it go in the next batches, each once.
+func TestRelayBoundsABatchByBytes(t *testing.T) {
+	t.Parallel()
+	pool, _ := testkit.NewPool(t)
+	url := testkit.NewVhostURL(t)
+	ctx := context.Background()
+	body := make([]byte, outbox.MaxBatchBytes*3/8) // two fit in a batch, three do not
+	for i := range body {
+		body[i] = 'x'
+	}
+	const n = 6
+	for i := range n {
+		if err := outbox.Insert(ctx, pool, broker.Message{RoutingKey: job.QueueCompleted, MessageID: fmt.Sprint(i), Body: body}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := &recordingPublisher{Publisher: broker.NewPublisher(dial(t, url))}
+	t.Cleanup(pub.Publisher.(*broker.Publisher).Close)
+	if err := outbox.NewRelay(pool, pub, outbox.RelayConfig{}).Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, pool, 0)
+	if fmt.Sprint(pub.batches) != fmt.Sprint([]int{2 * len(body), 2 * len(body), 2 * len(body)}) {
+		t.Fatalf("batches of %v bytes, want three of two messages (%d bytes each)", pub.batches, len(body))
+	}
+	ch := testkit.Channel(t, url)
+	q, err := ch.QueueDeclarePassive(job.QueueCompleted, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum})
+	if err != nil || q.Messages != n {
+		t.Fatalf("%d messages in %s (%v), want %d", q.Messages, job.QueueCompleted, err, n)
+	}
+}
