@@ -90,7 +90,6 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 	var (
 		users                                     []int64
 		ids, descs, cvs, tones, keys, hashes, tps []string
-		ats                                       []time.Time
 		msgs                                      = make([]broker.Message, len(batch))
 		jobs                                      = make(map[string]Job, len(batch))
 	)
@@ -104,7 +103,7 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 		msgs[i], jobs[j.ID] = m, j
 		ids, users, descs, cvs = append(ids, n.ID), append(users, n.UserID), append(descs, n.JobDescription), append(cvs, n.CVText)
 		tones, keys, hashes = append(tones, string(n.Tone)), append(keys, n.IdempotencyKey), append(hashes, n.RequestHash)
-		tps, ats = append(tps, j.TraceParent), append(ats, now)
+		tps = append(tps, j.TraceParent)
 	}
 	out, err := outbox.ColumnsOf(msgs)
 	if err != nil {
@@ -113,19 +112,19 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 	rows, err := b.pool.Query(ctx, `
 		WITH n AS (
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-			                     $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::jsonb[], $14::bytea[])
-			       AS n(id, u, d, cv, t, k, h, tp, at, e, rk, mid, hd, b)
+			                     $10::text[], $11::text[], $12::text[], $13::jsonb[], $14::bytea[])
+			       AS n(id, u, d, cv, t, k, h, tp, e, rk, mid, hd, b)
 		), j AS (
 			INSERT INTO cover_letter_jobs (job_id, user_id, job_description, cv_text, tone, idempotency_key, request_hash, traceparent,
 			                               created_at, updated_at)
-			SELECT id, u, d, cv, t, nullif(k, ''), h, tp, at, at FROM n
+			SELECT id, u, d, cv, t, nullif(k, ''), h, tp, $9::timestamptz, $9::timestamptz FROM n
 			ON CONFLICT DO NOTHING
 			RETURNING job_id
 		), o AS (
 			INSERT INTO outbox_messages (exchange, routing_key, message_id, headers, body)
 			SELECT n.e, n.rk, n.mid, n.hd, n.b FROM n JOIN j ON j.job_id = n.id
 		)
-		SELECT job_id FROM j`, ids, users, descs, cvs, tones, keys, hashes, tps, ats,
+		SELECT job_id FROM j`, ids, users, descs, cvs, tones, keys, hashes, tps, now,
 		out.Exchanges, out.RoutingKeys, out.MessageIDs, out.Headers, out.Bodies)
 	if err != nil {
 		return nil, err
