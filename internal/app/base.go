@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,8 @@ type baseConfig struct {
 	deps     Dependencies
 	maxConns int32
 	pprof    string
+	// relayLinger is the outbox relay's wait before it looks (outbox.RelayConfig.Linger).
+	relayLinger time.Duration
 }
 
 // newBase connects the program to its dependencies. The broker connection lives until
@@ -80,7 +83,8 @@ func newBase(ctx, connCtx context.Context, cfg baseConfig, tel *telemetry.Teleme
 		},
 	})
 	b.store = jobstore.New(pool)
-	b.relay = outbox.NewRelay(pool, b.publisher, outbox.RelayConfig{Logger: tel.Logger, Telemetry: tel, ServerAttributes: conn.ServerAttributes()})
+	b.relay = outbox.NewRelay(pool, b.publisher, outbox.RelayConfig{Linger: cfg.relayLinger, Logger: tel.Logger, Telemetry: tel,
+		ServerAttributes: conn.ServerAttributes()})
 	b.store.OnOutboxWrite(b.relay.Wake)
 	return b, nil
 }

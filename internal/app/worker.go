@@ -58,6 +58,12 @@ func Worker(o Options) cli.RunFunc {
 // goes in this order: the worker drains while its broker connection, relay, cancellation
 // listener and progress publisher stay up; then these stop; the relay publishes what the
 // last jobs wrote; the admin server stops; the connections close.
+// workerRelayLinger is how long the worker's outbox relay gathers before a batch. Its rows are
+// mostly the completions (cover-letter.completed), which nobody waits on within milliseconds:
+// the jobs that complete meanwhile share the relay's transaction and confirms. The api's relay
+// does not wait: its rows are the jobs' messages, on their queue wait's critical path.
+const workerRelayLinger = 20 * time.Millisecond
+
 func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry, o Options) error {
 	log := tel.Logger
 	// The broker connection outlives ctx: draining jobs still ack after SIGTERM.
@@ -65,6 +71,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	defer closeConn()
 	b, err := newBase(ctx, connCtx, baseConfig{
 		name: workerProgram().service, deps: cfg.Dependencies, maxConns: cfg.maxConns(), pprof: cfg.PprofAddr,
+		relayLinger: workerRelayLinger,
 	}, tel)
 	if err != nil {
 		return err

@@ -45,6 +45,10 @@ type RelayConfig struct {
 	// while the broker is unreachable do not count; a row it can never take is parked at
 	// once). Defaults to 10.
 	MaxAttempts int
+	// Linger is how long a woken relay waits before it looks, so that the rows written
+	// meanwhile share its batch: one transaction and one wait for RabbitMQ's confirms for
+	// them all. 0 (the default) looks at once.
+	Linger time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Telemetry, if set, traces each publish as a PRODUCER span "send <queue>", a child of
@@ -118,9 +122,23 @@ func (r *Relay) Run(ctx context.Context) error {
 			t.Stop()
 			return nil
 		case <-wake:
+			sleep(ctx, r.cfg.Linger)
 		case <-t.C:
 		}
 		t.Stop()
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

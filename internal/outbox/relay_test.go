@@ -222,3 +222,29 @@ func TestRelayBoundsABatchByBytes(t *testing.T) {
 		t.Fatalf("%d messages in %s (%v), want %d", q.Messages, job.QueueCompleted, err, n)
 	}
 }
+
+// A woken relay waits its Linger before it looks: the rows written meanwhile go in the same
+// batch (one transaction, one wait for the confirms), not one batch each.
+func TestRelayLingersSoRowsShareABatch(t *testing.T) {
+	t.Parallel()
+	pool, _ := testkit.NewPool(t)
+	url := testkit.NewVhostURL(t)
+	pub := &recordingPublisher{Publisher: broker.NewPublisher(dial(t, url))}
+	t.Cleanup(pub.Publisher.(*broker.Publisher).Close)
+	r := outbox.NewRelay(pool, pub, outbox.RelayConfig{Linger: time.Second, PollInterval: time.Minute})
+	run(t, r)
+	time.Sleep(200 * time.Millisecond) // past the look a relay takes when it starts
+	for i := range 2 {
+		if err := outbox.Insert(context.Background(), pool, broker.Message{RoutingKey: job.QueueCompleted, MessageID: fmt.Sprint(i), Body: []byte("x")}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		r.Wake()
+		time.Sleep(200 * time.Millisecond) // without the linger the first row is published by now
+	}
+	waitRows(t, pool, 0)
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if fmt.Sprint(pub.batches) != "[2]" {
+		t.Fatalf("batches of %v bytes, want one of both rows", pub.batches)
+	}
+}
