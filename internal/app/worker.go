@@ -54,16 +54,16 @@ func Worker(o Options) cli.RunFunc {
 	return runProgram(o, workerProgram(), DefaultWorkerConfig, serveWorker)
 }
 
-// serveWorker runs the worker with cfg until ctx ends or one of its parts fails. Shutdown
-// goes in this order: the worker drains while its broker connection, relay, cancellation
-// listener and progress publisher stay up; then these stop; the relay publishes what the
-// last jobs wrote; the admin server stops; the connections close.
 // workerRelayLinger is how long the worker's outbox relay gathers before a batch. Its rows are
 // mostly the completions (cover-letter.completed), which nobody waits on within milliseconds:
 // the jobs that complete meanwhile share the relay's transaction and confirms. The api's relay
 // does not wait: its rows are the jobs' messages, on their queue wait's critical path.
 const workerRelayLinger = 20 * time.Millisecond
 
+// serveWorker runs the worker with cfg until ctx ends or one of its parts fails. Shutdown
+// goes in this order: the worker drains while its broker connection, relay, cancellation
+// listener and progress publisher stay up; then these stop; the relay publishes what the
+// last jobs wrote; the admin server stops; the connections close.
 func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry, o Options) error {
 	log := tel.Logger
 	// The broker connection outlives ctx: draining jobs still ack after SIGTERM.
