@@ -98,11 +98,10 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) *Relay {
 // the outbox channel (another process asks), on the due time of the next delayed row, and at
 // least every PollInterval.
 func (r *Relay) Run(ctx context.Context) error {
-	wake := r.wake
 	listenDone := make(chan struct{})
 	go func() {
 		defer close(listenDone)
-		r.listen(ctx, wake)
+		r.listen(ctx, r.wake)
 	}()
 	defer func() { <-listenDone }()
 
@@ -116,29 +115,33 @@ func (r *Relay) Run(ctx context.Context) error {
 				slog.String("error", err.Error()), slog.Duration("retry_in", r.cfg.RetryDelay))
 			wait = r.cfg.RetryDelay
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !r.wait(ctx, wait) {
 			return nil
-		case <-wake:
-			sleep(ctx, r.cfg.Linger)
-		case <-t.C:
 		}
-		t.Stop()
 	}
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
+// wait sleeps for d or until the relay is woken, and once woken for Linger more; false when
+// ctx ends first.
+func (r *Relay) wait(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
 	case <-t.C:
+		return true
+	case <-r.wake:
+		if r.cfg.Linger <= 0 {
+			return true
+		}
+		t.Reset(r.cfg.Linger)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
 	}
 }
 
