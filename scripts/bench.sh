@@ -12,6 +12,7 @@
 #   BENCH_PHASES=raw,api make bench   a subset: raw, api, e2e, overhead, free, river, experiments
 #                                ("river": the River peer, tools/riverpeer, beside our api runs
 #                                and our 1x32 and 4x8 end-to-end runs, which it runs if e2e is not asked)
+#   BENCH_E2E='0s 1x8,0s 4x8'   only these end-to-end runs (by name; with BENCH_PROFILE=1 each is profiled)
 #   BENCH_KEEP=1                 keep the bench database and RabbitMQ vhost afterwards
 #
 # Output: bin/bench/out/{results.md,results.json,logs/,profiles/}.

@@ -16,8 +16,9 @@ import (
 const maxResultBytes = 512 << 10
 
 // DefaultRunsInFlight is how many claim statements, and how many complete transactions, a
-// Batched runs at once; while they do, the next ones gather for the next batch.
-const DefaultRunsInFlight = 2
+// Batched runs at once; while they do, the next ones gather for the next batch. One, not two:
+// with a second in flight, jobs that end one by one took a transaction each (docs/benchmarks.md).
+const DefaultRunsInFlight = 1
 
 // completion is a job's result to store under its lease.
 type completion struct {

@@ -37,6 +37,7 @@ type Config struct {
 	Quick            bool     // BENCH_QUICK=1: short windows, to try the harness
 	Keep             bool     // BENCH_KEEP=1: keep the database and the vhost
 	Phases           []string // BENCH_PHASES: raw,api,e2e,overhead,free,river,experiments (default all), scale (only when named)
+	E2E              []string // BENCH_E2E: only these end-to-end runs, by name ("0s 4x8,1s 1x32"; default all), each profiled if Profile
 	Commit           string
 	Stdout, Stderr   io.Writer
 }
@@ -68,10 +69,25 @@ func FromEnv(getenv func(string) string, stdout, stderr io.Writer) Config {
 			c.Phases = append(c.Phases, p)
 		}
 	}
+	for _, n := range strings.Split(getenv("BENCH_E2E"), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			c.E2E = append(c.E2E, n)
+		}
+	}
 	return c
 }
 
 func (c Config) phase(name string) bool { return slices.Contains(c.Phases, name) }
+
+// e2eRun says whether the end-to-end run named name is asked for (BENCH_E2E), and whether to
+// profile it: the named runs, or by default 1 × 32.
+func (c Config) e2eRun(name string, workers, conc int) (run, profile bool) {
+	if len(c.E2E) == 0 {
+		return true, c.Profile && workers == 1 && conc == 32
+	}
+	run = slices.Contains(c.E2E, name)
+	return run, run && c.Profile
+}
 
 // durations of the runs; Quick shortens them to try the harness.
 type durations struct {
@@ -402,12 +418,14 @@ func (r *run) phaseE2E(ctx context.Context, lat time.Duration) error {
 	d := r.d
 	for _, workers := range []int{1, 2, 4} {
 		for _, conc := range []int{8, 32} {
-			river := r.cfg.phase("river") && riverCase(workers, conc)
-			if !r.cfg.phase("e2e") && !river {
+			name := fmt.Sprintf("%s %dx%d", latName(lat), workers, conc)
+			asked, profile := r.cfg.e2eRun(name, workers, conc)
+			river := r.cfg.phase("river") && riverCase(workers, conc) && asked
+			if !asked || !r.cfg.phase("e2e") && !river {
 				continue
 			}
-			spec := E2ESpec{Name: fmt.Sprintf("%s %dx%d", latName(lat), workers, conc), Latency: lat, Workers: workers, Conc: conc,
-				Warm: d.e2eWarm, Window: d.e2eWindow, Profile: r.cfg.Profile && workers == 1 && conc == 32}
+			spec := E2ESpec{Name: name, Latency: lat, Workers: workers, Conc: conc,
+				Warm: d.e2eWarm, Window: d.e2eWindow, Profile: profile}
 			er, err := runE2E(ctx, r.sys, spec)
 			if err != nil {
 				return r.fail("e2e "+spec.Name, err)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -253,5 +254,28 @@ func TestSlowestKeepsTheSlowestPercentsTimings(t *testing.T) {
 	}
 	if got := slowest(lat, timings); fmt.Sprint(got) != "[299 ms: 299 298 ms: 298 297 ms: 297]" {
 		t.Errorf("1 %% of 300: %q", got)
+	}
+}
+
+func TestE2ERunSelection(t *testing.T) {
+	for _, tc := range []struct {
+		env           map[string]string
+		name          string
+		workers, conc int
+		run, profile  bool
+	}{
+		{map[string]string{}, "0s 1x8", 1, 8, true, false},
+		{map[string]string{"BENCH_PROFILE": "1"}, "0s 1x32", 1, 32, true, true},
+		{map[string]string{"BENCH_PROFILE": "1"}, "0s 4x8", 4, 8, true, false},
+		{map[string]string{"BENCH_E2E": "0s 4x8, 1s 1x8"}, "0s 4x8", 4, 8, true, false},
+		{map[string]string{"BENCH_E2E": "0s 4x8, 1s 1x8"}, "1s 1x8", 1, 8, true, false},
+		{map[string]string{"BENCH_E2E": "0s 4x8, 1s 1x8", "BENCH_PROFILE": "1"}, "0s 4x8", 4, 8, true, true},
+		{map[string]string{"BENCH_E2E": "0s 4x8", "BENCH_PROFILE": "1"}, "0s 1x32", 1, 32, false, false},
+	} {
+		c := FromEnv(func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+		run, profile := c.e2eRun(tc.name, tc.workers, tc.conc)
+		if run != tc.run || profile != tc.profile {
+			t.Errorf("%v: e2eRun(%q) = %v, %v; want %v, %v", tc.env, tc.name, run, profile, tc.run, tc.profile)
+		}
 	}
 }
