@@ -60,12 +60,10 @@ func CoverLetter(d CoverLetterDeps) kind.Kind {
 		start := time.Now()
 		p := prompt.Build(a.JobDescription, a.CVText, a.Tone)
 		deltas := newCoalescer(func(index int, text string) {
-			if d.Progress != nil {
-				d.Progress.Publish(progress.Event{Type: progress.TypeDelta, JobID: j.ID, Attempt: j.Attempts, Index: index, Text: text})
-			}
-		})
+			d.Progress.Publish(progress.Event{Type: progress.TypeDelta, JobID: j.ID, Attempt: j.Attempts, Index: index, Text: text})
+		}, func() bool { return d.Progress != nil && d.Progress.Watched(j.ID) })
 		out, err := d.LLM.Stream(ctx, p.System, p.User, deltas.add)
-		deltas.flush()
+		deltas.end()
 		d.Metrics.call(time.Since(start), out, err)
 		if err != nil {
 			return jobstore.CoverLetterResult{}, llmFailure(err)

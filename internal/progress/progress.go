@@ -37,19 +37,96 @@ type Event struct {
 // Announcer announces jobs' live progress; it may drop events. *Publisher is the real one.
 type Announcer interface {
 	Publish(Event)
+	// Watched says whether jobID's letter is worth sending piece by piece now: false while
+	// nobody is known to receive its events.
+	Watched(jobID string) bool
+}
+
+// After RabbitMQ said that nobody receives a job's events, its pieces wait QuietFirst, then
+// twice as long after each return, up to QuietAtMost: the longest a watcher who comes later
+// waits for the letter so far. A browser that opens the stream just after its submit (and
+// after the job's first event came back) sees the letter from QuietFirst on; a job nobody
+// watches for 30 s sends about 20 events rather than 300.
+const (
+	QuietFirst  = 250 * time.Millisecond
+	QuietAtMost = 2 * time.Second
+)
+
+// quietSpell is how long a job's pieces wait after its nth return (n ≥ 1).
+func quietSpell(n int) time.Duration {
+	if n > 4 {
+		return QuietAtMost
+	}
+	return min(QuietFirst<<(n-1), QuietAtMost)
+}
+
+// quiet is an unwatched job's state: until when its pieces wait, and how many of its events
+// came back.
+type quiet struct {
+	until   time.Time
+	returns int
 }
 
 // Publisher sends events without waiting: a bounded buffer drained by one goroutine; when
 // RabbitMQ is slow or away, events are dropped rather than slowing the job down.
+//
+// Events go out mandatory: RabbitMQ returns one that no queue is bound for, which means that
+// no api replica streams its job and nobody else listens. The job is then unwatched for a
+// while (Watched is false; see QuietFirst), and its letter's pieces wait, to go out together
+// once it may be watched again; most jobs have nobody watching, and their pieces were most
+// of the events.
 type Publisher struct {
 	conn   *broker.Connection
 	log    *slog.Logger
 	events chan Event
+
+	mu        sync.Mutex
+	unwatched map[string]quiet // by job id
 }
 
 // NewPublisher returns a Publisher; call Run to start sending.
 func NewPublisher(conn *broker.Connection, log *slog.Logger) *Publisher {
-	return &Publisher{conn: conn, log: log, events: make(chan Event, 4096)}
+	return &Publisher{conn: conn, log: log, events: make(chan Event, 4096), unwatched: map[string]quiet{}}
+}
+
+// Watched says whether jobID's pieces are worth sending: true unless RabbitMQ returned one
+// of its events within the job's quiet spell. A nil Publisher sends nothing: false.
+func (p *Publisher) Watched(jobID string) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q, ok := p.unwatched[jobID]
+	return !ok || time.Now().After(q.until)
+}
+
+// returned makes the jobs whose events come back unrouted unwatched for their next quiet
+// spell, until returns closes (its channel closed).
+func (p *Publisher) returned(returns <-chan amqp.Return) {
+	for r := range returns {
+		now := time.Now()
+		p.mu.Lock()
+		if len(p.unwatched) >= 4096 { // jobs that ended without a final event: forget the expired
+			for id, q := range p.unwatched {
+				if now.After(q.until) {
+					delete(p.unwatched, id)
+				}
+			}
+		}
+		q := p.unwatched[r.RoutingKey]
+		q.returns++
+		q.until = now.Add(quietSpell(q.returns))
+		p.unwatched[r.RoutingKey] = q
+		p.mu.Unlock()
+	}
+}
+
+// ended forgets a job whose final status is out.
+func (p *Publisher) ended(jobID string) {
+	p.mu.Lock()
+	delete(p.unwatched, jobID)
+	p.mu.Unlock()
 }
 
 // Publish queues e, or drops it if the buffer is full. A nil Publisher drops everything.
@@ -92,9 +169,14 @@ func (p *Publisher) Run(ctx context.Context) {
 				ch = nil
 				continue
 			}
+			go p.returned(ch.NotifyReturn(make(chan amqp.Return, 64)))
+		}
+		final := e.Type == TypeStatus && e.Status.Final() // the job's last word: nothing after it to spare
+		if final {
+			p.ended(e.JobID)
 		}
 		body, _ := json.Marshal(e)
-		err := ch.PublishWithContext(ctx, job.ExchangeProgress, e.JobID, false, false, amqp.Publishing{
+		err := ch.PublishWithContext(ctx, job.ExchangeProgress, e.JobID, !final, false, amqp.Publishing{
 			ContentType:  "application/json",
 			DeliveryMode: amqp.Transient,
 			Expiration:   "60000", // a progress event older than a minute helps nobody

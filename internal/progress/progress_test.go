@@ -308,3 +308,37 @@ func TestEventJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestAJobNobodyWatchesIsUnwatchedUntilSomeoneDoes(t *testing.T) {
+	t.Parallel()
+	hub, tb := setup(t)
+	if !tb.pub.Watched("job-q") {
+		t.Fatal("a job nothing is known of counts as unwatched")
+	}
+	// No queue is bound for job-q: RabbitMQ returns its event, and its pieces wait.
+	tb.pub.Publish(progress.Event{Type: progress.TypeStatus, JobID: "job-q", Status: job.StatusProcessing, Attempt: 1})
+	testkit.Eventually(t, 10*time.Second, func() bool { return !tb.pub.Watched("job-q") }, "job-q unwatched after its event came back")
+
+	// Someone comes: once the quiet spell is over, job-q's events reach them and stay wanted.
+	events, _ := hub.Subscribe("job-q")
+	testkit.Eventually(t, progress.QuietAtMost, func() bool { return tb.pub.Watched("job-q") }, "job-q watched again after its quiet spell")
+	for _, e := range deltas("job-q", 3) {
+		tb.pub.Publish(e)
+	}
+	receive(t, events, 3)
+	time.Sleep(200 * time.Millisecond) // a return would have come by now
+	if !tb.pub.Watched("job-q") {
+		t.Fatal("job-q unwatched while its events reach a watcher")
+	}
+
+	// A job's final status is its last word: never returned, and it forgets the job.
+	tb.pub.Publish(progress.Event{Type: progress.TypeStatus, JobID: "job-f", Status: job.StatusProcessing, Attempt: 1})
+	testkit.Eventually(t, 10*time.Second, func() bool { return !tb.pub.Watched("job-f") }, "job-f unwatched")
+	tb.pub.Publish(progress.Event{Type: progress.TypeStatus, JobID: "job-f", Status: job.StatusCompleted, Attempt: 1})
+	testkit.Eventually(t, progress.QuietFirst/2, func() bool { return tb.pub.Watched("job-f") }, "job-f forgotten after its final status")
+	tb.pub.Publish(progress.Event{Type: progress.TypeStatus, JobID: "job-g", Status: job.StatusFailed, Attempt: 1})
+	time.Sleep(200 * time.Millisecond)
+	if !tb.pub.Watched("job-g") {
+		t.Fatal("a final status came back unrouted: it was sent mandatory")
+	}
+}

@@ -521,11 +521,13 @@ func hanging(ctx context.Context, _ func(string)) (llm.Completion, error) {
 	return llm.Completion{}, fmt.Errorf("llm: %w", context.Cause(ctx))
 }
 
-// progressRecorder keeps the progress events published.
+// progressRecorder keeps the progress events published, as if someone watched every job.
 type progressRecorder struct {
 	mu     sync.Mutex
 	events []progress.Event
 }
+
+func (p *progressRecorder) Watched(string) bool { return true }
 
 func (p *progressRecorder) Publish(e progress.Event) {
 	p.mu.Lock()
