@@ -50,8 +50,9 @@ type ClaimRequest struct {
 // arrival as its creation time (a publisher's createdAt is not believed) and if the kind's
 // Admit lets it (else the job is failed and dead-lettered at once and Claim returns Admit's
 // *LimitError). A job may be claimed when it is pending and due, when its lease expired, or
-// by a redelivery once its holder stopped sending heartbeats; a redelivery of a job whose
-// holder is alive is ErrLeaseHeld (ask again later: the holder may still finish it). Anything
+// by a redelivery once its holder stopped sending heartbeats (and OwnerDeadAfter has passed
+// since its claim, so that a holder whose first heartbeat is not in yet counts as alive); a
+// redelivery of a job whose holder is alive is ErrLeaseHeld (ask again later: the holder may still finish it). Anything
 // else is ErrNotClaimable: a duplicate message, to be dropped.
 func (r *Runs) Claim(ctx context.Context, req ClaimRequest) (Run, Lease, error) {
 	lease := Lease{JobID: req.Envelope.JobID, Token: req.Token}
@@ -166,7 +167,9 @@ const claimSQL = `
 	{from}
 	WHERE job_id = {job} AND CASE status
 	    WHEN 'pending' THEN run_after IS NULL OR run_after <= now()
-	    WHEN 'processing' THEN lease_token = {token} OR lease_expires_at < now() OR ({redelivered} AND NOT EXISTS (
+	    WHEN 'processing' THEN lease_token = {token} OR lease_expires_at < now() OR ({redelivered}
+	        -- a holder is alive for deadAfter after its claim, seen yet or not (a new worker's first heartbeat)
+	        AND j.started_at < now() - make_interval(secs => {deadAfter}) AND NOT EXISTS (
 	        SELECT 1 FROM worker_processes AS p
 	        WHERE p.id = j.lease_owner AND p.seen_at > now() - make_interval(secs => {deadAfter})))
 	    ELSE false END`

@@ -475,6 +475,12 @@ func TestRedeliveryWaitsForALiveHolder(t *testing.T) {
 	if _, err := tb.pool.Exec(ctx, `UPDATE worker_processes SET seen_at = now() - interval '1 minute' WHERE id = $1`, holder); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := s.Claim(ctx, copyReq); !errors.Is(err, jobstore.ErrLeaseHeld) {
+		t.Fatalf("a redelivery took over a job claimed a moment ago: %v, want ErrLeaseHeld", err)
+	}
+	if _, err := tb.pool.Exec(ctx, `UPDATE cover_letter_jobs SET started_at = now() - interval '1 minute' WHERE job_id = $1`, j.ID); err != nil {
+		t.Fatal(err)
+	}
 	taken, _, err := s.Claim(ctx, copyReq)
 	if err != nil || taken.Attempts != 2 {
 		t.Fatalf("takeover from a dead holder = %+v, %v", taken, err)
@@ -482,6 +488,37 @@ func TestRedeliveryWaitsForALiveHolder(t *testing.T) {
 	// A copy that is not a redelivery never takes over: it is a duplicate.
 	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), false, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
 		t.Fatalf("a duplicate claimed a running job: %v", err)
+	}
+}
+
+// A holder that claimed before its first heartbeat was committed (a worker just started) is
+// alive too: a redelivery waits until OwnerDeadAfter has passed since the claim. (The fault
+// suite caught one: a new worker's connection died under a broker error, its job was
+// redelivered 50 ms later, and two workers ran it.)
+func TestRedeliveryWaitsForAHolderNotYetSeen(t *testing.T) {
+	s, tb, ctx := setup(t)
+	holder, other := uuid.New(), uuid.New() // the holder has no heartbeat yet
+	if err := s.Heartbeat(ctx, other, "worker"); err != nil {
+		t.Fatal(err)
+	}
+	j := tb.create(t, s, "job-1")
+	req := claimOf(msgFor(j), false, time.Minute)
+	req.Owner = holder
+	if _, _, err := s.Claim(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	copyReq := claimOf(msgFor(j), true, time.Minute)
+	copyReq.Owner, copyReq.OwnerDeadAfter = other, 15*time.Second
+	if _, _, err := s.Claim(ctx, copyReq); !errors.Is(err, jobstore.ErrLeaseHeld) {
+		t.Fatalf("a redelivery took over a job claimed a moment ago by a holder not yet seen: %v, want ErrLeaseHeld", err)
+	}
+	// The holder never shows up: OwnerDeadAfter after its claim, the copy takes over.
+	if _, err := tb.pool.Exec(ctx, `UPDATE cover_letter_jobs SET started_at = now() - interval '16 seconds' WHERE job_id = $1`, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	taken, _, err := s.Claim(ctx, copyReq)
+	if err != nil || taken.Attempts != 2 {
+		t.Fatalf("takeover from a holder never seen = %+v, %v", taken, err)
 	}
 }
 
