@@ -449,6 +449,25 @@ func TestOutcomesAreStoredWhateverTheirText(t *testing.T) {
 	}
 }
 
+// claimWithWaitingCopy claims job-1 for holder, then has a redelivered copy of its message
+// (OwnerDeadAfter 15 s) claimed for other, which must wait: ErrLeaseHeld. It returns the job
+// and the copy's request.
+func claimWithWaitingCopy(ctx context.Context, t *testing.T, s store, tb *testBundle, holder, other uuid.UUID) (jobstore.Job, jobstore.ClaimRequest) {
+	t.Helper()
+	j := tb.create(t, s, "job-1")
+	req := claimOf(msgFor(j), false, time.Minute)
+	req.Owner = holder
+	if _, _, err := s.Claim(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	copyReq := claimOf(msgFor(j), true, time.Minute)
+	copyReq.Owner, copyReq.OwnerDeadAfter = other, 15*time.Second
+	if _, _, err := s.Claim(ctx, copyReq); !errors.Is(err, jobstore.ErrLeaseHeld) {
+		t.Fatalf("a redelivery took over a job its holder claimed a moment ago: %v, want ErrLeaseHeld", err)
+	}
+	return j, copyReq
+}
+
 // A redelivered message does not take a job over from a worker that is still alive (its
 // broker connection dropped, its LLM call goes on): the copy waits (ErrLeaseHeld) until the
 // holder finishes or stops sending heartbeats. One LLM call per job, not two.
@@ -460,17 +479,7 @@ func TestRedeliveryWaitsForALiveHolder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	j := tb.create(t, s, "job-1")
-	req := claimOf(msgFor(j), false, time.Minute)
-	req.Owner = holder
-	if _, _, err := s.Claim(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	copyReq := claimOf(msgFor(j), true, time.Minute)
-	copyReq.Owner, copyReq.OwnerDeadAfter = other, 15*time.Second
-	if _, _, err := s.Claim(ctx, copyReq); !errors.Is(err, jobstore.ErrLeaseHeld) {
-		t.Fatalf("a redelivery claimed a job its live holder runs: %v, want ErrLeaseHeld", err)
-	}
+	j, copyReq := claimWithWaitingCopy(ctx, t, s, tb, holder, other)
 	// The holder stops sending heartbeats (killed): the copy takes over.
 	if _, err := tb.pool.Exec(ctx, `UPDATE worker_processes SET seen_at = now() - interval '1 minute' WHERE id = $1`, holder); err != nil {
 		t.Fatal(err)
@@ -501,17 +510,7 @@ func TestRedeliveryWaitsForAHolderNotYetSeen(t *testing.T) {
 	if err := s.Heartbeat(ctx, other, "worker"); err != nil {
 		t.Fatal(err)
 	}
-	j := tb.create(t, s, "job-1")
-	req := claimOf(msgFor(j), false, time.Minute)
-	req.Owner = holder
-	if _, _, err := s.Claim(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	copyReq := claimOf(msgFor(j), true, time.Minute)
-	copyReq.Owner, copyReq.OwnerDeadAfter = other, 15*time.Second
-	if _, _, err := s.Claim(ctx, copyReq); !errors.Is(err, jobstore.ErrLeaseHeld) {
-		t.Fatalf("a redelivery took over a job claimed a moment ago by a holder not yet seen: %v, want ErrLeaseHeld", err)
-	}
+	j, copyReq := claimWithWaitingCopy(ctx, t, s, tb, holder, other)
 	// The holder never shows up: OwnerDeadAfter after its claim, the copy takes over.
 	if _, err := tb.pool.Exec(ctx, `UPDATE cover_letter_jobs SET started_at = now() - interval '16 seconds' WHERE job_id = $1`, j.ID); err != nil {
 		t.Fatal(err)
