@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/pause"
 )
 
 // ConnectionConfig configures a Connection.
@@ -95,7 +96,7 @@ func (c *Connection) run(ctx context.Context) {
 		if err != nil {
 			c.cfg.Logger.WarnContext(ctx, "broker: dial failed", slog.String("server", redact(c.cfg.URL)),
 				slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
-			if !sleep(ctx, backoff) {
+			if pause.For(ctx, backoff) != nil {
 				return
 			}
 			backoff = min(2*backoff, c.cfg.MaxBackoff)
@@ -124,7 +125,7 @@ func (c *Connection) run(ctx context.Context) {
 			}
 			c.cfg.Logger.WarnContext(ctx, "broker: connection lost", slog.String("error", err.Error()))
 			// Wait a little (with jitter) so a restarting broker is not hammered by every client at once.
-			if !sleep(ctx, c.cfg.MinBackoff+rand.N(c.cfg.MinBackoff)) {
+			if pause.For(ctx, c.cfg.MinBackoff+rand.N(c.cfg.MinBackoff)) != nil {
 				return
 			}
 		}
@@ -176,7 +177,7 @@ func (c *Connection) Channel(ctx context.Context) (*amqp.Channel, error) {
 				return nil, fmt.Errorf("broker: open channel: %w", err)
 			}
 			// The connection died under us; wait for the next one.
-			if !sleep(ctx, c.cfg.MinBackoff) {
+			if pause.For(ctx, c.cfg.MinBackoff) != nil {
 				return nil, ctx.Err()
 			}
 			continue
@@ -217,17 +218,6 @@ func redact(raw string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // ServerAttributes names the broker on spans (server.address, server.port).

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/careerops/jobs/internal/pause"
 )
 
 const (
@@ -48,7 +50,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	if req.Stream {
 		wait = latency / 4
 	}
-	if sleep(r.Context(), wait) != nil {
+	if pause.For(r.Context(), wait) != nil {
 		s.canceled.Add(1)
 		return
 	}
@@ -341,19 +343,4 @@ func splitWords(s string, n int) []string {
 		}
 	}
 	return append(pieces, s[start:])
-}
-
-// sleep waits for d, or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

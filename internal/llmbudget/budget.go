@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/careerops/jobs/internal/llm"
+	"github.com/careerops/jobs/internal/pause"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
@@ -102,7 +103,7 @@ func (b *Budgeted) Stream(ctx context.Context, system, user string, onDelta func
 	if wait > 0 {
 		b.event(ctx, "llm budget wait", wait)
 		b.cfg.Metrics.reserved(outcomeWaited, wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := pause.For(ctx, wait); err != nil {
 			b.settle(ctx, Outcome{Requests: -1, Tokens: -tokens}) // never made
 			return llm.Completion{}, err
 		}
@@ -159,16 +160,4 @@ func (b *Budgeted) settle(ctx context.Context, o Outcome) {
 func (b *Budgeted) event(ctx context.Context, name string, wait time.Duration) {
 	trace.SpanFromContext(ctx).AddEvent(name, trace.WithAttributes(
 		budgetKey.String(b.cfg.Name), waitKey.Int64(wait.Milliseconds())))
-}
-
-// sleep waits d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/pause"
 	"github.com/careerops/jobs/internal/telemetry"
 )
 
@@ -132,16 +133,7 @@ func (r *Relay) wait(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-r.wake:
-		if r.cfg.Linger <= 0 {
-			return true
-		}
-		t.Reset(r.cfg.Linger)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
+		return pause.For(ctx, r.cfg.Linger) == nil
 	}
 }
 
