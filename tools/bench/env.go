@@ -20,6 +20,7 @@ import (
 	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/pause"
 	"github.com/careerops/jobs/internal/testkit"
 )
 
@@ -67,12 +68,30 @@ func newWorld(ctx context.Context, cfg Config) (*world, error) {
 		}
 	}
 	w.pgPID = postmasterPID(ctx, w.pool)
-	w.mqPID, _ = w.mgmt.NodePID(ctx) // 0: RabbitMQ's CPU is not measured
+	if w.mqPID, err = nodePID(ctx, w.mgmt); err != nil {
+		return w, err
+	}
 	var pgVersion string
 	_ = w.pool.QueryRow(ctx, `SHOW server_version`).Scan(&pgVersion) // only printed
 	mqVersion, _ := w.mgmt.Version(ctx)                              // only printed
 	w.versions = fmt.Sprintf("PostgreSQL %s, RabbitMQ %s", strings.Fields(pgVersion + " ?")[0], mqVersion)
 	return w, nil
+}
+
+// nodePID is the pid of RabbitMQ's node, whose CPU every run counts. A management plugin just
+// enabled reports it only once its first statistics are in: it waits up to 15 s for them.
+func nodePID(ctx context.Context, mgmt *testkit.RabbitAdmin) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		pid, err := mgmt.NodePID(ctx)
+		if err == nil {
+			return pid, nil
+		}
+		if pause.For(ctx, 250*time.Millisecond) != nil {
+			return 0, fmt.Errorf("RabbitMQ's pid, for its CPU: %w", err)
+		}
+	}
 }
 
 // openDatabase creates and migrates the bench database and opens the bench's own pool.
