@@ -21,6 +21,7 @@ import (
 	"github.com/careerops/jobs/internal/jobstore"
 	"github.com/careerops/jobs/internal/kinds"
 	"github.com/careerops/jobs/internal/outbox"
+	"github.com/careerops/jobs/internal/pause"
 	"github.com/careerops/jobs/internal/schedule"
 )
 
@@ -48,8 +49,10 @@ type Source struct {
 	conn  *broker.Connection
 	store *jobstore.Store
 
-	mu     sync.Mutex // held while listing the DLQ: one listing at a time
-	listed *listing   // the last listing of the DLQ; nil: none
+	// mu is held while listing the DLQ, until RabbitMQ has its messages back, and while
+	// counting it: one listing at a time, and no count of a DLQ a listing holds.
+	mu     sync.Mutex
+	listed *listing // the last listing of the DLQ; nil: none
 
 	idleMu sync.Mutex
 	idle   []*amqp.Channel // open channels for inspections, at most inspectors
@@ -76,7 +79,7 @@ func (s *Source) QueueStats(ctx context.Context) ([]QueueStat, error) {
 	for w := range min(inspectors, len(queues)) {
 		g.Go(func() (err error) {
 			for i := w; i < len(queues) && err == nil; i += inspectors {
-				stats[i], err = s.inspect(ctx, queues[i].Name)
+				stats[i], err = s.count(ctx, queues[i].Name)
 			}
 			return err
 		})
@@ -91,6 +94,15 @@ func (s *Source) QueueStats(ctx context.Context) ([]QueueStat, error) {
 		}
 	}
 	return out, nil
+}
+
+// count is inspect, but waits for a listing of the DLQ to end (see mu).
+func (s *Source) count(ctx context.Context, queue string) (*QueueStat, error) {
+	if queue == job.QueueDLQ {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
+	return s.inspect(ctx, queue)
 }
 
 // inspect reads one queue's counts (a passive declare) on an idle channel, kept open for the
@@ -195,9 +207,28 @@ func (s *Source) DeadLetters(ctx context.Context, limit int) ([]dlq.Entry, error
 		if entries, err = s.listDLQ(ctx, limit); err != nil {
 			return nil, err
 		}
+		s.awaitReturned(ctx, q.Messages)
 	}
 	s.listed = &listing{ready: q.Messages, limit: limit, entries: entries}
 	return slices.Clone(entries), nil
+}
+
+// returnWait bounds how long a listing waits for RabbitMQ to count its messages back.
+const returnWait = time.Second
+
+// awaitReturned waits, up to returnWait, until the DLQ holds ready messages again. Closing a
+// listing's channel gives its messages back, but RabbitMQ counts them back asynchronously (a
+// quorum queue: once its log has the return); a count in between would say they are gone.
+// Fewer for longer means someone else took some: it stops waiting.
+func (s *Source) awaitReturned(ctx context.Context, ready int) {
+	ctx, cancel := context.WithTimeout(ctx, returnWait)
+	defer cancel()
+	for {
+		q, err := s.inspect(ctx, job.QueueDLQ)
+		if err != nil || q == nil || q.Messages >= ready || pause.For(ctx, 2*time.Millisecond) != nil {
+			return
+		}
+	}
 }
 
 // listDLQ lists the first limit dead letters on a channel of its own, whose close gives them

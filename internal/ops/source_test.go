@@ -363,3 +363,44 @@ func TestRequeueDeadLetters(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueStatsCountTheDLQWhileItIsListed: the overview asks for the queues and the dead
+// letters at once. A listing holds the DLQ's messages until its channel gives them back, and
+// RabbitMQ takes them back asynchronously: the queues' count must not report them gone.
+func TestQueueStatsCountTheDLQWhileItIsListed(t *testing.T) {
+	ctx := context.Background()
+	src, b := setup(t, true)
+	for n := 1; n <= 10; n++ {
+		b.deadLetter(t, fmt.Sprintf("job-%d", n)) // a new dead letter: the next DeadLetters lists again
+		if got := b.dlqLen(t, n); got != n {
+			t.Fatalf("DLQ holds %d messages, want %d", got, n)
+		}
+		done := make(chan error, 1)
+		go func() {
+			entries, err := src.DeadLetters(ctx, 50)
+			if err == nil && len(entries) != n {
+				err = fmt.Errorf("DeadLetters listed %d, want %d", len(entries), n)
+			}
+			done <- err
+		}()
+		for listing := true; listing; {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				listing = false // one more look, right after it
+			default:
+			}
+			stats, err := src.QueueStats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range stats {
+				if q.Name == job.QueueDLQ && q.Messages != n {
+					t.Fatalf("with %d dead letters listed at the same time, QueueStats counts %d in the DLQ", n, q.Messages)
+				}
+			}
+		}
+	}
+}
