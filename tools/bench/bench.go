@@ -123,6 +123,9 @@ type Results struct {
 	// same settings in API and E2E.
 	RiverAPI []APIResult `json:"riverApi"`
 	RiverE2E []E2EResult `json:"riverE2e"`
+	// AtRiverRate are ours at 0 s, open loop at the jobs/s River did in its run of the same
+	// settings: CPU per job at equal load, apart from what saturation costs.
+	AtRiverRate []E2EResult `json:"atRiverRate"`
 	// Experiments are runs with one change to the bench database (see runExperiments).
 	ExpAPI      []APIResult `json:"experimentsApi"`
 	ExpOverhead []*Overhead `json:"experimentsOverhead"`
@@ -426,21 +429,20 @@ func (r *run) phaseE2E(ctx context.Context, lat time.Duration) error {
 			}
 			spec := E2ESpec{Name: name, Latency: lat, Workers: workers, Conc: conc,
 				Warm: d.e2eWarm, Window: d.e2eWindow, Profile: profile}
-			er, err := runE2E(ctx, r.sys, spec)
-			if err != nil {
-				return r.fail("e2e "+spec.Name, err)
+			if _, err := r.e2e(ctx, "e2e", spec, &r.res.E2E); err != nil {
+				return err
 			}
-			r.res.E2E = append(r.res.E2E, er)
-			fmt.Fprintln(r.cfg.Stdout, er.line())
 			if !river {
 				continue
 			}
 			spec.Peer, spec.Profile = "river", false
-			if er, err = runE2E(ctx, r.sys, spec); err != nil {
-				return r.fail("river e2e "+spec.Name, err)
+			rv, err := r.e2e(ctx, "river e2e", spec, &r.res.RiverE2E)
+			if err != nil {
+				return err
 			}
-			r.res.RiverE2E = append(r.res.RiverE2E, er)
-			fmt.Fprintln(r.cfg.Stdout, er.line())
+			if err := r.atRiverRate(ctx, spec, rv); err != nil {
+				return err
+			}
 		}
 	}
 	if lat == 0 && r.cfg.phase("overhead") {
@@ -458,6 +460,30 @@ func (r *run) phaseE2E(ctx context.Context, lat time.Duration) error {
 	return nil
 }
 
+// atRiverRate runs ours as River's run rv of spec was, but open loop at the jobs/s River did:
+// at 0 s River leaves most of the machine idle while ours saturates it, so their CPU per job
+// is compared at unequal loads; this compares it at equal ones. At 1 s both do their
+// capacity already.
+func (r *run) atRiverRate(ctx context.Context, spec E2ESpec, rv E2EResult) error {
+	if spec.Latency != 0 || rv.JobsPerSec <= 0 {
+		return nil
+	}
+	spec.Name, spec.Peer, spec.Rate = spec.Name+" @River's rate", "", rv.JobsPerSec
+	_, err := r.e2e(ctx, "e2e", spec, &r.res.AtRiverRate)
+	return err
+}
+
+// e2e runs spec, appends its result to into and prints its line; what names it in an error.
+func (r *run) e2e(ctx context.Context, what string, spec E2ESpec, into *[]E2EResult) (E2EResult, error) {
+	er, err := runE2E(ctx, r.sys, spec)
+	if err != nil {
+		return er, r.fail(what+" "+spec.Name, err)
+	}
+	*into = append(*into, er)
+	fmt.Fprintln(r.cfg.Stdout, er.line())
+	return er, nil
+}
+
 // phaseFree runs at half of what one worker at concurrency 32 could do (at 0 s latency: half
 // of what it did).
 func (r *run) phaseFree(ctx context.Context, lat time.Duration) error {
@@ -471,13 +497,8 @@ func (r *run) phaseFree(ctx context.Context, lat time.Duration) error {
 			}
 		}
 	}
-	er, err := runE2E(ctx, r.sys, spec)
-	if err != nil {
-		return r.fail("free "+spec.Name, err)
-	}
-	r.res.Free = append(r.res.Free, er)
-	fmt.Fprintln(r.cfg.Stdout, er.line())
-	return nil
+	_, err := r.e2e(ctx, "free", spec, &r.res.Free)
+	return err
 }
 
 // report is 5, the footprint, then the noise, the targets, the table and the files.

@@ -153,6 +153,11 @@ func TestRiverFiguresPairTheSameRuns(t *testing.T) {
 		},
 		RiverE2E: []E2EResult{
 			{Spec: spec(time.Second, 1, 32, "river"), JobsPerSec: 32.0, Completed: 100, CPU: cpu(50*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond, 0)},
+			{Spec: spec(0, 4, 8, "river"), JobsPerSec: 300, Completed: 1000, CPU: cpu(100*time.Millisecond, 500*time.Millisecond, 400*time.Millisecond, 0)},
+		},
+		AtRiverRate: []E2EResult{ // ours at 4x8 saturated was not run: the equal-load figure stands alone
+			{Spec: E2ESpec{Name: "0s 4x8 @River's rate", Workers: 4, Conc: 8, Rate: 300}, Completed: 1000,
+				CPU: cpu(100*time.Millisecond, 400*time.Millisecond, 300*time.Millisecond, 100*time.Millisecond)},
 		},
 	}
 	got := r.RiverFigures()
@@ -162,19 +167,20 @@ func TestRiverFiguresPairTheSameRuns(t *testing.T) {
 		{Run: "enqueue c=32", Figure: "CPU ms/op", Ours: 1.0, River: 0.9, Met: false}, // RabbitMQ counts for ours only
 		{Run: "e2e " + spec(time.Second, 1, 32, "").Name, Figure: "jobs/s", Ours: 31.8, River: 32.0, HigherBetter: true, Met: true},
 		{Run: "e2e " + spec(time.Second, 1, 32, "").Name, Figure: "CPU ms/job", Ours: 7, River: 6.5, Met: false},
+		{Run: "e2e 0s 4x8 @River's rate", Figure: "CPU ms/job", Ours: 0.9, River: 1.0, Met: true, EqualLoad: true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("RiverFigures = %+v, want %d figures", got, len(want))
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if g.Run != w.Run || g.Figure != w.Figure || g.HigherBetter != w.HigherBetter || g.Met != w.Met ||
+		if g.Run != w.Run || g.Figure != w.Figure || g.HigherBetter != w.HigherBetter || g.Met != w.Met || g.EqualLoad != w.EqualLoad ||
 			math.Abs(g.Ours-w.Ours) > 1e-9 || math.Abs(g.River-w.River) > 1e-9 {
 			t.Errorf("figure %d = %+v, want %+v", i, g, w)
 		}
 	}
 	tg := riverTarget(got)
-	if tg.Met || tg.Measured != "2 of 5 figures; River ahead on enqueue c=32 p99 ms, enqueue c=32 CPU ms/op, e2e 1s 1x32 CPU ms/job" {
+	if tg.Met || tg.Measured != "2 of 5 figures; River ahead on enqueue c=32 p99 ms, enqueue c=32 CPU ms/op, e2e 1s 1x32 CPU ms/job" { // equal load not counted
 		t.Errorf("riverTarget = %+v", tg)
 	}
 	if tg := riverTarget(got[:1]); !tg.Met || tg.Measured != "1 of 1 figures" {

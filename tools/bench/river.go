@@ -80,6 +80,9 @@ type RiverFigure struct {
 	River        float64 `json:"river"`
 	HigherBetter bool    `json:"higherBetter"`
 	Met          bool    `json:"met"`
+	// EqualLoad: ours ran at River's rate (Results.AtRiverRate); shown, not counted in the
+	// target, whose figures are both systems at their own limit.
+	EqualLoad bool `json:"equalLoad,omitempty"`
 }
 
 // riverTolerance is how far below River a throughput may be and still count as at River:
@@ -134,22 +137,36 @@ func (r *Results) RiverFigures() []RiverFigure {
 			fs = append(fs, newRiverFigure(run, "jobs/s", o.JobsPerSec, rv.JobsPerSec, true),
 				newRiverFigure(run, "CPU ms/job", systemCPU(o.CPU, o.Completed, true), systemCPU(rv.CPU, rv.Completed, false), false))
 		}
+		for _, o := range r.AtRiverRate {
+			if o.Spec.Latency == rv.Spec.Latency && o.Spec.Workers == rv.Spec.Workers && o.Spec.Conc == rv.Spec.Conc {
+				f := newRiverFigure("e2e "+o.Spec.Name, "CPU ms/job", systemCPU(o.CPU, o.Completed, true), systemCPU(rv.CPU, rv.Completed, false), false)
+				f.EqualLoad = true
+				fs = append(fs, f)
+			}
+		}
 	}
 	return fs
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// riverTarget is the target "at or above River on each figure".
+// riverTarget is the target "at or above River on each figure"; figures at equal load are
+// shown beside it, not counted.
 func riverTarget(fs []RiverFigure) Target {
 	var missed []string
+	n := 0
 	for _, f := range fs {
-		if !f.Met {
+		switch {
+		case f.EqualLoad:
+		case !f.Met:
 			missed = append(missed, f.Run+" "+f.Figure)
+			n++
+		default:
+			n++
 		}
 	}
 	t := Target{What: "at or above River on each figure", Met: len(missed) == 0,
-		Measured: fmt.Sprintf("%d of %d figures", len(fs)-len(missed), len(fs))}
+		Measured: fmt.Sprintf("%d of %d figures", n-len(missed), n)}
 	if len(missed) > 0 {
 		t.Measured += "; River ahead on " + strings.Join(missed, ", ")
 	}
@@ -163,7 +180,10 @@ func (f RiverFigure) mdRow() string {
 		ratio = fmt.Sprintf("%.2f", f.Ours/f.River)
 	}
 	verdict := "yes"
-	if !f.Met {
+	switch {
+	case f.EqualLoad:
+		verdict = "at equal load: not counted"
+	case !f.Met:
 		verdict = "**no**"
 	}
 	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", f.Run, f.Figure, rate(f.Ours), rate(f.River), ratio, verdict)
