@@ -37,10 +37,19 @@ func apiProgram() program {
 func API(o Options) cli.RunFunc { return runProgram(o, apiProgram(), DefaultAPIConfig, serveAPI) }
 
 // serveAPI runs the api with cfg until ctx ends or one of its parts fails.
+// apiRelayLinger is how long the api's outbox relay gathers before a batch while jobs come
+// often (outbox.RelayConfig.Linger; a job after a quiet spell goes out at once). Its rows are
+// the jobs' messages, so it adds to their queue wait; in exchange the jobs reach the workers
+// together, and their claims and completes share transactions too: at 287 jobs/s, 10 ms cut
+// PostgreSQL transactions per job from 4.3 to 2.9 and CPU per job by 20–30 %
+// (docs/benchmarks.md).
+const apiRelayLinger = 10 * time.Millisecond
+
 func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Options) error {
 	log := tel.Logger
 	b, err := newBase(ctx, ctx, baseConfig{
 		name: apiProgram().service, deps: cfg.Dependencies, maxConns: cfg.DatabaseMaxConns, pprof: cfg.PprofAddr,
+		relayLinger: apiRelayLinger,
 	}, tel)
 	if err != nil {
 		return err

@@ -46,9 +46,9 @@ type RelayConfig struct {
 	// while the broker is unreachable do not count; a row it can never take is parked at
 	// once). Defaults to 10.
 	MaxAttempts int
-	// Linger is how long a woken relay waits before it looks, so that the rows written
-	// meanwhile share its batch: one transaction and one wait for RabbitMQ's confirms for
-	// them all. 0 (the default) looks at once.
+	// Linger is how long a woken relay waits before it looks while rows come often (see
+	// lingerFor), so that the rows written meanwhile share its batch: one transaction and one
+	// wait for RabbitMQ's confirms for them all. 0 (the default) looks at once.
 	Linger time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -67,6 +67,7 @@ type Relay struct {
 	cfg    RelayConfig
 	tracer trace.Tracer
 	wake   chan struct{}
+	woken  time.Time // when Run was last woken
 }
 
 // Wake makes the relay look for due rows now: call it after committing outbox rows.
@@ -122,8 +123,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// wait sleeps for d or until the relay is woken, and once woken for Linger more; false when
-// ctx ends first.
+// wait sleeps for d or until the relay is woken, and once woken lingers (lingerFor); false
+// when ctx ends first.
 func (r *Relay) wait(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -133,8 +134,21 @@ func (r *Relay) wait(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-r.wake:
-		return pause.For(ctx, r.cfg.Linger) == nil
+		now := time.Now()
+		linger := lingerFor(r.cfg.Linger, now.Sub(r.woken))
+		r.woken = now
+		return pause.For(ctx, linger) == nil
 	}
+}
+
+// lingerFor is how long a relay woken sinceLast after its previous wake lingers: linger while
+// rows come within two lingers of each other, when the wait gathers more of them; none when
+// they come seldom, when it would only delay the row that woke it.
+func lingerFor(linger, sinceLast time.Duration) time.Duration {
+	if sinceLast <= 2*linger {
+		return linger
+	}
+	return 0
 }
 
 // Flush publishes every row due now, once: for a clean stop after Run.

@@ -231,20 +231,33 @@ func TestRelayLingersSoRowsShareABatch(t *testing.T) {
 	url := testkit.NewVhostURL(t)
 	pub := &recordingPublisher{Publisher: broker.NewPublisher(dial(t, url))}
 	t.Cleanup(pub.Publisher.(*broker.Publisher).Close)
-	r := outbox.NewRelay(pool, pub, outbox.RelayConfig{Linger: time.Second, PollInterval: time.Minute})
+	const linger = 500 * time.Millisecond
+	r := outbox.NewRelay(pool, pub, outbox.RelayConfig{Linger: linger, PollInterval: time.Minute})
 	run(t, r)
-	time.Sleep(200 * time.Millisecond) // past the look a relay takes when it starts
-	for i := range 2 {
+	time.Sleep(2*linger + 200*time.Millisecond) // past the look a relay takes when it starts, and a quiet spell
+	insert := func(i int) {
+		t.Helper()
 		if err := outbox.Insert(context.Background(), pool, broker.Message{RoutingKey: job.QueueCompleted, MessageID: fmt.Sprint(i), Body: []byte("x")}, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		r.Wake()
-		time.Sleep(200 * time.Millisecond) // without the linger the first row is published by now
+	}
+	// The first row in a long while goes out at once: lingering would only delay it.
+	start := time.Now()
+	insert(0)
+	waitRows(t, pool, 0)
+	if took := time.Since(start); took >= linger {
+		t.Fatalf("a row after a quiet spell took %v, want no linger", took)
+	}
+	// Rows that follow it closely share a batch.
+	for i := 1; i <= 2; i++ {
+		insert(i)
+		time.Sleep(linger / 4) // without the linger the row is published by now
 	}
 	waitRows(t, pool, 0)
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
-	if fmt.Sprint(pub.batches) != "[2]" {
-		t.Fatalf("batches of %v bytes, want one of both rows", pub.batches)
+	if fmt.Sprint(pub.batches) != "[1 2]" {
+		t.Fatalf("batches of %v bytes (a byte a row), want the first row alone, then one of the next two", pub.batches)
 	}
 }
