@@ -36,7 +36,6 @@ func apiProgram() program {
 // API is the api program: it serves the HTTP API until ctx ends, then stops gracefully.
 func API(o Options) cli.RunFunc { return runProgram(o, apiProgram(), DefaultAPIConfig, serveAPI) }
 
-// serveAPI runs the api with cfg until ctx ends or one of its parts fails.
 // apiRelayLinger is how long the api's outbox relay gathers before a batch while jobs come
 // often (outbox.RelayConfig.Linger; a job after a quiet spell goes out at once). Its rows are
 // the jobs' messages, so it adds to their queue wait; in exchange the jobs reach the workers
@@ -45,6 +44,7 @@ func API(o Options) cli.RunFunc { return runProgram(o, apiProgram(), DefaultAPIC
 // (docs/benchmarks.md).
 const apiRelayLinger = 10 * time.Millisecond
 
+// serveAPI runs the api with cfg until ctx ends or one of its parts fails.
 func serveAPI(ctx context.Context, cfg APIConfig, tel *telemetry.Telemetry, o Options) error {
 	log := tel.Logger
 	b, err := newBase(ctx, ctx, baseConfig{

@@ -263,7 +263,6 @@ func setUsage(out *Completion, u openai.Usage) {
 // the server-sent events (framing, an error event, [DONE]). A stream is a chunk per token or
 // few words, and decoding them was a fifth of a worker's CPU; into this instead of the full
 // ChatCompletionStreamResponse, a letter's chunks take a fifth less time and 40 % less memory.
-// decodeChunk decodes one.
 type streamChunk struct {
 	ID      string `json:"id"`
 	Model   string `json:"model"`
@@ -277,7 +276,7 @@ type streamChunk struct {
 }
 
 // decodeChunk decodes a chunk with goccy/go-json, which reads into the same struct tags as
-// encoding/json (TestDecodeChunkAgreesWithEncodingJSON) about six times as fast: decoding was
+// encoding/json (TestDecodeChunkAgreesWithEncodingJSON) about 4.7 times as fast (BenchmarkDecodeChunk): decoding was
 // still a fifth of a worker's CPU at 0 s, and a real stream has a chunk per token.
 func decodeChunk(raw []byte) (streamChunk, error) {
 	var c streamChunk

@@ -295,7 +295,7 @@ func (r *Results) mdSections() []mdSection {
 		intro:  "Open loop at half of what 1 worker × 32 could do; \"@River's rate\": ours at the jobs/s of River's run of the same settings, right after it.",
 		header: "| run | offered/s | jobs/s | queue wait p50 / p99 ms | POST→completed p50 / p99 ms | jobs created in window / submitted | CPU busy | CPU ms/job |",
 		align:  "| --- | --: | --: | --: | --: | --: | --: | --- |",
-		rows:   rowsOf(append(append([]E2EResult{}, r.Free...), r.AtRiverRate...), E2EResult.openLoopRow),
+		rows:   rowsOf(slices.Concat(r.Free, r.AtRiverRate), E2EResult.openLoopRow),
 	}, {
 		show:  r.Overhead != nil,
 		title: "Worker overhead",

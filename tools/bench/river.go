@@ -130,7 +130,7 @@ func (r *Results) RiverFigures() []RiverFigure {
 	}
 	for _, rv := range r.RiverE2E {
 		for _, o := range r.E2E {
-			if o.Spec.Latency != rv.Spec.Latency || o.Spec.Workers != rv.Spec.Workers || o.Spec.Conc != rv.Spec.Conc {
+			if !sameSettings(o.Spec, rv.Spec) {
 				continue
 			}
 			run := "e2e " + rv.Spec.Name
@@ -138,7 +138,7 @@ func (r *Results) RiverFigures() []RiverFigure {
 				newRiverFigure(run, "CPU ms/job", systemCPU(o.CPU, o.Completed, true), systemCPU(rv.CPU, rv.Completed, false), false))
 		}
 		for _, o := range r.AtRiverRate {
-			if o.Spec.Latency == rv.Spec.Latency && o.Spec.Workers == rv.Spec.Workers && o.Spec.Conc == rv.Spec.Conc {
+			if sameSettings(o.Spec, rv.Spec) {
 				f := newRiverFigure("e2e "+o.Spec.Name, "CPU ms/job", systemCPU(o.CPU, o.Completed, true), systemCPU(rv.CPU, rv.Completed, false), false)
 				f.EqualLoad = true
 				fs = append(fs, f)
@@ -148,21 +148,25 @@ func (r *Results) RiverFigures() []RiverFigure {
 	return fs
 }
 
+// sameSettings says whether two end-to-end runs had the same latency, workers and concurrency.
+func sameSettings(a, b E2ESpec) bool {
+	return a.Latency == b.Latency && a.Workers == b.Workers && a.Conc == b.Conc
+}
+
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // riverTarget is the target "at or above River on each figure"; figures at equal load are
 // shown beside it, not counted.
 func riverTarget(fs []RiverFigure) Target {
 	var missed []string
-	n := 0
+	n := 0 // the figures counted
 	for _, f := range fs {
-		switch {
-		case f.EqualLoad:
-		case !f.Met:
+		if f.EqualLoad {
+			continue
+		}
+		n++
+		if !f.Met {
 			missed = append(missed, f.Run+" "+f.Figure)
-			n++
-		default:
-			n++
 		}
 	}
 	t := Target{What: "at or above River on each figure", Met: len(missed) == 0,
