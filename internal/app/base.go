@@ -20,7 +20,7 @@ import (
 )
 
 // base is what the api and the worker are built on: the pgx pool, the broker connection and
-// its publisher, the job store with the outbox relay that publishes what it writes, and the
+// its publisher, the job store with the outbox hand-off and relay that publish what it writes, and the
 // Prometheus registry with the dependency collectors, served with the readiness checks by
 // one admin handler (/healthz, /readyz, /metrics).
 type base struct {
@@ -30,6 +30,7 @@ type base struct {
 	publisher *broker.Publisher
 	store     *jobstore.Store
 	relay     *outbox.Relay
+	handoff   *outbox.Handoff
 	registry  *prometheus.Registry
 	admin     http.Handler
 	closers   []func() // in the order they run
@@ -86,6 +87,9 @@ func newBase(ctx, connCtx context.Context, cfg baseConfig, tel *telemetry.Teleme
 	b.relay = outbox.NewRelay(pool, b.publisher, outbox.RelayConfig{Linger: cfg.relayLinger, Logger: tel.Logger, Telemetry: tel,
 		ServerAttributes: conn.ServerAttributes()})
 	b.store.OnOutboxWrite(b.relay.Wake)
+	b.handoff = outbox.NewHandoff(pool, b.publisher, outbox.HandoffConfig{Logger: tel.Logger, Telemetry: tel,
+		ServerAttributes: conn.ServerAttributes()})
+	b.store.HandOff(b.handoff)
 	return b, nil
 }
 

@@ -106,10 +106,11 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 		slog.String("fallback_model", cfg.fallbackModel()))
 	o.ready(ln.Addr().String())
 
-	// The relay publishes what the worker's transactions wrote (results, retries, dead
-	// letters); it and the others here run until the jobs have drained.
+	// The hand-off and the relay publish what the worker's transactions wrote (results,
+	// retries, dead letters); they and the others here run until the jobs have drained.
 	background := g.stage(context.WithoutCancel(ctx))
 	background.run("outbox relay", b.relay.Run)
+	background.run("outbox hand-off", b.handoff.Run)
 	background.run("cancellation listener", cancellations(b, workers).Listen)
 	background.run("progress publisher", func(ctx context.Context) error { progressPub.Run(ctx); return nil })
 	for _, c := range batched {
@@ -125,7 +126,7 @@ func serveWorker(ctx context.Context, cfg WorkerConfig, tel *telemetry.Telemetry
 	err = errors.Join(err, background.stop())
 	// Publish what the last jobs wrote; what cannot go now stays in the outbox for others.
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
-	if flushErr := b.relay.Flush(flushCtx); flushErr != nil {
+	if flushErr := errors.Join(b.handoff.Flush(flushCtx), b.relay.Flush(flushCtx)); flushErr != nil {
 		log.WarnContext(flushCtx, "worker: outbox not flushed; another relay will publish it", slog.String("error", flushErr.Error()))
 	}
 	cancel()

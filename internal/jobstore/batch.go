@@ -92,6 +92,7 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 		ids, descs, cvs, tones, keys, hashes, tps []string
 		msgs                                      = make([]broker.Message, len(batch))
 		jobs                                      = make(map[string]Job, len(batch))
+		at                                        = make(map[string]int, len(batch)) // a job's message in msgs
 	)
 	for i, n := range batch {
 		j := Job{ID: n.ID, UserID: n.UserID, Status: job.StatusPending, JobDescription: n.JobDescription, CVText: n.CVText,
@@ -100,7 +101,7 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 		if err != nil {
 			return nil, err
 		}
-		msgs[i], jobs[j.ID] = m, j
+		msgs[i], jobs[j.ID], at[j.ID] = m, j, i
 		ids, users, descs, cvs = append(ids, n.ID), append(users, n.UserID), append(descs, n.JobDescription), append(cvs, n.CVText)
 		tones, keys, hashes = append(tones, string(n.Tone)), append(keys, n.IdempotencyKey), append(hashes, n.RequestHash)
 		tps = append(tps, j.TraceParent)
@@ -121,24 +122,48 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 			ON CONFLICT DO NOTHING
 			RETURNING job_id
 		), o AS (
-			INSERT INTO outbox_messages (exchange, routing_key, message_id, headers, body)
-			SELECT n.e, n.rk, n.mid, n.hd, n.b FROM n JOIN j ON j.job_id = n.id
+			INSERT INTO outbox_messages (exchange, routing_key, message_id, headers, body, available_at)
+			SELECT n.e, n.rk, n.mid, n.hd, n.b, now() + make_interval(secs => $15) FROM n JOIN j ON j.job_id = n.id
+			RETURNING id, message_id
 		)
-		SELECT job_id FROM j`, ids, users, descs, cvs, tones, keys, hashes, tps, now,
-		out.Exchanges, out.RoutingKeys, out.MessageIDs, out.Headers, out.Bodies)
+		SELECT n.id, o.id FROM o JOIN n ON n.mid = o.message_id`, ids, users, descs, cvs, tones, keys, hashes, tps, now,
+		out.Exchanges, out.RoutingKeys, out.MessageIDs, out.Headers, out.Bodies, b.hold().Seconds())
 	if err != nil {
 		return nil, err
 	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	var (
+		created = make(map[string]Job, len(batch))
+		handed  = make([]outbox.Row, 0, len(batch))
+		id      string
+		row     int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &row}, func() error {
+		created[id] = jobs[id]
+		handed = append(handed, outbox.Row{ID: row, Message: msgs[at[id]]})
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	if len(inserted) > 0 {
+	b.handOver(handed)
+	return created, nil
+}
+
+// hold is how long the batches' outbox rows wait for the hand-off before they are due.
+func (b *Batcher) hold() time.Duration {
+	if b.handoff == nil {
+		return 0
+	}
+	return b.handoff.Hold()
+}
+
+// handOver gives committed outbox rows to the hand-off, or wakes the relay. Rows the
+// hand-off's full queue refuses are the relays' once due.
+func (b *Batcher) handOver(rows []outbox.Row) {
+	switch {
+	case len(rows) == 0:
+	case b.handoff != nil:
+		b.handoff.Send(rows)
+	default:
 		b.outboxWrote()
 	}
-	created := make(map[string]Job, len(inserted))
-	for _, id := range inserted {
-		created[id] = jobs[id]
-	}
-	return created, nil
 }

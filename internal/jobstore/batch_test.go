@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // runUntilCleanup runs r until the test ends.
@@ -159,5 +161,39 @@ func TestBatchedCreateAnswersWhatItStored(t *testing.T) {
 		if err := json.Unmarshal(body, &m); err != nil || !m.CreatedAt.Equal(stored.CreatedAt) || m.JobID != a.ID {
 			t.Fatalf("message %s (%v): created_at %v, row's %v", body, err, m.CreatedAt, stored.CreatedAt)
 		}
+	}
+}
+
+// A batcher with a hand-off publishes its jobs' messages itself after each commit: no relay
+// runs here, and the rows were written held (due only after the hand-off's Hold), yet every
+// job's message reaches its queue at once and the outbox empties.
+func TestBatcherHandsItsMessagesOff(t *testing.T) {
+	s, tb, ctx := setup(t)
+	ch, _ := handOff(t, s, tb)
+	b := runUntilCleanup(t, jobstore.NewBatcher(s.Store, 64, 1))
+
+	const n = 50
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, created, err := b.Create(ctx, jobstore.NewJob{ID: fmt.Sprintf("job-%d", i), UserID: tb.user, JobDescription: "x", CVText: "y", Tone: job.ToneConcise}); err != nil || !created {
+				t.Errorf("create %d: %v, %v", i, created, err)
+			}
+		})
+	}
+	wg.Wait()
+	tb.wantOutbox(t, 0)
+	seen := map[string]bool{}
+	for range n {
+		d := testkit.GetMessage(t, ch, job.QueueGenerate, 5*time.Second)
+		var m job.GenerateMessage
+		if err := json.Unmarshal(d.Body, &m); err != nil || seen[m.JobID] {
+			t.Fatalf("message %s: %v, seen before %v", d.Body, err, seen[m.JobID])
+		}
+		seen[m.JobID] = true
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the jobs' messages took %v", took)
 	}
 }

@@ -174,7 +174,7 @@ func (r *Runs) storeResults(ctx context.Context, cs []completion) (map[string]Ru
 		ids[i], tokens[i], results[i] = c.JobID, c.Token, string(c.result)
 	}
 	stored := make(map[string]Run, len(cs))
-	err := r.s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err := r.s.outboxTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, r.sql(`
 			UPDATE {t}
 			SET `+strings.ReplaceAll(r.k.Table.Store, "{result}", "c_result")+`, status = 'completed', error_message = NULL,

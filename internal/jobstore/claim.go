@@ -71,7 +71,7 @@ func (r *Runs) Claim(ctx context.Context, req ClaimRequest) (Run, Lease, error) 
 		return Run{}, Lease{}, fmt.Errorf("jobstore: claim %s: %w", lease.JobID, err)
 	}
 	var limitErr *LimitError
-	err = r.s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err = r.s.outboxTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		j, err = r.claim(ctx, tx, lease, req)
 		if !errors.Is(err, ErrNotFound) {
@@ -131,7 +131,7 @@ func (r *Runs) createFromMessage(ctx context.Context, tx pgx.Tx, req ClaimReques
 func (r *Runs) refuse(ctx context.Context, req ClaimRequest, limitErr *LimitError) error {
 	e := req.Envelope
 	msg := job.SafeText("refused: "+limitErr.Error(), job.MaxErrorBytes)
-	err := r.s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err := r.s.outboxTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, r.k.Table.Insert, e.JobID, e.UserID, req.Args, req.TraceParent, r.k.Name)
 		if err != nil || tag.RowsAffected() == 0 { // a copy got there first
 			return err
@@ -206,13 +206,13 @@ func (r *Runs) Requeue(ctx context.Context, jobID string, headers map[string]str
 			    completed_at = NULL, run_after = NULL, updated_at = now()
 			WHERE job_id = $1 AND status = 'failed'`,
 		args: []any{jobID},
-		notFound: func(tx pgx.Tx) error {
+		notFound: func(ctx context.Context, tx pgx.Tx) error {
 			if _, err := scanRun(tx.QueryRow(ctx, r.sql(`SELECT {cols} FROM {t} WHERE job_id = $1`), jobID)); err != nil {
 				return err
 			}
 			return ErrNotInDLQState
 		},
-		then: func(tx pgx.Tx, j Run) error {
+		then: func(ctx context.Context, tx pgx.Tx, j Run) error {
 			// An operator's requeue runs in careeropsctl, which has no relay: wake the others.
 			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, database.NotifyChannel); err != nil {
 				return err
@@ -235,7 +235,7 @@ func (r *Runs) ReapExpired(ctx context.Context, grace time.Duration, maxAttempts
 	if r.k.Table.Filter != "" {
 		filter = r.k.Table.Filter
 	}
-	err = r.s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err = r.s.outboxTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, r.sql(`
 			SELECT {cols} FROM {t}
 			WHERE status = 'processing' AND lease_expires_at < now() - make_interval(secs => $1) AND `+filter+`

@@ -91,7 +91,7 @@ func (s *Store) CreateExport(ctx context.Context, userID int64, headers map[stri
 		e       Export
 		created bool
 	)
-	err := s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err := s.outboxTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := lockUser(ctx, tx, userID); err != nil { // an erasure waits for this, or this for it
 			return err
 		}

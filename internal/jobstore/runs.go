@@ -177,7 +177,7 @@ func (r *Runs) Enqueue(ctx context.Context, tx pgx.Tx, n NewRun) (string, error)
 // EnqueueNow is Enqueue in a transaction of its own.
 func (r *Runs) EnqueueNow(ctx context.Context, n NewRun) (string, error) {
 	var id string
-	err := r.s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err := r.s.outboxTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		id, err = r.Enqueue(ctx, tx, n)
 		return err
@@ -276,25 +276,25 @@ func (r *Runs) DeadLetterMessage(ctx context.Context, id string, dl DeadLetter) 
 
 // transition is a change of one job's row and the messages that go with it.
 type transition struct {
-	update   string                  // UPDATE {t} ..., without RETURNING
-	args     []any                   // update's parameters
-	then     func(pgx.Tx, Run) error // writes the messages of the job update returned
-	notFound func(tx pgx.Tx) error   // when update matched no row; nil: ErrNotFound
+	update   string                                   // UPDATE {t} ..., without RETURNING
+	args     []any                                    // update's parameters
+	then     func(context.Context, pgx.Tx, Run) error // writes the messages of the job update returned
+	notFound func(context.Context, pgx.Tx) error      // when update matched no row; nil: ErrNotFound
 }
 
 // apply runs t in one outbox transaction and returns the job as t.update left it.
 func (r *Runs) apply(ctx context.Context, t transition) (Run, error) {
 	var j Run
-	err := r.s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err := r.s.outboxTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		j, err = scanRun(tx.QueryRow(ctx, r.sql(t.update+` RETURNING {cols}`), t.args...))
 		if errors.Is(err, ErrNotFound) && t.notFound != nil {
-			return t.notFound(tx)
+			return t.notFound(ctx, tx)
 		}
 		if err != nil {
 			return err
 		}
-		return t.then(tx, j)
+		return t.then(ctx, tx, j)
 	})
 	return j, err
 }
@@ -302,7 +302,7 @@ func (r *Runs) apply(ctx context.Context, t transition) (Run, error) {
 // leased applies the transition of the job that l leases, if the lease still holds (else
 // ErrLeaseLost): set, the SQL assignments whose parameters args are $3 on, and the release
 // of the lease; then writes the job's messages. op names the transition in errors.
-func (r *Runs) leased(ctx context.Context, op string, l Lease, set string, args []any, then func(pgx.Tx, Run) error) (Run, error) {
+func (r *Runs) leased(ctx context.Context, op string, l Lease, set string, args []any, then func(context.Context, pgx.Tx, Run) error) (Run, error) {
 	j, err := r.apply(ctx, transition{
 		update: `
 			UPDATE {t}
@@ -341,7 +341,7 @@ func (r *Runs) Complete(ctx context.Context, l Lease, result json.RawMessage, he
 func (r *Runs) Retry(ctx context.Context, l Lease, errMsg string, runAfter time.Time, headers map[string]string) (Run, error) {
 	return r.leased(ctx, "retry", l, `status = 'pending', error_message = $3, run_after = $4`,
 		[]any{job.SafeText(errMsg, job.MaxErrorBytes), runAfter},
-		func(tx pgx.Tx, j Run) error { return r.enqueue(ctx, tx, j, headers, runAfter) })
+		func(ctx context.Context, tx pgx.Tx, j Run) error { return r.enqueue(ctx, tx, j, headers, runAfter) })
 }
 
 // Defer puts the job back to pending and schedules its message for runAfter, if the lease
@@ -351,7 +351,7 @@ func (r *Runs) Retry(ctx context.Context, l Lease, errMsg string, runAfter time.
 func (r *Runs) Defer(ctx context.Context, l Lease, runAfter time.Time, headers map[string]string) (Run, error) {
 	return r.leased(ctx, "defer", l, `status = 'pending', attempts_at_requeue = attempts_at_requeue + 1, run_after = $3`,
 		[]any{runAfter},
-		func(tx pgx.Tx, j Run) error { return r.enqueue(ctx, tx, j, headers, runAfter) })
+		func(ctx context.Context, tx pgx.Tx, j Run) error { return r.enqueue(ctx, tx, j, headers, runAfter) })
 }
 
 // Fail marks the job failed for good with errMsg, announces it (with headers), and
@@ -359,7 +359,7 @@ func (r *Runs) Defer(ctx context.Context, l Lease, runAfter time.Time, headers m
 func (r *Runs) Fail(ctx context.Context, l Lease, errMsg string, headers map[string]string, dl DeadLetter) (Run, error) {
 	return r.leased(ctx, "fail", l, `status = 'failed', error_message = $3, completed_at = now()`,
 		[]any{job.SafeText(errMsg, job.MaxErrorBytes)},
-		func(tx pgx.Tx, j Run) error { return r.failed(ctx, tx, j, headers, dl) })
+		func(ctx context.Context, tx pgx.Tx, j Run) error { return r.failed(ctx, tx, j, headers, dl) })
 }
 
 // Release gives a job back (pending, due now) when its worker stops before finishing it.
@@ -405,13 +405,13 @@ func (r *Runs) Cancel(ctx context.Context, userID int64, jobID string, headers m
 			UPDATE {t} SET ` + cancelSet + `
 			WHERE job_id = $1 AND user_id = $2 AND status IN ('pending', 'processing')`,
 		args: []any{jobID, userID},
-		notFound: func(tx pgx.Tx) error {
+		notFound: func(ctx context.Context, tx pgx.Tx) error {
 			if _, err := scanRun(tx.QueryRow(ctx, r.sql(`SELECT {cols} FROM {t} WHERE job_id = $1 AND user_id = $2`), jobID, userID)); err != nil {
 				return err
 			}
 			return ErrFinal
 		},
-		then: func(tx pgx.Tx, j Run) error {
+		then: func(ctx context.Context, tx pgx.Tx, j Run) error {
 			if err := notifyCancelled(ctx, tx, []string{jobID}); err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/careerops/jobs/internal/job"
+	"github.com/careerops/jobs/internal/outbox"
 )
 
 // Errors the store returns; callers test them with errors.Is.
@@ -55,6 +56,7 @@ type Job struct {
 type Store struct {
 	pool        *pgxpool.Pool
 	outboxWrote func()
+	handoff     *outbox.Handoff // nil: the relay publishes every row
 }
 
 // New returns a Store on pool.
@@ -63,6 +65,10 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, outboxWrote: fun
 // OnOutboxWrite sets what to call after a transaction committed outbox rows: this process's
 // relay's Wake, so the message goes out at once.
 func (s *Store) OnOutboxWrite(f func()) { s.outboxWrote = f }
+
+// HandOff makes the messages due at once that the store's transactions write go to h after
+// their commit, instead of to the relay (see outbox.Handoff).
+func (s *Store) HandOff(h *outbox.Handoff) { s.handoff = h }
 
 // Pool exposes the pool for health checks.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -88,13 +94,17 @@ func scanJob(row pgx.Row, extra ...any) (Job, error) {
 	return j, nil
 }
 
-// outboxTx runs fn in a transaction, committing if it returns nil; after a commit it wakes the
-// relay (fn may have written outbox rows).
-func (s *Store) outboxTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	if err := pgx.BeginFunc(ctx, s.pool, fn); err != nil {
+// outboxTx runs fn in a transaction, committing if it returns nil. The outbox rows fn writes
+// with the context it is given go to the hand-off after the commit; the relay is woken if
+// rows are left for it.
+func (s *Store) outboxTx(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
+	ctx, held := s.handoff.Collect(ctx)
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(ctx, tx) }); err != nil {
 		return err
 	}
-	s.outboxWrote()
+	if held.Committed() {
+		s.outboxWrote()
+	}
 	return nil
 }
 

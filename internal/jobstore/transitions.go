@@ -81,7 +81,7 @@ func (s *Store) create(ctx context.Context, n NewJob) (j Job, created bool, err 
 		key = n.IdempotencyKey
 	}
 	counted := n.Limits.counted()
-	err = s.outboxTx(ctx, func(tx pgx.Tx) error {
+	err = s.outboxTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if counted { // one counted creation at a time per user: the limits below count exactly
 			if err := lockUser(ctx, tx, n.UserID); err != nil {
 				return err

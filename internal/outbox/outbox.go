@@ -25,6 +25,7 @@ import (
 // DBTX is what Insert needs: a transaction, usually.
 type DBTX interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // Bounds on what Insert stores of a message's headers, so that every row can be published
@@ -43,23 +44,57 @@ func Insert(ctx context.Context, db DBTX, m broker.Message, availableAt time.Tim
 	return InsertMany(ctx, db, []broker.Message{m}, availableAt)
 }
 
-// InsertMany adds msgs to the outbox in one statement, as Insert does each.
+// InsertMany adds msgs to the outbox in one statement, as Insert does each. Given the context
+// of a hand-off's Collect, messages due at once are held for the hand-off instead.
 func InsertMany(ctx context.Context, db DBTX, msgs []broker.Message, availableAt time.Time) error {
 	cols, err := ColumnsOf(msgs)
 	if err != nil {
 		return err
 	}
+	held, _ := ctx.Value(heldKey{}).(*Held)
+	if held == nil || !availableAt.IsZero() {
+		return insert(ctx, db, cols, availableAt, held)
+	}
+	rows, err := db.Query(ctx, `
+		INSERT INTO outbox_messages (exchange, routing_key, message_id, headers, body, available_at)
+		SELECT e, k, id, h, b, now() + make_interval(secs => $6)
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[]) WITH ORDINALITY AS m(e, k, id, h, b, n)
+		ORDER BY n
+		RETURNING id`,
+		cols.Exchanges, cols.RoutingKeys, cols.MessageIDs, cols.Headers, cols.Bodies, held.h.Hold().Seconds())
+	if err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	if len(ids) != len(msgs) {
+		return fmt.Errorf("outbox: insert: %d rows for %d messages", len(ids), len(msgs))
+	}
+	slices.Sort(ids) // the sequence numbers the rows in the order inserted: msgs' order
+	for i, id := range ids {
+		held.rows = append(held.rows, Row{ID: id, Message: msgs[i]})
+	}
+	return nil
+}
+
+// insert is InsertMany for rows the relays publish; it notes them in held, if any.
+func insert(ctx context.Context, db DBTX, cols Columns, availableAt time.Time, held *Held) error {
 	var at any
 	if !availableAt.IsZero() {
 		at = availableAt
 	}
-	_, err = db.Exec(ctx, `
+	_, err := db.Exec(ctx, `
 		INSERT INTO outbox_messages (exchange, routing_key, message_id, headers, body, available_at)
 		SELECT e, k, id, h, b, coalesce($6, now())
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[]) AS m(e, k, id, h, b)`,
 		cols.Exchanges, cols.RoutingKeys, cols.MessageIDs, cols.Headers, cols.Bodies, at)
 	if err != nil {
 		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	if held != nil {
+		held.relays = true
 	}
 	return nil
 }

@@ -13,11 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
-	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/careerops/jobs/internal/broker"
 	"github.com/careerops/jobs/internal/database"
@@ -62,12 +57,11 @@ type RelayConfig struct {
 // Relay moves outbox rows to RabbitMQ. Several relays (one per api and worker process) may run
 // against one database: each batch is claimed with FOR UPDATE SKIP LOCKED.
 type Relay struct {
-	pool   *pgxpool.Pool
-	pub    Publisher
-	cfg    RelayConfig
-	tracer trace.Tracer
-	wake   chan struct{}
-	woken  time.Time // when Run was last woken
+	pool  *pgxpool.Pool
+	send  sender
+	cfg   RelayConfig
+	wake  chan struct{}
+	woken time.Time // when Run was last woken
 }
 
 // Wake makes the relay look for due rows now: call it after committing outbox rows.
@@ -90,10 +84,7 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) *Relay {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Telemetry == nil {
-		cfg.Telemetry = telemetry.New(cfg.Logger, noop.NewTracerProvider())
-	}
-	return &Relay{pool: pool, pub: pub, cfg: cfg, tracer: cfg.Telemetry.Tracer("github.com/careerops/jobs/internal/outbox"), wake: make(chan struct{}, 1)}
+	return &Relay{pool: pool, send: newSender(pub, cfg.Logger, cfg.Telemetry, cfg.ServerAttributes), cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
 // Run relays until ctx ends. It wakes on Wake (its own process wrote rows), on a NOTIFY on
@@ -199,7 +190,7 @@ func (r *Relay) publishBatch(ctx context.Context) (bool, *float64, error) {
 		}
 		return false, untilNext, tx.Commit(ctx)
 	}
-	errs := r.publish(ctx, msgs)
+	errs := r.send.publish(ctx, msgs)
 	// Even if ctx is ending, record what RabbitMQ confirmed so it is not published again.
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -263,24 +254,6 @@ func (r *Relay) selectBatch(ctx context.Context, tx pgx.Tx) (ids []int64, msgs [
 	return ids, msgs, len(msgs) == r.cfg.BatchSize, nil
 }
 
-// publish sends msgs and waits for their confirms, one "send" span each. A batch, once
-// started, finishes even if the relay is stopping: abandoning confirms that are on their way
-// would publish those messages twice.
-func (r *Relay) publish(ctx context.Context, msgs []broker.Message) []error {
-	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	spans := r.startSpans(pubCtx, msgs)
-	errs := r.pub.Publish(pubCtx, msgs)
-	for i, span := range spans {
-		if errs[i] != nil {
-			span.SetStatus(codes.Error, errs[i].Error())
-			span.SetAttributes(semconv.ErrorTypeKey.String("publish_failed"))
-		}
-		span.End()
-	}
-	return errs
-}
-
 // record deletes the confirmed rows and schedules the others again, reads the seconds until
 // the next row is due into untilNext, then commits. A row the broker can never take, or has
 // refused MaxAttempts times, is parked; a try that found the broker unreachable does not count.
@@ -320,24 +293,6 @@ func (r *Relay) record(ctx context.Context, tx pgx.Tx, ids []int64, errs []error
 
 // maxRetryDelay caps the wait between two tries of a row RabbitMQ refused.
 const maxRetryDelay = 5 * time.Minute
-
-// startSpans starts one "send" span per message under the trace context stored with it.
-func (r *Relay) startSpans(ctx context.Context, msgs []broker.Message) []trace.Span {
-	spans := make([]trace.Span, len(msgs))
-	for i, m := range msgs {
-		parent := r.cfg.Telemetry.Propagator.Extract(ctx, propagation.MapCarrier(m.Headers))
-		_, spans[i] = r.tracer.Start(parent, broker.OpSend+" "+m.RoutingKey, //nolint:spancheck // ended by publishBatch after the confirms
-			trace.WithSpanKind(trace.SpanKindProducer))
-		if !spans[i].IsRecording() { // not sampled: its attributes would be built for nobody
-			continue
-		}
-		spans[i].SetAttributes(broker.SpanAttributes(broker.OpSend, m.RoutingKey, m.MessageID, r.cfg.ServerAttributes...)...)
-		if id := m.Headers[job.HeaderJobID]; id != "" {
-			spans[i].SetAttributes(telemetry.JobIDKey.String(id))
-		}
-	}
-	return spans
-}
 
 // listen signals wake on every outbox NOTIFY, and on every (re)connection, since rows may
 // have arrived while it was not listening.

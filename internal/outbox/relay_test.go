@@ -20,8 +20,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// run starts a relay until the test ends.
-func run(t *testing.T, r *outbox.Relay) {
+// run runs a relay or a hand-off until the test ends.
+func run(t *testing.T, r interface{ Run(context.Context) error }) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -63,16 +63,8 @@ func TestRelayPublishesEachRowOnceAcrossRelays(t *testing.T) {
 	}
 	waitRows(t, pool, 0)
 
-	ch := testkit.Channel(t, url)
 	seen := map[string]bool{}
-	for {
-		m, ok, err := ch.Get(job.QueueCompleted, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
+	for _, m := range drain(t, url) {
 		if seen[m.MessageId] {
 			t.Fatalf("message %s published twice", m.MessageId)
 		}
@@ -86,12 +78,19 @@ func TestRelayPublishesEachRowOnceAcrossRelays(t *testing.T) {
 	}
 }
 
-func TestRelayHoldsDelayedRowsUntilDue(t *testing.T) {
+// setup gives a parallel test its own database and vhost, and a publisher there.
+func setup(t *testing.T) (*pgxpool.Pool, string, *broker.Publisher) {
+	t.Helper()
 	t.Parallel()
 	pool, _ := testkit.NewPool(t)
 	url := testkit.NewVhostURL(t)
 	pub := broker.NewPublisher(dial(t, url))
 	t.Cleanup(pub.Close)
+	return pool, url, pub
+}
+
+func TestRelayHoldsDelayedRowsUntilDue(t *testing.T) {
+	pool, _, pub := setup(t)
 	// The row is there when the relay starts (a row written later comes with a wake-up from
 	// its writer, or a NOTIFY: not what this test is about).
 	due := time.Now().Add(700 * time.Millisecond)
