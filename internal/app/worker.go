@@ -54,10 +54,9 @@ func Worker(o Options) cli.RunFunc {
 	return runProgram(o, workerProgram(), DefaultWorkerConfig, serveWorker)
 }
 
-// workerRelayLinger is how long the worker's outbox relay gathers before a batch while
-// completions come often (outbox.RelayConfig.Linger). Its rows are mostly the completions
-// (cover-letter.completed), which nobody waits on within milliseconds: the jobs that complete
-// meanwhile share the relay's transaction and confirms.
+// workerRelayLinger is how long the worker's outbox relay gathers before a batch while rows
+// come often (outbox.RelayConfig.Linger). Its rows are the retries, due later, and what the
+// hand-off could not publish; the completions go to the hand-off (outbox.Handoff).
 const workerRelayLinger = 20 * time.Millisecond
 
 // serveWorker runs the worker with cfg until ctx ends or one of its parts fails. Shutdown
