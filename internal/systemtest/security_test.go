@@ -102,6 +102,8 @@ func TestCancelStopsTheJob(t *testing.T) {
 
 	slow := b.submit(alice, "Slow role [[fakeopenai:latency=20s]]", "CV", "")
 	b.waitCount(1, 10*time.Second, `SELECT count(*) FROM cover_letter_jobs WHERE job_id = $1 AND status = 'processing'`, slow)
+	// The call is in flight: the worker must abandon it, not just not start it.
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.llm.Stats().Requests > 0 }, "the LLM call of the slow job")
 	if r := b.do("DELETE", "/api/cover-letter/"+slow, bob, nil); r.Status != http.StatusNotFound {
 		t.Fatalf("bob cancelling alice's job = %d", r.Status)
 	}

@@ -104,6 +104,16 @@ func (w *Worker) process(d *delivery) {
 	if !ok {
 		return
 	}
+	// Registered before the claim: a cancellation that comes as soon as the claim commits
+	// finds the job (it cancels runCtx, which the attempt runs under). A second delivery of a
+	// job already running here leaves the first one's entry alone: its claim fails.
+	run := &runningJob{}
+	runCtx, cancel := context.WithCancelCause(d.ctx)
+	run.cancel = cancel
+	defer cancel(nil)
+	if _, running := w.running.LoadOrStore(env.JobID, run); !running {
+		defer w.running.CompareAndDelete(env.JobID, run)
+	}
 	j, err := w.claim(d, env, args)
 	var limitErr *jobstore.LimitError
 	switch {
@@ -122,10 +132,7 @@ func (w *Worker) process(d *delivery) {
 		w.settle(d, err)
 		return
 	}
-	run := &runningJob{}
-	d.ctx, run.cancel = context.WithCancelCause(d.ctx)
-	w.running.Store(j.ID, run)
-	defer func() { w.running.CompareAndDelete(j.ID, run); run.cancel(nil) }()
+	d.ctx = runCtx
 	d.span.SetAttributes(attemptKey.Int(j.Attempts))
 	w.log.InfoContext(d.ctx, "worker: job started", slog.Int("attempt", j.Attempts), slog.Duration("queued_for", time.Since(j.CreatedAt)))
 	defer w.metrics.jobStarted()()
