@@ -20,6 +20,7 @@ import (
 	"github.com/careerops/jobs/internal/kind"
 	"github.com/careerops/jobs/internal/llm"
 	"github.com/careerops/jobs/internal/progress"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // letters is the kind the tests' workers run: its name labels the worker's metrics.
@@ -203,6 +204,40 @@ func TestWorkerDropsAJobItsUserCancelled(t *testing.T) {
 
 	// Only the cancellation's announcement: no retry, no dead letter.
 	tb.check(t, a, result{settled: "ack", status: job.StatusCancelled, outbox: []string{job.QueueCompleted}, outcome: "cancelled"})
+}
+
+// A cancellation that reaches the worker while it claims the job is not lost: the job is
+// registered as running before its claim, so it is dropped, not run. (The claim is held here by
+// a row lock; in production the cancellation's NOTIFY can come right after the claim commits,
+// before the claim's answer reaches its delivery.)
+func TestWorkerDropsAJobCancelledWhileItWasClaimed(t *testing.T) {
+	t.Parallel()
+	w, tb := setup(t)
+	tb.llm.answer = hanging
+	testkit.InsertJob(t, tb.pool, "job-1", job.StatusPending)
+	ctx := context.Background()
+	lock, err := tb.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx) //nolint:errcheck // released below
+	if _, err := lock.Exec(ctx, `SELECT 1 FROM cover_letter_jobs WHERE job_id = 'job-1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	tb.start(t, w)
+	a := tb.deliver(t, tb.message(t, "job-1"))
+	eventually(t, "the claim waiting for the row lock", func() bool {
+		var waiting int
+		err := tb.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&waiting)
+		return err == nil && waiting > 0
+	})
+	w.CancelJob("job-1")
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.wait(t) // without the registration, the hanging LLM call holds it
+	tb.stop()
+	tb.check(t, a, result{settled: "ack", status: job.StatusProcessing, outcome: "cancelled"})
 }
 
 func TestWorkerGivesJobsBackWhenTheDrainTimesOut(t *testing.T) {
