@@ -233,7 +233,14 @@ func TestRelayLingersSoRowsShareABatch(t *testing.T) {
 	const linger = 500 * time.Millisecond
 	r := outbox.NewRelay(pool, pub, outbox.RelayConfig{Linger: linger, PollInterval: time.Minute})
 	run(t, r)
-	time.Sleep(2*linger + 200*time.Millisecond) // past the look a relay takes when it starts, and a quiet spell
+	// Its LISTEN connection wakes it once connected; then a quiet spell.
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		var n int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query ILIKE 'listen%'`).Scan(&n)
+		return err == nil && n > 0
+	}, "the relay's LISTEN")
+	time.Sleep(2*linger + 200*time.Millisecond)
 	insert := func(i int) {
 		t.Helper()
 		if err := outbox.Insert(context.Background(), pool, broker.Message{RoutingKey: job.QueueCompleted, MessageID: fmt.Sprint(i), Body: []byte("x")}, time.Time{}); err != nil {
