@@ -176,6 +176,7 @@ type recordingPublisher struct {
 	outbox.Publisher
 	mu      sync.Mutex
 	batches []int
+	at      []time.Time // when each batch came
 }
 
 func (p *recordingPublisher) Publish(ctx context.Context, msgs []broker.Message) []error {
@@ -185,6 +186,7 @@ func (p *recordingPublisher) Publish(ctx context.Context, msgs []broker.Message)
 	}
 	p.mu.Lock()
 	p.batches = append(p.batches, size)
+	p.at = append(p.at, time.Now())
 	p.mu.Unlock()
 	return p.Publisher.Publish(ctx, msgs)
 }
@@ -230,7 +232,7 @@ func TestRelayLingersSoRowsShareABatch(t *testing.T) {
 	url := testkit.NewVhostURL(t)
 	pub := &recordingPublisher{Publisher: broker.NewPublisher(dial(t, url))}
 	t.Cleanup(pub.Publisher.(*broker.Publisher).Close)
-	const linger = 500 * time.Millisecond
+	const linger = time.Second
 	r := outbox.NewRelay(pool, pub, outbox.RelayConfig{Linger: linger, PollInterval: time.Minute})
 	run(t, r)
 	// Its LISTEN connection wakes it once connected; then a quiet spell.
@@ -249,11 +251,14 @@ func TestRelayLingersSoRowsShareABatch(t *testing.T) {
 		r.Wake()
 	}
 	// The first row in a long while goes out at once: lingering would only delay it.
-	start := time.Now()
 	insert(0)
+	woken := time.Now()
 	waitRows(t, pool, 0)
-	if took := time.Since(start); took >= linger {
-		t.Fatalf("a row after a quiet spell took %v, want no linger", took)
+	pub.mu.Lock()
+	took := pub.at[0].Sub(woken)
+	pub.mu.Unlock()
+	if took >= linger {
+		t.Fatalf("a row after a quiet spell was published %v after its wake, want no linger", took)
 	}
 	// Rows that follow it closely share a batch.
 	for i := 1; i <= 2; i++ {
