@@ -127,7 +127,7 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 			RETURNING id, message_id
 		)
 		SELECT n.id, o.id FROM o JOIN n ON n.mid = o.message_id`, ids, users, descs, cvs, tones, keys, hashes, tps, now,
-		out.Exchanges, out.RoutingKeys, out.MessageIDs, out.Headers, out.Bodies, b.hold().Seconds())
+		out.Exchanges, out.RoutingKeys, out.MessageIDs, out.Headers, out.Bodies, b.handoff.Hold().Seconds())
 	if err != nil {
 		return nil, err
 	}
@@ -146,14 +146,6 @@ func (b *Batcher) insertBatch(ctx context.Context, batch []NewJob) (map[string]J
 	}
 	b.handOver(handed)
 	return created, nil
-}
-
-// hold is how long the batches' outbox rows wait for the hand-off before they are due.
-func (b *Batcher) hold() time.Duration {
-	if b.handoff == nil {
-		return 0
-	}
-	return b.handoff.Hold()
 }
 
 // handOver gives committed outbox rows to the hand-off, or wakes the relay. Rows the

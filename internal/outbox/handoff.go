@@ -72,8 +72,13 @@ func NewHandoff(pool *pgxpool.Pool, pub Publisher, cfg HandoffConfig) *Handoff {
 		in: make(chan []Row, cfg.Queue)}
 }
 
-// Hold is how long after its commit a handed-off row must become due.
-func (h *Handoff) Hold() time.Duration { return h.cfg.Hold }
+// Hold is how long after its commit a handed-off row must become due; 0 without a hand-off.
+func (h *Handoff) Hold() time.Duration {
+	if h == nil {
+		return 0
+	}
+	return h.cfg.Hold
+}
 
 // Send hands over rows whose transaction has committed. It never blocks: false if the queue
 // is full, and the rows are left to the relays.
