@@ -263,21 +263,36 @@ func (c *WorkerConfig) fallbackModel() string {
 }
 
 // cancellations is the listener that hands a job's cancellation, sent by PostgreSQL's
-// NOTIFY, to the workers: the one running it stops it.
+// NOTIFY, to the workers: the one running it stops it. Each time it starts listening (again,
+// after its connection dropped) the workers stop the jobs cancelled meanwhile.
 func cancellations(b *base, workers []*worker.Worker) *pgxlisten.Listener {
 	l := database.NewListener(b.pool, time.Second, func(ctx context.Context, err error) {
 		if ctx.Err() == nil {
 			b.tel.Logger.WarnContext(ctx, "worker: LISTEN for cancellations", slog.String("error", err.Error()))
 		}
 	})
-	l.Handle(database.JobCancelledChannel, pgxlisten.HandlerFunc(
-		func(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-			for _, w := range workers {
-				w.CancelJob(n.Payload)
-			}
-			return nil
-		}))
+	l.Handle(database.JobCancelledChannel, cancelHandler(workers))
 	return l
+}
+
+// cancelHandler stops the job a notification names, and, as a backlog, those cancelled
+// while nobody listened.
+type cancelHandler []*worker.Worker
+
+func (ws cancelHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	for _, w := range ws {
+		w.CancelJob(n.Payload)
+	}
+	return nil
+}
+
+func (ws cancelHandler) HandleBacklog(ctx context.Context, _ string, _ *pgx.Conn) error {
+	for _, w := range ws {
+		if err := w.CancelCancelled(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // processName names this worker process in the heartbeat table: host name and pid.

@@ -392,6 +392,19 @@ func notifyCancelled(ctx context.Context, tx pgx.Tx, ids []string) error {
 	return err
 }
 
+// Cancelled returns those of the jobs ids that are cancelled.
+func (r *Runs) Cancelled(ctx context.Context, ids []string) ([]string, error) {
+	rows, err := r.s.pool.Query(ctx, r.sql(`SELECT job_id FROM {t} WHERE job_id = ANY($1) AND status = 'cancelled'`), ids)
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: cancelled jobs: %w", err)
+	}
+	cancelled, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: cancelled jobs: %w", err)
+	}
+	return cancelled, nil
+}
+
 // ErrFinal means the job already has its final status and cannot be cancelled.
 var ErrFinal = errors.New("job already finished")
 

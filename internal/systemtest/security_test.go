@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/testkit"
 )
@@ -151,6 +152,31 @@ func TestCancelStopsTheJob(t *testing.T) {
 	if n := int(b.llm.Stats().Completed); n != 1 {
 		t.Fatalf("the LLM wrote %d letters; only the last job should have one", n)
 	}
+}
+
+// TestCancelWhileTheWorkerDoesNotListen: a cancellation announced while the worker's LISTEN
+// connection is down (PostgreSQL ended it; the listener reconnects a second later) still stops
+// the job: once it listens again, the worker asks which of its jobs were cancelled meanwhile.
+func TestCancelWhileTheWorkerDoesNotListen(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	alice := b.user("a@example.com")
+	slow := b.submit(alice, "Slow role [[fakeopenai:latency=20s]]", "CV", "")
+	b.waitCount(1, 10*time.Second, `SELECT count(*) FROM cover_letter_jobs WHERE job_id = $1 AND status = 'processing'`, slow)
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.llm.Stats().Requests > 0 }, "the LLM call of the slow job")
+
+	const listening = `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'listen %' || $1 || '%'`
+	b.waitCount(1, 10*time.Second, listening, database.JobCancelledChannel)
+	if _, err := b.pool.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query ILIKE 'listen %' || $1 || '%'`, database.JobCancelledChannel); err != nil {
+		t.Fatal(err)
+	}
+	b.waitCount(0, 5*time.Second, listening, database.JobCancelledChannel)
+	if r := b.do("DELETE", "/api/cover-letter/"+slow, alice, nil); r.Status != http.StatusOK {
+		t.Fatalf("cancel = %d %s", r.Status, r.Body)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return b.llm.Stats().Canceled > 0 },
+		"the worker abandoning the LLM call of a job cancelled while it did not listen")
 }
 
 // TestJWTAttacks: every forged or malformed token is 401 over HTTP, whatever the route.

@@ -53,6 +53,7 @@ type Runs interface {
 	Release(ctx context.Context, l jobstore.Lease) error
 	DeadLetterMessage(ctx context.Context, id string, dl jobstore.DeadLetter) error
 	ReapExpired(ctx context.Context, grace time.Duration, maxAttempts int) (requeued, failed int, err error)
+	Cancelled(ctx context.Context, ids []string) ([]string, error)
 }
 
 // Processes tells the other workers which processes are alive (jobstore.Store).
@@ -286,6 +287,27 @@ func (w *Worker) CancelJob(id string) {
 	if run, ok := w.running.Load(id); ok {
 		run.(*runningJob).cancel(ErrJobCancelled)
 	}
+}
+
+// CancelCancelled stops the jobs this worker runs that are cancelled in the database: it
+// catches the cancellations announced while nobody listened (the LISTEN connection was down).
+func (w *Worker) CancelCancelled(ctx context.Context) error {
+	var ids []string
+	w.running.Range(func(id, _ any) bool {
+		ids = append(ids, id.(string))
+		return true
+	})
+	if len(ids) == 0 {
+		return nil
+	}
+	cancelled, err := w.runs.Cancelled(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range cancelled {
+		w.CancelJob(id)
+	}
+	return nil
 }
 
 // runningJob is a job this worker runs; a pointer, so the map can compare entries.
