@@ -133,8 +133,12 @@ func (s *subscription) forward(ctx context.Context, in <-chan amqp.Delivery, clo
 }
 
 // hand passes d on, unless ctx ends first: d then stays unacked and goes back to the queue
-// when the channel closes.
+// when the channel closes. An ended ctx is checked first: a select with a receiver waiting on
+// out would otherwise pick either case at random, and hand out d after the end.
 func (s *subscription) hand(ctx context.Context, d amqp.Delivery, out chan<- Delivery) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	s.mu.Lock()
 	s.pending[d.DeliveryTag] = struct{}{}
 	s.unsettled.Add(1)
