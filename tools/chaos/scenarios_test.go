@@ -439,7 +439,11 @@ func poison() scenario {
 			c.Poison = poisons
 			c.Jobs = append(c.Jobs, externals...)
 			c.ExactLLM = true
-			// The operator's view of the DLQ agrees (read before the end check drains it).
+			// The operator's view of the DLQ agrees (read before the end check drains it), once
+			// the poison is off the work queue: it has no row to wait for until it is dead-lettered.
+			if err := r.s.WaitQueueEmpty(r.ctx, job.QueueGenerate, 2*time.Minute); err != nil {
+				r.problem("%v", err)
+			}
 			if _, err := r.s.WaitDrained(r.ctx, time.Now(), 2*time.Minute); err == nil {
 				out, err := r.s.Ctl(r.ctx, "dlq", "list", "--json", "--limit", "1000")
 				if err != nil {

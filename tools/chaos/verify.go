@@ -363,18 +363,26 @@ func (s *System) redeliveryCause() string {
 // checkGenerateEmpty: nothing stays in the generate queue, no message held by a stuck worker,
 // no duplicate left unconsumed (rabbitmqctl list_queues, as an operator would look).
 func (v *verification) checkGenerateEmpty(ctx context.Context) {
+	if err := v.s.WaitQueueEmpty(ctx, job.QueueGenerate, 15*time.Second); err != nil {
+		v.add("%v after every job ended", err)
+	}
+}
+
+// WaitQueueEmpty waits until queue holds no message, ready or unacked.
+func (s *System) WaitQueueEmpty(ctx context.Context, queue string, within time.Duration) error {
 	var left int
 	var err error
-	_ = testkit.WaitUntil(ctx, 15*time.Second, 500*time.Millisecond, func() bool {
-		left, err = v.s.H.RabbitMQ.QueueDepth(ctx, v.s.Cfg.Name, job.QueueGenerate)
+	_ = testkit.WaitUntil(ctx, within, 500*time.Millisecond, func() bool {
+		left, err = s.H.RabbitMQ.QueueDepth(ctx, s.Cfg.Name, queue)
 		return err != nil || left == 0
 	}) // err and left say how it ended
 	switch {
 	case err != nil:
-		v.add("list_queues: %v", err)
+		return fmt.Errorf("list_queues: %w", err)
 	case left != 0:
-		v.add("%d messages (ready or unacked) still in %s after every job ended", left, job.QueueGenerate)
+		return fmt.Errorf("%d messages (ready or unacked) still in %s", left, queue)
 	}
+	return nil
 }
 
 // reportLost counts the lost jobs and names each.
