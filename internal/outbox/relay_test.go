@@ -102,9 +102,10 @@ func TestRelayHoldsDelayedRowsUntilDue(t *testing.T) {
 	if n := rows(t, pool); n != 1 {
 		t.Fatalf("a delayed row was published early")
 	}
-	// Published at its due time, without waiting for the 5 s poll.
+	// Published at its due time, without waiting for the 5 s poll (4.3 s after it was due):
+	// the bound leaves room for a loaded machine's publish, delete and polling.
 	waitRows(t, pool, 0)
-	if late := time.Since(due); late > 500*time.Millisecond {
+	if late := time.Since(due); late > 2*time.Second {
 		t.Fatalf("published %s after it was due", late)
 	}
 }
