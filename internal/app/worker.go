@@ -287,12 +287,11 @@ func (ws cancelHandler) HandleNotification(_ context.Context, n *pgconn.Notifica
 }
 
 func (ws cancelHandler) HandleBacklog(ctx context.Context, _ string, _ *pgx.Conn) error {
-	for _, w := range ws {
-		if err := w.CancelCancelled(ctx); err != nil {
-			return err
-		}
+	var errs []error
+	for _, w := range ws { // one kind's failure does not keep the others' jobs running
+		errs = append(errs, w.CancelCancelled(ctx))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // processName names this worker process in the heartbeat table: host name and pid.
