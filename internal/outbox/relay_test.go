@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/careerops/jobs/internal/broker"
+	"github.com/careerops/jobs/internal/database"
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/outbox"
 	"github.com/careerops/jobs/internal/testkit"
@@ -237,12 +238,7 @@ func TestRelayLingersSoRowsShareABatch(t *testing.T) {
 	r := outbox.NewRelay(pool, pub, outbox.RelayConfig{Linger: linger, PollInterval: time.Minute})
 	run(t, r)
 	// Its LISTEN connection wakes it once connected.
-	testkit.Eventually(t, 10*time.Second, func() bool {
-		var n int
-		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND query ILIKE 'listen%'`).Scan(&n)
-		return err == nil && n > 0
-	}, "the relay's LISTEN")
+	testkit.WaitListening(t, pool, database.NotifyChannel)
 	insert := func(i int) {
 		t.Helper()
 		if err := outbox.Insert(context.Background(), pool, broker.Message{RoutingKey: job.QueueCompleted, MessageID: fmt.Sprint(i), Body: []byte("x")}, time.Time{}); err != nil {

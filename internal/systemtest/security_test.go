@@ -165,13 +165,8 @@ func TestCancelWhileTheWorkerDoesNotListen(t *testing.T) {
 	b.waitCount(1, 10*time.Second, `SELECT count(*) FROM cover_letter_jobs WHERE job_id = $1 AND status = 'processing'`, slow)
 	testkit.Eventually(t, 10*time.Second, func() bool { return b.llm.Stats().Requests > 0 }, "the LLM call of the slow job")
 
-	const listening = `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'listen %' || $1 || '%'`
-	b.waitCount(1, 10*time.Second, listening, database.JobCancelledChannel)
-	if _, err := b.pool.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND query ILIKE 'listen %' || $1 || '%'`, database.JobCancelledChannel); err != nil {
-		t.Fatal(err)
-	}
-	b.waitCount(0, 5*time.Second, listening, database.JobCancelledChannel)
+	testkit.WaitListening(t, b.pool, database.JobCancelledChannel)
+	testkit.EndListeners(t, b.pool, database.JobCancelledChannel)
 	if r := b.do("DELETE", "/api/cover-letter/"+slow, alice, nil); r.Status != http.StatusOK {
 		t.Fatalf("cancel = %d %s", r.Status, r.Body)
 	}

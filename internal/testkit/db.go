@@ -207,3 +207,33 @@ func PagesRead(plan string) int {
 	}
 	return 0
 }
+
+// listeners selects the backends of the pool's database whose last statement was a LISTEN on
+// the channel $1 (pgxlisten's listener connections).
+const listeners = `FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'listen %' || $1 || '%'`
+
+// ListenerCount is how many connections of pool's database listen on channel.
+func ListenerCount(t testing.TB, pool *pgxpool.Pool, channel string) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) `+listeners, channel).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// WaitListening waits until a connection of pool's database listens on channel.
+func WaitListening(t testing.TB, pool *pgxpool.Pool, channel string) {
+	t.Helper()
+	Eventually(t, 10*time.Second, func() bool { return ListenerCount(t, pool, channel) > 0 }, "a LISTEN on %s", channel)
+}
+
+// EndListeners ends the connections listening on channel (pg_terminate_backend) and waits
+// until they are gone, as a PostgreSQL restart or a failover would.
+func EndListeners(t testing.TB, pool *pgxpool.Pool, channel string) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), `SELECT pg_terminate_backend(pid) `+listeners, channel); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 5*time.Second, func() bool { return ListenerCount(t, pool, channel) == 0 }, "the LISTEN on %s ended", channel)
+}
