@@ -62,6 +62,8 @@ type bundle struct {
 	logs      *syncBuffer             // every log line of the api and the workers
 	// llmHeaders are the headers of every request the LLM received.
 	llmHeaders headerLog
+	// llmHold, while a test holds it locked, holds every request to the LLM until unlocked.
+	llmHold sync.RWMutex
 }
 
 // headerLog keeps the headers of requests, safe for concurrent use.
@@ -126,6 +128,8 @@ func setup(t *testing.T, opts options) *bundle {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.llmHeaders.record(r.Header)
+		b.llmHold.RLock()
+		b.llmHold.RUnlock() //nolint:staticcheck // an empty section: it waits while a test holds the LLM
 		b.llm.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
