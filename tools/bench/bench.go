@@ -297,8 +297,8 @@ func (r *run) phases(ctx context.Context) error {
 	return nil
 }
 
-// phaseRaw is 1: the raw limit, with its two halves and the progress publisher's path for
-// reference.
+// phaseRaw is 1: the raw limit, with its two halves, and for reference the progress
+// publisher's path and a worker's deliveries and acks.
 func (r *run) phaseRaw(ctx context.Context) error {
 	type rawRun struct {
 		mode   rawMode
@@ -322,6 +322,23 @@ func (r *run) phaseRaw(ctx context.Context) error {
 		if rr.mode == rawFull {
 			r.raw = res
 		}
+		fmt.Fprintln(r.cfg.Stdout, res.line())
+	}
+	// What a worker's deliveries and acks cost RabbitMQ: at a worker's prefetch (its
+	// concurrency), acked one by one or four at a time, and at prefetch 1.
+	n := 20_000
+	if r.cfg.Quick {
+		n = 2_000
+	}
+	for _, rc := range []struct {
+		mode        rawMode
+		prefetch, n int
+	}{{rawDeliver, 8, n}, {rawDeliverMulti, 8, n}, {rawDeliver, 1, n / 4}} {
+		res, err := runRawConsume(ctx, r.w, rc.mode, rc.prefetch, rc.n, r.sys.components())
+		if err != nil {
+			return r.fail("raw "+string(rc.mode), err)
+		}
+		r.res.Raw = append(r.res.Raw, res)
 		fmt.Fprintln(r.cfg.Stdout, res.line())
 	}
 	return nil

@@ -23,7 +23,7 @@ const (
 	rawFull     rawMode = "insert+publish" // INSERT the job row (autocommit), then publish with a confirm
 	rawInsert   rawMode = "insert"         // the INSERT alone
 	rawPublish  rawMode = "publish"        // the confirmed publish alone
-	rawProgress rawMode = "progress"       // a transient publish to the progress topic exchange, no confirm, one goroutine
+	rawProgress rawMode = "progress"       // a transient, mandatory publish to the progress topic exchange (returned: nothing is bound), no confirm, one goroutine
 )
 
 // rawQueue is the quorum queue the raw limit publishes to (declared like the generate queue).
@@ -69,18 +69,11 @@ func runRaw(ctx context.Context, w *world, mode rawMode, conc int, warm, window 
 		return res, err
 	}
 	defer pool.Close()
-	conn, err := amqp.DialConfig(w.amqpURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), Properties: amqp.Table{"connection_name": "careerops-bench-raw"}})
+	conn, setup, err := rawChannel(w, "careerops-bench-raw")
 	if err != nil {
 		return res, err
 	}
 	defer conn.Close()
-	setup, err := conn.Channel()
-	if err != nil {
-		return res, err
-	}
-	if _, err := setup.QueueDeclare(rawQueue, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
-		return res, fmt.Errorf("declare %s: %w", rawQueue, err)
-	}
 	if _, err := setup.QueuePurge(rawQueue, false); err != nil {
 		return res, err
 	}
@@ -130,6 +123,24 @@ func runRaw(ctx context.Context, w *world, mode rawMode, conc int, warm, window 
 		_, _ = w.pool.Exec(ctx, `TRUNCATE cover_letter_jobs`)
 	}
 	return res, nil
+}
+
+// rawChannel connects to the bench's vhost as name and returns a channel on which rawQueue
+// is declared (like the generate queue).
+func rawChannel(w *world, name string) (*amqp.Connection, *amqp.Channel, error) {
+	conn, err := amqp.DialConfig(w.amqpURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), Properties: amqp.Table{"connection_name": name}})
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := conn.Channel()
+	if err == nil {
+		_, err = ch.QueueDeclare(rawQueue, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum})
+	}
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("declare %s: %w", rawQueue, err)
+	}
+	return conn, ch, nil
 }
 
 // warmPool opens n connections before the clock starts.
@@ -184,7 +195,7 @@ func rawOp(ctx context.Context, mode rawMode, pool *pgxpool.Pool, ch *amqp.Chann
 		}
 	case rawProgress:
 		body, _ := json.Marshal(map[string]any{"type": "delta", "jobId": id, "attempt": 1, "index": i, "text": " three words here"})
-		if err := ch.PublishWithContext(ctx, job.ExchangeProgress, id, false, false, amqp.Publishing{
+		if err := ch.PublishWithContext(ctx, job.ExchangeProgress, id, true, false, amqp.Publishing{
 			ContentType: "application/json", DeliveryMode: amqp.Transient, Expiration: "60000", Body: body,
 		}); err != nil {
 			return fmt.Errorf("publish: %w", err)
