@@ -121,9 +121,16 @@ func (r *Runs) claimMany(ctx context.Context, reqs []ClaimRequest) []answer[clai
 }
 
 // claimBatch is claimMany's statement: the jobs it claimed, by their lease token.
+//
+// It commits without waiting for its WAL flush (synchronous_commit off for its own
+// transaction): on a worker's path between two jobs that flush was one of two. The next
+// step under each lease (complete, retry, defer, fail) commits with the flush, which covers
+// the claim written before it. A PostgreSQL crash in between may undo the claim: the job is
+// pending again, that step answers ErrClaimLost, and the worker gives the message back.
 func (r *Runs) claimBatch(ctx context.Context, ids []string, tokens []uuid.UUID, secs []float64, owners []uuid.UUID) (map[uuid.UUID]Run, error) {
 	rows, err := r.s.pool.Query(ctx, r.sql(strings.NewReplacer(
-		"{from}", `FROM unnest($1::text[], $2::uuid[], $3::float8[], $4::uuid[]) AS c(c_job_id, c_token, c_secs, c_owner)`,
+		"{from}", `FROM unnest($1::text[], $2::uuid[], $3::float8[], $4::uuid[]) AS c(c_job_id, c_token, c_secs, c_owner),
+			(SELECT set_config('synchronous_commit', 'off', true)) AS async(c_async)`,
 		"{job}", "c_job_id", "{token}", "c_token", "{secs}", "c_secs", "{owner}", "c_owner", "{redelivered}", "false", "{deadAfter}", "0",
 	).Replace(claimSQL)+` RETURNING c_token, {cols}`), ids, tokens, secs, owners)
 	if err != nil {
@@ -140,7 +147,8 @@ func (r *Runs) claimBatch(ctx context.Context, ids []string, tokens []uuid.UUID,
 }
 
 // complete stores the results of cs whose lease holds and announces them, in one
-// transaction; a complete whose lease is gone gets ErrLeaseLost. If the batch fails as a whole,
+// transaction; a complete whose lease is gone gets ErrLeaseLost (ErrClaimLost if its job is
+// pending again). If the batch fails as a whole,
 // each of its completes is tried on its own, so that one cannot fail the others.
 func (r *Runs) complete(ctx context.Context, cs []completion) []answer[Run] {
 	answers := make([]answer[Run], len(cs))
@@ -159,7 +167,7 @@ func (r *Runs) complete(ctx context.Context, cs []completion) []answer[Run] {
 		case err != nil:
 			answers[i].err = leaseErr("complete", c.Lease, err)
 		case !ok:
-			answers[i].err = ErrLeaseLost
+			answers[i].err = leaseErr("complete", c.Lease, r.lost(ctx, r.s.pool, c.JobID))
 		default:
 			answers[i].v = j
 		}

@@ -1,6 +1,7 @@
 package jobstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -161,5 +162,62 @@ func TestBatchedClaimsTogether(t *testing.T) {
 		if _, err := b.Complete(ctx, l, letter(jobstore.CoverLetterResult{CoverLetter: "x"}), nil); err != nil {
 			t.Fatalf("complete %s: %v", l.JobID, err)
 		}
+	}
+}
+
+// A batched claim commits without waiting for its WAL flush, so a PostgreSQL crash may undo
+// it: the job is pending again, as before its claim. A step under that lease then answers
+// ErrClaimLost (the worker gives its message back: no other may exist), not ErrLeaseLost
+// (another holds the job: the worker drops its message).
+func TestAStepWhoseClaimWasUndoneSaysSo(t *testing.T) {
+	s, tb, ctx := setup(t)
+	c := runBatched(t, s)
+	steps := map[string]func(jobstore.Lease) error{
+		"complete": func(l jobstore.Lease) error {
+			_, err := c.Complete(ctx, l, letter(jobstore.CoverLetterResult{CoverLetter: "x"}), nil)
+			return err
+		},
+		"retry": func(l jobstore.Lease) error {
+			_, err := c.Retry(ctx, l, "boom", time.Now(), nil)
+			return err
+		},
+		"defer": func(l jobstore.Lease) error {
+			_, err := c.Defer(ctx, l, time.Now(), nil)
+			return err
+		},
+		"fail": func(l jobstore.Lease) error {
+			_, err := c.Fail(ctx, l, "boom", nil, jobstore.DeadLetter{Body: []byte("{}"), Reason: "test"})
+			return err
+		},
+	}
+	for name, step := range steps {
+		j := tb.create(t, s, "job-"+name)
+		_, l, err := c.Claim(ctx, claimOf(msgFor(j), false, time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		undoClaim(t, tb, j.ID)
+		if err := step(l); !errors.Is(err, jobstore.ErrClaimLost) {
+			t.Errorf("%s after the claim was undone = %v, want ErrClaimLost", name, err)
+		}
+		// Held by another, it is still ErrLeaseLost.
+		if _, _, err := c.Claim(ctx, claimOf(msgFor(j), false, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := step(l); !errors.Is(err, jobstore.ErrLeaseLost) {
+			t.Errorf("%s with another's lease = %v, want ErrLeaseLost", name, err)
+		}
+	}
+}
+
+// undoClaim puts the claimed job id back as it was before its claim, as a PostgreSQL crash
+// that lost the claim's commit would.
+func undoClaim(t *testing.T, tb *testBundle, id string) {
+	t.Helper()
+	if _, err := tb.pool.Exec(context.Background(), `
+		UPDATE cover_letter_jobs SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
+		    lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
+		WHERE job_id = $1 AND status = 'processing'`, id); err != nil {
+		t.Fatal(err)
 	}
 }

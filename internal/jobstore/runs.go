@@ -308,16 +308,38 @@ func (r *Runs) leased(ctx context.Context, op string, l Lease, set string, args 
 			UPDATE {t}
 			SET ` + set + `, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
 			WHERE job_id = $1 AND lease_token = $2 AND status = 'processing'`,
-		args: append([]any{l.JobID, l.Token}, args...),
-		then: then,
+		args:     append([]any{l.JobID, l.Token}, args...),
+		then:     then,
+		notFound: func(ctx context.Context, tx pgx.Tx) error { return r.lost(ctx, tx, l.JobID) },
 	})
 	return j, leaseErr(op, l, err)
 }
 
+// lost says why a step under a lease of job id found none: ErrClaimLost if the job is
+// pending, as before its claim (see claimBatch), else ErrNotFound (another holds it, or it
+// ended).
+func (r *Runs) lost(ctx context.Context, db Querier, id string) error {
+	var pending bool
+	err := db.QueryRow(ctx, r.sql(`SELECT status = 'pending' FROM {t} WHERE job_id = $1`), id).Scan(&pending)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return ErrNotFound
+	case err != nil:
+		return err
+	case pending:
+		return ErrClaimLost
+	}
+	return ErrNotFound
+}
+
+// leaseErr is the error of a step under lease l: ErrLeaseLost or ErrClaimLost if the lease
+// is gone.
 func leaseErr(op string, l Lease, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrClaimLost):
+		return ErrClaimLost
 	case errors.Is(err, ErrNotFound):
 		return ErrLeaseLost
 	default:

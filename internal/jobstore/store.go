@@ -26,8 +26,12 @@ var (
 	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
 	ErrNotClaimable        = errors.New("job is not claimable")
 	ErrLeaseLost           = errors.New("job lease lost")
-	ErrLeaseHeld           = errors.New("job held by a live worker")
-	ErrNotInDLQState       = errors.New("job is not failed")
+	// ErrClaimLost: the lease is gone and the job is pending, as before its claim (a claim
+	// commits without waiting for its flush; a PostgreSQL crash may undo it). Its message may
+	// be the only one: give it back.
+	ErrClaimLost     = errors.New("job claim lost: the job is pending again")
+	ErrLeaseHeld     = errors.New("job held by a live worker")
+	ErrNotInDLQState = errors.New("job is not failed")
 )
 
 // Job is one row of cover_letter_jobs as the api and the worker see it.

@@ -273,8 +273,13 @@ func TestDeferSchedulesTheJobWithoutSpendingAnAttempt(t *testing.T) {
 		t.Fatalf("defer = %+v, %v; want pending, 1 attempt, none of the budget spent", deferred, err)
 	}
 	tb.wantScheduled(t, s, j, runAfter)
-	if _, err := s.Defer(ctx, lease, runAfter, nil); !errors.Is(err, jobstore.ErrLeaseLost) {
-		t.Fatalf("a second defer with the spent lease: %v, want ErrLeaseLost", err)
+	// The lease is spent and the job pending: as after a claim a crash undid, ErrClaimLost (the
+	// worker gives back its message, which a claim then drops: the job is not due).
+	if _, err := s.Defer(ctx, lease, runAfter, nil); !errors.Is(err, jobstore.ErrClaimLost) {
+		t.Fatalf("a second defer with the spent lease: %v, want ErrClaimLost", err)
+	}
+	if _, _, err := s.Claim(ctx, claimOf(msgFor(j), true, time.Minute)); !errors.Is(err, jobstore.ErrNotClaimable) {
+		t.Fatalf("the message given back was claimed before the job is due: %v", err)
 	}
 }
 

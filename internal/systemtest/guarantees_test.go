@@ -72,6 +72,42 @@ func TestWorkerSIGTERMLosesNoJobAndRunsNoneTwice(t *testing.T) {
 	}
 }
 
+// TestAJobWhoseClaimACrashUndidStillRuns: a claim commits without waiting for its WAL flush,
+// so a PostgreSQL crash just after it may undo it: the job is pending again while a worker
+// runs it. That worker, finding the job pending when it stores the letter, gives its message
+// back (it may be the job's only one) instead of dropping it as another worker's, and the job
+// runs again to its end.
+func TestAJobWhoseClaimACrashUndidStillRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{concurrency: 1})
+	token := b.user("a@example.com")
+	b.llmHold.Lock()
+	held := true
+	defer func() {
+		if held {
+			b.llmHold.Unlock()
+		}
+	}()
+	id := b.submit(token, "Role at Wayne Enterprises", "Batcomputer operator", "")
+	testkit.Eventually(t, 10*time.Second, func() bool { return len(b.llmHeaders.all()) == 1 }, "the job's LLM call")
+	// What a crash that lost the claim's commit leaves: the job as it was before its claim.
+	tag, err := b.pool.Exec(context.Background(), `
+		UPDATE cover_letter_jobs SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
+		    lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
+		WHERE job_id = $1 AND status = 'processing'`, id)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("undo the claim: %v, %d rows", err, tag.RowsAffected())
+	}
+	held = false
+	b.llmHold.Unlock()
+	if j := b.waitFinal(id, 30*time.Second); j.Status != job.StatusCompleted || j.Attempts != 1 || j.CoverLetter == "" {
+		t.Fatalf("job %s ended %s after %d attempts (%q), want completed once", id, j.Status, j.Attempts, j.Error)
+	}
+	if calls := len(b.llmHeaders.all()); calls != 2 {
+		t.Fatalf("%d LLM calls, want 2: the undone claim's and the one after", calls)
+	}
+}
+
 // TestAcceptedJobsSurviveBrokerOutageAndAPICrash: the api accepts jobs while it cannot reach
 // RabbitMQ at all, and is then stopped at once; the jobs, being in the outbox, are published
 // by another process's relay (here the worker's) and complete. A 202 is a promise kept by

@@ -335,6 +335,8 @@ func (w *Worker) settle(d *delivery, err error) {
 	switch {
 	case errors.Is(err, jobstore.ErrLeaseLost):
 		w.log.WarnContext(d.ctx, "worker: lease lost to another worker; result discarded")
+	case errors.Is(err, jobstore.ErrClaimLost):
+		w.log.WarnContext(d.ctx, "worker: the job is pending again (a PostgreSQL crash undid its claim); result discarded, message requeued")
 	case errors.Is(err, jobstore.ErrNotClaimable):
 		w.log.InfoContext(d.ctx, "worker: duplicate or stale message dropped", slog.Bool("redelivered", d.Redelivered))
 	}

@@ -108,7 +108,9 @@ func name(n int, names ...string) string {
 
 // settlementAfter is how a delivery ends after a store step returned err, and the outcome it gives
 // the delivery's span ("" when the step's own). nil: stored, ack. ErrLeaseLost: another
-// worker holds the job now, ack. ErrNotClaimable: a duplicate, ack. Anything else reaches here
+// worker holds the job now, ack. ErrClaimLost: the job is pending again (a PostgreSQL crash
+// undid its claim) and this message may be its only one, requeue. ErrNotClaimable: a
+// duplicate, ack. Anything else reaches here
 // only when shutdown interrupted the step (persist retries outages): give back what was taken.
 func settlementAfter(err error, leased bool) (settlement, string) {
 	switch {
@@ -116,6 +118,8 @@ func settlementAfter(err error, leased bool) (settlement, string) {
 		return settleAck, ""
 	case errors.Is(err, jobstore.ErrLeaseLost):
 		return settleAck, "lease_lost"
+	case errors.Is(err, jobstore.ErrClaimLost):
+		return settleRequeue, "claim_lost"
 	case errors.Is(err, jobstore.ErrNotClaimable):
 		return settleAck, "duplicate"
 	case leased:
@@ -129,7 +133,7 @@ func settlementAfter(err error, leased bool) (settlement, string) {
 // a failure to reach the database.
 func isVerdict(err error) bool {
 	var limitErr *jobstore.LimitError
-	return err == nil || errors.Is(err, jobstore.ErrLeaseLost) || errors.Is(err, jobstore.ErrNotClaimable) ||
+	return err == nil || errors.Is(err, jobstore.ErrLeaseLost) || errors.Is(err, jobstore.ErrClaimLost) || errors.Is(err, jobstore.ErrNotClaimable) ||
 		errors.Is(err, jobstore.ErrUnknownUser) || errors.Is(err, jobstore.ErrLeaseHeld) || errors.As(err, &limitErr) ||
 		database.IsDataError(err)
 }

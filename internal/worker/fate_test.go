@@ -139,6 +139,7 @@ func TestSettlementAfter(t *testing.T) {
 		{"stored", nil, true, settleAck, "", true},
 		{"dead letter stored", nil, false, settleAck, "", true},
 		{"lease lost to another worker", fmt.Errorf("jobstore: %w", jobstore.ErrLeaseLost), true, settleAck, "lease_lost", true},
+		{"claim undone by a PostgreSQL crash", jobstore.ErrClaimLost, true, settleRequeue, "claim_lost", true},
 		{"duplicate message", jobstore.ErrNotClaimable, false, settleAck, "duplicate", true},
 		{"claim interrupted by shutdown", context.Canceled, false, settleRequeue, "requeued", false},
 		{"dead letter interrupted by shutdown", context.DeadlineExceeded, false, settleRequeue, "requeued", false},
