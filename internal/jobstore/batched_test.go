@@ -1,7 +1,6 @@
 package jobstore_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/careerops/jobs/internal/job"
 	"github.com/careerops/jobs/internal/jobstore"
+	"github.com/careerops/jobs/internal/testkit"
 )
 
 // runBatched runs a Batched of s's cover letters with one statement or transaction of each
@@ -196,7 +196,7 @@ func TestAStepWhoseClaimWasUndoneSaysSo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		undoClaim(t, tb, j.ID)
+		testkit.UndoClaim(t, tb.pool, j.ID)
 		if err := step(l); !errors.Is(err, jobstore.ErrClaimLost) {
 			t.Errorf("%s after the claim was undone = %v, want ErrClaimLost", name, err)
 		}
@@ -207,17 +207,5 @@ func TestAStepWhoseClaimWasUndoneSaysSo(t *testing.T) {
 		if err := step(l); !errors.Is(err, jobstore.ErrLeaseLost) {
 			t.Errorf("%s with another's lease = %v, want ErrLeaseLost", name, err)
 		}
-	}
-}
-
-// undoClaim puts the claimed job id back as it was before its claim, as a PostgreSQL crash
-// that lost the claim's commit would.
-func undoClaim(t *testing.T, tb *testBundle, id string) {
-	t.Helper()
-	if _, err := tb.pool.Exec(context.Background(), `
-		UPDATE cover_letter_jobs SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
-		    lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
-		WHERE job_id = $1 AND status = 'processing'`, id); err != nil {
-		t.Fatal(err)
 	}
 }

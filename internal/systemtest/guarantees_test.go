@@ -91,13 +91,7 @@ func TestAJobWhoseClaimACrashUndidStillRuns(t *testing.T) {
 	id := b.submit(token, "Role at Wayne Enterprises", "Batcomputer operator", "")
 	testkit.Eventually(t, 10*time.Second, func() bool { return len(b.llmHeaders.all()) == 1 }, "the job's LLM call")
 	// What a crash that lost the claim's commit leaves: the job as it was before its claim.
-	tag, err := b.pool.Exec(context.Background(), `
-		UPDATE cover_letter_jobs SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
-		    lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
-		WHERE job_id = $1 AND status = 'processing'`, id)
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("undo the claim: %v, %d rows", err, tag.RowsAffected())
-	}
+	testkit.UndoClaim(t, b.pool, id)
 	held = false
 	b.llmHold.Unlock()
 	if j := b.waitFinal(id, 30*time.Second); j.Status != job.StatusCompleted || j.Attempts != 1 || j.CoverLetter == "" {

@@ -237,3 +237,16 @@ func EndListeners(t testing.TB, pool *pgxpool.Pool, channel string) {
 	}
 	Eventually(t, 5*time.Second, func() bool { return ListenerCount(t, pool, channel) == 0 }, "the LISTEN on %s ended", channel)
 }
+
+// UndoClaim puts the processing job id of cover_letter_jobs back as it was before its claim,
+// as a PostgreSQL crash that lost the claim's commit would.
+func UndoClaim(t testing.TB, pool *pgxpool.Pool, id string) {
+	t.Helper()
+	tag, err := pool.Exec(context.Background(), `
+		UPDATE cover_letter_jobs SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
+		    lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
+		WHERE job_id = $1 AND status = 'processing'`, id)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("undo the claim of %s: %v, %d rows", id, err, tag.RowsAffected())
+	}
+}
