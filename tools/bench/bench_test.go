@@ -285,3 +285,25 @@ func TestE2ERunSelection(t *testing.T) {
 		}
 	}
 }
+
+// A figure the run did not measure (a scale-only run samples no worker at idle, nor any
+// process under load) reads "–", not 0.0 MB.
+func TestFootprintRowLeavesUnmeasuredFiguresBlank(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		idle   []int64
+		maxRSS int64
+		ready  []time.Duration
+		want   string
+	}{
+		{"measured", []int64{26e6, 27e6}, 40e6, []time.Duration{30 * time.Millisecond, 50 * time.Millisecond},
+			"| worker | 35.0 | 26.0 / 27.0 | 40.0 | 30.0 / 50.0 (2) |"},
+		{"no idle sample, no load", nil, 0, []time.Duration{50 * time.Millisecond},
+			"| worker | 35.0 | – | – | 50.0 / 50.0 (1) |"},
+		{"never started", nil, 0, nil, "| worker | 35.0 | – | – | – |"},
+	} {
+		if got := footprintRow("worker", 35e6, c.idle, c.maxRSS, c.ready); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}

@@ -402,10 +402,20 @@ func (r *Results) experimentRows() []string {
 	return rows
 }
 
-// footprintRow is a program's row of the footprint table.
+// footprintRow is a program's row of the footprint table. A figure the run did not measure
+// (a scale-only run samples no worker at idle, nor any process under load) reads "–".
 func footprintRow(program string, binary int64, idleRSS []int64, maxRSS int64, ready []time.Duration) string {
-	return fmt.Sprintf("| %s | %s | %s / %s | %s | %s / %s (%d) |", program, mb(binary), mb(medianInt(idleRSS)), mb(maxInt(idleRSS)), mb(maxRSS),
-		ms(Quantile(ready, 0.5)), ms(Quantile(ready, 1)), len(ready))
+	idle, load, start := "–", "–", "–"
+	if len(idleRSS) > 0 {
+		idle = mb(medianInt(idleRSS)) + " / " + mb(maxInt(idleRSS))
+	}
+	if maxRSS > 0 {
+		load = mb(maxRSS)
+	}
+	if len(ready) > 0 {
+		start = fmt.Sprintf("%s / %s (%d)", ms(Quantile(ready, 0.5)), ms(Quantile(ready, 1)), len(ready))
+	}
+	return fmt.Sprintf("| %s | %s | %s | %s | %s |", program, mb(binary), idle, load, start)
 }
 
 // riverRows are the River peer's rows of the footprint table (none if it did not run).
