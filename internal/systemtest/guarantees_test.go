@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,18 +83,13 @@ func TestAJobWhoseClaimACrashUndidStillRuns(t *testing.T) {
 	b := setup(t, options{concurrency: 1})
 	token := b.user("a@example.com")
 	b.llmHold.Lock()
-	held := true
-	defer func() {
-		if held {
-			b.llmHold.Unlock()
-		}
-	}()
+	release := sync.OnceFunc(b.llmHold.Unlock)
+	defer release()
 	id := b.submit(token, "Role at Wayne Enterprises", "Batcomputer operator", "")
 	testkit.Eventually(t, 10*time.Second, func() bool { return len(b.llmHeaders.all()) == 1 }, "the job's LLM call")
 	// What a crash that lost the claim's commit leaves: the job as it was before its claim.
 	testkit.UndoClaim(t, b.pool, id)
-	held = false
-	b.llmHold.Unlock()
+	release()
 	if j := b.waitFinal(id, 30*time.Second); j.Status != job.StatusCompleted || j.Attempts != 1 || j.CoverLetter == "" {
 		t.Fatalf("job %s ended %s after %d attempts (%q), want completed once", id, j.Status, j.Attempts, j.Error)
 	}

@@ -23,6 +23,8 @@ func TestJobPathCompletesFiftyJobsForTwoUsers(t *testing.T) {
 	// are answered, so a POST that waited for one would never be. (That a user's posts do not
 	// queue behind one another is TestCreateWithoutLimitsTakesNoUserLock's.)
 	b.llmHold.Lock()
+	release := sync.OnceFunc(b.llmHold.Unlock)
+	defer release()
 	var (
 		mu  sync.Mutex
 		ids = map[string][]string{}
@@ -45,9 +47,8 @@ func TestJobPathCompletesFiftyJobsForTwoUsers(t *testing.T) {
 	go func() { wg.Wait(); close(answered) }()
 	select {
 	case <-answered:
-		b.llmHold.Unlock()
+		release()
 	case <-time.After(60 * time.Second):
-		b.llmHold.Unlock()
 		t.Fatal("the POSTs were not answered within 60 s while the LLM held its calls")
 	}
 
